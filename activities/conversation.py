@@ -1,0 +1,46 @@
+"""Rebuilding the chat conversation from stored steps (history carries references only)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from cape.db.models import Task, TaskStep
+from cape.domain import StepKind
+
+
+async def load_messages(
+    session: AsyncSession, task_id: str, system_prompt: str, before_step: int
+) -> list[dict[str, Any]]:
+    """System prompt, the user's request, then every LLM and tool step before `before_step`."""
+    task = await session.get(Task, task_id)
+    if task is None:
+        raise LookupError(f"task {task_id} has no row")
+    messages: list[dict[str, Any]] = [
+        {"role": "system", "content": system_prompt},
+        {"role": "user", "content": str(task.input.get("prompt", ""))},
+    ]
+    steps = await session.scalars(
+        select(TaskStep)
+        .where(
+            TaskStep.task_id == task_id,
+            TaskStep.step_no < before_step,
+            TaskStep.kind.in_([StepKind.LLM, StepKind.TOOL]),
+        )
+        .order_by(TaskStep.step_no)
+    )
+    for step in steps:
+        output = step.output or {}
+        if step.kind == StepKind.LLM and "message" in output:
+            messages.append(output["message"])
+        elif step.kind == StepKind.TOOL and "tool_call_id" in output:
+            messages.append(
+                {
+                    "role": "tool",
+                    "tool_call_id": output["tool_call_id"],
+                    "content": output["content"],
+                }
+            )
+    return messages

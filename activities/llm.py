@@ -1,0 +1,183 @@
+"""The LLM step: one streamed chat completion with tool calling."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any, cast
+
+import openai
+import structlog
+from openai.types.chat import (
+    ChatCompletionChunk,
+    ChatCompletionMessageParam,
+    ChatCompletionToolUnionParam,
+)
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio import activity
+
+from activities.conversation import load_messages
+from activities.heartbeat import heartbeating
+from activities.llm_errors import classify
+from activities.recorder import Event, StepRecorder
+from activities.tools.files import SPECS
+from activities.types import LlmInput, LlmResult, StepRef, ToolCall, Usage
+from cape.domain import Channel, EventType
+from cape.llm.providers import OpenAIProvider
+
+log = structlog.get_logger(__name__)
+
+
+class _Accumulator:
+    """Assembles streamed chunks and hands out coalesced text deltas."""
+
+    def __init__(self, coalesce_seconds: float) -> None:
+        self.text: list[str] = []
+        self.pending: list[str] = []
+        self.calls: dict[int, dict[str, str]] = {}
+        self.finish_reason = "stop"
+        self.usage = Usage()
+        self._coalesce = coalesce_seconds
+        self._last_flush = time.monotonic()
+
+    def feed(self, chunk: ChatCompletionChunk) -> None:
+        if chunk.usage is not None:
+            self.usage = Usage(
+                chunk.usage.prompt_tokens, chunk.usage.completion_tokens, chunk.usage.total_tokens
+            )
+        for choice in chunk.choices:
+            if choice.delta.content:
+                self.text.append(choice.delta.content)
+                self.pending.append(choice.delta.content)
+            for tc in choice.delta.tool_calls or []:
+                call = self.calls.setdefault(tc.index, {"id": "", "name": "", "arguments": ""})
+                call["id"] = tc.id or call["id"]
+                if tc.function is not None:
+                    call["name"] += tc.function.name or ""
+                    call["arguments"] += tc.function.arguments or ""
+            if choice.finish_reason:
+                self.finish_reason = choice.finish_reason
+
+    def take_delta(self, force: bool = False) -> str | None:
+        due = time.monotonic() - self._last_flush >= self._coalesce
+        if not self.pending or not (force or due):
+            return None
+        delta, self.pending = "".join(self.pending), []
+        self._last_flush = time.monotonic()
+        return delta
+
+    def result(self) -> LlmResult:
+        calls = [
+            ToolCall(id=c["id"] or f"call_{i}", name=c["name"], arguments=c["arguments"] or "{}")
+            for i, c in sorted(self.calls.items())
+        ]
+        return LlmResult("".join(self.text) or None, calls, self.finish_reason, self.usage)
+
+
+class LlmActivities:
+    """LLM calls, built in the worker with the database and the provider."""
+
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        provider: OpenAIProvider,
+        coalesce_seconds: float,
+    ) -> None:
+        self.sessions = sessions
+        self.recorder = StepRecorder(sessions)
+        self.provider = provider
+        self.coalesce_seconds = coalesce_seconds
+
+    @activity.defn(name="call_llm")
+    async def call_llm(self, inp: LlmInput) -> LlmResult:
+        """Run one model turn, streaming coalesced token deltas into the event log."""
+        ref = inp.step
+        structlog.contextvars.bind_contextvars(
+            task_id=ref.task_id, workflow_id=activity.info().workflow_id, step_no=ref.step_no
+        )
+        done = await self.recorder.begin(ref, {"model": inp.model})
+        if done is not None:
+            return _from_output(done)
+        async with self.sessions() as session:
+            messages = await load_messages(session, ref.task_id, inp.system_prompt, ref.step_no)
+        tools = [{"type": "function", "function": {"name": n, **SPECS[n]}} for n in inp.tools]
+        acc = _Accumulator(self.coalesce_seconds)
+        try:
+            async with heartbeating():
+                stream = await self.provider.client.chat.completions.create(
+                    model=inp.model,
+                    messages=cast(list[ChatCompletionMessageParam], messages),
+                    tools=cast(list[ChatCompletionToolUnionParam], tools) or openai.omit,
+                    stream=True,
+                    stream_options={"include_usage": True},
+                )
+                async for chunk in stream:
+                    acc.feed(chunk)
+                    await self._flush(ref, acc)
+                await self._flush(ref, acc, force=True)
+        except openai.OpenAIError as exc:
+            error, retrying = classify(exc)
+            log.warning("llm call failed", error=str(error), retrying=retrying)
+            await self.recorder.fail(
+                ref, {"type": error.type, "message": str(error)}, retrying=retrying
+            )
+            raise error from exc
+        result = acc.result()
+        await self.recorder.finish(
+            ref, _to_output(result), usage=result.usage, events=_events(result)
+        )
+        return result
+
+    async def _flush(self, ref: StepRef, acc: _Accumulator, force: bool = False) -> None:
+        delta = acc.take_delta(force)
+        if delta is not None:
+            await self.recorder.emit(ref, Channel.MESSAGES, EventType.TOKEN_DELTA, {"text": delta})
+
+
+def _events(result: LlmResult) -> list[Event]:
+    events: list[Event] = [
+        (Channel.MESSAGES, EventType.ASSISTANT_MESSAGE, {"content": result.content}),
+        *(
+            (
+                Channel.TOOLS,
+                EventType.TOOL_CALL,
+                {"id": c.id, "name": c.name, "arguments": c.arguments},
+            )
+            for c in result.tool_calls
+        ),
+        (Channel.USAGE, EventType.USAGE, dict(result.usage.__dict__)),
+    ]
+    return events
+
+
+def _to_output(result: LlmResult) -> dict[str, Any]:
+    message: dict[str, Any] = {"role": "assistant", "content": result.content}
+    if result.tool_calls:
+        message["tool_calls"] = [
+            {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
+            for c in result.tool_calls
+        ]
+    return {
+        "message": message,
+        "finish_reason": result.finish_reason,
+        "usage": result.usage.__dict__,
+    }
+
+
+def _from_output(output: dict[str, Any]) -> LlmResult:
+    message = output["message"]
+    calls = [
+        ToolCall(c["id"], c["function"]["name"], c["function"]["arguments"])
+        for c in message.get("tool_calls", [])
+    ]
+    return LlmResult(
+        message.get("content"), calls, output["finish_reason"], Usage(**output["usage"])
+    )
+
+
+def parse_arguments(call: ToolCall) -> dict[str, Any]:
+    """The call's JSON arguments as a dict (ValueError when they are not a JSON object)."""
+    value = json.loads(call.arguments or "{}")
+    if not isinstance(value, dict):
+        raise ValueError("tool arguments must be a JSON object")
+    return value

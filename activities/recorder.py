@@ -1,0 +1,123 @@
+"""Recording a step's row and lifecycle events, idempotently across retries and crashes."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio import activity
+
+from activities.types import StepRef, Usage
+from cape.db.events import append_event
+from cape.db.models import TaskStep, utcnow
+from cape.domain import Channel, EventType, StepStatus
+
+Event = tuple[Channel, str, dict[str, Any]]
+
+
+class StepRecorder:
+    """Writes `task_steps` rows and their `step-*` events for the running activity."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self.sessions = sessions
+
+    async def begin(self, ref: StepRef, step_input: dict[str, Any]) -> dict[str, Any] | None:
+        """Mark the step running for this attempt and emit `step-started`.
+
+        Returns the stored output when the step already finished: its completion was written
+        here but never reached Temporal (the worker died in between), so the work is not redone
+        and no event is written twice.
+        """
+        attempt = activity.info().attempt
+        async with self.sessions.begin() as session:
+            row = await _step_row(session, ref)
+            if row is not None and row.output is not None and row.finished_at is not None:
+                return row.output
+            if row is None:
+                row = TaskStep(task_id=ref.task_id, step_no=ref.step_no, name=ref.name)
+                session.add(row)
+            row.kind, row.status, row.attempt = ref.kind, StepStatus.RUNNING, attempt
+            row.input, row.error, row.started_at = step_input, None, row.started_at or utcnow()
+            data = {"name": ref.name, "kind": ref.kind, "attempt": attempt}
+            await append_event(
+                session,
+                ref.task_id,
+                channel=Channel.LIFECYCLE,
+                type=EventType.STEP_STARTED,
+                data=data,
+                step_no=ref.step_no,
+                dedupe_key=f"step:{ref.step_no}:started:{attempt}",
+            )
+        return None
+
+    async def emit(self, ref: StepRef, channel: Channel, type: str, data: dict[str, Any]) -> None:
+        """Write one event of this step in its own transaction."""
+        async with self.sessions.begin() as session:
+            await append_event(
+                session, ref.task_id, channel=channel, type=type, data=data, step_no=ref.step_no
+            )
+
+    async def finish(
+        self,
+        ref: StepRef,
+        output: dict[str, Any],
+        *,
+        status: StepStatus = StepStatus.SUCCEEDED,
+        usage: Usage | None = None,
+        events: Sequence[Event] = (),
+    ) -> None:
+        """Store the output, then emit `events` and `step-finished` in the same transaction."""
+        attempt = activity.info().attempt
+        async with self.sessions.begin() as session:
+            for channel, type_, data in events:
+                await append_event(
+                    session,
+                    ref.task_id,
+                    channel=channel,
+                    type=type_,
+                    data=data,
+                    step_no=ref.step_no,
+                )
+            await append_event(
+                session,
+                ref.task_id,
+                channel=Channel.LIFECYCLE,
+                type=EventType.STEP_FINISHED,
+                data={"name": ref.name, "kind": ref.kind, "attempt": attempt, "status": status},
+                step_no=ref.step_no,
+                dedupe_key=f"step:{ref.step_no}:finished",
+            )
+            row = await _step_row(session, ref)
+            assert row is not None, "begin() always creates the row"
+            row.status, row.output, row.finished_at = status, output, utcnow()
+            row.usage = usage.__dict__ if usage else None
+            row.error = output.get("error") if status != StepStatus.SUCCEEDED else None
+
+    async def fail(self, ref: StepRef, error: dict[str, Any], *, retrying: bool) -> None:
+        """Record an attempt's failure: `step-retrying` when Temporal will retry, else failed."""
+        attempt = activity.info().attempt
+        status = StepStatus.RETRYING if retrying else StepStatus.FAILED
+        type_ = EventType.STEP_RETRYING if retrying else EventType.STEP_FAILED
+        async with self.sessions.begin() as session:
+            await append_event(
+                session,
+                ref.task_id,
+                channel=Channel.LIFECYCLE,
+                type=type_,
+                data={"name": ref.name, "kind": ref.kind, "attempt": attempt, "error": error},
+                step_no=ref.step_no,
+                dedupe_key=f"step:{ref.step_no}:{type_}:{attempt}",
+            )
+            row = await _step_row(session, ref)
+            if row is not None:
+                row.status, row.error = status, error
+                if not retrying:
+                    row.finished_at = utcnow()
+
+
+async def _step_row(session: AsyncSession, ref: StepRef) -> TaskStep | None:
+    return await session.scalar(
+        select(TaskStep).where(TaskStep.task_id == ref.task_id, TaskStep.step_no == ref.step_no)
+    )

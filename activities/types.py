@@ -1,0 +1,107 @@
+"""Typed inputs and results of every activity (plain dataclasses: Temporal's JSON converter).
+
+Kept free of heavy imports so workflows can import them inside the sandbox.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class StepRef:
+    """Which step of which task an activity executes; the workflow numbers steps."""
+
+    task_id: str
+    step_no: int
+    name: str
+    kind: str
+
+
+@dataclass
+class Usage:
+    """Token counts of one LLM call or a running total."""
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    total_tokens: int = 0
+
+    def add(self, other: Usage) -> None:
+        """Accumulate `other` into this total."""
+        self.prompt_tokens += other.prompt_tokens
+        self.completion_tokens += other.completion_tokens
+        self.total_tokens += other.total_tokens
+
+
+@dataclass
+class WorkspaceInput:
+    """Set up the task's workspace and mark the task running."""
+
+    step: StepRef
+    title: str
+    description: str
+
+
+@dataclass
+class WorkspaceResult:
+    """Where the workspace is."""
+
+    path: str
+
+
+@dataclass
+class ToolCall:
+    """One tool call the model asked for; `arguments` is the model's JSON text."""
+
+    id: str
+    name: str
+    arguments: str
+
+
+@dataclass
+class LlmInput:
+    """One model turn; the conversation is read from the database, not carried in history."""
+
+    step: StepRef
+    model: str
+    system_prompt: str
+    tools: list[str]
+
+
+@dataclass
+class LlmResult:
+    """The model's answer: text, tool calls or both."""
+
+    content: str | None
+    tool_calls: list[ToolCall]
+    finish_reason: str
+    usage: Usage = field(default_factory=Usage)
+
+
+@dataclass
+class ToolInput:
+    """Run one tool call inside the task's workspace."""
+
+    step: StepRef
+    workspace: str
+    call: ToolCall
+
+
+@dataclass
+class ToolResult:
+    """What the model gets back; `ok` False is a tool error the model sees, not a failed task."""
+
+    ok: bool
+    content: str
+
+
+@dataclass
+class FinishInput:
+    """Record the task's final status, result and lifecycle event."""
+
+    task_id: str
+    status: str
+    output: dict[str, Any] | None = None
+    error: dict[str, Any] | None = None
+    usage: Usage = field(default_factory=Usage)

@@ -1,0 +1,63 @@
+"""The FastAPI application: lifespan resources, middleware, error handlers and routes."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import structlog
+from fastapi import FastAPI
+from temporalio.client import Client
+
+from api.errors import install_error_handlers
+from api.feed import EventFeed
+from api.limits import BodyLimitMiddleware
+from api.routes.health import router as health_router
+from api.routes.streams import router as streams_router
+from api.routes.tasks import router as tasks_router
+from api.runtime import Runtime
+from cape.db.engine import create_engine, readonly_session_factory, session_factory
+from cape.settings import Settings, get_settings
+
+log = structlog.get_logger(__name__)
+
+DESCRIPTION = """Start AI-agent tasks as durable Temporal workflows, follow their progress as
+Server-Sent Events or over a WebSocket, and inspect their steps.
+
+Every route except `/healthz` and `/readyz` needs `Authorization: Bearer <api key>`.
+Errors have the body `{"error": {"code", "message", "details"}}`."""
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the API for `settings` (the environment's by default)."""
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = create_engine(settings)
+        # lazy: the API starts (and /readyz reports) even while Temporal is still coming up.
+        temporal = await Client.connect(
+            settings.temporal_address, namespace=settings.temporal_namespace, lazy=True
+        )
+        feed = EventFeed(settings, readonly_session_factory(engine))
+        await feed.start()
+        app.state.runtime = Runtime(settings, engine, session_factory(engine), temporal, feed)
+        log.info("api started", temporal=settings.temporal_address, url=settings.public_url)
+        try:
+            yield
+        finally:
+            await feed.stop()
+            await engine.dispose()
+
+    app = FastAPI(
+        title="CapeControl",
+        version="0.1.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)
+    install_error_handlers(app)
+    app.include_router(health_router)
+    app.include_router(tasks_router, prefix="/v1")
+    app.include_router(streams_router, prefix="/v1")
+    return app

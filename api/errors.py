@@ -1,0 +1,77 @@
+"""HTTP mapping of errors, in one place: every error body is {"error": {code, message, details}}."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError, OperationalError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from temporalio.service import RPCError
+
+from cape.errors import CapeError, InvalidInput, Unavailable
+
+log = structlog.get_logger(__name__)
+
+
+def error_response(error: CapeError, headers: dict[str, str] | None = None) -> JSONResponse:
+    """The JSON response for a CapeError."""
+    return JSONResponse(error.to_body(), status_code=error.status_code, headers=headers)
+
+
+def _field(loc: tuple[Any, ...]) -> str:
+    return ".".join(str(part) for part in loc)
+
+
+async def _cape_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, CapeError)
+    headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else None
+    return error_response(exc, headers)
+
+
+async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    problems = [{"field": _field(e["loc"]), "message": e["msg"]} for e in exc.errors()]
+    fields = ", ".join(p["field"] for p in problems)
+    return error_response(InvalidInput(f"invalid request: {fields}", details=problems))
+
+
+async def _http_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    codes = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}
+    body = {
+        "error": {
+            "code": codes.get(exc.status_code, "http_error"),
+            "message": str(exc.detail),
+            "details": None,
+        }
+    }
+    return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
+
+
+async def _database_down(_: Request, exc: Exception) -> JSONResponse:
+    log.warning("database unavailable", error=str(exc).splitlines()[0])
+    return error_response(
+        Unavailable("the database is unavailable; retry shortly"), {"Retry-After": "2"}
+    )
+
+
+async def _temporal_down(_: Request, exc: Exception) -> JSONResponse:
+    log.warning("temporal unavailable", error=str(exc))
+    return error_response(
+        Unavailable("the Temporal service is unavailable; retry shortly", details=str(exc)),
+        {"Retry-After": "2"},
+    )
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Register the handlers that turn every failure into the JSON error body."""
+    app.add_exception_handler(CapeError, _cape_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(OperationalError, _database_down)
+    app.add_exception_handler(DBAPIError, _database_down)
+    app.add_exception_handler(RPCError, _temporal_down)

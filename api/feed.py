@@ -1,0 +1,136 @@
+"""Tailing a task's event log: LISTEN/NOTIFY on PostgreSQL, polling on SQLite."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import defaultdict
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import psycopg
+import structlog
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from cape.db.events import NOTIFY_CHANNEL
+from cape.db.models import Task, TaskEvent
+from cape.domain import TERMINAL_EVENT_TYPES, TaskStatus
+from cape.settings import Settings
+
+log = structlog.get_logger(__name__)
+BATCH = 500
+
+
+@dataclass
+class Gap:
+    """Events between `first` and `last` are no longer kept."""
+
+    first: int
+    last: int
+
+
+@dataclass
+class End:
+    """The task is over and every event was delivered."""
+
+    status: str
+    last_seq: int
+
+
+class Ping:
+    """Nothing new for a keep-alive interval."""
+
+
+FeedItem = TaskEvent | Gap | End | Ping
+
+
+class EventFeed:
+    """Follows tasks' events; one LISTEN connection per API process on PostgreSQL."""
+
+    def __init__(self, settings: Settings, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self.settings = settings
+        self.sessions = sessions
+        self._waiters: dict[str, set[asyncio.Event]] = defaultdict(set)
+        self._listener: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        """Start listening for notifications (PostgreSQL only)."""
+        if not self.settings.is_sqlite:
+            self._listener = asyncio.create_task(self._listen())
+
+    async def stop(self) -> None:
+        """Stop the listener."""
+        if self._listener is not None:
+            self._listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._listener
+
+    async def _listen(self) -> None:
+        url = self.settings.async_database_url.replace("postgresql+psycopg://", "postgresql://")
+        while True:
+            try:
+                async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+                    await conn.execute(f"LISTEN {NOTIFY_CHANNEL}")
+                    async for note in conn.notifies():
+                        for waiter in self._waiters.get(note.payload, ()):
+                            waiter.set()
+            except (psycopg.Error, OSError) as exc:
+                # Followers keep polling at a slower pace until the listener is back.
+                log.warning("event listener lost its connection", error=str(exc))
+                await asyncio.sleep(1.0)
+
+    async def _wait(self, task_id: str, timeout: float) -> None:
+        if self.settings.is_sqlite or self._listener is None:
+            await asyncio.sleep(min(timeout, self.settings.sse_poll_seconds))
+            return
+        event = asyncio.Event()
+        self._waiters[task_id].add(event)
+        try:
+            # Bounded even with LISTEN: a notification lost to a reconnect costs at most 1 s.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(event.wait(), min(timeout, 1.0))
+        finally:
+            self._waiters[task_id].discard(event)
+            if not self._waiters[task_id]:
+                del self._waiters[task_id]
+
+    async def follow(self, task_id: str, after: int) -> AsyncIterator[FeedItem]:
+        """Yield the task's events after `after` in order, pings while idle, then End."""
+        loop = asyncio.get_running_loop()
+        ping_every = self.settings.sse_ping_seconds
+        async with self.sessions() as session:
+            first = await session.scalar(
+                select(func.min(TaskEvent.seq)).where(TaskEvent.task_id == task_id)
+            )
+        if first is not None and after < first - 1:
+            yield Gap(after + 1, first - 1)
+            after = first - 1
+        last_activity = loop.time()
+        while True:
+            async with self.sessions() as session:
+                rows = list(
+                    await session.scalars(
+                        select(TaskEvent)
+                        .where(TaskEvent.task_id == task_id, TaskEvent.seq > after)
+                        .order_by(TaskEvent.seq)
+                        .limit(BATCH)
+                    )
+                )
+                task = None if rows else await session.get(Task, task_id)
+            for row in rows:
+                yield row
+                after = row.seq
+                last_activity = loop.time()
+                if row.type in TERMINAL_EVENT_TYPES:
+                    yield End(str(row.data.get("status", "")), row.seq)
+                    return
+            if rows:
+                continue
+            if task is not None and TaskStatus(task.status).terminal and after >= task.last_seq:
+                yield End(task.status, task.last_seq)
+                return
+            if loop.time() - last_activity >= ping_every:
+                yield Ping()
+                last_activity = loop.time()
+            await self._wait(task_id, ping_every - (loop.time() - last_activity))

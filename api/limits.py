@@ -1,0 +1,72 @@
+"""Request body limit as pure ASGI middleware (no buffering of a body that is too large)."""
+
+from __future__ import annotations
+
+import json
+
+from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from cape.errors import PayloadTooLarge
+
+
+class BodyLimitMiddleware:
+    """Answer 413 when a body exceeds `limit` bytes, by header or while it streams in."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Pass the request on with a counting `receive`."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.limit:
+            await self._reject(send)
+            return
+        received = 0
+        started = False
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.limit:
+                    # An HTTPException passes FastAPI's body parsing unchanged; the app's
+                    # handler renders it as the usual 413 error body.
+                    raise HTTPException(413, self._message)
+            return message
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, limited_receive, tracking_send)
+        except HTTPException:
+            if started:
+                raise
+            await self._reject(send)
+
+    @property
+    def _message(self) -> str:
+        return f"request body exceeds the limit of {self.limit} bytes"
+
+    async def _reject(self, send: Send) -> None:
+        error = PayloadTooLarge(self._message, details={"limit_bytes": self.limit})
+        body = json.dumps(error.to_body()).encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 413,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})

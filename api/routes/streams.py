@@ -1,0 +1,117 @@
+"""Progress streams: Server-Sent Events and WebSocket, both resumable."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Query, WebSocket, WebSocketDisconnect
+from fastapi.responses import StreamingResponse
+
+from api.deps import FeedDep, SessionDep, StreamPrincipalDep
+from api.feed import End, FeedItem, Gap, Ping
+from api.routes.tasks import owned_task
+from cape.db.models import TaskEvent
+from cape.errors import InvalidInput
+
+router = APIRouter(prefix="/tasks", tags=["events"])
+Since = Annotated[int | None, Query(ge=0, description="Resume after this sequence number.")]
+LastEventId = Annotated[str | None, Header(alias="Last-Event-ID")]
+
+
+def envelope(event: TaskEvent) -> dict[str, Any]:
+    """The event envelope of DESIGN.md."""
+    return {
+        "seq": event.seq,
+        "task_id": event.task_id,
+        "step_id": None if event.step_no is None else str(event.step_no),
+        "ts": event.ts.isoformat().replace("+00:00", "Z"),
+        "channel": event.channel,
+        "type": event.type,
+        "data": event.data,
+    }
+
+
+def _control(item: Gap | End, task_id: str) -> dict[str, Any]:
+    if isinstance(item, Gap):
+        return {"type": "gap", "task_id": task_id, "data": {"first": item.first, "last": item.last}}
+    return {
+        "type": "end",
+        "task_id": task_id,
+        "data": {"status": item.status, "last_seq": item.last_seq},
+    }
+
+
+def _resume_point(last_event_id: str | None, since: int | None) -> int:
+    if last_event_id is not None:
+        if not last_event_id.strip().isdigit():
+            raise InvalidInput(
+                "Last-Event-ID must be an event sequence number",
+                details=[{"field": "header.Last-Event-ID", "message": "not an integer"}],
+            )
+        return int(last_event_id)
+    return since or 0
+
+
+def _sse(item: FeedItem, task_id: str) -> str:
+    if isinstance(item, Ping):
+        return ": ping\n\n"
+    if isinstance(item, Gap | End):
+        control = _control(item, task_id)
+        return f"event: {control['type']}\ndata: {json.dumps(control)}\n\n"
+    data = json.dumps(envelope(item), separators=(",", ":"))
+    return f"id: {item.seq}\nevent: {item.channel}\ndata: {data}\n\n"
+
+
+@router.get("/{task_id}/events", response_class=StreamingResponse)
+async def stream_events(
+    task_id: str,
+    session: SessionDep,
+    feed: FeedDep,
+    principal: StreamPrincipalDep,
+    since: Since = None,
+    last_event_id: LastEventId = None,
+) -> StreamingResponse:
+    """Server-Sent Events of the task, from `Last-Event-ID` (or `?since=`) to a final `end`.
+
+    Each event has `id: <seq>` and `event: <channel>`; `: ping` comments keep idle connections
+    open; a resume point older than what is kept yields an explicit `gap` event.
+    """
+    await owned_task(session, principal, task_id)
+    after = _resume_point(last_event_id, since)
+    await session.close()  # the stream may last hours: do not hold a pooled connection
+
+    async def body() -> AsyncIterator[str]:
+        yield "retry: 1000\n\n"
+        async for item in feed.follow(task_id, after):
+            yield _sse(item, task_id)
+
+    headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+    return StreamingResponse(body(), media_type="text/event-stream", headers=headers)
+
+
+@router.websocket("/{task_id}/ws")
+async def websocket_events(
+    websocket: WebSocket,
+    task_id: str,
+    session: SessionDep,
+    feed: FeedDep,
+    principal: StreamPrincipalDep,
+    since: Since = None,
+) -> None:
+    """The same events as JSON messages; `?since=` resumes; a final `end` message, then close."""
+    await owned_task(session, principal, task_id)
+    await session.close()
+    await websocket.accept()
+    try:
+        async for item in feed.follow(task_id, since or 0):
+            if isinstance(item, Ping):
+                await websocket.send_json({"type": "ping"})
+            elif isinstance(item, Gap | End):
+                await websocket.send_json(_control(item, task_id))
+            else:
+                await websocket.send_json(envelope(item))
+        await websocket.close(code=1000)
+    except WebSocketDisconnect:
+        return

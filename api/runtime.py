@@ -1,0 +1,22 @@
+"""Process-wide resources of the API, created in the app lifespan."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from temporalio.client import Client
+
+from api.feed import EventFeed
+from cape.settings import Settings
+
+
+@dataclass
+class Runtime:
+    """What routes need: settings, the database, Temporal and the event feed."""
+
+    settings: Settings
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    temporal: Client
+    feed: EventFeed

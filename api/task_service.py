@@ -1,0 +1,167 @@
+"""Starting tasks: the row, the first event and the workflow, idempotently."""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from datetime import timedelta
+
+import structlog
+from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+from temporalio.client import Client
+from temporalio.common import (
+    SearchAttributeKey,
+    SearchAttributePair,
+    TypedSearchAttributes,
+    WorkflowIDConflictPolicy,
+)
+from temporalio.service import RPCError
+
+from api.schemas import TaskCreate
+from cape.agents import get_agent, validate_input
+from cape.auth import Principal
+from cape.db.events import append_event
+from cape.db.models import Task
+from cape.domain import Channel, EventType, TaskStatus
+from cape.errors import Conflict, Unavailable
+from cape.settings import Settings
+from workflows.types import ActivityTuning, AgentTaskInput
+
+log = structlog.get_logger(__name__)
+AGENT_KEY = SearchAttributeKey.for_keyword("CapeAgent")
+OWNER_KEY = SearchAttributeKey.for_keyword("CapeOwner")
+STATUS_KEY = SearchAttributeKey.for_keyword("CapeStatus")
+
+
+def new_task_id(owner: str, idempotency_key: str | None) -> str:
+    """A fresh id, or one derived from the key so a retried start finds the same workflow."""
+    if idempotency_key is None:
+        return f"task_{uuid.uuid4().hex}"
+    digest = hashlib.sha256(f"{owner}\0{idempotency_key}".encode()).hexdigest()
+    return f"task_{digest[:32]}"
+
+
+async def create_task(
+    session: AsyncSession,
+    temporal: Client,
+    settings: Settings,
+    principal: Principal,
+    body: TaskCreate,
+    idempotency_key: str | None,
+) -> tuple[Task, bool]:
+    """Create the task and start its workflow; return (task, created).
+
+    With an `Idempotency-Key` already used by this owner the existing task is returned (and
+    its workflow started if an earlier attempt died before starting it); the same key with a
+    different request is a 409.
+    """
+    agent = get_agent(body.agent)
+    validate_input(agent, body.input)
+    if idempotency_key is not None:
+        existing = await _by_key(session, principal.owner, idempotency_key)
+        if existing is not None:
+            return await _replay(temporal, settings, existing, body), False
+    task = Task(
+        id=new_task_id(principal.owner, idempotency_key),
+        agent=agent.name,
+        agent_version=agent.version,
+        owner=principal.owner,
+        status=TaskStatus.QUEUED,
+        input=body.input,
+        model=body.model or settings.default_model,
+        max_steps=body.max_steps or settings.max_steps,
+        idempotency_key=idempotency_key,
+        usage={},
+        last_seq=0,
+    )
+    session.add(task)
+    try:
+        await session.flush()
+        await append_event(
+            session,
+            task.id,
+            channel=Channel.LIFECYCLE,
+            type=EventType.TASK_CREATED,
+            data={"agent": agent.name, "agent_version": agent.version, "model": task.model},
+            dedupe_key="task-created",
+        )
+        await session.commit()
+    except IntegrityError:
+        await session.rollback()
+        existing = await _by_key(session, principal.owner, idempotency_key or "")
+        if existing is None:
+            raise
+        return await _replay(temporal, settings, existing, body), False
+    try:
+        await start_workflow(temporal, settings, task)
+    except RPCError as exc:
+        # Without a workflow the row would be a task that never runs: remove it so the
+        # client's retry (same Idempotency-Key or not) starts cleanly.
+        await session.execute(delete(Task).where(Task.id == task.id))
+        await session.commit()
+        raise Unavailable(
+            "could not start the task: Temporal is unavailable", details=str(exc)
+        ) from exc
+    log.info("task created", task_id=task.id, agent=agent.name)
+    return task, True
+
+
+async def _by_key(session: AsyncSession, owner: str, key: str) -> Task | None:
+    return await session.scalar(
+        select(Task).where(Task.owner == owner, Task.idempotency_key == key)
+    )
+
+
+async def _replay(temporal: Client, settings: Settings, task: Task, body: TaskCreate) -> Task:
+    if task.agent != body.agent or task.input != body.input:
+        raise Conflict(
+            "Idempotency-Key was already used for a different request",
+            details={"task_id": task.id},
+        )
+    if task.status == TaskStatus.QUEUED:
+        await start_workflow(temporal, settings, task)
+    return task
+
+
+async def start_workflow(temporal: Client, settings: Settings, task: Task) -> None:
+    """Start (or find) the task's workflow; workflow id = task id."""
+    agent = get_agent(task.agent)
+    prompt = str(task.input.get("prompt", ""))
+    title = str(task.input.get("title") or prompt.splitlines()[0][:80] if prompt else task.id)
+    await temporal.start_workflow(
+        "AgentTaskWorkflow",
+        AgentTaskInput(
+            task_id=task.id,
+            agent=agent.name,
+            agent_version=agent.version,
+            owner=task.owner,
+            model=task.model,
+            system_prompt=agent.system_prompt,
+            tools=list(agent.tools),
+            title=title,
+            prompt_preview=prompt[:500],
+            max_steps=task.max_steps,
+            tuning=ActivityTuning(
+                llm_timeout_seconds=settings.llm_timeout_seconds,
+                tool_timeout_seconds=settings.tool_timeout_seconds,
+                heartbeat_timeout_seconds=settings.heartbeat_timeout_seconds,
+                retry_initial_seconds=settings.retry_initial_seconds,
+                retry_max_attempts=settings.retry_max_attempts,
+            ),
+        ),
+        id=task.id,
+        task_queue=settings.task_queue,
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        search_attributes=TypedSearchAttributes(
+            [
+                SearchAttributePair(AGENT_KEY, agent.name),
+                SearchAttributePair(OWNER_KEY, task.owner),
+                SearchAttributePair(STATUS_KEY, str(TaskStatus.QUEUED)),
+            ]
+        ),
+        static_summary=f"{agent.name}@{agent.version}: {title}",
+        static_details=f"owner: {task.owner}\nmodel: {task.model}\n\n{prompt[:1000]}",
+        run_timeout=timedelta(days=7),
+    )

@@ -1,0 +1,82 @@
+"""The built-in agent catalogue.
+
+Issue 3 replaces this with the versioned registry; until then one general agent exists so the
+loop is real: it plans with the LLM and works in its workspace with the file tools.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import jsonschema
+
+from cape.errors import InvalidInput, NotFound
+
+FILE_TOOLS = ("write_file", "read_file", "list_files")
+
+
+@dataclass(frozen=True)
+class AgentSpec:
+    """What a task needs to know about its agent."""
+
+    name: str
+    version: str
+    description: str
+    system_prompt: str
+    tools: tuple[str, ...]
+    input_schema: dict[str, Any] = field(default_factory=dict)
+
+
+ASSISTANT = AgentSpec(
+    name="assistant",
+    version="0.1.0",
+    description="A general agent that works on files in its own workspace.",
+    system_prompt=(
+        "You are CapeControl's assistant. You work inside a private workspace directory and "
+        "can write, read and list files there with your tools. Do what the user asks, keep "
+        "results in files when they are longer than a paragraph, and finish with a short answer."
+    ),
+    tools=FILE_TOOLS,
+    input_schema={
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["prompt"],
+        "properties": {
+            "prompt": {"type": "string", "minLength": 1, "maxLength": 200_000},
+            "title": {"type": "string", "maxLength": 200},
+        },
+    },
+)
+
+CATALOGUE = {ASSISTANT.name: ASSISTANT}
+
+
+def get_agent(name: str) -> AgentSpec:
+    """The agent called `name`, or NotFound."""
+    try:
+        return CATALOGUE[name]
+    except KeyError:
+        raise NotFound(f"unknown agent {name!r}", details={"agent": name}) from None
+
+
+def validate_input(agent: AgentSpec, data: dict[str, Any]) -> None:
+    """Validate task input against the agent's JSON Schema, listing every problem by field."""
+    validator = jsonschema.Draft202012Validator(agent.input_schema)
+    problems = [
+        {"field": _field(error), "message": error.message}
+        for error in sorted(validator.iter_errors(data), key=lambda e: list(e.absolute_path))
+    ]
+    if problems:
+        fields = ", ".join(p["field"] for p in problems)
+        raise InvalidInput(f"invalid input for agent {agent.name!r}: {fields}", details=problems)
+
+
+def _field(error: jsonschema.ValidationError) -> str:
+    path = ["input", *(str(p) for p in error.absolute_path)]
+    if error.validator == "required" and isinstance(error.instance, dict):
+        # A missing property has no path of its own: name it from the schema's list.
+        required = error.validator_value if isinstance(error.validator_value, list) else []
+        missing = [name for name in required if name not in error.instance]
+        path.extend(missing[:1])
+    return ".".join(path)

@@ -1,0 +1,26 @@
+"""The `cape` command: subcommands live in their own modules and are added here."""
+
+from __future__ import annotations
+
+import click
+
+
+@click.group()
+@click.version_option(package_name="capecontrol")
+def cli() -> None:
+    """CapeControl: durable AI-agent tasks on Temporal."""
+
+
+def _register() -> None:
+    # Imported here so `cape --help` stays cheap and each command module stays independent.
+    from cape.cli import dev, fake_llm, processes, tasks
+
+    for module in (dev, processes, fake_llm, tasks):
+        for command in module.COMMANDS:
+            cli.add_command(command)
+
+
+def main() -> None:
+    """Entry point of the `cape` console script."""
+    _register()
+    cli()

@@ -1,0 +1,155 @@
+"""SQLAlchemy 2.0 typed models of the app database.
+
+The tables keep what must outlive Temporal's retention or be listed cheaply: tasks, their steps,
+the per-task event log, artifacts, the audit trail and API keys.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+JsonDict = dict[str, Any]
+
+
+def utcnow() -> datetime:
+    """Timezone-aware now, the only clock the models use."""
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    """Declarative base; JSON columns map to JSON (JSONB-compatible on PostgreSQL)."""
+
+    type_annotation_map = {JsonDict: JSON, datetime: DateTime(timezone=True)}
+
+
+class Task(Base):
+    """One agent task; its id is also its Temporal workflow id."""
+
+    __tablename__ = "tasks"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    agent: Mapped[str] = mapped_column(String(128), index=True)
+    agent_version: Mapped[str] = mapped_column(String(64))
+    owner: Mapped[str] = mapped_column(String(128), index=True)
+    status: Mapped[str] = mapped_column(String(32), index=True)
+    input: Mapped[JsonDict]
+    output: Mapped[JsonDict | None]
+    error: Mapped[JsonDict | None]
+    usage: Mapped[JsonDict] = mapped_column(default=dict)
+    model: Mapped[str] = mapped_column(String(256))
+    max_steps: Mapped[int] = mapped_column(Integer)
+    idempotency_key: Mapped[str | None] = mapped_column(String(256))
+    # The last event sequence number handed out; bumped in the same transaction as the insert,
+    # which serialises writers per task so commit order equals sequence order (no gaps seen).
+    last_seq: Mapped[int] = mapped_column(BigInteger, default=0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    __table_args__ = (
+        UniqueConstraint("owner", "idempotency_key", name="uq_tasks_owner_idempotency_key"),
+        Index("ix_tasks_owner_created", "owner", "created_at", "id"),
+    )
+
+
+class TaskStep(Base):
+    """One step (activity) of a task: workspace setup, an LLM call or a tool run."""
+
+    __tablename__ = "task_steps"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    task_id: Mapped[str] = mapped_column(ForeignKey("tasks.id", ondelete="CASCADE"))
+    step_no: Mapped[int] = mapped_column(Integer)
+    name: Mapped[str] = mapped_column(String(256))
+    kind: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(32))
+    attempt: Mapped[int] = mapped_column(Integer, default=1)
+    input: Mapped[JsonDict | None]
+    output: Mapped[JsonDict | None]
+    error: Mapped[JsonDict | None]
+    usage: Mapped[JsonDict | None]
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+
+    __table_args__ = (UniqueConstraint("task_id", "step_no", name="uq_task_steps_task_step"),)
+
+
+class TaskEvent(Base):
+    """One entry of a task's event log, numbered per task from 1 without gaps."""
+
+    __tablename__ = "task_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    task_id: Mapped[str] = mapped_column(ForeignKey("tasks.id", ondelete="CASCADE"))
+    seq: Mapped[int] = mapped_column(BigInteger)
+    step_no: Mapped[int | None] = mapped_column(Integer)
+    channel: Mapped[str] = mapped_column(String(32))
+    type: Mapped[str] = mapped_column(String(64))
+    data: Mapped[JsonDict]
+    # Makes a re-executed write (an activity retried after its worker died) a no-op.
+    dedupe_key: Mapped[str | None] = mapped_column(String(256))
+    ts: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (
+        UniqueConstraint("task_id", "seq", name="uq_task_events_task_seq"),
+        UniqueConstraint("task_id", "dedupe_key", name="uq_task_events_task_dedupe"),
+    )
+
+
+class Artifact(Base):
+    """A file a task produced or received, stored by path or inline."""
+
+    __tablename__ = "artifacts"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    task_id: Mapped[str] = mapped_column(ForeignKey("tasks.id", ondelete="CASCADE"), index=True)
+    step_no: Mapped[int | None] = mapped_column(Integer)
+    name: Mapped[str] = mapped_column(String(512))
+    media_type: Mapped[str] = mapped_column(String(128))
+    size: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[str] = mapped_column(String(64))
+    uri: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class AuditEvent(Base):
+    """Who did what to which resource, for the audit trail."""
+
+    __tablename__ = "audit_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    actor: Mapped[str] = mapped_column(String(128), index=True)
+    action: Mapped[str] = mapped_column(String(64))
+    resource_type: Mapped[str] = mapped_column(String(64))
+    resource_id: Mapped[str] = mapped_column(String(128), index=True)
+    details: Mapped[JsonDict] = mapped_column(default=dict)
+    ts: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ApiKey(Base):
+    """An API key; only its SHA-256 is stored, the prefix helps people tell keys apart."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    prefix: Mapped[str] = mapped_column(String(16))
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    owner: Mapped[str] = mapped_column(String(128), index=True)
+    name: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    revoked_at: Mapped[datetime | None]

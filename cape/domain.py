@@ -1,0 +1,89 @@
+"""Statuses, event channels and event types shared by the API, workflows and activities."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class TaskStatus(StrEnum):
+    """Lifecycle of a task (DESIGN.md, Statuses)."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    INPUT_REQUIRED = "input_required"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELED = "canceled"
+    TIMED_OUT = "timed_out"
+    REJECTED = "rejected"
+
+    @property
+    def terminal(self) -> bool:
+        """Whether nothing more will happen to a task in this status."""
+        return self in TERMINAL_TASK_STATUSES
+
+
+TERMINAL_TASK_STATUSES = frozenset(
+    {
+        TaskStatus.SUCCEEDED,
+        TaskStatus.FAILED,
+        TaskStatus.CANCELED,
+        TaskStatus.TIMED_OUT,
+        TaskStatus.REJECTED,
+    }
+)
+
+
+class StepStatus(StrEnum):
+    """Lifecycle of one step."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    RETRYING = "retrying"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+    CANCELED = "canceled"
+
+
+class StepKind(StrEnum):
+    """What a step does."""
+
+    WORKSPACE = "workspace"
+    LLM = "llm"
+    TOOL = "tool"
+
+
+class Channel(StrEnum):
+    """Event channels; SSE `event:` carries the channel."""
+
+    LIFECYCLE = "lifecycle"
+    MESSAGES = "messages"
+    TOOLS = "tools"
+    INPUT = "input"
+    USAGE = "usage"
+    ARTIFACTS = "artifacts"
+
+
+class EventType(StrEnum):
+    """Event types written to `task_events`."""
+
+    TASK_CREATED = "task-created"
+    TASK_STARTED = "task-started"
+    TASK_SUCCEEDED = "task-succeeded"
+    TASK_FAILED = "task-failed"
+    TASK_CANCELED = "task-canceled"
+    STEP_STARTED = "step-started"
+    STEP_RETRYING = "step-retrying"
+    STEP_FINISHED = "step-finished"
+    STEP_FAILED = "step-failed"
+    TOKEN_DELTA = "token-delta"
+    ASSISTANT_MESSAGE = "assistant-message"
+    TOOL_CALL = "tool-call"
+    TOOL_RESULT = "tool-result"
+    USAGE = "usage"
+
+
+TERMINAL_EVENT_TYPES = frozenset(
+    {EventType.TASK_SUCCEEDED, EventType.TASK_FAILED, EventType.TASK_CANCELED}
+)

@@ -1,0 +1,101 @@
+"""The exception hierarchy: caller mistakes apart from runtime failures.
+
+CapeError
+├── ClientError            the caller can fix it (4xx)
+│   ├── Unauthorized       401
+│   ├── Forbidden          403
+│   ├── NotFound           404
+│   ├── Conflict           409
+│   ├── PayloadTooLarge    413
+│   ├── InvalidInput       422
+│   └── RateLimited        429
+└── RuntimeFailure         the platform could not do it (5xx)
+    └── Unavailable        503: a dependency (Temporal, the database) is down
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class CapeError(Exception):
+    """Base of every CapeControl error; carries a stable code and an HTTP status."""
+
+    status_code = 500
+    code = "internal_error"
+
+    def __init__(self, message: str, *, details: Any = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details
+
+    def to_body(self) -> dict[str, Any]:
+        """The JSON error body DESIGN.md prescribes."""
+        return {"error": {"code": self.code, "message": self.message, "details": self.details}}
+
+
+class ClientError(CapeError):
+    """A mistake of the caller: bad input, unknown resource, missing rights."""
+
+    status_code = 400
+    code = "bad_request"
+
+
+class Unauthorized(ClientError):
+    """No or an unknown API key."""
+
+    status_code = 401
+    code = "unauthorized"
+
+
+class Forbidden(ClientError):
+    """A known caller without the right to do this."""
+
+    status_code = 403
+    code = "forbidden"
+
+
+class NotFound(ClientError):
+    """The named resource does not exist (or is not visible to the caller)."""
+
+    status_code = 404
+    code = "not_found"
+
+
+class Conflict(ClientError):
+    """The request contradicts the current state."""
+
+    status_code = 409
+    code = "conflict"
+
+
+class PayloadTooLarge(ClientError):
+    """A body over the configured limit."""
+
+    status_code = 413
+    code = "payload_too_large"
+
+
+class InvalidInput(ClientError):
+    """Input that fails validation; `details` lists the problems by field."""
+
+    status_code = 422
+    code = "invalid_input"
+
+
+class RateLimited(ClientError):
+    """Too many requests."""
+
+    status_code = 429
+    code = "rate_limited"
+
+
+class RuntimeFailure(CapeError):
+    """The platform failed to do something the caller asked correctly."""
+
+
+class Unavailable(RuntimeFailure):
+    """A dependency is down; the caller may retry later."""
+
+    status_code = 503
+    code = "unavailable"

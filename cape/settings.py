@@ -1,0 +1,105 @@
+"""The one settings object: every knob of CapeControl, read from the environment."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+SEARCH_ATTRIBUTES = {"CapeAgent": "Keyword", "CapeOwner": "Keyword", "CapeStatus": "Keyword"}
+
+
+class Settings(BaseSettings):
+    """CapeControl settings.
+
+    Environment variables use the `CAPE_` prefix except for the names other tools share
+    (`TEMPORAL_ADDRESS`, `TEMPORAL_NAMESPACE`, `OPENAI_API_KEY`, `OPENAI_BASE_URL`).
+    Secrets are `SecretStr`, so they never show in a log line or a repr.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="CAPE_", extra="ignore", populate_by_name=True)
+
+    data_dir: Path = Path(".cape")
+    database_url: str = ""
+    temporal_address: str = Field("127.0.0.1:7233", validation_alias="TEMPORAL_ADDRESS")
+    temporal_namespace: str = Field("default", validation_alias="TEMPORAL_NAMESPACE")
+    task_queue: str = "cape-agent-tasks"
+
+    openai_api_key: SecretStr = Field(SecretStr(""), validation_alias="OPENAI_API_KEY")
+    openai_base_url: str = Field("https://api.openai.com/v1", validation_alias="OPENAI_BASE_URL")
+    default_model: str = "gpt-4o-mini"
+
+    api_host: str = "127.0.0.1"
+    api_port: int = Field(8000, ge=1, le=65535)
+    temporal_port: int = Field(7233, ge=1, le=65535)
+    temporal_ui_port: int = Field(8233, ge=1, le=65535)
+    public_url: str = ""
+
+    max_body_bytes: int = Field(1024 * 1024, gt=0)
+    max_steps: int = Field(20, ge=1, le=10_000)
+    token_coalesce_ms: int = Field(50, ge=0)
+    sse_ping_seconds: float = Field(15.0, gt=0)
+    sse_poll_seconds: float = Field(0.05, gt=0)
+
+    # Activity timeouts and retries are settings so tests can shrink them: the time-skipping
+    # test server is not available, so real time must be short where a test waits on it.
+    llm_timeout_seconds: float = Field(120.0, gt=0)
+    tool_timeout_seconds: float = Field(60.0, gt=0)
+    heartbeat_timeout_seconds: float = Field(10.0, gt=0)
+    retry_initial_seconds: float = Field(1.0, gt=0)
+    retry_max_attempts: int = Field(8, ge=1)
+    max_concurrent_activities: int = Field(1000, ge=1)
+
+    log_level: str = "INFO"
+    log_json: bool = False
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_driver(cls, value: str) -> str:
+        if value and not value.startswith(("sqlite", "postgresql")):
+            raise ValueError("CAPE_DATABASE_URL must be a sqlite:// or postgresql+psycopg:// URL")
+        return value
+
+    @model_validator(mode="after")
+    def _defaults(self) -> Settings:
+        if not self.database_url:
+            self.database_url = f"sqlite+aiosqlite:///{(self.data_dir / 'cape.db').resolve()}"
+        if not self.public_url:
+            self.public_url = f"http://{self.api_host}:{self.api_port}"
+        return self
+
+    @property
+    def async_database_url(self) -> str:
+        """The URL with an asyncio driver (aiosqlite or psycopg 3)."""
+        url = self.database_url
+        if url.startswith("sqlite:"):
+            return "sqlite+aiosqlite:" + url.removeprefix("sqlite:")
+        if url.startswith(("postgresql:", "postgresql+psycopg2:")):
+            return "postgresql+psycopg:" + url.split(":", 1)[1]
+        return url
+
+    @property
+    def sync_database_url(self) -> str:
+        """The URL with a blocking driver, for Alembic."""
+        url = self.async_database_url
+        if url.startswith("sqlite+aiosqlite:"):
+            return "sqlite:" + url.removeprefix("sqlite+aiosqlite:")
+        return url
+
+    @property
+    def is_sqlite(self) -> bool:
+        """Whether the app database is SQLite (events are then polled, not notified)."""
+        return self.async_database_url.startswith("sqlite")
+
+    @property
+    def workspace_root(self) -> Path:
+        """Where per-task workspaces live."""
+        return (self.data_dir / "workspaces").resolve()
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process-wide settings, read once."""
+    return Settings()

@@ -1,0 +1,253 @@
+"""The embedded Temporal dev server and `cape dev`, against the real `temporal` binary."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import queue
+import signal
+import socket
+import stat
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from cape.devserver import (
+    DevServerError,
+    PortInUse,
+    check_port_free,
+    dev_server_args,
+    ensure_search_attributes,
+    temporal_binary,
+    tuning_args,
+    wait_for_temporal,
+)
+from cape.settings import SEARCH_ATTRIBUTES
+
+DYNAMIC = [
+    "--dynamic-config-value", "history.transferProcessorMaxPollRPS=10000",
+    "--dynamic-config-value", "history.timerProcessorMaxPollRPS=10000",
+    "--dynamic-config-value", "matching.numTaskqueueReadPartitions=1",
+    "--dynamic-config-value", "matching.numTaskqueueWritePartitions=1",
+]  # fmt: skip
+PRAGMAS = ["--sqlite-pragma", "journal_mode=wal", "--sqlite-pragma", "synchronous=normal"]
+
+
+def free_ports(count: int) -> list[int]:
+    socks = [socket.socket() for _ in range(count)]
+    try:
+        for sock in socks:
+            sock.bind(("127.0.0.1", 0))
+        return [sock.getsockname()[1] for sock in socks]
+    finally:
+        for sock in socks:
+            sock.close()
+
+
+def port_is_free(port: int) -> bool:
+    try:
+        check_port_free("127.0.0.1", port, "test")
+    except PortInUse:
+        return False
+    return True
+
+
+def test_tuning_args() -> None:
+    assert tuning_args(None) == DYNAMIC
+    assert tuning_args(Path("/x/t.db")) == PRAGMAS + DYNAMIC
+
+
+def test_dev_server_args() -> None:
+    args = dev_server_args(port=7001, ui_port=8001, db_file=Path("/d/temporal.db"))
+    assert args[:2] == ["server", "start-dev"]
+    pairs = list(zip(args[2::2], args[3::2], strict=True))
+    assert ("--ip", "127.0.0.1") in pairs
+    assert ("--port", "7001") in pairs
+    assert ("--ui-port", "8001") in pairs
+    assert ("--db-filename", "/d/temporal.db") in pairs
+    assert ("--log-level", "warn") in pairs
+    for name in SEARCH_ATTRIBUTES:
+        assert ("--search-attribute", f"{name}=Keyword") in pairs
+    assert args[-len(PRAGMAS + DYNAMIC) :] == PRAGMAS + DYNAMIC
+
+
+def test_dev_server_args_headless_in_memory() -> None:
+    args = dev_server_args(port=7001, ui_port=None, db_file=None, search_attributes={})
+    assert "--headless" in args
+    assert "--ui-port" not in args
+    assert "--db-filename" not in args
+    assert "--sqlite-pragma" not in args
+    assert "--search-attribute" not in args
+
+
+def test_check_port_free() -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        port = sock.getsockname()[1]
+        with pytest.raises(PortInUse) as caught:
+            check_port_free("127.0.0.1", port, "API", "--api-port")
+    message = str(caught.value)
+    assert message == (
+        f"port {port} (API) is already in use on 127.0.0.1; "
+        "pass --api-port or stop the other process"
+    )
+    check_port_free("127.0.0.1", port, "API")  # closed again: free
+
+
+def test_dev_server_starts_with_tuned_flags(tmp_path: Path) -> None:
+    """Every flag dev_server_args emits is accepted by the real binary, which comes up."""
+    port, ui_port = free_ports(2)
+    args = dev_server_args(port=port, ui_port=ui_port, db_file=tmp_path / "temporal.db")
+    with (tmp_path / "temporal.log").open("wb") as log:
+        proc = subprocess.Popen([str(temporal_binary()), *args], stdout=log, stderr=log)
+
+    async def probe() -> list[str]:
+        client = await wait_for_temporal(
+            f"127.0.0.1:{port}", wait_seconds=30, alive=lambda: proc.poll() is None
+        )
+        return await ensure_search_attributes(client, "default")
+
+    try:
+        assert asyncio.run(probe()) == []  # already registered by --search-attribute
+        assert httpx.get(f"http://127.0.0.1:{ui_port}/", timeout=5).status_code == 200
+        assert (tmp_path / "temporal.db-wal").exists()  # journal_mode=wal took effect
+    finally:
+        proc.terminate()
+        assert proc.wait(15) == 0, (tmp_path / "temporal.log").read_text()
+    assert (tmp_path / "temporal.db").exists()
+
+
+async def test_wait_for_temporal_gives_up() -> None:
+    (port,) = free_ports(1)
+    with pytest.raises(DevServerError, match="did not answer"):
+        await wait_for_temporal(f"127.0.0.1:{port}", wait_seconds=0.5)
+
+
+def _cape_env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CAPE_", "TEMPORAL_"))}
+    return env | {"PYTHONUNBUFFERED": "1"}
+
+
+def test_cape_dev_port_in_use(tmp_path: Path) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        api_port = sock.getsockname()[1]
+        temporal_port, ui_port = free_ports(2)
+        result = subprocess.run(
+            [sys.executable, "-m", "cape.cli", "dev", "--data-dir", str(tmp_path / "d"),
+             "--api-port", str(api_port), "--temporal-port", str(temporal_port),
+             "--ui-port", str(ui_port)],
+            capture_output=True, text=True, timeout=60, env=_cape_env(),
+        )  # fmt: skip
+    output = result.stdout + result.stderr
+    assert result.returncode == 2, output
+    assert f"port {api_port} (API) is already in use" in result.stderr
+    assert "--api-port" in result.stderr
+    assert "Traceback" not in output
+    assert not (tmp_path / "d" / "temporal.db").exists()
+
+
+class CapeDev:
+    """`cape dev` as a subprocess whose output is read on a thread."""
+
+    def __init__(self, data_dir: Path, ports: list[int]) -> None:
+        self.ports = ports
+        api_port, temporal_port, ui_port = ports
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "cape.cli", "dev", "--data-dir", str(data_dir),
+             "--api-port", str(api_port), "--temporal-port", str(temporal_port),
+             "--ui-port", str(ui_port)],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=_cape_env(),
+        )  # fmt: skip
+        self.lines: queue.Queue[str] = queue.Queue()
+        self.output: list[str] = []
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.lines.put(line)
+
+    def wait_for(self, prefix: str, timeout: float = 180) -> str:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                line = self.lines.get(timeout=0.5)
+            except queue.Empty:
+                assert self.proc.poll() is None, "cape dev exited:\n" + "".join(self.output)
+                continue
+            self.output.append(line)
+            if line.strip().startswith(prefix):
+                return line.strip().removeprefix(prefix).strip()
+        raise AssertionError(f"no {prefix!r} line:\n" + "".join(self.output))
+
+    def interrupt(self) -> int:
+        self.proc.send_signal(signal.SIGINT)
+        code = self.proc.wait(60)
+        time.sleep(0.2)  # let the reader thread drain
+        while not self.lines.empty():
+            self.output.append(self.lines.get())
+        return code
+
+
+@pytest.fixture
+def cape_dev_runs() -> Iterator[list[CapeDev]]:
+    runs: list[CapeDev] = []
+    yield runs
+    for run in runs:
+        if run.proc.poll() is None:
+            run.proc.kill()
+
+
+def test_cape_dev_end_to_end(tmp_path: Path, cape_dev_runs: list[CapeDev]) -> None:
+    data_dir = tmp_path / "data"
+    ports = free_ports(3)
+    api_port = ports[0]
+    keys = []
+    for _ in range(2):  # the second run reuses the data dir: same key, same databases
+        run = CapeDev(data_dir, ports)
+        cape_dev_runs.append(run)
+        key = run.wait_for("Dev API key:")
+        keys.append(key)
+        output = "".join(run.output)
+        assert f"http://127.0.0.1:{api_port}/docs" in output
+        assert f"http://127.0.0.1:{ports[2]}" in output
+        assert f"127.0.0.1:{ports[1]}" in output
+        assert httpx.get(f"http://127.0.0.1:{api_port}/healthz", timeout=10).status_code == 200
+        assert run.interrupt() == 0, "".join(run.output)
+        assert "Traceback" not in "".join(run.output)
+        for port in ports:
+            assert port_is_free(port), f"port {port} still in use after Ctrl-C"
+        assert not _processes_using(data_dir), "children left running"
+    assert keys[0] == keys[1]
+    assert keys[0].startswith("cape_")
+    key_file = data_dir / "dev-api-key"
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    assert (data_dir / "temporal.db").exists()
+    assert (data_dir / "cape.db").exists()
+    assert {"temporal.log", "worker.log", "api.log"} <= {
+        p.name for p in (data_dir / "logs").iterdir()
+    }
+
+
+def _processes_using(data_dir: Path) -> list[int]:
+    """Processes whose command line or environment names the data dir."""
+    found = []
+    needle = str(data_dir).encode()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            if needle in (entry / "cmdline").read_bytes() + (entry / "environ").read_bytes():
+                found.append(int(entry.name))
+        except OSError:
+            continue
+    return found

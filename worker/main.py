@@ -1,0 +1,71 @@
+"""The worker process: registers the workflow and every activity, shuts down gracefully."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import Any
+
+import structlog
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from activities.llm import LlmActivities
+from activities.task import TaskActivities
+from activities.tools.run import ToolActivities
+from cape.db.engine import create_engine, session_factory
+from cape.llm.providers import OpenAIProvider
+from cape.settings import Settings
+from workflows.agent_task import AgentTaskWorkflow
+
+log = structlog.get_logger(__name__)
+WORKFLOWS: Sequence[type] = (AgentTaskWorkflow,)
+
+
+def build_activities(settings: Settings, sessions: Any, provider: OpenAIProvider) -> list[Any]:
+    """Every activity callable, bound to its resources."""
+    task = TaskActivities(sessions, settings.workspace_root)
+    llm = LlmActivities(sessions, provider, settings.token_coalesce_ms / 1000)
+    tools = ToolActivities(sessions)
+    return [task.setup_workspace, task.finish_task, llm.call_llm, tools.run_tool]
+
+
+def build_worker(
+    client: Client, settings: Settings, sessions: Any, provider: OpenAIProvider
+) -> Worker:
+    """A worker on the settings' task queue, sized for many concurrent LLM calls."""
+    return Worker(
+        client,
+        task_queue=settings.task_queue,
+        workflows=list(WORKFLOWS),
+        activities=build_activities(settings, sessions, provider),
+        # LLM calls are I/O-bound and may each wait seconds: the default of 100 would cap
+        # concurrency far below what one process handles.
+        max_concurrent_activities=settings.max_concurrent_activities,
+        max_concurrent_workflow_tasks=200,
+        graceful_shutdown_timeout=timedelta(seconds=10),
+    )
+
+
+async def run_worker(settings: Settings) -> None:
+    """Connect, run until SIGINT/SIGTERM, then shut down and release resources."""
+    from cape.devserver import ensure_search_attributes
+
+    client = await Client.connect(settings.temporal_address, namespace=settings.temporal_namespace)
+    await ensure_search_attributes(client, settings.temporal_namespace)
+    engine = create_engine(settings)
+    provider = OpenAIProvider(settings)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    worker = build_worker(client, settings, session_factory(engine), provider)
+    log.info("worker started", task_queue=settings.task_queue, temporal=settings.temporal_address)
+    async with worker:
+        await stop.wait()
+        log.info("worker stopping")
+    await provider.aclose()
+    await engine.dispose()
+    log.info("worker stopped")
