@@ -248,8 +248,10 @@ def dev(
     except _ChildDied as exc:
         child = exc.child
         sup.children.remove(child)
+        code = child.proc.returncode
+        how = f"killed by {signal.Signals(-code).name}" if code < 0 else f"exit code {code}"
         click.echo(
-            f"{child.name} exited unexpectedly (exit code {child.proc.returncode}); "
+            f"{child.name} exited unexpectedly ({how}); "
             f"last lines of {child.log_path}:\n{child.tail()}",
             err=True,
         )

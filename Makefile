@@ -1,0 +1,40 @@
+# One task runner; CI (.ci/run) calls these same targets.
+VENV ?= .venv
+PYTHON ?= python3
+BIN := $(VENV)/bin
+PG_TEST_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
+
+.PHONY: install dev lint format typecheck test test-postgres bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+install: $(BIN)/python  ## create .venv and install CapeControl with its dev tools
+	$(BIN)/pip install --quiet -e '.[dev]'
+
+dev: install  ## install, then start Temporal + worker + API (Ctrl-C stops all)
+	$(BIN)/cape dev
+
+lint:  ## ruff lint and format check
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format:
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+typecheck:  ## mypy strict on the packages
+	$(BIN)/mypy
+
+test:  ## the test suite on SQLite (real Temporal dev server, real HTTP)
+	$(BIN)/pytest
+
+test-postgres:  ## the same suite on PostgreSQL (a fresh database per run)
+	CAPE_TEST_DATABASE_URL=$(PG_TEST_URL) $(BIN)/pytest
+
+bench:  ## benchmarks; they print their figures
+	$(BIN)/python bench/throughput.py
+
+clean:
+	rm -rf .mypy_cache .ruff_cache .pytest_cache build *.egg-info
