@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import HTTPConnection
@@ -20,9 +20,9 @@ from cape.settings import Settings
 _bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: Bearer cape_...`")
 
 
-def get_runtime(request: Request) -> Runtime:
-    """The lifespan's resources."""
-    runtime: Runtime = request.app.state.runtime
+def get_runtime(connection: HTTPConnection) -> Runtime:
+    """The lifespan's resources (for HTTP requests and WebSockets alike)."""
+    runtime: Runtime = connection.app.state.runtime
     return runtime
 
 

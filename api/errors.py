@@ -12,6 +12,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from temporalio.service import RPCError
 
+from api.limits import BodyTooLarge
 from cape.errors import CapeError, InvalidInput, Unavailable
 
 log = structlog.get_logger(__name__)
@@ -41,6 +42,8 @@ async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
 
 async def _http_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
+    if isinstance(exc, BodyTooLarge):
+        return error_response(exc.to_error())
     codes = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}
     body = {
         "error": {

@@ -10,6 +10,22 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from cape.errors import PayloadTooLarge
 
 
+class BodyTooLarge(HTTPException):
+    """A body that grew over the limit while streaming in (no Content-Length to check first).
+
+    An HTTPException passes FastAPI's body parsing unchanged (anything else becomes a 400);
+    the app's handler renders it as the same 413 body as a rejected Content-Length.
+    """
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, f"request body exceeds the limit of {limit} bytes")
+        self.limit = limit
+
+    def to_error(self) -> PayloadTooLarge:
+        """The CapeError this stands for."""
+        return PayloadTooLarge(str(self.detail), details={"limit_bytes": self.limit})
+
+
 class BodyLimitMiddleware:
     """Answer 413 when a body exceeds `limit` bytes, by header or while it streams in."""
 
@@ -35,9 +51,7 @@ class BodyLimitMiddleware:
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.limit:
-                    # An HTTPException passes FastAPI's body parsing unchanged; the app's
-                    # handler renders it as the usual 413 error body.
-                    raise HTTPException(413, self._message)
+                    raise BodyTooLarge(self.limit)
             return message
 
         async def tracking_send(message: Message) -> None:
@@ -47,18 +61,13 @@ class BodyLimitMiddleware:
 
         try:
             await self.app(scope, limited_receive, tracking_send)
-        except HTTPException:
+        except BodyTooLarge:
             if started:
                 raise
             await self._reject(send)
 
-    @property
-    def _message(self) -> str:
-        return f"request body exceeds the limit of {self.limit} bytes"
-
     async def _reject(self, send: Send) -> None:
-        error = PayloadTooLarge(self._message, details={"limit_bytes": self.limit})
-        body = json.dumps(error.to_body()).encode()
+        body = json.dumps(BodyTooLarge(self.limit).to_error().to_body()).encode()
         await send(
             {
                 "type": "http.response.start",

@@ -115,7 +115,14 @@ async def _by_key(session: AsyncSession, owner: str, key: str) -> Task | None:
 
 
 async def _replay(temporal: Client, settings: Settings, task: Task, body: TaskCreate) -> Task:
-    if task.agent != body.agent or task.input != body.input:
+    # Fields the request leaves out took defaults when the task was made: only given ones count.
+    different = (
+        task.agent != body.agent
+        or task.input != body.input
+        or (body.model is not None and body.model != task.model)
+        or (body.max_steps is not None and body.max_steps != task.max_steps)
+    )
+    if different:
         raise Conflict(
             "Idempotency-Key was already used for a different request",
             details={"task_id": task.id},

@@ -17,15 +17,19 @@ from temporalio.api.operatorservice.v1 import (
     ListSearchAttributesRequest,
 )
 from temporalio.client import Client
+from temporalio.service import RPCError, RPCStatusCode
 
 from cape.errors import RuntimeFailure
 from cape.settings import SEARCH_ATTRIBUTES
 
-# Measured in DESIGN.md ("Dev server tuning"): the stock poll rates (20/s on the dev server's
-# single shard) add ~50 ms to every dispatch; one task-queue partition avoids partition hops.
+# Values are JSON literals. Measured in DESIGN.md ("Dev server tuning"): the stock poll rates
+# (20/s on the dev server's single shard) add ~50 ms to every dispatch; one task-queue partition
+# avoids partition hops. The default 1 s timer time shift fires every durable timer (sleeps,
+# retry backoffs) up to a second late: a 100 ms sleep took ~1.03 s, with "10ms" ~0.23 s.
 DYNAMIC_CONFIG = {
     "history.transferProcessorMaxPollRPS": "10000",
     "history.timerProcessorMaxPollRPS": "10000",
+    "history.timerProcessorMaxTimeShift": '"10ms"',
     "matching.numTaskqueueReadPartitions": "1",
     "matching.numTaskqueueWritePartitions": "1",
 }
@@ -76,7 +80,7 @@ def tuning_args(db_file: Path | None) -> list[str]:
         for pragma, value in SQLITE_PRAGMAS.items():
             args += ["--sqlite-pragma", f"{pragma}={value}"]
     for key, value in DYNAMIC_CONFIG.items():
-        args += ["--dynamic-config-value", f"{key}={value}"]  # value is a JSON literal
+        args += ["--dynamic-config-value", f"{key}={value}"]
     return args
 
 
@@ -195,9 +199,14 @@ async def ensure_search_attributes(
         if name not in listed.custom_attributes
     }
     if missing:
-        await client.operator_service.add_search_attributes(
-            AddSearchAttributesRequest(namespace=namespace, search_attributes=missing)
-        )
+        try:
+            await client.operator_service.add_search_attributes(
+                AddSearchAttributesRequest(namespace=namespace, search_attributes=missing)
+            )
+        except RPCError as exc:
+            # Several workers starting together on a new cluster race to register them.
+            if exc.status != RPCStatusCode.ALREADY_EXISTS:
+                raise
     return sorted(missing)
 
 

@@ -5,20 +5,22 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import psycopg
 import uvicorn
 from sqlalchemy import select
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.app import create_app
 from cape.auth import create_api_key
@@ -27,6 +29,7 @@ from cape.db.models import TaskEvent, TaskStep
 from cape.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
+T = TypeVar("T")
 
 
 def free_port() -> int:
@@ -179,3 +182,129 @@ async def stored(settings: Settings, task_id: str) -> tuple[list[TaskStep], list
         return steps, events
     finally:
         await engine.dispose()
+
+
+# --- crash, resume and replay tests -------------------------------------------------------------
+
+
+async def iter_sse(
+    client: httpx.AsyncClient, url: str, headers: dict[str, str] | None = None
+) -> AsyncIterator[dict[str, Any]]:
+    """Yield SSE messages as they arrive (same shape as `read_sse`), until the stream ends.
+
+    Unlike `read_sse` it neither stops at `end` nor bounds the time: the caller decides when to
+    stop, and a dropped connection surfaces as the httpx error.
+    """
+    current: dict[str, Any] = {}
+    async with client.stream("GET", url, headers=headers) as response:
+        assert response.status_code == 200, await response.aread()
+        async for line in response.aiter_lines():
+            if line == "":
+                if current:
+                    yield current
+                current = {}
+            elif line.startswith(":"):
+                current.setdefault("comments", []).append(line)
+            else:
+                field, _, value = line.partition(":")
+                value = value.removeprefix(" ")
+                current[field] = json.loads(value) if field == "data" else value
+
+
+async def wait_until(
+    probe: Callable[[], Awaitable[T | None]], what: str, limit: float = 60, every: float = 0.05
+) -> T:
+    """Poll `probe` until it returns something other than None (or False); bounded by `limit`."""
+    end = time.monotonic() + limit
+    while True:
+        found = await probe()
+        if found is not None and found is not False:
+            return found
+        if time.monotonic() > end:
+            raise TimeoutError(f"{what} did not happen within {limit} s")
+        await asyncio.sleep(every)
+
+
+def stop_process(
+    proc: subprocess.Popen[bytes], sig: int = signal.SIGKILL, limit: float = 15
+) -> int:
+    """Send `sig` to `proc` (if still running) and reap it; SIGKILL if it outlives `limit`."""
+    if proc.poll() is None:
+        proc.send_signal(sig)
+        try:
+            proc.wait(limit)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(limit)
+    return proc.returncode
+
+
+def log_tail(log: Path, chars: int = 6000) -> str:
+    """The end of a subprocess log, for failure messages."""
+    return log.read_text(errors="replace")[-chars:] if log.exists() else "(no log)"
+
+
+def paced(app: ASGIApp, pause: float) -> ASGIApp:
+    """`app` with a pause before every streamed body chunk: an LLM that streams slowly."""
+
+    async def wrapped(scope: Scope, receive: Receive, send: Send) -> None:
+        async def send_slowly(message: Message) -> None:
+            if message["type"] == "http.response.body" and message.get("more_body"):
+                await asyncio.sleep(pause)
+            await send(message)
+
+        await app(scope, receive, send_slowly)
+
+    return wrapped
+
+
+@asynccontextmanager
+async def serving(app: ASGIApp) -> AsyncIterator[str]:
+    """Serve an ASGI app over loopback in this event loop; yields its base URL."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    while not server.started:
+        if task.done():
+            task.result()
+        await asyncio.sleep(0.01)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        server.force_exit = True  # do not wait for streams the killed worker left open
+        await task
+        sock.close()
+
+
+def check_exactly_once(
+    steps: list[TaskStep], events: list[TaskEvent], kinds: list[str]
+) -> dict[int, list[int]]:
+    """Assert one task's rows and event log are whole after crashes and retries.
+
+    Steps are exactly 1..N with `kinds`, each succeeded; events are numbered 1..M without gaps;
+    each step has one `step-finished` (its last event), one `step-started` per attempt that ran
+    (attempts increasing, the row's attempt the last of them), and the task one `task-succeeded`,
+    the last event. Returns the attempts that ran per step.
+    """
+    assert [(s.step_no, s.kind, s.status) for s in steps] == [
+        (no, kind, "succeeded") for no, kind in enumerate(kinds, start=1)
+    ]
+    assert [e.seq for e in events] == list(range(1, len(events) + 1))
+    types = [e.type for e in events]
+    assert types[:2] == ["task-created", "task-started"], types
+    assert types.count("task-succeeded") == 1 and types[-1] == "task-succeeded", types
+    assert types.count("task-started") == 1, types
+    attempts: dict[int, list[int]] = {}
+    for step in steps:
+        mine = [e for e in events if e.step_no == step.step_no]
+        started = [e.data["attempt"] for e in mine if e.type == "step-started"]
+        finished = [e for e in mine if e.type == "step-finished"]
+        assert mine[0].type == "step-started" and mine[-1].type == "step-finished", step.step_no
+        assert len(finished) == 1, (step.step_no, [e.type for e in mine])
+        assert started == sorted(set(started)) and step.attempt == started[-1], (step, started)
+        assert finished[0].data["status"] == "succeeded"
+        attempts[step.step_no] = started
+    return attempts

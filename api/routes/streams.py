@@ -9,15 +9,16 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Query, WebSocket, WebSocketDisconnect
 from fastapi.responses import StreamingResponse
 
-from api.deps import FeedDep, SessionDep, StreamPrincipalDep
+from api.deps import FeedDep, RuntimeDep, SessionDep, StreamPrincipalDep, get_stream_principal
 from api.feed import End, FeedItem, Gap, Ping
 from api.routes.tasks import owned_task
 from cape.db.models import TaskEvent
-from cape.errors import InvalidInput
+from cape.errors import ClientError, InvalidInput
 
 router = APIRouter(prefix="/tasks", tags=["events"])
 Since = Annotated[int | None, Query(ge=0, description="Resume after this sequence number.")]
 LastEventId = Annotated[str | None, Header(alias="Last-Event-ID")]
+WS_POLICY_VIOLATION = 1008
 
 
 def envelope(event: TaskEvent) -> dict[str, Any]:
@@ -95,14 +96,23 @@ async def stream_events(
 async def websocket_events(
     websocket: WebSocket,
     task_id: str,
-    session: SessionDep,
+    runtime: RuntimeDep,
     feed: FeedDep,
-    principal: StreamPrincipalDep,
     since: Since = None,
 ) -> None:
-    """The same events as JSON messages; `?since=` resumes; a final `end` message, then close."""
-    await owned_task(session, principal, task_id)
-    await session.close()
+    """The same events as JSON messages; `?since=` resumes; a final `end` message, then close.
+
+    A missing or unknown key, or a task the caller cannot see, closes the socket with code
+    1008 (policy violation) and the reason (browsers cannot read a refused handshake's status).
+    """
+    try:
+        principal = await get_stream_principal(websocket)
+        async with runtime.sessions() as session:
+            await owned_task(session, principal, task_id)
+    except ClientError as exc:
+        await websocket.accept()
+        await websocket.close(code=WS_POLICY_VIOLATION, reason=_close_reason(exc))
+        return
     await websocket.accept()
     try:
         async for item in feed.follow(task_id, since or 0):
@@ -115,3 +125,9 @@ async def websocket_events(
         await websocket.close(code=1000)
     except WebSocketDisconnect:
         return
+
+
+def _close_reason(error: ClientError) -> str:
+    """`<code>: <message>` cut to the 123 bytes a close frame allows."""
+    reason = f"{error.code.replace('_', ' ')}: {error.message}".encode()
+    return reason[:123].decode(errors="ignore")

@@ -60,6 +60,16 @@ async def _live(temporal: Client, task: Task) -> LiveState | None:
     return LiveState.model_validate(state)
 
 
+async def release(session: AsyncSession) -> None:
+    """End the session's transaction and return its connection before waiting on Temporal.
+
+    A request must not sit on a pooled connection while it waits; on SQLite its transaction
+    (BEGIN IMMEDIATE) even holds the write lock, which would stall the worker's writes.
+    Loaded objects stay readable.
+    """
+    await session.close()
+
+
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=TaskOut)
 async def create(
     body: TaskCreate,
@@ -137,6 +147,7 @@ async def get_task(
 ) -> TaskOut:
     """A task, with the workflow's live state while it runs."""
     task = await owned_task(session, principal, task_id)
+    await release(session)
     return _out(task, settings, await _live(temporal, task))
 
 
@@ -162,6 +173,7 @@ async def cancel_task(
     task = await owned_task(session, principal, task_id)
     if TaskStatus(task.status).terminal:
         raise Conflict(f"task {task_id!r} already ended as {task.status}")
+    await release(session)
     await temporal.get_workflow_handle(task_id).cancel()
     return _out(task, settings)
 
@@ -177,11 +189,12 @@ async def wait_for_task(
 ) -> TaskOut:
     """Wait up to `timeout` seconds for the task to end, then return it (ended or not)."""
     task = await owned_task(session, principal, task_id)
+    await release(session)
     if not TaskStatus(task.status).terminal:
         handle = temporal.get_workflow_handle(task_id)
         # A failed or canceled workflow has ended too; the row says how.
         with contextlib.suppress(TimeoutError, WorkflowFailureError):
             await asyncio.wait_for(handle.result(), timeout)
-        session.expire_all()
         task = await owned_task(session, principal, task_id)
+        await release(session)
     return _out(task, settings, await _live(temporal, task))

@@ -103,7 +103,7 @@ class _Supervisor:
         """Stop children in reverse start order: API, worker, then Temporal."""
         while self.children:
             child = self.children.pop()
-            if (code := child.stop()) != 0:
+            if (code := child.stop()) not in (0, -signal.SIGTERM):  # SIGTERM: stopped early
                 click.echo(f"{child.name} exited with code {code}; see {child.log_path}", err=True)
 
 

@@ -20,6 +20,7 @@ from cape.settings import Settings
 
 F = TypeVar("F", bound=Callable[..., Any])
 log = structlog.get_logger(__name__)
+API_SHUTDOWN_GRACE_SECONDS = 5
 
 
 def data_dir_option(func: F) -> F:
@@ -101,6 +102,9 @@ def api(data_dir: Path | None, host: str | None, port: int | None) -> None:
         lifespan="on",
         log_config=None,  # keep the structlog set-up of configure_logging
         log_level=None,
+        # Event streams never end on their own while a task runs: without a bound, a stop
+        # would wait for every open stream's task to finish. Clients resume with Last-Event-ID.
+        timeout_graceful_shutdown=API_SHUTDOWN_GRACE_SECONDS,
     )
 
 

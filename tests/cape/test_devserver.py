@@ -17,6 +17,9 @@ from pathlib import Path
 
 import httpx
 import pytest
+from temporalio import workflow
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
 from cape.devserver import (
     DevServerError,
@@ -33,6 +36,7 @@ from cape.settings import SEARCH_ATTRIBUTES
 DYNAMIC = [
     "--dynamic-config-value", "history.transferProcessorMaxPollRPS=10000",
     "--dynamic-config-value", "history.timerProcessorMaxPollRPS=10000",
+    "--dynamic-config-value", 'history.timerProcessorMaxTimeShift="10ms"',
     "--dynamic-config-value", "matching.numTaskqueueReadPartitions=1",
     "--dynamic-config-value", "matching.numTaskqueueWritePartitions=1",
 ]  # fmt: skip
@@ -122,6 +126,35 @@ def test_dev_server_starts_with_tuned_flags(tmp_path: Path) -> None:
         proc.terminate()
         assert proc.wait(15) == 0, (tmp_path / "temporal.log").read_text()
     assert (tmp_path / "temporal.db").exists()
+
+
+@workflow.defn(sandboxed=False)
+class SleepWorkflow:
+    @workflow.run
+    async def run(self) -> None:
+        await asyncio.sleep(0.1)  # a durable timer
+
+
+async def test_tuning_args_with_start_local_run_a_timer_workflow() -> None:
+    """tuning_args works with the SDK's start_local and durable timers fire.
+
+    How much faster they fire is measured by `bench/timers.py`, not asserted here.
+    """
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=str(temporal_binary()), dev_server_extra_args=tuning_args(None)
+    )
+    async with env:
+        worker = Worker(
+            env.client,
+            task_queue="devserver-timers",
+            workflows=[SleepWorkflow],
+            workflow_runner=UnsandboxedWorkflowRunner(),
+        )
+        async with worker:
+            for index in range(3):
+                await env.client.execute_workflow(
+                    SleepWorkflow.run, id=f"sleep-{index}", task_queue="devserver-timers"
+                )
 
 
 async def test_wait_for_temporal_gives_up() -> None:
