@@ -116,10 +116,11 @@ class LlmActivities:
                     await self._flush(ref, acc)
                 await self._flush(ref, acc, force=True)
         except openai.OpenAIError as exc:
-            error, retrying = classify(exc)
-            log.warning("llm call failed", error=str(error), retrying=retrying)
+            error, retryable = classify(exc)
+            retrying = retryable and not _last_attempt()
+            log.warning("llm call failed", error=error.message, retrying=retrying)
             await self.recorder.fail(
-                ref, {"type": error.type, "message": str(error)}, retrying=retrying
+                ref, {"type": error.type, "message": error.message}, retrying=retrying
             )
             raise error from exc
         result = acc.result()
@@ -132,6 +133,12 @@ class LlmActivities:
         delta = acc.take_delta(force)
         if delta is not None:
             await self.recorder.emit(ref, Channel.MESSAGES, EventType.TOKEN_DELTA, {"text": delta})
+
+
+def _last_attempt() -> bool:
+    info = activity.info()
+    limit = info.retry_policy.maximum_attempts if info.retry_policy else 0
+    return limit > 0 and info.attempt >= limit
 
 
 def _events(result: LlmResult) -> list[Event]:

@@ -39,9 +39,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         temporal = await Client.connect(
             settings.temporal_address, namespace=settings.temporal_namespace, lazy=True
         )
-        feed = EventFeed(settings, readonly_session_factory(engine))
+        reads = readonly_session_factory(engine)
+        feed = EventFeed(settings, reads)
         await feed.start()
-        app.state.runtime = Runtime(settings, engine, session_factory(engine), temporal, feed)
+        app.state.runtime = Runtime(
+            settings, engine, session_factory(engine), reads, temporal, feed
+        )
         log.info("api started", temporal=settings.temporal_address, url=settings.public_url)
         try:
             yield

@@ -35,7 +35,13 @@ def get_settings(runtime: RuntimeDep) -> Settings:
 
 
 async def get_session(runtime: RuntimeDep) -> AsyncIterator[AsyncSession]:
-    """A database session for one request."""
+    """A read-only database session for one request."""
+    async with runtime.read_sessions() as session:
+        yield session
+
+
+async def get_write_session(runtime: RuntimeDep) -> AsyncIterator[AsyncSession]:
+    """A database session for a request that writes."""
     async with runtime.sessions() as session:
         yield session
 
@@ -52,6 +58,7 @@ def get_feed(runtime: RuntimeDep) -> EventFeed:
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 SessionDep = Annotated[AsyncSession, Depends(get_session)]
+WriteSessionDep = Annotated[AsyncSession, Depends(get_write_session)]
 TemporalDep = Annotated[Client, Depends(get_temporal)]
 FeedDep = Annotated[EventFeed, Depends(get_feed)]
 
@@ -59,7 +66,7 @@ FeedDep = Annotated[EventFeed, Depends(get_feed)]
 async def _principal(runtime: Runtime, key: str | None) -> Principal:
     if not key:
         raise Unauthorized("missing API key: send `Authorization: Bearer <key>`")
-    async with runtime.sessions() as session:
+    async with runtime.read_sessions() as session:
         principal = await authenticate(session, key)
     if principal is None:
         raise Unauthorized("unknown or revoked API key")

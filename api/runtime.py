@@ -13,10 +13,14 @@ from cape.settings import Settings
 
 @dataclass
 class Runtime:
-    """What routes need: settings, the database, Temporal and the event feed."""
+    """What routes need: settings, the database, Temporal and the event feed.
+
+    `sessions` write (on SQLite they take the write lock at BEGIN); `read_sessions` only read.
+    """
 
     settings: Settings
     engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
+    read_sessions: async_sessionmaker[AsyncSession]
     temporal: Client
     feed: EventFeed

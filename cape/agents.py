@@ -74,7 +74,11 @@ def validate_input(agent: AgentSpec, data: dict[str, Any]) -> None:
 
 def _field(error: jsonschema.ValidationError) -> str:
     path = ["input", *(str(p) for p in error.absolute_path)]
-    if error.validator == "required" and isinstance(error.instance, dict):
+    if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+        known = error.schema.get("properties", {}) if isinstance(error.schema, dict) else {}
+        extra = [name for name in error.instance if name not in known]
+        path.extend(extra[:1])
+    elif error.validator == "required" and isinstance(error.instance, dict):
         # A missing property has no path of its own: name it from the schema's list.
         required = error.validator_value if isinstance(error.validator_value, list) else []
         missing = [name for name in required if name not in error.instance]

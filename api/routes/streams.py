@@ -107,7 +107,7 @@ async def websocket_events(
     """
     try:
         principal = await get_stream_principal(websocket)
-        async with runtime.sessions() as session:
+        async with runtime.read_sessions() as session:
             await owned_task(session, principal, task_id)
     except ClientError as exc:
         await websocket.accept()

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.client import Client, WorkflowFailureError
 from temporalio.service import RPCError
 
-from api.deps import PrincipalDep, SessionDep, SettingsDep, TemporalDep
+from api.deps import PrincipalDep, SessionDep, SettingsDep, TemporalDep, WriteSessionDep
 from api.schemas import LiveState, StepOut, TaskCreate, TaskOut, TaskPage
 from api.task_service import create_task
 from cape.auth import Principal
@@ -48,8 +48,8 @@ async def owned_task(session: AsyncSession, principal: Principal, task_id: str) 
 
 
 async def _live(temporal: Client, task: Task) -> LiveState | None:
-    if TaskStatus(task.status).terminal:
-        return None
+    if TaskStatus(task.status).terminal or task.status == TaskStatus.QUEUED:
+        return None  # queued: no worker has it yet, so a query would only wait for its timeout
     try:
         handle = temporal.get_workflow_handle(task.id)
         state: dict[str, Any] = await asyncio.wait_for(
@@ -74,7 +74,7 @@ async def release(session: AsyncSession) -> None:
 async def create(
     body: TaskCreate,
     response: Response,
-    session: SessionDep,
+    session: WriteSessionDep,
     temporal: TemporalDep,
     settings: SettingsDep,
     principal: PrincipalDep,

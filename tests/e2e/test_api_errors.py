@@ -275,7 +275,7 @@ async def test_422_names_the_field(api: Api, body: dict[str, Any], fields: list[
 
 async def test_422_extra_input_property(api: Api) -> None:
     body = {"agent": "assistant", "input": {"prompt": "x", "colour": "red"}}
-    details = assert_fields(await api.http.post("/v1/tasks", json=body), "input")
+    details = assert_fields(await api.http.post("/v1/tasks", json=body), "input.colour")
     assert "colour" in details[0]["message"]
 
 
