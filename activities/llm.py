@@ -80,10 +80,11 @@ class LlmActivities:
     def __init__(
         self,
         sessions: async_sessionmaker[AsyncSession],
+        reads: async_sessionmaker[AsyncSession],
         provider: OpenAIProvider,
         coalesce_seconds: float,
     ) -> None:
-        self.sessions = sessions
+        self.reads = reads
         self.recorder = StepRecorder(sessions)
         self.provider = provider
         self.coalesce_seconds = coalesce_seconds
@@ -98,7 +99,7 @@ class LlmActivities:
         done = await self.recorder.begin(ref, {"model": inp.model})
         if done is not None:
             return _from_output(done)
-        async with self.sessions() as session:
+        async with self.reads() as session:
             messages = await load_messages(session, ref.task_id, inp.system_prompt, ref.step_no)
         tools = [{"type": "function", "function": {"name": n, **SPECS[n]}} for n in inp.tools]
         acc = _Accumulator(self.coalesce_seconds)
@@ -114,7 +115,6 @@ class LlmActivities:
                 async for chunk in stream:
                     acc.feed(chunk)
                     await self._flush(ref, acc)
-                await self._flush(ref, acc, force=True)
         except openai.OpenAIError as exc:
             error, retryable = classify(exc)
             retrying = retryable and not _last_attempt()
@@ -124,9 +124,12 @@ class LlmActivities:
             )
             raise error from exc
         result = acc.result()
-        await self.recorder.finish(
-            ref, _to_output(result), usage=result.usage, events=_events(result)
-        )
+        # The last delta goes out in the step's final transaction, not one of its own.
+        tail = acc.take_delta(force=True)
+        events = _events(result)
+        if tail is not None:
+            events.insert(0, (Channel.MESSAGES, EventType.TOKEN_DELTA, {"text": tail}))
+        await self.recorder.finish(ref, _to_output(result), usage=result.usage, events=events)
         return result
 
     async def _flush(self, ref: StepRef, acc: _Accumulator, force: bool = False) -> None:

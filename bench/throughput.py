@@ -17,6 +17,7 @@ import contextlib
 import json
 import os
 import platform
+import shutil
 import signal
 import socket
 import statistics
@@ -700,7 +701,7 @@ async def run(args: argparse.Namespace) -> None:
         await wait_http(f"{api_url}/healthz", stack)
         await wait_http(f"{settings.openai_base_url}/models", stack)
 
-        print_header(args, settings, db_label, db_file, stack)
+        print_header(args, db_label, db_file)
         limits = httpx.Limits(
             max_connections=4 * args.concurrency + 8, max_keepalive_connections=None
         )
@@ -747,16 +748,12 @@ async def run(args: argparse.Namespace) -> None:
         if pg_name is not None:
             drop_pg_database(args.pg_admin_url, pg_name)
         if args.workdir is None and not args.keep:
-            import shutil
-
             shutil.rmtree(workdir, ignore_errors=True)
         elif args.keep or args.workdir:
             print(f"\n(work dir with logs kept: {workdir})")
 
 
-def print_header(
-    args: argparse.Namespace, settings: Settings, db_label: str, db_file: Path | None, stack: Stack
-) -> None:
+def print_header(args: argparse.Namespace, db_label: str, db_file: Path | None) -> None:
     version = subprocess.run(
         [str(devserver.temporal_binary()), "--version"], capture_output=True, text=True, check=False
     ).stdout.strip()

@@ -15,7 +15,7 @@ from temporalio.common import SearchAttributeKey
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from cape.db.engine import create_engine, session_factory
+from cape.db.engine import create_engine
 from cape.db.migrate import upgrade
 from cape.devserver import temporal_binary, tuning_args
 from cape.llm.providers import OpenAIProvider
@@ -89,7 +89,7 @@ async def worker(client: Client, settings: Settings) -> AsyncIterator[Worker]:
     """An in-process worker on the test's task queue."""
     engine = create_engine(settings)
     provider = OpenAIProvider(settings)
-    worker = build_worker(client, settings, session_factory(engine), provider)
+    worker = build_worker(client, settings, engine, provider)
     async with worker:
         yield worker
     await provider.aclose()

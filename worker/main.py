@@ -9,13 +9,14 @@ from datetime import timedelta
 from typing import Any
 
 import structlog
+from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
 from temporalio.worker import Worker
 
 from activities.llm import LlmActivities
 from activities.task import TaskActivities
 from activities.tools.run import ToolActivities
-from cape.db.engine import create_engine, session_factory
+from cape.db.engine import create_engine, readonly_session_factory, session_factory
 from cape.llm.providers import OpenAIProvider
 from cape.settings import Settings
 from workflows.agent_task import AgentTaskWorkflow
@@ -24,23 +25,26 @@ log = structlog.get_logger(__name__)
 WORKFLOWS: Sequence[type] = (AgentTaskWorkflow,)
 
 
-def build_activities(settings: Settings, sessions: Any, provider: OpenAIProvider) -> list[Any]:
+def build_activities(settings: Settings, engine: Any, provider: OpenAIProvider) -> list[Any]:
     """Every activity callable, bound to its resources."""
+    sessions = session_factory(engine)
     task = TaskActivities(sessions, settings.workspace_root)
-    llm = LlmActivities(sessions, provider, settings.token_coalesce_ms / 1000)
+    llm = LlmActivities(
+        sessions, readonly_session_factory(engine), provider, settings.token_coalesce_ms / 1000
+    )
     tools = ToolActivities(sessions)
     return [task.setup_workspace, task.finish_task, llm.call_llm, tools.run_tool]
 
 
 def build_worker(
-    client: Client, settings: Settings, sessions: Any, provider: OpenAIProvider
+    client: Client, settings: Settings, engine: AsyncEngine, provider: OpenAIProvider
 ) -> Worker:
     """A worker on the settings' task queue, sized for many concurrent LLM calls."""
     return Worker(
         client,
         task_queue=settings.task_queue,
         workflows=list(WORKFLOWS),
-        activities=build_activities(settings, sessions, provider),
+        activities=build_activities(settings, engine, provider),
         # LLM calls are I/O-bound and may each wait seconds: the default of 100 would cap
         # concurrency far below what one process handles.
         max_concurrent_activities=settings.max_concurrent_activities,
@@ -61,7 +65,7 @@ async def run_worker(settings: Settings) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    worker = build_worker(client, settings, session_factory(engine), provider)
+    worker = build_worker(client, settings, engine, provider)
     log.info("worker started", task_queue=settings.task_queue, temporal=settings.temporal_address)
     async with worker:
         await stop.wait()
