@@ -128,14 +128,19 @@ class LlmActivities:
         tail = acc.take_delta(force=True)
         events = _events(result)
         if tail is not None:
-            events.insert(0, (Channel.MESSAGES, EventType.TOKEN_DELTA, {"text": tail}))
+            events.insert(0, (Channel.MESSAGES, EventType.TOKEN_DELTA, _delta(tail)))
         await self.recorder.finish(ref, _to_output(result), usage=result.usage, events=events)
         return result
 
     async def _flush(self, ref: StepRef, acc: _Accumulator, force: bool = False) -> None:
         delta = acc.take_delta(force)
         if delta is not None:
-            await self.recorder.emit(ref, Channel.MESSAGES, EventType.TOKEN_DELTA, {"text": delta})
+            await self.recorder.emit(ref, Channel.MESSAGES, EventType.TOKEN_DELTA, _delta(delta))
+
+
+def _delta(text: str) -> dict[str, Any]:
+    # The attempt lets a client drop the partial text of an attempt that was retried.
+    return {"text": text, "attempt": activity.info().attempt}
 
 
 def _last_attempt() -> bool:

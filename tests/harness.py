@@ -14,7 +14,7 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import httpx
 import psycopg
@@ -109,22 +109,12 @@ async def wait_http(url: str, deadline: float = 30.0) -> None:
 @asynccontextmanager
 async def running_api(settings: Settings) -> AsyncIterator[str]:
     """The real app served by uvicorn over loopback in this event loop; yields its base URL."""
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    app = create_app(settings.model_copy(update={"public_url": f"http://127.0.0.1:{port}"}))
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
-    task = asyncio.create_task(server.serve(sockets=[sock]))
-    while not server.started:
-        if task.done():
-            task.result()
-        await asyncio.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await task
-        sock.close()
+
+    def make(port: int) -> ASGIApp:
+        return create_app(settings.model_copy(update={"public_url": f"http://127.0.0.1:{port}"}))
+
+    async with _serve(make, lifespan="on", force_exit=False) as url:
+        yield url
 
 
 async def new_api_key(settings: Settings, owner: str = "tester") -> str:
@@ -141,26 +131,11 @@ async def read_sse(
 ) -> list[dict[str, Any]]:
     """Read an SSE stream to its `end` event; returns every message (ids, events and data)."""
     messages: list[dict[str, Any]] = []
-    current: dict[str, Any] = {}
     async with asyncio.timeout(limit):
-        async with client.stream("GET", url, headers=headers, timeout=limit) as response:
-            assert response.status_code == 200, await response.aread()
-            async for line in response.aiter_lines():
-                if line == "":
-                    if current:
-                        messages.append(current)
-                        if current.get("event") == "end":
-                            return messages
-                    current = {}
-                elif line.startswith(":"):
-                    current.setdefault("comments", []).append(line)
-                else:
-                    field, _, value = line.partition(":")
-                    value = value.removeprefix(" ")
-                    if field == "data":
-                        current["data"] = json.loads(value)
-                    else:
-                        current[field] = value
+        async for message in iter_sse(client, url, headers):
+            messages.append(message)
+            if message.get("event") == "end":
+                break
     return messages
 
 
@@ -261,10 +236,19 @@ def paced(app: ASGIApp, pause: float) -> ASGIApp:
 @asynccontextmanager
 async def serving(app: ASGIApp) -> AsyncIterator[str]:
     """Serve an ASGI app over loopback in this event loop; yields its base URL."""
+    # force_exit: do not wait for streams a killed worker left open.
+    async with _serve(lambda _port: app, lifespan="off", force_exit=True) as url:
+        yield url
+
+
+@asynccontextmanager
+async def _serve(
+    make: Callable[[int], ASGIApp], *, lifespan: Literal["on", "off"], force_exit: bool
+) -> AsyncIterator[str]:
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
+    server = uvicorn.Server(uvicorn.Config(make(port), log_level="warning", lifespan=lifespan))
     task = asyncio.create_task(server.serve(sockets=[sock]))
     while not server.started:
         if task.done():
@@ -274,7 +258,7 @@ async def serving(app: ASGIApp) -> AsyncIterator[str]:
         yield f"http://127.0.0.1:{port}"
     finally:
         server.should_exit = True
-        server.force_exit = True  # do not wait for streams the killed worker left open
+        server.force_exit = force_exit
         await task
         sock.close()
 

@@ -134,6 +134,9 @@ class AgentTaskWorkflow:
                     maximum_attempts=tuning.retry_max_attempts,
                 ),
                 summary=name,
+                # Waiting for the step to stop keeps finish_task's event the task's last: with
+                # TRY_CANCEL a streaming LLM step went on writing deltas after `task-canceled`.
+                cancellation_type=workflow.ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
             ),
         )
 

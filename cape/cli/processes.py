@@ -95,7 +95,7 @@ def api(data_dir: Path | None, host: str | None, port: int | None) -> None:
     # turns that into a normal return, so a requested stop exits with status 0.
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda _signum, _frame: None)
-    uvicorn.run(
+    config = uvicorn.Config(
         create_app(settings),
         host=settings.api_host,
         port=settings.api_port,
@@ -106,6 +106,15 @@ def api(data_dir: Path | None, host: str | None, port: int | None) -> None:
         # would wait for every open stream's task to finish. Clients resume with Last-Event-ID.
         timeout_graceful_shutdown=API_SHUTDOWN_GRACE_SECONDS,
     )
+    server = uvicorn.Server(config)
+    loop = (config.get_loop_factory() or asyncio.new_event_loop)()
+    loop.run_until_complete(server.serve())
+    # The lifespan has closed what the app owns. Exit without asyncio's teardown: a stream
+    # cancelled mid-query at the end of the grace period leaves SQLAlchemy's aiosqlite close
+    # task waiting forever (aiosqlite >= 0.22), and asyncio.run would wait on it.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0 if server.started else 3)  # 3: uvicorn's start-up failure status
 
 
 @click.command()

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from cape.db.engine import create_engine, session_factory
+from cape.db.engine import create_engine, readonly_session_factory
 from cape.db.models import TaskEvent, TaskStep
 from cape.settings import Settings
 from cape.testing.fake_llm import FakeLLMServer, Script, ScriptedToolCall, Turn, create_app
@@ -79,9 +79,9 @@ class Snapshot:
 async def snapshots(
     settings: Settings, task_ids: Sequence[str]
 ) -> AsyncIterator[Callable[[], Awaitable[Snapshot]]]:
-    """A reader of the tasks' current steps and events over one engine."""
+    """A reader of the tasks' current steps and events over one engine (no write lock)."""
     engine = create_engine(settings)
-    sessions = session_factory(engine)
+    sessions = readonly_session_factory(engine)
 
     async def read() -> Snapshot:
         async with sessions() as session:
@@ -144,6 +144,7 @@ async def crash_and_recover(
             reply = await api.http.get(
                 f"/v1/tasks/{task_id}/wait", params={"timeout": LIMIT}, timeout=LIMIT + 10
             )
+            assert reply.status_code == 200, reply.text
             return str(reply.json()["status"])
 
         statuses = await asyncio.gather(*(wait(task_id) for task_id in ids))

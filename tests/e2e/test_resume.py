@@ -17,25 +17,31 @@ from typing import Any
 
 import httpx
 import pytest
+from temporalio.client import Client
 from temporalio.worker import Worker
 
 from cape.cli.processes import API_SHUTDOWN_GRACE_SECONDS
+from cape.db.engine import create_engine
 from cape.db.models import TaskEvent
+from cape.llm.providers import OpenAIProvider
 from cape.settings import Settings
-from cape.testing.fake_llm import FakeLLMServer, Script, ScriptedToolCall, Turn
+from cape.testing.fake_llm import FakeLLMServer, Script, ScriptedToolCall, Turn, create_app
 from tests.conftest import Api
 from tests.harness import (
     free_port,
     iter_sse,
     log_tail,
     new_api_key,
+    paced,
     read_sse,
+    serving,
     spawn,
     stop_process,
     stored,
     wait_http,
     wait_until,
 )
+from worker.main import build_worker
 
 LIMIT = 60.0
 
@@ -55,6 +61,10 @@ def slow_script(name: str, delay: float) -> Script:
 async def start_task(http: httpx.AsyncClient, fake_llm: FakeLLMServer, delay: float) -> str:
     name = f"resume-{uuid.uuid4().hex[:8]}"
     fake_llm.add_script(slow_script(name, delay))
+    return await start_named_task(http, name)
+
+
+async def start_named_task(http: httpx.AsyncClient, name: str) -> str:
     created = await http.post(
         "/v1/tasks",
         json={"agent": "assistant", "input": {"prompt": "write"}, "model": f"script:{name}"},
@@ -220,3 +230,41 @@ async def test_resume_across_an_api_restart(
     finally:
         for proc in procs:
             stop_process(proc)
+
+
+async def test_stream_of_a_task_canceled_mid_stream_delivers_every_event(
+    api: Api, client: Client, fake_llm: FakeLLMServer, settings: Settings
+) -> None:
+    # The LLM streams a chunk every 0.1 s: token deltas are being written when the cancel comes.
+    name = f"cancel-{uuid.uuid4().hex[:8]}"
+    fake_llm.add_script(Script(name=name, turns=[Turn(content="word " * 80)]))
+    async with serving(paced(create_app(fake_llm.registry), 0.1)) as url:
+        slow = settings.model_copy(update={"openai_base_url": f"{url}/v1"})
+        engine = create_engine(slow)
+        provider = OpenAIProvider(slow)
+        try:
+            async with build_worker(client, slow, engine, provider):
+                task_id = await start_named_task(api.http, name)
+                url = f"/v1/tasks/{task_id}/events"
+                seen: list[dict[str, Any]] = []
+                reader = asyncio.create_task(read_until(api.http, url, seen, stop="end"))
+                await wait_until(
+                    lambda: asyncio.sleep(0, any(m.get("event") == "messages" for m in seen)),
+                    "the first token delta",
+                )
+                canceled = await api.http.post(f"/v1/tasks/{task_id}/cancel")
+                assert canceled.status_code == 202, canceled.text
+                async with asyncio.timeout(LIMIT):
+                    await reader
+                # Give a step that outlived the task time to write (it must not).
+                await asyncio.sleep(settings.heartbeat_timeout_seconds)
+        finally:
+            await provider.aclose()
+            await engine.dispose()
+
+    steps, events = await stored(settings, task_id)
+    assert events[-1].type == "task-canceled", [e.type for e in events]
+    assert [s.status for s in steps] == ["succeeded", "canceled"]
+    assert_events(seen, events)
+    assert seen[-1]["event"] == "end"
+    assert seen[-1]["data"]["data"] == {"status": "canceled", "last_seq": len(events)}
