@@ -10,14 +10,12 @@ import socket
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 import httpx
-import psycopg
 import uvicorn
 from sqlalchemy import select
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -27,6 +25,7 @@ from cape.auth import create_api_key
 from cape.db.engine import create_engine, session_factory
 from cape.db.models import TaskEvent, TaskStep
 from cape.settings import Settings
+from cape.testing.databases import create_postgres_database, drop_postgres_database
 
 ROOT = Path(__file__).resolve().parents[1]
 T = TypeVar("T")
@@ -42,18 +41,11 @@ def make_database(admin_url: str | None, tmp: Path) -> tuple[str, str | None]:
     """A fresh database: a SQLite file, or a new PostgreSQL database next to `admin_url`."""
     if not admin_url:
         return f"sqlite+aiosqlite:///{tmp / 'cape-test.db'}", None
-    name = f"cape_test_{uuid.uuid4().hex[:10]}"
-    plain = admin_url.replace("postgresql+psycopg://", "postgresql://")
-    with psycopg.connect(plain, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    base, _, _ = admin_url.rpartition("/")
-    return f"{base}/{name}", name
+    return create_postgres_database(admin_url, "cape_test")
 
 
 def drop_database(admin_url: str, name: str) -> None:
-    plain = admin_url.replace("postgresql+psycopg://", "postgresql://")
-    with psycopg.connect(plain, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    drop_postgres_database(admin_url, name)
 
 
 def settings_env(settings: Settings) -> dict[str, str]:

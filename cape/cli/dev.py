@@ -27,6 +27,15 @@ HOST = "127.0.0.1"
 STOP_TIMEOUT = 10.0
 
 
+def log_tail(path: Path, lines: int = 25, max_bytes: int = 8192) -> str:
+    """The last `lines` lines among the last `max_bytes` bytes of a log ("" if unreadable)."""
+    try:
+        text = path.read_bytes()[-max_bytes:].decode(errors="replace")
+    except OSError:
+        return ""
+    return "\n".join(text.splitlines()[-lines:])
+
+
 class _PortBusy(click.ClickException):
     exit_code = 2
 
@@ -52,11 +61,7 @@ class _Child:
         return self.proc.wait()
 
     def tail(self, lines: int = 25) -> str:
-        try:
-            text = self.log_path.read_bytes()[-8192:].decode(errors="replace")
-        except OSError:
-            return ""
-        return "\n".join(text.splitlines()[-lines:])
+        return log_tail(self.log_path, lines)
 
 
 class _ChildDied(Exception):

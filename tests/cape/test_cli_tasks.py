@@ -18,7 +18,8 @@ import pytest
 from click.testing import CliRunner
 from temporalio.worker import Worker
 
-from cape.cli.tasks import Renderer, parse_sse
+from cape.cli.render import Renderer
+from cape.cli.sse import parse_sse
 from cape.testing.fake_llm import FakeLLMServer, Fault, Script, Turn
 from cape.testing.scripts import DEMO_DONE_TEXT
 from tests.conftest import Api

@@ -1,0 +1,58 @@
+"""CPU accounting of the benchmark's processes from Linux /proc (zeros elsewhere)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+CLK_TCK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+MACHINE = "machine (all processes)"
+PG_BACKENDS = "postgres backends (bench DB)"
+
+
+def proc_cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process, all its threads (Linux /proc; 0 elsewhere)."""
+    try:
+        with open(f"/proc/{pid}/stat") as file:
+            fields = file.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def pg_backends_cpu(database: str) -> dict[int, float]:
+    """CPU seconds of the PostgreSQL backends serving `database` (their title names it)."""
+    found: dict[int, float] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            title = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if title.startswith("postgres:") and f" {database} " in title:
+            found[int(entry.name)] = proc_cpu_seconds(int(entry.name))
+    return found
+
+
+def machine_busy_seconds() -> float:
+    """CPU seconds all CPUs spent not idle since boot (Linux /proc/stat; 0 elsewhere)."""
+    try:
+        with open("/proc/stat") as file:
+            values = [int(v) for v in file.readline().split()[1:9]]
+    except OSError:
+        return 0.0
+    return (sum(values) - values[3] - values[4]) / CLK_TCK
+
+
+def cpu_delta(before: dict[str, Any], after: dict[str, Any]) -> dict[str, float]:
+    """CPU seconds used between two snapshots (see `Stack.cpu`), by name."""
+    delta: dict[str, float] = {}
+    for name, value in after.items():
+        if isinstance(value, dict):  # per pid; backends that exited meanwhile are missed
+            old = before.get(name, {})
+            delta[name] = sum(v - old.get(pid, 0.0) for pid, v in value.items())
+        else:
+            delta[name] = value - before.get(name, 0.0)
+    return delta
