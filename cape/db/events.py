@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import exists, func, select, update
+from sqlalchemy import exists, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cape.db.models import Task, TaskEvent, utcnow
@@ -46,8 +46,9 @@ async def append_event(
                 update(Task).where(Task.id == task_id).values(last_seq=Task.last_seq - 1)
             )
             return None
-    session.add(
-        TaskEvent(
+    # A Core insert: events are append-only, so the ORM's unit of work would only cost CPU.
+    await session.execute(
+        insert(TaskEvent).values(
             task_id=task_id,
             seq=seq,
             step_no=step_no,
@@ -58,7 +59,6 @@ async def append_event(
             ts=utcnow(),
         )
     )
-    await session.flush()
     if session.get_bind().dialect.name == "postgresql":
         # Delivered at commit; listeners then read the new rows by seq.
         await session.execute(select(func.pg_notify(NOTIFY_CHANNEL, task_id)))
