@@ -45,7 +45,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.runtime = Runtime(
             settings, engine, session_factory(engine), reads, temporal, feed
         )
-        log.info("api started", temporal=settings.temporal_address, url=settings.public_url)
+        log.info("api started", temporal=settings.temporal_address, url=settings.base_url)
         try:
             yield
         finally:

@@ -89,24 +89,9 @@ async def start_services(
 
 
 def cape_env(settings: Settings, api_port: int, log_level: str) -> dict[str, str]:
-    env = dict(os.environ)
-    env.update(
-        {
-            "CAPE_DATABASE_URL": settings.database_url,
-            "CAPE_DATA_DIR": str(settings.data_dir),
-            "TEMPORAL_ADDRESS": settings.temporal_address,
-            "TEMPORAL_NAMESPACE": settings.temporal_namespace,
-            "CAPE_TASK_QUEUE": settings.task_queue,
-            "OPENAI_BASE_URL": settings.openai_base_url,
-            "OPENAI_API_KEY": "bench",
-            "CAPE_DEFAULT_MODEL": "demo",
-            "CAPE_API_HOST": "127.0.0.1",
-            "CAPE_API_PORT": str(api_port),
-            "CAPE_LOG_LEVEL": log_level,
-            "PYTHONUNBUFFERED": "1",
-        }
-    )
-    return env
+    """Environment for the bench's `cape` subprocesses: the same settings, this API port."""
+    child = settings.model_copy(update={"api_host": "127.0.0.1", "api_port": api_port})
+    return {**os.environ, **child.to_env(), "CAPE_LOG_LEVEL": log_level, "PYTHONUNBUFFERED": "1"}
 
 
 def run_bare_worker(address: str, task_queue: str) -> None:

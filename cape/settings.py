@@ -35,7 +35,7 @@ class Settings(BaseSettings):
     api_port: int = Field(8000, ge=1, le=65535)
     temporal_port: int = Field(7233, ge=1, le=65535)
     temporal_ui_port: int = Field(8233, ge=1, le=65535)
-    public_url: str = ""
+    public_url: str = Field("", description="Base URL clients use; default http://host:port.")
 
     max_body_bytes: int = Field(1024 * 1024, gt=0)
     max_steps: int = Field(20, ge=1, le=10_000)
@@ -66,9 +66,29 @@ class Settings(BaseSettings):
     def _defaults(self) -> Settings:
         if not self.database_url:
             self.database_url = f"sqlite+aiosqlite:///{(self.data_dir / 'cape.db').resolve()}"
-        if not self.public_url:
-            self.public_url = f"http://{self.api_host}:{self.api_port}"
         return self
+
+    @property
+    def base_url(self) -> str:
+        """The API's URL as clients see it (for links in responses)."""
+        return self.public_url or f"http://{self.api_host}:{self.api_port}"
+
+    def to_env(self) -> dict[str, str]:
+        """Environment variables that give a child process exactly these settings.
+
+        Used to start `cape worker` and `cape api` children; empty strings are left out so
+        derived defaults (the public URL) stay derived in the child.
+        """
+        env: dict[str, str] = {}
+        for name, field in type(self).model_fields.items():
+            value = getattr(self, name)
+            if isinstance(value, SecretStr):
+                value = value.get_secret_value()
+            text = str(value).lower() if isinstance(value, bool) else str(value)
+            if text:
+                alias = field.validation_alias
+                env[alias if isinstance(alias, str) else f"CAPE_{name.upper()}"] = text
+        return env
 
     @property
     def async_database_url(self) -> str:

@@ -50,26 +50,7 @@ def drop_database(admin_url: str, name: str) -> None:
 
 def settings_env(settings: Settings) -> dict[str, str]:
     """Environment for a `cape` subprocess with the same settings."""
-    env = dict(os.environ)
-    env.update(
-        {
-            "CAPE_DATABASE_URL": settings.database_url,
-            "CAPE_DATA_DIR": str(settings.data_dir),
-            "TEMPORAL_ADDRESS": settings.temporal_address,
-            "TEMPORAL_NAMESPACE": settings.temporal_namespace,
-            "CAPE_TASK_QUEUE": settings.task_queue,
-            "OPENAI_BASE_URL": settings.openai_base_url,
-            "OPENAI_API_KEY": settings.openai_api_key.get_secret_value(),
-            "CAPE_DEFAULT_MODEL": settings.default_model,
-            "CAPE_HEARTBEAT_TIMEOUT_SECONDS": str(settings.heartbeat_timeout_seconds),
-            "CAPE_RETRY_INITIAL_SECONDS": str(settings.retry_initial_seconds),
-            "CAPE_SSE_PING_SECONDS": str(settings.sse_ping_seconds),
-            "CAPE_TOKEN_COALESCE_MS": str(settings.token_coalesce_ms),
-            "CAPE_API_PORT": str(settings.api_port),
-            "CAPE_LOG_LEVEL": "WARNING",
-        }
-    )
-    return env
+    return {**os.environ, **settings.to_env(), "CAPE_LOG_LEVEL": "WARNING"}
 
 
 def spawn(command: str, settings: Settings, log: Path) -> subprocess.Popen[bytes]:

@@ -28,7 +28,7 @@ IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_lengt
 
 
 def _out(task: Task, settings: Settings, live: LiveState | None = None) -> TaskOut:
-    base = f"{settings.public_url}/v1/tasks/{task.id}"
+    base = f"{settings.base_url}/v1/tasks/{task.id}"
     return TaskOut(
         id=task.id, agent=task.agent, agent_version=task.agent_version, owner=task.owner,
         status=TaskStatus(task.status), input=task.input, output=task.output, error=task.error,

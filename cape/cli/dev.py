@@ -164,15 +164,8 @@ def _run(sup: _Supervisor, settings: Settings, ui: bool) -> None:
     upgrade(settings)
     key = _dev_key(data_dir)
     asyncio.run(register_key(settings, owner="dev", name="dev", key=key))
-    env = os.environ | {
-        "TEMPORAL_ADDRESS": settings.temporal_address,
-        "CAPE_DATA_DIR": str(data_dir),
-        "CAPE_API_HOST": HOST,
-        "CAPE_API_PORT": str(settings.api_port),
-        "CAPE_TEMPORAL_PORT": str(settings.temporal_port),
-        "CAPE_TEMPORAL_UI_PORT": str(settings.temporal_ui_port),
-        "PYTHONUNBUFFERED": "1",
-    }
+    child = settings.model_copy(update={"api_host": HOST})
+    env = os.environ | child.to_env() | {"PYTHONUNBUFFERED": "1"}
     sup.start("worker", [sys.executable, "-m", "cape.cli", "worker"], env)
     sup.start("api", [sys.executable, "-m", "cape.cli", "api"], env)
     api_url = f"http://{HOST}:{settings.api_port}"
