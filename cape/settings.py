@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import json
+import socket
 from functools import lru_cache
 from pathlib import Path
 
 from pydantic import Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
+
+from cape.tool_settings import ToolSettings
 
 SEARCH_ATTRIBUTES = {"CapeAgent": "Keyword", "CapeOwner": "Keyword", "CapeStatus": "Keyword"}
 
 
-class Settings(BaseSettings):
+class Settings(ToolSettings):
     """CapeControl settings.
 
     Environment variables use the `CAPE_` prefix except for the names other tools share
@@ -66,6 +70,10 @@ class Settings(BaseSettings):
     def _defaults(self) -> Settings:
         if not self.database_url:
             self.database_url = f"sqlite+aiosqlite:///{(self.data_dir / 'cape.db').resolve()}"
+        if not self.host_id:
+            self.host_id = socket.gethostname()
+        if self.artifact_dir is None:
+            self.artifact_dir = (self.data_dir / "artifacts").resolve()
         return self
 
     @property
@@ -84,7 +92,12 @@ class Settings(BaseSettings):
             value = getattr(self, name)
             if isinstance(value, SecretStr):
                 value = value.get_secret_value()
-            text = str(value).lower() if isinstance(value, bool) else str(value)
+            if isinstance(value, bool):
+                text = str(value).lower()
+            elif isinstance(value, list | dict):
+                text = json.dumps(value)
+            else:
+                text = "" if value is None else str(value)
             if text:
                 alias = field.validation_alias
                 env[alias if isinstance(alias, str) else f"CAPE_{name.upper()}"] = text
@@ -112,6 +125,12 @@ class Settings(BaseSettings):
     def is_sqlite(self) -> bool:
         """Whether the app database is SQLite (events are then polled, not notified)."""
         return self.async_database_url.startswith("sqlite")
+
+    @property
+    def artifact_root(self) -> Path:
+        """Where artifact files live (a shared volume when workers run on several hosts)."""
+        assert self.artifact_dir is not None, "set by the validator"
+        return self.artifact_dir
 
     @property
     def workspace_root(self) -> Path:

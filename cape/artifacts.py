@@ -1,0 +1,124 @@
+"""The artifact store: files a task produced or received, on disk with a row in `artifacts`.
+
+Files live under `<artifact_root>/<task_id>/<artifact_id>`; with workers on several hosts the
+root is a shared volume, so any worker and the API can read what another stored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import shutil
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from cape.db.models import Artifact
+from cape.errors import NotFound
+
+
+@dataclass(frozen=True)
+class ArtifactInfo:
+    """An artifact's metadata."""
+
+    id: str
+    task_id: str
+    name: str
+    media_type: str
+    size: int
+    sha256: str
+    step_no: int | None
+
+
+def _info(row: Artifact) -> ArtifactInfo:
+    return ArtifactInfo(
+        row.id, row.task_id, row.name, row.media_type, row.size, row.sha256, row.step_no
+    )
+
+
+def _copy(source: Path | bytes, target: Path) -> tuple[int, str]:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    digest = hashlib.sha256()
+    size = 0
+    tmp = target.with_suffix(".part")
+    with tmp.open("wb") as out:
+        if isinstance(source, bytes):
+            out.write(source)
+            digest.update(source)
+            size = len(source)
+        else:
+            with source.open("rb") as src:
+                while chunk := src.read(1024 * 1024):
+                    out.write(chunk)
+                    digest.update(chunk)
+                    size += len(chunk)
+    tmp.replace(target)
+    return size, digest.hexdigest()
+
+
+class ArtifactStore:
+    """Stores and finds artifacts; file copies run off the event loop."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], root: Path) -> None:
+        self.sessions = sessions
+        self.root = root
+
+    def path(self, info: ArtifactInfo) -> Path:
+        """Where the artifact's bytes are."""
+        return self.root / info.task_id / info.id
+
+    async def put(
+        self,
+        task_id: str,
+        name: str,
+        source: Path | bytes,
+        media_type: str = "application/octet-stream",
+        *,
+        step_no: int | None = None,
+        artifact_id: str | None = None,
+    ) -> ArtifactInfo:
+        """Store bytes or a file's contents; a given `artifact_id` makes retries idempotent."""
+        artifact_id = artifact_id or uuid.uuid4().hex
+        async with self.sessions() as session:
+            existing = await session.get(Artifact, artifact_id)
+            if existing is not None:
+                return _info(existing)
+        target = self.root / task_id / artifact_id
+        size, sha = await asyncio.to_thread(_copy, source, target)
+        row = Artifact(
+            id=artifact_id,
+            task_id=task_id,
+            step_no=step_no,
+            name=name,
+            media_type=media_type,
+            size=size,
+            sha256=sha,
+            uri=target.as_uri(),
+        )
+        async with self.sessions.begin() as session:
+            if await session.get(Artifact, artifact_id) is None:
+                session.add(row)
+        return _info(row)
+
+    async def get(self, task_id: str, artifact_id: str) -> ArtifactInfo:
+        """The artifact `artifact_id` of `task_id`, or NotFound."""
+        async with self.sessions() as session:
+            row = await session.get(Artifact, artifact_id)
+        if row is None or row.task_id != task_id:
+            raise NotFound(f"no artifact {artifact_id!r} on task {task_id!r}")
+        return _info(row)
+
+    async def list(self, task_id: str) -> list[ArtifactInfo]:
+        """Every artifact of the task, oldest first."""
+        async with self.sessions() as session:
+            rows = await session.scalars(
+                select(Artifact).where(Artifact.task_id == task_id).order_by(Artifact.created_at)
+            )
+            return [_info(r) for r in rows]
+
+    async def delete_task(self, task_id: str) -> None:
+        """Remove a task's artifact files (rows go with the task)."""
+        await asyncio.to_thread(shutil.rmtree, self.root / task_id, True)
