@@ -71,11 +71,15 @@ class ToolSettings(BaseSettings):
     search_per_minute: int = Field(20, ge=1)
     search_cache_seconds: float = Field(3600.0, ge=0)
     fetch_allow_private: bool = False
+    fetch_allow_networks: list[str] = Field(
+        default_factory=list, description="CIDRs allowed even though private (e.g. an intranet)."
+    )
     fetch_max_bytes: int = Field(5 * MiB, ge=1024)
     fetch_timeout_seconds: float = Field(20.0, gt=0)
 
     github_token: SecretStr = SecretStr("")
     github_api_url: str = "https://api.github.com"
+    github_git_url: str = Field("https://github.com", description="Base of clone URLs.")
 
     smtp_host: str = ""
     smtp_port: int = Field(587, ge=1, le=65535)
@@ -83,4 +87,5 @@ class ToolSettings(BaseSettings):
     smtp_password: SecretStr = SecretStr("")
     smtp_security: Literal["starttls", "tls", "none"] = "starttls"
     smtp_from: str = ""
+    smtp_ca_file: Path | None = Field(None, description="Extra CA bundle to verify the server.")
     smtp_timeout_seconds: float = Field(30.0, gt=0)
