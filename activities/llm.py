@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from typing import Any, cast
 
@@ -20,7 +19,7 @@ from activities.conversation import load_messages
 from activities.heartbeat import heartbeating
 from activities.llm_errors import classify
 from activities.recorder import Event, StepRecorder
-from activities.tools.files import SPECS
+from activities.tools.registry import openai_tools
 from activities.types import LlmInput, LlmResult, StepRef, ToolCall, Usage
 from cape.domain import Channel, EventType
 from cape.llm.providers import OpenAIProvider
@@ -101,7 +100,7 @@ class LlmActivities:
             return _from_output(done)
         async with self.reads() as session:
             messages = await load_messages(session, ref.task_id, inp.system_prompt, ref.step_no)
-        tools = [{"type": "function", "function": {"name": n, **SPECS[n]}} for n in inp.tools]
+        tools = openai_tools(inp.tools)
         acc = _Accumulator(self.coalesce_seconds)
         try:
             async with heartbeating():
@@ -188,11 +187,3 @@ def _from_output(output: dict[str, Any]) -> LlmResult:
     return LlmResult(
         message.get("content"), calls, output["finish_reason"], Usage(**output["usage"])
     )
-
-
-def parse_arguments(call: ToolCall) -> dict[str, Any]:
-    """The call's JSON arguments as a dict (ValueError when they are not a JSON object)."""
-    value = json.loads(call.arguments or "{}")
-    if not isinstance(value, dict):
-        raise ValueError("tool arguments must be a JSON object")
-    return value

@@ -11,10 +11,14 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 
 from activities.recorder import StepRecorder
-from activities.types import FinishInput, WorkspaceInput, WorkspaceResult
+from activities.types import FinishInput, RestoreInput, WorkspaceInput, WorkspaceResult
+from activities.workspace import layout, restore_snapshot, save_snapshot
+from cape.artifacts import ArtifactStore
 from cape.db.events import append_event
 from cape.db.models import Task, TaskStep, utcnow
 from cape.domain import Channel, EventType, StepStatus, TaskStatus
+from cape.sandbox.launcher import Sandbox
+from cape.settings import Settings
 
 log = structlog.get_logger(__name__)
 
@@ -26,21 +30,40 @@ FINISH_EVENTS = {
 UNFINISHED = (StepStatus.QUEUED, StepStatus.RUNNING, StepStatus.RETRYING)
 
 
-def _write_workspace(path: Path, title: str, description: str) -> None:
-    for sub in ("src", "output", "research"):
-        (path / sub).mkdir(parents=True, exist_ok=True)
-    readme = path / "README.md"
-    if not readme.exists():
-        readme.write_text(f"# {title}\n\n{description}\n\n## Progress\n\n- workspace created\n")
+def host_queue(settings: Settings) -> str:
+    """The task queue only this host's worker polls: steps that touch its workspaces."""
+    return f"{settings.task_queue}@{settings.host_id}"
 
 
 class TaskActivities:
     """Workspace setup and task completion, built in the worker."""
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], workspace_root: Path) -> None:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        settings: Settings,
+        sandbox: Sandbox,
+        store: ArtifactStore,
+    ) -> None:
         self.sessions = sessions
         self.recorder = StepRecorder(sessions)
-        self.workspace_root = workspace_root
+        self.settings = settings
+        self.sandbox = sandbox
+        self.store = store
+
+    def _here(self, path: Path, snapshot: str | None) -> WorkspaceResult:
+        return WorkspaceResult(
+            str(path), host_queue(self.settings), self.settings.host_id, snapshot
+        )
+
+    async def _prepare(self, path: Path, title: str | None, description: str) -> None:
+        def work() -> None:
+            if title is not None:
+                layout(path, title, description)
+            # The sandbox user owns the workspace, so sandboxed commands can write in it.
+            self.sandbox.prepare_workspace(path)
+
+        await asyncio.to_thread(work)
 
     @activity.defn(name="setup_workspace")
     async def setup_workspace(self, inp: WorkspaceInput) -> WorkspaceResult:
@@ -49,7 +72,7 @@ class TaskActivities:
         structlog.contextvars.bind_contextvars(
             task_id=ref.task_id, workflow_id=activity.info().workflow_id
         )
-        path = self.workspace_root / ref.task_id
+        path = self.settings.workspace_root / ref.task_id
         async with self.sessions.begin() as session:
             await append_event(
                 session,
@@ -65,11 +88,37 @@ class TaskActivities:
                 .values(status=TaskStatus.RUNNING, started_at=utcnow())
             )
         done = await self.recorder.begin(ref, {"title": inp.title})
-        if done is not None:
-            return WorkspaceResult(path=done["path"])
-        await asyncio.to_thread(_write_workspace, path, inp.title, inp.description)
-        await self.recorder.finish(ref, {"path": str(path)})
-        return WorkspaceResult(path=str(path))
+        if done is not None and done.get("host") == self.settings.host_id:
+            return self._here(path, done.get("snapshot"))
+        await self._prepare(path, inp.title, inp.description)
+        snapshot = None
+        if self.settings.workspace_snapshots:
+            snapshot = await save_snapshot(self.store, ref.task_id, ref.step_no, path)
+        output = {"path": str(path), "host": self.settings.host_id, "snapshot": snapshot}
+        await self.recorder.finish(ref, output)
+        return self._here(path, snapshot)
+
+    @activity.defn(name="restore_workspace")
+    async def restore_workspace(self, inp: RestoreInput) -> WorkspaceResult:
+        """Recreate the workspace on this host from its last snapshot (its host is gone)."""
+        ref = inp.step
+        structlog.contextvars.bind_contextvars(
+            task_id=ref.task_id, workflow_id=activity.info().workflow_id
+        )
+        path = self.settings.workspace_root / ref.task_id
+        done = await self.recorder.begin(ref, {"snapshot": inp.snapshot, "lost": inp.lost_host})
+        if done is not None and done.get("host") == self.settings.host_id:
+            return self._here(path, inp.snapshot)
+        await restore_snapshot(self.store, ref.task_id, inp.snapshot, path)
+        await self._prepare(path, None, "")
+        data = {"host": self.settings.host_id, "lost_host": inp.lost_host, "snapshot": inp.snapshot}
+        log.warning("workspace restored from snapshot", **data)
+        await self.recorder.finish(
+            ref,
+            {"path": str(path), **data},
+            events=[(Channel.LIFECYCLE, EventType.WORKSPACE_RESTORED, data)],
+        )
+        return self._here(path, inp.snapshot)
 
     @activity.defn(name="finish_task")
     async def finish_task(self, inp: FinishInput) -> None:

@@ -45,9 +45,21 @@ class WorkspaceInput:
 
 @dataclass
 class WorkspaceResult:
-    """Where the workspace is."""
+    """Where the workspace is: its path and the task queue of the host that holds it."""
 
     path: str
+    task_queue: str = ""
+    host: str = ""
+    snapshot: str | None = None  # artifact id of the workspace's latest snapshot
+
+
+@dataclass
+class RestoreInput:
+    """Recreate a workspace whose host is gone from its last snapshot, on this host."""
+
+    step: StepRef
+    snapshot: str
+    lost_host: str
 
 
 @dataclass
@@ -86,6 +98,8 @@ class ToolInput:
     step: StepRef
     workspace: str
     call: ToolCall
+    limits: dict[str, Any] | None = None  # the agent's sandbox limits (clamped by the operator)
+    allowed: list[str] | None = None  # the agent's tools; None: any registered tool
 
 
 @dataclass
@@ -94,6 +108,7 @@ class ToolResult:
 
     ok: bool
     content: str
+    snapshot: str | None = None  # set when the call changed the workspace and it was saved
 
 
 @dataclass

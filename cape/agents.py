@@ -13,7 +13,25 @@ import jsonschema
 
 from cape.errors import InvalidInput, NotFound
 
-FILE_TOOLS = ("write_file", "read_file", "list_files")
+FILE_TOOLS = (
+    "write_file",
+    "read_file",
+    "list_files",
+    "append_file",
+    "delete_file",
+    "patch_file",
+)
+CODE_TOOLS = ("shell", "python", "pip_install")
+WEB_TOOLS = ("web_search", "web_fetch")
+GITHUB_TOOLS = (
+    "git_clone",
+    "git_branch",
+    "git_commit",
+    "git_push",
+    "github_issue",
+    "github_pull_request",
+)
+DOCUMENT_TOOLS = ("pdf", "email")
 
 
 @dataclass(frozen=True)
@@ -26,6 +44,7 @@ class AgentSpec:
     system_prompt: str
     tools: tuple[str, ...]
     input_schema: dict[str, Any] = field(default_factory=dict)
+    sandbox_limits: dict[str, Any] = field(default_factory=dict)  # within operator ceilings
 
 
 ASSISTANT = AgentSpec(
@@ -49,7 +68,26 @@ ASSISTANT = AgentSpec(
     },
 )
 
-CATALOGUE = {ASSISTANT.name: ASSISTANT}
+ENGINEER = AgentSpec(
+    name="engineer",
+    version="0.1.0",
+    description=(
+        "An agent with every tool: files, sandboxed shell and Python, web search and fetch, "
+        "GitHub, PDF reports and email."
+    ),
+    system_prompt=(
+        "You are CapeControl's engineer. You work in a private workspace mounted at /workspace "
+        "(src/ for code, research/ for notes and sources, output/ for deliverables). Commands and "
+        "Python run in a sandbox without network; install packages with pip_install (only those "
+        "the operator allows). Cite the pages you fetched. Finish with a short answer that says "
+        "where the results are."
+    ),
+    tools=FILE_TOOLS + CODE_TOOLS + WEB_TOOLS + GITHUB_TOOLS + DOCUMENT_TOOLS,
+    input_schema=ASSISTANT.input_schema,
+    sandbox_limits={"wall_seconds": 300, "memory_bytes": 1024 * 1024 * 1024},
+)
+
+CATALOGUE = {agent.name: agent for agent in (ASSISTANT, ENGINEER)}
 
 
 def get_agent(name: str) -> AgentSpec:

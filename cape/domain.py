@@ -81,6 +81,9 @@ class EventType(StrEnum):
     ASSISTANT_MESSAGE = "assistant-message"
     TOOL_CALL = "tool-call"
     TOOL_RESULT = "tool-result"
+    TOOL_OUTPUT_DELTA = "tool-output-delta"
+    ARTIFACT_CREATED = "artifact-created"
+    WORKSPACE_RESTORED = "workspace-restored"
     USAGE = "usage"
 
 

@@ -50,7 +50,8 @@ class Settings(ToolSettings):
     # Activity timeouts and retries are settings so tests can shrink them: the time-skipping
     # test server is not available, so real time must be short where a test waits on it.
     llm_timeout_seconds: float = Field(120.0, gt=0)
-    tool_timeout_seconds: float = Field(60.0, gt=0)
+    # Above the sandbox wall-clock ceiling (900 s): the sandbox, not Temporal, stops a command.
+    tool_timeout_seconds: float = Field(1200.0, gt=0)
     heartbeat_timeout_seconds: float = Field(10.0, gt=0)
     retry_initial_seconds: float = Field(1.0, gt=0)
     retry_max_attempts: int = Field(8, ge=1)

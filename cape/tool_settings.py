@@ -49,7 +49,9 @@ class ToolSettings(BaseSettings):
     host_id: str = Field("", description="This worker's host name for workspace task queues.")
     host_timeout_seconds: float = Field(60.0, gt=0, description="Wait for a workspace's host.")
     workspace_quota_mb: int = Field(1024, ge=1)
+    workspace_snapshots: bool = Field(True, description="Snapshot after steps that change it.")
     workspace_retention_hours: float = Field(168.0, ge=0)
+    workspace_sweep_minutes: float = Field(60.0, ge=0, description="0: never sweep.")
     artifact_dir: Path | None = None
     artifact_max_upload_mb: int = Field(50, ge=1)
     artifact_upload_types: list[str] = Field(

@@ -14,43 +14,66 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from activities.llm import LlmActivities
-from activities.task import TaskActivities
+from activities.task import TaskActivities, host_queue
 from activities.tools.run import ToolActivities
+from cape.artifacts import ArtifactStore
 from cape.db.engine import create_engine, readonly_session_factory, session_factory
 from cape.llm.providers import OpenAIProvider
+from cape.sandbox.launcher import Sandbox
 from cape.settings import Settings
+from worker.group import WorkerGroup
+from worker.retention import sweep_forever
 from workflows.agent_task import AgentTaskWorkflow
 
 log = structlog.get_logger(__name__)
 WORKFLOWS: Sequence[type] = (AgentTaskWorkflow,)
+# Activities that touch a workspace also run on this host's own task queue.
+HOST_ACTIVITIES = {"run_tool"}
 
 
 def build_activities(settings: Settings, engine: Any, provider: OpenAIProvider) -> list[Any]:
     """Every activity callable, bound to its resources."""
     sessions = session_factory(engine)
-    task = TaskActivities(sessions, settings.workspace_root)
+    sandbox = Sandbox(settings)
+    store = ArtifactStore(sessions, settings.artifact_root)
+    task = TaskActivities(sessions, settings, sandbox, store)
     llm = LlmActivities(
         sessions, readonly_session_factory(engine), provider, settings.token_coalesce_ms / 1000
     )
-    tools = ToolActivities(sessions)
-    return [task.setup_workspace, task.finish_task, llm.call_llm, tools.run_tool]
+    tools = ToolActivities(sessions, settings, sandbox, store)
+    return [
+        task.setup_workspace,
+        task.restore_workspace,
+        task.finish_task,
+        llm.call_llm,
+        tools.run_tool,
+    ]
 
 
 def build_worker(
     client: Client, settings: Settings, engine: AsyncEngine, provider: OpenAIProvider
-) -> Worker:
-    """A worker on the settings' task queue, sized for many concurrent LLM calls."""
-    return Worker(
+) -> WorkerGroup:
+    """Workers on the shared task queue and on this host's own queue (its workspaces' steps)."""
+    activities = build_activities(settings, engine, provider)
+    options: dict[str, Any] = {
+        # LLM calls are I/O-bound and may each wait seconds: the default of 100 would cap
+        # concurrency far below what one process handles.
+        "max_concurrent_activities": settings.max_concurrent_activities,
+        "graceful_shutdown_timeout": timedelta(seconds=10),
+    }
+    shared = Worker(
         client,
         task_queue=settings.task_queue,
         workflows=list(WORKFLOWS),
-        activities=build_activities(settings, engine, provider),
-        # LLM calls are I/O-bound and may each wait seconds: the default of 100 would cap
-        # concurrency far below what one process handles.
-        max_concurrent_activities=settings.max_concurrent_activities,
+        activities=activities,
         max_concurrent_workflow_tasks=200,
-        graceful_shutdown_timeout=timedelta(seconds=10),
+        **options,
     )
+    local = [a for a in activities if getattr(a, "__name__", "") in HOST_ACTIVITIES]
+    if not local:
+        return WorkerGroup([shared])
+    host = Worker(client, task_queue=host_queue(settings), activities=local, **options)
+    return WorkerGroup([shared, host])
 
 
 async def run_worker(settings: Settings) -> None:
@@ -66,10 +89,19 @@ async def run_worker(settings: Settings) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     worker = build_worker(client, settings, engine, provider)
-    log.info("worker started", task_queue=settings.task_queue, temporal=settings.temporal_address)
+    log.info(
+        "worker started",
+        task_queue=settings.task_queue,
+        host_queue=host_queue(settings),
+        temporal=settings.temporal_address,
+    )
+    store = ArtifactStore(session_factory(engine), settings.artifact_root)
+    sweeper = asyncio.create_task(sweep_forever(settings, session_factory(engine), store))
     async with worker:
         await stop.wait()
         log.info("worker stopping")
+    sweeper.cancel()
+    await asyncio.gather(sweeper, return_exceptions=True)
     await provider.aclose()
     await engine.dispose()
     log.info("worker stopped")

@@ -8,13 +8,20 @@ from typing import Any, TypeVar, cast
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy, SearchAttributeKey
-from temporalio.exceptions import ActivityError, ApplicationError, CancelledError
+from temporalio.exceptions import (
+    ActivityError,
+    ApplicationError,
+    CancelledError,
+    TimeoutError,
+    TimeoutType,
+)
 
 with workflow.unsafe.imports_passed_through():
     from activities.types import (
         FinishInput,
         LlmInput,
         LlmResult,
+        RestoreInput,
         StepRef,
         ToolCall,
         ToolInput,
@@ -25,6 +32,9 @@ with workflow.unsafe.imports_passed_through():
     from workflows.types import AgentTaskInput, AgentTaskResult, TaskState
 
 STATUS_KEY = SearchAttributeKey.for_keyword("CapeStatus")
+# Tool steps run on the task queue of the host holding the workspace (issue 4); histories
+# recorded before ran them on the shared queue and must replay unchanged.
+HOST_QUEUE_PATCH = "workspace-host-queue"
 R = TypeVar("R")
 
 
@@ -36,6 +46,8 @@ class AgentTaskWorkflow:
         self._state = TaskState()
         self._step_no = 0
         self._input: AgentTaskInput | None = None
+        self._ws = WorkspaceResult(path="")
+        self._failover_lock = asyncio.Lock()
 
     @workflow.query
     def state(self) -> TaskState:
@@ -47,7 +59,7 @@ class AgentTaskWorkflow:
         """Run the agent loop to an answer, a failure or `max_steps`."""
         self._input = inp
         try:
-            workspace = await self._step(
+            self._ws = await self._step(
                 "workspace",
                 "workspace",
                 "setup_workspace",
@@ -56,7 +68,7 @@ class AgentTaskWorkflow:
                 inp.tuning.tool_timeout_seconds,
             )
             self._set_status("running")
-            answer = await self._loop(inp, workspace.path)
+            answer = await self._loop(inp)
         except ActivityError as err:
             if isinstance(err.cause, CancelledError):
                 await self._finish("canceled")
@@ -75,7 +87,7 @@ class AgentTaskWorkflow:
         await self._finish("succeeded", output={"answer": answer})
         return AgentTaskResult(answer=answer, steps=self._state.steps, usage=self._state.usage)
 
-    async def _loop(self, inp: AgentTaskInput, workspace: str) -> str | None:
+    async def _loop(self, inp: AgentTaskInput) -> str | None:
         for _ in range(inp.max_steps):
             name = f"llm: {inp.model}"
             llm = await self._step(
@@ -90,23 +102,69 @@ class AgentTaskWorkflow:
             self._state.usage.add(llm.usage)
             if not llm.tool_calls:
                 return llm.content
-            await asyncio.gather(*(self._tool(inp, workspace, call) for call in llm.tool_calls))
+            await asyncio.gather(*(self._tool(inp, call) for call in llm.tool_calls))
         raise ApplicationError(
             f"max_steps ({inp.max_steps}) reached before the agent answered",
             type="MaxStepsReached",
             non_retryable=True,
         )
 
-    async def _tool(self, inp: AgentTaskInput, workspace: str, call: ToolCall) -> ToolResult:
+    async def _tool(self, inp: AgentTaskInput, call: ToolCall) -> ToolResult:
         name = f"tool: {call.name}"
-        return await self._step(
-            name,
-            "tool",
-            "run_tool",
-            ToolInput(self._ref(name, "tool"), workspace, call),
-            ToolResult,
-            inp.tuning.tool_timeout_seconds,
-        )
+        ref = self._ref(name, "tool")
+        while True:
+            queue = self._tool_queue()
+            try:
+                result = await self._step(
+                    name,
+                    "tool",
+                    "run_tool",
+                    ToolInput(ref, self._ws.path, call, inp.tool_limits, inp.tools),
+                    ToolResult,
+                    inp.tuning.tool_timeout_seconds,
+                    task_queue=queue,
+                )
+            except ActivityError as err:
+                if queue is None or not _host_lost(err):
+                    raise
+                # The step never started (its host is gone), so it is retried under the same
+                # step number once the workspace lives somewhere else.
+                await self._failover(inp, lost=self._ws.host)
+                continue
+            if result.snapshot:
+                self._ws.snapshot = result.snapshot
+            return result
+
+    def _tool_queue(self) -> str | None:
+        # Every tool step runs on the workspace's host, platform tools too: they are cheap
+        # there, and a lost host is noticed (and the workspace moved) at the next step.
+        if not self._ws.task_queue:
+            return None
+        return self._ws.task_queue if workflow.patched(HOST_QUEUE_PATCH) else None
+
+    async def _failover(self, inp: AgentTaskInput, lost: str) -> None:
+        async with self._failover_lock:
+            if self._ws.host != lost:
+                return  # a parallel tool call already moved the workspace
+            if not self._ws.snapshot:
+                raise ApplicationError(
+                    f"the workspace's host {lost!r} did not take a step within "
+                    f"{inp.tuning.host_timeout_seconds:g} s and the workspace has no snapshot "
+                    "to restore elsewhere",
+                    {"host": lost},
+                    type="WorkspaceHostLost",
+                    non_retryable=True,
+                )
+            workflow.logger.warning("workspace host %s lost; restoring its snapshot", lost)
+            name = "workspace: restore"
+            self._ws = await self._step(
+                name,
+                "workspace",
+                "restore_workspace",
+                RestoreInput(self._ref(name, "workspace"), self._ws.snapshot, lost),
+                WorkspaceResult,
+                inp.tuning.tool_timeout_seconds,
+            )
 
     def _ref(self, name: str, kind: str) -> StepRef:
         assert self._input is not None
@@ -114,10 +172,19 @@ class AgentTaskWorkflow:
         return StepRef(self._input.task_id, self._step_no, name, kind)
 
     async def _step(
-        self, name: str, kind: str, activity: str, arg: Any, result: type[R], timeout: float
+        self,
+        name: str,
+        kind: str,
+        activity: str,
+        arg: Any,
+        result: type[R],
+        timeout: float,
+        task_queue: str | None = None,
     ) -> R:
         assert self._input is not None
         tuning = self._input.tuning
+        # On a host's own queue, a step that no worker picks up means the host is gone.
+        to_start = timedelta(seconds=tuning.host_timeout_seconds) if task_queue else None
         self._state.current_step = name
         self._state.steps += 1
         return cast(
@@ -126,6 +193,8 @@ class AgentTaskWorkflow:
                 activity,
                 arg,
                 result_type=result,
+                task_queue=task_queue,
+                schedule_to_start_timeout=to_start,
                 start_to_close_timeout=timedelta(seconds=timeout),
                 heartbeat_timeout=timedelta(seconds=tuning.heartbeat_timeout_seconds),
                 retry_policy=RetryPolicy(
@@ -164,6 +233,11 @@ class AgentTaskWorkflow:
     def _set_status(self, status: str) -> None:
         self._state.status = status
         workflow.upsert_search_attributes([STATUS_KEY.value_set(status)])
+
+
+def _host_lost(err: ActivityError) -> bool:
+    cause = err.cause
+    return isinstance(cause, TimeoutError) and cause.type == TimeoutType.SCHEDULE_TO_START
 
 
 def _describe(err: ActivityError, step: str | None) -> dict[str, Any]:

@@ -13,10 +13,11 @@ class ActivityTuning:
     """Timeouts and retries, injectable so tests can run them in real time."""
 
     llm_timeout_seconds: float = 120.0
-    tool_timeout_seconds: float = 60.0
+    tool_timeout_seconds: float = 1200.0
     heartbeat_timeout_seconds: float = 10.0
     retry_initial_seconds: float = 1.0
     retry_max_attempts: int = 8
+    host_timeout_seconds: float = 60.0  # how long a step waits for its workspace's host
 
 
 @dataclass
@@ -34,6 +35,7 @@ class AgentTaskInput:
     prompt_preview: str
     max_steps: int
     tuning: ActivityTuning = field(default_factory=ActivityTuning)
+    tool_limits: dict[str, Any] | None = None  # the agent's sandbox limits
 
 
 @dataclass

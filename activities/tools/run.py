@@ -1,29 +1,44 @@
-"""The tool step: run one tool call the model made."""
+"""The tool step: run one tool call the model made, on the host that holds the workspace."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 from pathlib import Path
+from typing import Any
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 
-from activities.llm import parse_arguments
-from activities.recorder import StepRecorder
-from activities.tools.files import HANDLERS, ToolError
+from activities.heartbeat import heartbeating
+from activities.recorder import Event, StepRecorder
+from activities.tools.base import Placement, Risk, ToolContext, ToolError, ToolOutput, ToolSpec
+from activities.tools.registry import get_tool
 from activities.types import ToolInput, ToolResult
+from activities.workspace import note_progress, save_snapshot, workspace_bytes
+from cape.artifacts import ArtifactStore
 from cape.domain import Channel, EventType, StepStatus
+from cape.sandbox.launcher import Sandbox
+from cape.settings import Settings
 
 log = structlog.get_logger(__name__)
-MODEL_OUTPUT_CHARS = 16 * 1024
 
 
 class ToolActivities:
-    """Tool runs, built in the worker with the database."""
+    """Tool runs, built in the worker with the database, sandbox and artifact store."""
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        settings: Settings,
+        sandbox: Sandbox,
+        store: ArtifactStore,
+    ) -> None:
         self.recorder = StepRecorder(sessions)
+        self.settings = settings
+        self.sandbox = sandbox
+        self.store = store
 
     @activity.defn(name="run_tool")
     async def run_tool(self, inp: ToolInput) -> ToolResult:
@@ -34,36 +49,108 @@ class ToolActivities:
         )
         done = await self.recorder.begin(ref, {"tool": call.name, "arguments": call.arguments})
         if done is not None:
-            return ToolResult(ok=done["ok"], content=done["content"])
+            return ToolResult(done["ok"], done["content"], done.get("snapshot"))
+        workspace = Path(inp.workspace)
+        spec: ToolSpec | None = None
+        out: ToolOutput | None = None
         try:
-            handler = HANDLERS.get(call.name)
-            if handler is None:
-                raise ToolError(f"unknown tool {call.name!r}; available: {', '.join(HANDLERS)}")
-            try:
-                args = parse_arguments(call)
-            except ValueError as exc:
-                raise ToolError(f"arguments are not valid JSON: {exc}") from None
-            # File I/O off the event loop: a large write must not stall other activities.
-            content = await asyncio.to_thread(handler, Path(inp.workspace), args)
-            result = ToolResult(ok=True, content=_clip(content))
+            spec = self._spec(inp)
+            out = await self._call(inp, spec, workspace)
+            content, ok = out.content, True
         except ToolError as exc:
-            result = ToolResult(ok=False, content=f"error: {exc}")
+            content, ok = f"error: {exc}", False
         except OSError as exc:
-            result = ToolResult(ok=False, content=f"error: {exc.strerror or exc}")
-        status = StepStatus.SUCCEEDED if result.ok else StepStatus.FAILED
-        output = {"tool_call_id": call.id, "ok": result.ok, "content": result.content}
-        if not result.ok:
-            output["error"] = {"type": "ToolError", "message": result.content}
-            log.info("tool error returned to the model", tool=call.name, error=result.content)
-        data = {"id": call.id, "name": call.name, "ok": result.ok, "content": result.content}
-        await self.recorder.finish(
-            ref, output, status=status, events=[(Channel.TOOLS, EventType.TOOL_RESULT, data)]
+            content, ok = f"error: {exc.strerror or exc}", False
+        except Exception as exc:  # a tool bug must not kill the task: the model sees it
+            log.exception("tool raised", tool=call.name)
+            content, ok = (
+                f"error: internal error in {call.name}: {type(exc).__name__}: {exc}",
+                False,
+            )
+        snapshot = await self._after(inp, spec, workspace, ok)
+        if ok and spec is not None and spec.risk == Risk.EXECUTE:
+            content = await asyncio.to_thread(self._quota_note, workspace, content)
+        await self._finish(inp, out, content, ok, snapshot)
+        return ToolResult(ok, content, snapshot)
+
+    def _spec(self, inp: ToolInput) -> ToolSpec:
+        if inp.allowed is not None and inp.call.name not in inp.allowed:
+            raise ToolError(
+                f"tool {inp.call.name!r} is not available to this agent; "
+                f"available: {', '.join(inp.allowed) or 'none'}"
+            )
+        return get_tool(inp.call.name)
+
+    async def _call(self, inp: ToolInput, spec: ToolSpec, workspace: Path) -> ToolOutput:
+        try:
+            args = spec.validate(json.loads(inp.call.arguments or "{}"))
+        except ValueError as exc:
+            raise ToolError(f"arguments are not valid JSON: {exc}") from None
+        if not await asyncio.to_thread(workspace.is_dir):
+            raise ToolError("the task's workspace no longer exists on this host")
+        ref, attempt = inp.step, activity.info().attempt
+
+        async def emit(text: str) -> None:
+            data = {"id": inp.call.id, "text": text, "attempt": attempt}
+            await self.recorder.emit(ref, Channel.TOOLS, EventType.TOOL_OUTPUT_DELTA, data)
+
+        ctx = ToolContext(
+            task_id=ref.task_id,
+            step_no=ref.step_no,
+            workspace=workspace,
+            settings=self.settings,
+            sandbox=self.sandbox,
+            artifacts=self.store,
+            emit_output=emit,
+            limits=inp.limits,
         )
-        return result
+        async with heartbeating():
+            return await spec.handler(ctx, args)
 
+    async def _after(
+        self, inp: ToolInput, spec: ToolSpec | None, workspace: Path, ok: bool
+    ) -> str | None:
+        if spec is None or not await asyncio.to_thread(workspace.is_dir):
+            return None
+        status = "ok" if ok else "error"
+        line = f"step {inp.step.step_no}: {inp.call.name} ({status})"
+        await asyncio.to_thread(note_progress, workspace, line)
+        # Only tools that may change the workspace need a new snapshot (READ ones and platform
+        # tools leave it as it was).
+        changes = spec.placement == Placement.WORKSPACE and spec.risk != Risk.READ
+        if not (self.settings.workspace_snapshots and changes):
+            return None
+        return await save_snapshot(self.store, inp.step.task_id, inp.step.step_no, workspace)
 
-def _clip(text: str) -> str:
-    if len(text) <= MODEL_OUTPUT_CHARS:
-        return text
-    half = MODEL_OUTPUT_CHARS // 2
-    return f"{text[:half]}\n[... {len(text) - 2 * half} characters cut ...]\n{text[-half:]}"
+    def _quota_note(self, workspace: Path, content: str) -> str:
+        used = workspace_bytes(workspace)
+        quota = self.settings.workspace_quota_mb * 1024 * 1024
+        if used <= quota:
+            return content
+        return (
+            f"{content}\n[workspace over quota: {used // 1024 // 1024} MiB of "
+            f"{self.settings.workspace_quota_mb} MiB; delete files before writing more]"
+        )
+
+    async def _finish(
+        self, inp: ToolInput, out: ToolOutput | None, content: str, ok: bool, snap: str | None
+    ) -> None:
+        call = inp.call
+        output: dict[str, Any] = {"tool_call_id": call.id, "ok": ok, "content": content}
+        events: list[Event] = []
+        if out is not None:
+            output.update(isolation=out.isolation, artifacts=out.artifacts, records=out.records)
+            events += [(Channel.TOOLS, kind, data) for kind, data in out.records]
+            for artifact_id in out.artifacts:
+                info = await self.store.get(inp.step.task_id, artifact_id)
+                data = {"id": info.id, "name": info.name, "media_type": info.media_type}
+                events.append((Channel.ARTIFACTS, EventType.ARTIFACT_CREATED, data))
+        if snap is not None:
+            output["snapshot"] = snap
+        if not ok:
+            output["error"] = {"type": "ToolError", "message": content}
+            log.info("tool error returned to the model", tool=call.name, error=content[:500])
+        result = {"id": call.id, "name": call.name, "ok": ok, "content": content}
+        events.append((Channel.TOOLS, EventType.TOOL_RESULT, result))
+        status = StepStatus.SUCCEEDED if ok else StepStatus.FAILED
+        await self.recorder.finish(inp.step, output, status=status, events=events)

@@ -13,9 +13,9 @@ def cli() -> None:
 
 def _register() -> None:
     # Imported here so `cape --help` stays cheap and each command module stays independent.
-    from cape.cli import dev, fake_llm, processes, tasks
+    from cape.cli import dev, fake_llm, processes, tasks, workspaces
 
-    for module in (dev, processes, fake_llm, tasks):
+    for module in (dev, processes, fake_llm, tasks, workspaces):
         for command in module.COMMANDS:
             cli.add_command(command)
 
