@@ -53,6 +53,7 @@ def tar_workspace(workspace: Path, target: Path) -> None:
 
 
 def _untar(archive: Path, workspace: Path) -> None:
+    workspace.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=workspace.parent, prefix=f".{workspace.name}-restore-"))
     try:
         with tarfile.open(archive, "r:gz") as tar:

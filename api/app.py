@@ -12,6 +12,7 @@ from temporalio.client import Client
 from api.errors import install_error_handlers
 from api.feed import EventFeed
 from api.limits import BodyLimitMiddleware
+from api.routes.artifacts import router as artifacts_router
 from api.routes.health import router as health_router
 from api.routes.streams import router as streams_router
 from api.routes.tasks import router as tasks_router
@@ -63,4 +64,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health_router)
     app.include_router(tasks_router, prefix="/v1")
     app.include_router(streams_router, prefix="/v1")
+    app.include_router(artifacts_router, prefix="/v1")
     return app

@@ -3,11 +3,21 @@
 from __future__ import annotations
 
 import json
+import re
 
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cape.errors import PayloadTooLarge
+
+# Routes that read their body themselves under their own, larger limit (artifact uploads).
+OWN_LIMIT_ROUTES = (("POST", re.compile(r"/v1/tasks/[^/]+/artifacts")),)
+
+
+def has_own_limit(scope: Scope) -> bool:
+    """Whether the request goes to a route that enforces its own body limit."""
+    path, method = scope["path"], scope["method"]
+    return any(method == m and pattern.fullmatch(path) for m, pattern in OWN_LIMIT_ROUTES)
 
 
 class BodyTooLarge(HTTPException):
@@ -35,7 +45,7 @@ class BodyLimitMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Pass the request on with a counting `receive`."""
-        if scope["type"] != "http":
+        if scope["type"] != "http" or has_own_limit(scope):
             await self.app(scope, receive, send)
             return
         declared = dict(scope["headers"]).get(b"content-length")

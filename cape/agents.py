@@ -31,7 +31,7 @@ GITHUB_TOOLS = (
     "github_issue",
     "github_pull_request",
 )
-DOCUMENT_TOOLS = ("pdf", "email")
+DOCUMENT_TOOLS = ("create_pdf", "send_email")
 
 
 @dataclass(frozen=True)

@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
-import asyncio
+from contextlib import AsyncExitStack
 from types import TracebackType
 
 from temporalio.worker import Worker
 
 
 class WorkerGroup:
-    """Runs its workers as one: `async with group:` starts them all and shuts them all down."""
+    """Runs its workers as one: `async with group:` starts them all and shuts them all down.
+
+    Each worker is entered as its own async context manager, so the SDK's semantics hold: a
+    fatal worker error cancels the block and is raised when it exits.
+    """
 
     def __init__(self, workers: list[Worker]) -> None:
         self.workers = workers
-        self._runs: list[asyncio.Task[None]] = []
+        self._stack: AsyncExitStack | None = None
 
     @property
     def task_queues(self) -> list[str]:
@@ -21,9 +25,10 @@ class WorkerGroup:
         return [w.task_queue for w in self.workers]
 
     async def __aenter__(self) -> WorkerGroup:
-        self._runs = [asyncio.create_task(w.run()) for w in self.workers]
-        # Yield once so every worker starts polling before the caller goes on.
-        await asyncio.sleep(0)
+        async with AsyncExitStack() as stack:
+            for worker in self.workers:
+                await stack.enter_async_context(worker)
+            self._stack = stack.pop_all()
         return self
 
     async def __aexit__(
@@ -36,11 +41,6 @@ class WorkerGroup:
 
     async def shutdown(self) -> None:
         """Stop polling, let running activities finish within the grace period, then return."""
-        await asyncio.gather(
-            *(w.shutdown() for w in self.workers if w.is_running), return_exceptions=True
-        )
-        results = await asyncio.gather(*self._runs, return_exceptions=True)
-        self._runs = []
-        for result in results:
-            if isinstance(result, BaseException) and not isinstance(result, asyncio.CancelledError):
-                raise result
+        stack, self._stack = self._stack, None
+        if stack is not None:
+            await stack.aclose()

@@ -4,23 +4,24 @@ from __future__ import annotations
 
 import asyncio
 import mimetypes
+import re
 import smtplib
 import ssl
 from email.errors import HeaderParseError
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import formatdate, getaddresses
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import structlog
 
+from activities.tools import files
 from activities.tools.base import Placement, Risk, ToolContext, ToolError, ToolOutput, ToolSpec
 from activities.tools.templates import (
     html_to_text,
     read_workspace_text,
     render_template,
-    workspace_path,
 )
 from cape.settings import Settings
 
@@ -101,7 +102,8 @@ def parse_address(text: str) -> Address:
 
 def message_id(task_id: str, step_no: int, sender: Address) -> str:
     """The Message-ID of a step's mail: a retry sends the same id, so receivers can drop it."""
-    return f"<cape-{task_id}-{step_no}@{sender.domain}>"
+    safe_id = re.sub(r"[^A-Za-z0-9._-]", "-", task_id)  # ids are ours, but keep the header valid
+    return f"<cape-{safe_id}-{step_no}@{sender.domain}>"
 
 
 def _body(ctx: ToolContext, args: dict[str, Any]) -> tuple[str, str | None]:
@@ -122,7 +124,7 @@ def _body(ctx: ToolContext, args: dict[str, Any]) -> tuple[str, str | None]:
 
 def _attachments(workspace: Path, paths: list[str]) -> list[tuple[str, str, bytes]]:
     """(name, media type, bytes) of each attachment, refusing escapes and too much data."""
-    resolved = [(rel, workspace_path(workspace, rel)) for rel in paths]
+    resolved = [(rel, files.resolve(workspace, rel)) for rel in paths]
     total = 0
     for rel, path in resolved:
         if not path.is_file():
@@ -131,10 +133,11 @@ def _attachments(workspace: Path, paths: list[str]) -> list[tuple[str, str, byte
     if total > MAX_ATTACHMENT_BYTES:
         raise ToolError(f"attachments are {total} bytes; the limit is {MAX_ATTACHMENT_BYTES}")
     out = []
-    for _, path in resolved:
-        guessed, encoding = mimetypes.guess_type(path.name)
+    for rel, path in resolved:
+        name = PurePosixPath(rel).name  # the name the model gave, even through a symlink
+        guessed, encoding = mimetypes.guess_type(name)
         media = _ENCODED_TYPES.get(encoding or "") if encoding else guessed
-        out.append((path.name, media or "application/octet-stream", path.read_bytes()))
+        out.append((name, media or "application/octet-stream", path.read_bytes()))
     return out
 
 
@@ -232,7 +235,9 @@ async def send_email(ctx: ToolContext, args: dict[str, Any]) -> ToolOutput:
     rcpts = [a.addr_spec for a in to + cc]
     try:
         refused = await asyncio.to_thread(_send, settings, msg, sender.addr_spec, rcpts)
-    except (smtplib.SMTPException, OSError) as exc:
+    except ToolError:
+        raise
+    except Exception as exc:  # any failure here may hold the password: never let it propagate
         reason = _smtp_reason(exc, settings)
         log.info("email not sent", message_id=mid, error=reason)
         raise ToolError(reason) from None

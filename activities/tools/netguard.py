@@ -32,7 +32,7 @@ _V4_BLOCKED: list[tuple[str, str]] = [
     ("192.168.0.0/16", "private"),
     ("100.64.0.0/10", "carrier-grade NAT (100.64.0.0/10)"),
     ("127.0.0.0/8", "loopback"),
-    ("169.254.0.0/16", "link-local (includes the cloud metadata address 169.254.169.254)"),
+    ("169.254.0.0/16", "link-local (where cloud metadata services live)"),
     ("192.0.0.0/24", "reserved for IETF protocol assignments"),
     ("192.0.2.0/24", "reserved for documentation"),
     ("198.51.100.0/24", "reserved for documentation"),
@@ -120,8 +120,9 @@ class Policy:
         """Raise ToolError when any address of `host` is refused (one bad address taints all)."""
         for ip in addresses:
             if not self.allows(ip):
+                what = f"{ip} is" if host == str(ip) else f"{host} resolves to {ip}, which is"
                 raise ToolError(
-                    f"refused: {host} resolves to {ip}, which is {blocked_reason(ip)}; "
+                    f"refused: {what} {blocked_reason(ip)}; "
                     "web_fetch only reaches public internet addresses"
                 )
 
@@ -155,8 +156,10 @@ async def vet(url: httpx.URL, policy: Policy) -> list[Address]:
 
 
 def pin(url: httpx.URL, ip: Address) -> tuple[httpx.URL, dict[str, str], dict[str, str]]:
-    """The request URL aimed at `ip`, plus the Host header and the SNI extension that keep the
-    original name for virtual hosting and TLS certificate verification.
+    """The request URL aimed at `ip`, with the Host header and SNI extension that keep the name.
+
+    The name still drives virtual hosting (Host) and TLS: httpcore sends `sni_hostname` as the
+    server name and verifies the certificate against it, not against the IP in the URL.
     """
     name = url.raw_host.decode("ascii")
     host_header = url.netloc.decode("ascii")

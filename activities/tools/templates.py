@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from jinja2 import StrictUndefined
-from jinja2.sandbox import SandboxedEnvironment, SecurityError
+from jinja2.exceptions import SecurityError
+from jinja2.sandbox import SandboxedEnvironment
 
 from activities.tools import files
 from activities.tools.base import ToolError
@@ -31,9 +32,9 @@ class _Env(SandboxedEnvironment):
                 raise SecurityError("exponent too large")
             return operator.pow(left, right)
         for seq, count in ((left, right), (right, left)):
-            if isinstance(seq, str | bytes | list | tuple) and isinstance(count, int):
-                if len(seq) * count > _MAX_SEQUENCE:
-                    raise SecurityError("repetition too large")
+            sized = isinstance(seq, str | bytes | list | tuple) and isinstance(count, int)
+            if sized and len(seq) * count > _MAX_SEQUENCE:
+                raise SecurityError("repetition too large")
         return operator.mul(left, right)
 
 
@@ -126,19 +127,9 @@ def html_to_text(html: str) -> str:
     return text.strip() + "\n"
 
 
-def workspace_path(workspace: Path, relative: str) -> Path:
-    """`files.resolve`, with any refusal as the ToolError of `activities.tools.base`."""
-    try:
-        return files.resolve(workspace, relative)
-    except ToolError:
-        raise
-    except Exception as exc:  # files.py may define its own ToolError; the model sees the same
-        raise ToolError(str(exc)) from None
-
-
 def read_workspace_text(workspace: Path, relative: str, max_bytes: int) -> str:
     """Read a UTF-8 text file of the workspace, refusing escapes and files over `max_bytes`."""
-    path = workspace_path(workspace, relative)
+    path = files.resolve(workspace, relative)
     if not path.is_file():
         raise ToolError(f"no file {relative!r} in the workspace")
     size = path.stat().st_size

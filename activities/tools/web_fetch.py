@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 import structlog
 import trafilatura
+from trafilatura.settings import Document
 
 from activities.tools import netguard
 from activities.tools.base import Placement, Risk, ToolContext, ToolError, ToolOutput, ToolSpec
@@ -52,10 +53,27 @@ def kind_of(media_type: str, body: bytes) -> str | None:
         return "text"
     if media_type.endswith(("+json", "+xml")):
         return "text"
-    if media_type in ("", "application/octet-stream") and b"\0" not in body[:4096]:
+    if media_type in ("", "application/octet-stream") and _looks_textual(body):
         head = body[:1024].lstrip().lower()
         return "html" if head.startswith((b"<!doctype html", b"<html")) else "text"
     return None
+
+
+def _looks_textual(body: bytes) -> bool:
+    """Whether an untyped body reads as UTF-8 text (PDFs and images do not)."""
+    head = body[:4096]
+    if b"\0" in head:
+        return False
+    # A multi-byte character may straddle the cut; drop up to 3 trailing bytes.
+    return any(_utf8(head[: len(head) - n]) for n in range(min(4, len(head) + 1)))
+
+
+def _utf8(data: bytes) -> bool:
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 async def _read(response: httpx.Response, limit: int) -> tuple[bytes, bool]:
@@ -103,11 +121,14 @@ async def _answer(url: httpx.URL, response: httpx.Response, settings: Settings) 
         location = response.headers.get("location")
         if not location:
             raise ToolError(f"{url} answered HTTP {status} without a Location header")
-        return url.join(location)
+        try:
+            return url.join(location)
+        except httpx.InvalidURL:
+            raise ToolError(f"{url} redirected to an invalid URL {location[:200]!r}") from None
     if status >= 400:
         raise ToolError(f"{url} answered HTTP {status} {response.reason_phrase}".rstrip())
     media_type = response.headers.get("content-type", "").split(";")[0].strip().lower()
-    if media_type and kind_of(media_type, b"") is None and media_type != "application/octet-stream":
+    if media_type and kind_of(media_type, b"") is None:
         raise ToolError(
             f"{url} is {media_type}, which web_fetch does not support "
             "(it reads HTML, plain text and JSON)"
@@ -119,6 +140,9 @@ async def _answer(url: httpx.URL, response: httpx.Response, settings: Settings) 
 
 
 def _check_scheme(url: httpx.URL, what: str) -> None:
+    if url.userinfo:
+        # Credentials would end up in the output, the citation and the logs.
+        raise ToolError(f"{what} refused: URLs with a user name or password are not supported")
     if url.scheme not in ("http", "https") or not url.host:
         raise ToolError(f"{what} {url} refused: only http:// and https:// URLs with a host")
 
@@ -174,17 +198,16 @@ def decode(body: bytes, charset: str | None) -> str:
 
 
 _TITLE = re.compile(r"<title[^>]*>(.*?)</title>", re.I | re.S)
-_DROP = re.compile(r"<(script|style|noscript|template)\b.*?</\1\s*>|<!--.*?-->", re.I | re.S)
+_DROP = re.compile(r"<(script|style|noscript|template|title)\b.*?</\1\s*>|<!--.*?-->", re.I | re.S)
 _TAG = re.compile(r"<[^>]+>")
 
 
 def extract_html(markup: str, url: str) -> tuple[str, str]:
     """(title, main text) of an HTML page: trafilatura, else a crude tag strip."""
     title, text = "", ""
-    doc = trafilatura.bare_extraction(markup, url=url, with_metadata=True, as_dict=True)
-    if isinstance(doc, dict):
-        title = str(doc.get("title") or "")
-        text = str(doc.get("text") or "")
+    doc = trafilatura.bare_extraction(markup, url=url, with_metadata=True)
+    if isinstance(doc, Document):
+        title, text = doc.title or "", doc.text or ""
     if not title and (match := _TITLE.search(markup)):
         title = html.unescape(_TAG.sub("", match.group(1)))
     if not text.strip():

@@ -36,9 +36,7 @@ def sweep(data_dir: Path | None, retention_hours: float | None) -> None:
             report = await sweep_workspaces(settings, sessions, store)
         finally:
             await engine.dispose()
-        click.echo(
-            f"archived and deleted {len(report.deleted)} workspace(s); kept {report.kept}"
-        )
+        click.echo(f"archived and deleted {len(report.deleted)} workspace(s); kept {report.kept}")
         for task_id in report.deleted:
             click.echo(f"  {task_id}")
 

@@ -1,21 +1,44 @@
-"""Run a command in the sandbox (INTERFACE STUB: being implemented)."""
+"""Run a command in the sandbox: bubblewrap as the unprivileged sandbox user, or degraded rlimits.
+
+One run: make its cgroups (memory, pids), fork a child that joins them, sets its rlimits and
+drops to the sandbox uid/gid (never bubblewrap as root: root mapped into a user namespace is
+still root outside), exec `bwrap ... argv` (or `argv` itself in rlimits mode), then pump the
+output and enforce the timeouts (`supervise`). Whatever way it ends, every process of the run
+is killed and gone, and its cgroups removed, before `run` returns.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import os
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from cape.sandbox.types import SandboxLimits, SandboxResult
+import structlog
+
+from cape.sandbox import bwrap, cgroups, probe
+from cape.sandbox import workspace as workspaces
+from cape.sandbox.execute import Spawn, check_cwd, execute
+from cape.sandbox.output import OutputCollector
+from cape.sandbox.rlimits import Identity, make_preexec, rlimit_values
+from cape.sandbox.types import Isolation, MiB, SandboxLimits, SandboxResult
 
 if TYPE_CHECKING:
     from cape.settings import Settings
 
 OutputCallback = Callable[[str], Awaitable[None]]
+log = structlog.get_logger(__name__)
+
+PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+OUTPUT_CAP_BYTES = 64 * MiB
 
 
 class Sandbox:
     """Launches commands under bubblewrap (or degraded rlimits) with the operator's limits."""
+
+    # Output beyond this is not logged and kills the run ("output limit"); tests shrink it.
+    output_cap_bytes: int = OUTPUT_CAP_BYTES
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -23,20 +46,75 @@ class Sandbox:
     @property
     def default_limits(self) -> SandboxLimits:
         """The operator's default limits (settings `sandbox_*`)."""
-        raise NotImplementedError
+        s = self.settings
+        return SandboxLimits(
+            wall_seconds=s.sandbox_wall_seconds,
+            idle_seconds=s.sandbox_idle_seconds,
+            cpu_seconds=s.sandbox_cpu_seconds,
+            memory_bytes=s.sandbox_memory_mb * MiB,
+            pids=s.sandbox_pids,
+            file_size_bytes=s.sandbox_file_size_mb * MiB,
+            open_files=s.sandbox_open_files,
+            output_chars=s.tool_output_chars,
+        )
 
     @property
     def ceiling(self) -> SandboxLimits:
         """The operator's ceilings (settings `sandbox_max_*`)."""
-        raise NotImplementedError
+        s = self.settings
+        return SandboxLimits(
+            wall_seconds=s.sandbox_max_wall_seconds,
+            idle_seconds=s.sandbox_max_idle_seconds,
+            cpu_seconds=s.sandbox_max_cpu_seconds,
+            memory_bytes=s.sandbox_max_memory_mb * MiB,
+            pids=s.sandbox_max_pids,
+            file_size_bytes=s.sandbox_max_file_size_mb * MiB,
+            open_files=s.sandbox_max_open_files,
+            output_chars=s.tool_output_chars,  # what the model may see is the operator's call
+        )
 
     def limits(self, overrides: dict[str, object] | None = None) -> SandboxLimits:
         """Defaults with an agent's/call's overrides applied, clamped to the ceilings."""
-        raise NotImplementedError
+        return self.default_limits.merged(overrides).clamp(self.ceiling)
+
+    @property
+    def identity(self) -> Identity:
+        """The ids runs switch to: the sandbox user as root, else the worker's own (no switch)."""
+        if os.geteuid() == 0:
+            return Identity(self.settings.sandbox_uid, self.settings.sandbox_gid)
+        return Identity(None, None)
 
     def prepare_workspace(self, path: Path) -> None:
-        """Create `path` if needed and give it (recursively) to the sandbox uid/gid when root."""
-        raise NotImplementedError
+        """Create `path` if needed and give it (recursively) to the sandbox uid/gid when root.
+
+        As root the workspace becomes 0750; its parents are left as they are (runs reach it
+        through a private bind mount, see `cape.sandbox.workspace`).
+        """
+        s = self.settings
+        workspaces.prepare(path, s.sandbox_uid, s.sandbox_gid, as_root=os.geteuid() == 0)
+
+    async def level(self) -> tuple[str, list[str], bool]:
+        """The isolation level runs get here ("bwrap" or "rlimits"), why, and the portal.
+
+        The last item says whether the workspace goes through `bwrap.portal()`.
+        """
+        mode = self.settings.sandbox_mode
+        if mode == "rlimits":
+            return "rlimits", ["sandbox_mode is rlimits"], False
+        uid, gid = self._ids()
+        found = await probe.probe(self.identity, uid, gid)
+        if found.works:
+            notes = [] if found.portal or self.identity.uid is None else ["no workspace portal"]
+            return "bwrap", notes, found.portal
+        if mode == "bwrap":
+            raise RuntimeError(f"sandbox_mode is bwrap but bubblewrap is unusable: {found.detail}")
+        return "rlimits", [f"bubblewrap unusable, degraded to rlimits: {found.detail}"], False
+
+    def _ids(self) -> tuple[int, int]:
+        ident = self.identity
+        if ident.uid is None or ident.gid is None:
+            return os.getuid(), os.getgid()
+        return ident.uid, ident.gid
 
     async def run(
         self,
@@ -51,5 +129,83 @@ class Sandbox:
         stdin: bytes | None = None,
         cwd: str = ".",
     ) -> SandboxResult:
-        """Run `argv` with only `workspace` writable (mounted at /workspace)."""
-        raise NotImplementedError
+        """Run `argv` with only `workspace` writable (mounted at /workspace).
+
+        Args:
+            argv: Program and arguments, looked up on PATH inside the sandbox.
+            workspace: The task's workspace (made by `prepare_workspace`).
+            limits: From `limits()`; every one is enforced (see the module docs).
+            env: Extra environment; the rest is only PATH, HOME and LANG (nothing of ours).
+            network: Keep the host network (pip install); otherwise there is none.
+            on_output: Gets the merged stdout+stderr as text, at most ~10 times a second.
+            log_path: Receives the full output (up to `output_cap_bytes`).
+            stdin: Bytes for the command's stdin (otherwise /dev/null).
+            cwd: Directory relative to the workspace to start in.
+
+        Returns:
+            How it ended, its head+tail output and the isolation it actually had.
+
+        Raises:
+            ValueError: `cwd` is not a directory inside the workspace.
+            RuntimeError: sandbox_mode is "bwrap" and bubblewrap does not work here.
+        """
+        if not argv:
+            raise ValueError("argv is empty")
+        root = await asyncio.to_thread(workspace.resolve)
+        relative = await asyncio.to_thread(check_cwd, root, cwd)
+        level, notes, use_portal = await self.level()
+        uid, gid = self._ids()
+        isolation = Isolation(level=level, network=network or level == "rlimits", user=uid)
+        isolation.notes += notes
+        if level == "rlimits":
+            isolation.notes.append("no namespaces: network not blocked, files guarded by uid only")
+        if self.identity.uid is None:
+            isolation.notes.append("worker is not root: runs as the worker's own uid")
+        cgroup = await asyncio.to_thread(cgroups.create, limits)
+        try:
+            isolation.memory_cgroup, isolation.pids_cgroup = cgroup.memory, cgroup.pids
+            isolation.notes += cgroup.notes
+            if not cgroup.memory:
+                isolation.notes.append("memory limited by RLIMIT_AS instead of a cgroup")
+            full_env = {"PATH": PATH, "LANG": "C.UTF-8", **(env or {})}
+            full_env.setdefault("HOME", bwrap.ROOT if level == "bwrap" else str(root))
+            # bwrap, unprivileged, may be unable to reach `root` itself (0700 parents).
+            portal = (str(root), bwrap.portal()) if use_portal else None
+            if level == "bwrap":
+                command = bwrap.build(
+                    argv,
+                    workspace=Path(portal[1]) if portal else root,
+                    cwd=relative,
+                    network=network,
+                    uid=uid,
+                    gid=gid,
+                    tmp_bytes=limits.memory_bytes,
+                )
+                start_dir = root
+            else:
+                command = bwrap.Command(list(argv))
+                start_dir = root / relative
+            preexec = make_preexec(
+                procs_files=cgroup.procs_files(),
+                rlimits=rlimit_values(
+                    limits, address_space=not cgroup.memory, nproc=self._nproc(limits, cgroup)
+                ),
+                identity=self.identity,
+                portal=portal,
+            )
+            spawn = Spawn(command, full_env, start_dir, preexec, stdin)
+            collector = OutputCollector(
+                output_chars=limits.output_chars,
+                cap_bytes=self.output_cap_bytes,
+                on_output=on_output,
+                log_path=log_path,
+            )
+            return await execute(spawn, limits, cgroup, isolation, collector)
+        finally:
+            await asyncio.to_thread(cgroup.remove)
+
+    def _nproc(self, limits: SandboxLimits, cgroup: cgroups.RunCgroup) -> int | None:
+        """RLIMIT_NPROC: counted per uid over all runs, so only a backstop to a pids cgroup."""
+        if self.identity.uid is None:
+            return None  # it would count the worker's own processes too
+        return max(limits.pids, self.ceiling.pids * 4) if cgroup.pids else limits.pids

@@ -23,7 +23,9 @@ class SandboxLimits:
 
     def clamp(self, ceiling: SandboxLimits) -> SandboxLimits:
         """Each limit, but never above the ceiling's."""
-        values = {f.name: min(getattr(self, f.name), getattr(ceiling, f.name)) for f in fields(self)}
+        values = {
+            f.name: min(getattr(self, f.name), getattr(ceiling, f.name)) for f in fields(self)
+        }
         return replace(self, **values)
 
     def merged(self, overrides: dict[str, Any] | None) -> SandboxLimits:

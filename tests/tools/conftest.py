@@ -77,11 +77,12 @@ async def rig(tool_settings: Settings) -> AsyncIterator[ToolRig]:
     workspace = tool_settings.workspace_root / task_id
     workspace.mkdir(parents=True)
     sandbox = Sandbox(tool_settings)
-    try:
-        sandbox.prepare_workspace(workspace)
-    except NotImplementedError:  # TEMPORARY while the launcher is being written
-        pass
+    sandbox.prepare_workspace(workspace)
     yield ToolRig(
-        tool_settings, task_id, workspace, ArtifactStore(sessions, tool_settings.artifact_root), sandbox
+        tool_settings,
+        task_id,
+        workspace,
+        ArtifactStore(sessions, tool_settings.artifact_root),
+        sandbox,
     )
     await engine.dispose()

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import email
 import email.policy
 import ssl
@@ -46,7 +47,7 @@ class _Handler:
         self.server = server
         self.refuse = refuse
 
-    async def handle_RCPT(  # noqa: N802 (aiosmtpd's hook name)
+    async def handle_RCPT(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
     ) -> str:
         if address in self.refuse:
@@ -54,9 +55,7 @@ class _Handler:
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
-    async def handle_DATA(  # noqa: N802
-        self, server: SMTP, session: Session, envelope: Envelope
-    ) -> str:
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         raw = envelope.original_content or b""
         parsed = email.message_from_bytes(raw, policy=email.policy.default)
         assert isinstance(parsed, EmailMessage)
@@ -69,18 +68,21 @@ class _Controller(Controller):
     """Binds port 0 and learns the real port before aiosmtpd's readiness probe connects."""
 
     def _trigger_server(self) -> None:
-        assert self.server is not None
+        assert isinstance(self.server, asyncio.Server)
         self.port = self.server.sockets[0].getsockname()[1]
-        super()._trigger_server()
+        super()._trigger_server()  # type: ignore[no-untyped-call]
 
 
 def self_signed_cert(directory: Path) -> tuple[Path, Path]:
     """A certificate (also its own CA) and key for 127.0.0.1 and localhost."""
     cert, key = directory / "cert.pem", directory / "key.pem"
     subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"]
-        + ["-nodes", "-keyout", str(key), "-out", str(cert), "-days", "2", "-subj", "/CN=test"]
-        + ["-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"],
+        [
+            *("openssl", "req", "-x509", "-nodes", "-days", "2", "-subj", "/CN=test"),
+            *("-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"),
+            *("-keyout", str(key), "-out", str(cert)),
+            *("-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"),
+        ],
         check=True,
         capture_output=True,
     )
@@ -118,15 +120,23 @@ def smtp_server(
         def authenticate(
             smtp: SMTP, session: Session, envelope: Envelope, mechanism: str, data: Any
         ) -> AuthResult:
-            ok = isinstance(data, LoginPassword) and (
-                data.login.decode(),
-                data.password.decode(),
-            ) == credentials
+            ok = (
+                isinstance(data, LoginPassword)
+                and (
+                    data.login.decode(),
+                    data.password.decode(),
+                )
+                == credentials
+            )
             if ok:
                 server.logins.append(data.login.decode())
-            return AuthResult(success=ok)
+            # handled=False: aiosmtpd itself answers 535 to a failure.
+            return AuthResult(success=ok, handled=False)
 
-        kwargs.update(authenticator=authenticate, auth_required=True, auth_require_tls=True)
+        # aiosmtpd only sees STARTTLS as TLS; with implicit TLS the channel is already secure.
+        kwargs.update(
+            authenticator=authenticate, auth_required=True, auth_require_tls=tls == "starttls"
+        )
     controller = _Controller(
         _Handler(server, refuse or set()), hostname="127.0.0.1", port=0, **kwargs
     )
