@@ -52,7 +52,7 @@ RUN apt-get update \
 RUN groupadd --system --gid 10001 cape \
     && useradd --system --uid 10001 --gid cape --home-dir /app --no-create-home \
         --shell /usr/sbin/nologin cape \
-    && mkdir -p /app /var/lib/cape/workspaces \
+    && mkdir -p /app /var/lib/cape/workspaces /var/lib/cape/artifacts \
     && chown -R cape:cape /app /var/lib/cape
 
 COPY --from=build /opt/venv /opt/venv
