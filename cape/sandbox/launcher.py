@@ -13,7 +13,7 @@ import asyncio
 import os
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import structlog
 
@@ -46,31 +46,27 @@ class Sandbox:
     @property
     def default_limits(self) -> SandboxLimits:
         """The operator's default limits (settings `sandbox_*`)."""
-        s = self.settings
-        return SandboxLimits(
-            wall_seconds=s.sandbox_wall_seconds,
-            idle_seconds=s.sandbox_idle_seconds,
-            cpu_seconds=s.sandbox_cpu_seconds,
-            memory_bytes=s.sandbox_memory_mb * MiB,
-            pids=s.sandbox_pids,
-            file_size_bytes=s.sandbox_file_size_mb * MiB,
-            open_files=s.sandbox_open_files,
-            output_chars=s.tool_output_chars,
-        )
+        return self._from_settings("sandbox_")
 
     @property
     def ceiling(self) -> SandboxLimits:
         """The operator's ceilings (settings `sandbox_max_*`)."""
-        s = self.settings
+        return self._from_settings("sandbox_max_")
+
+    def _from_settings(self, prefix: str) -> SandboxLimits:
+        def value(name: str) -> Any:
+            return getattr(self.settings, prefix + name)
+
         return SandboxLimits(
-            wall_seconds=s.sandbox_max_wall_seconds,
-            idle_seconds=s.sandbox_max_idle_seconds,
-            cpu_seconds=s.sandbox_max_cpu_seconds,
-            memory_bytes=s.sandbox_max_memory_mb * MiB,
-            pids=s.sandbox_max_pids,
-            file_size_bytes=s.sandbox_max_file_size_mb * MiB,
-            open_files=s.sandbox_max_open_files,
-            output_chars=s.tool_output_chars,  # what the model may see is the operator's call
+            wall_seconds=value("wall_seconds"),
+            idle_seconds=value("idle_seconds"),
+            cpu_seconds=value("cpu_seconds"),
+            memory_bytes=value("memory_mb") * MiB,
+            pids=value("pids"),
+            file_size_bytes=value("file_size_mb") * MiB,
+            open_files=value("open_files"),
+            # What the model may see is the operator's call, never an agent's.
+            output_chars=self.settings.tool_output_chars,
         )
 
     def limits(self, overrides: dict[str, object] | None = None) -> SandboxLimits:
