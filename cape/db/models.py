@@ -53,6 +53,11 @@ class Task(Base):
     model: Mapped[str] = mapped_column(String(256))
     max_steps: Mapped[int] = mapped_column(Integer)
     idempotency_key: Mapped[str | None] = mapped_column(String(256))
+    # Links: the task this one reruns, forks or retries, and the schedule that started it.
+    parent_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    relation: Mapped[str | None] = mapped_column(String(16))  # "rerun" | "fork"
+    fork_step: Mapped[int | None] = mapped_column(Integer)
+    schedule_id: Mapped[str | None] = mapped_column(String(128), index=True)
     # The last event sequence number handed out; bumped in the same transaction as the insert,
     # which serialises writers per task so commit order equals sequence order (no gaps seen).
     last_seq: Mapped[int] = mapped_column(BigInteger, default=0)
