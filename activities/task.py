@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 
 from activities.recorder import StepRecorder
+from activities.registration import register_task
 from activities.types import FinishInput, RestoreInput, WorkspaceInput, WorkspaceResult
 from activities.workspace import layout, restore_snapshot, save_snapshot
 from cape.artifacts import ArtifactStore
@@ -74,6 +75,8 @@ class TaskActivities:
         )
         path = self.settings.workspace_root / ref.task_id
         async with self.sessions.begin() as session:
+            if inp.register is not None:
+                await register_task(session, ref.task_id, inp.register)
             await append_event(
                 session,
                 ref.task_id,

@@ -35,12 +35,26 @@ class Usage:
 
 
 @dataclass
+class TaskRegistration:
+    """The task row to create when the workflow was started without one (a schedule's run)."""
+
+    owner: str
+    agent: str
+    agent_version: str
+    model: str
+    max_steps: int
+    input: dict[str, Any]
+    schedule_id: str | None = None
+
+
+@dataclass
 class WorkspaceInput:
     """Set up the task's workspace and mark the task running."""
 
     step: StepRef
     title: str
     description: str
+    register: TaskRegistration | None = None
 
 
 @dataclass

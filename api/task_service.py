@@ -132,45 +132,57 @@ async def _replay(temporal: Client, settings: Settings, task: Task, body: TaskCr
     return task
 
 
-async def start_workflow(temporal: Client, settings: Settings, task: Task) -> None:
-    """Start (or find) the task's workflow; workflow id = task id."""
+def workflow_input(settings: Settings, task: Task) -> AgentTaskInput:
+    """The workflow input of `task` (its agent's prompt, tools and limits; the tuning)."""
     agent = get_agent(task.agent)
     prompt = str(task.input.get("prompt", ""))
-    title = str(task.input.get("title") or prompt.splitlines()[0][:80] if prompt else task.id)
+    return AgentTaskInput(
+        task_id=task.id,
+        agent=agent.name,
+        agent_version=agent.version,
+        owner=task.owner,
+        model=task.model,
+        system_prompt=agent.system_prompt,
+        tools=list(agent.tools),
+        title=task_title(task),
+        prompt_preview=prompt[:500],
+        max_steps=task.max_steps,
+        tool_limits=dict(agent.sandbox_limits) or None,
+        tuning=ActivityTuning(
+            llm_timeout_seconds=settings.llm_timeout_seconds,
+            tool_timeout_seconds=settings.tool_timeout_seconds,
+            heartbeat_timeout_seconds=settings.heartbeat_timeout_seconds,
+            retry_initial_seconds=settings.retry_initial_seconds,
+            retry_max_attempts=settings.retry_max_attempts,
+            host_timeout_seconds=settings.host_timeout_seconds,
+        ),
+    )
+
+
+def task_title(task: Task) -> str:
+    """The input's title, else the prompt's first line, else the task id."""
+    prompt = str(task.input.get("prompt", ""))
+    return str(task.input.get("title") or prompt.splitlines()[0][:80] if prompt else task.id)
+
+
+async def start_workflow(temporal: Client, settings: Settings, task: Task) -> None:
+    """Start (or find) the task's workflow; workflow id = task id."""
+    inp = workflow_input(settings, task)
+    prompt = str(task.input.get("prompt", ""))
     await temporal.start_workflow(
         "AgentTaskWorkflow",
-        AgentTaskInput(
-            task_id=task.id,
-            agent=agent.name,
-            agent_version=agent.version,
-            owner=task.owner,
-            model=task.model,
-            system_prompt=agent.system_prompt,
-            tools=list(agent.tools),
-            title=title,
-            prompt_preview=prompt[:500],
-            max_steps=task.max_steps,
-            tool_limits=dict(agent.sandbox_limits) or None,
-            tuning=ActivityTuning(
-                llm_timeout_seconds=settings.llm_timeout_seconds,
-                tool_timeout_seconds=settings.tool_timeout_seconds,
-                heartbeat_timeout_seconds=settings.heartbeat_timeout_seconds,
-                retry_initial_seconds=settings.retry_initial_seconds,
-                retry_max_attempts=settings.retry_max_attempts,
-                host_timeout_seconds=settings.host_timeout_seconds,
-            ),
-        ),
+        inp,
         id=task.id,
         task_queue=settings.task_queue,
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
         search_attributes=TypedSearchAttributes(
             [
-                SearchAttributePair(AGENT_KEY, agent.name),
+                SearchAttributePair(AGENT_KEY, inp.agent),
                 SearchAttributePair(OWNER_KEY, task.owner),
                 SearchAttributePair(STATUS_KEY, str(TaskStatus.QUEUED)),
             ]
         ),
-        static_summary=f"{agent.name}@{agent.version}: {title}",
+        static_summary=f"{inp.agent}@{inp.agent_version}: {inp.title}",
         static_details=f"owner: {task.owner}\nmodel: {task.model}\n\n{prompt[:1000]}",
         run_timeout=timedelta(days=7),
     )

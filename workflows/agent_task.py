@@ -57,13 +57,20 @@ class AgentTaskWorkflow:
     @workflow.run
     async def run(self, inp: AgentTaskInput) -> AgentTaskResult:
         """Run the agent loop to an answer, a failure or `max_steps`."""
+        if not inp.task_id:  # a schedule's run: the workflow id Temporal gave it is the task id
+            inp.task_id = workflow.info().workflow_id
         self._input = inp
         try:
             self._ws = await self._step(
                 "workspace",
                 "workspace",
                 "setup_workspace",
-                WorkspaceInput(self._ref("workspace", "workspace"), inp.title, inp.prompt_preview),
+                WorkspaceInput(
+                    self._ref("workspace", "workspace"),
+                    inp.title,
+                    inp.prompt_preview,
+                    inp.registration,
+                ),
                 WorkspaceResult,
                 inp.tuning.tool_timeout_seconds,
             )

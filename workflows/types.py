@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from activities.types import Usage
+from activities.types import TaskRegistration, Usage
 
 
 @dataclass
@@ -36,6 +36,8 @@ class AgentTaskInput:
     max_steps: int
     tuning: ActivityTuning = field(default_factory=ActivityTuning)
     tool_limits: dict[str, Any] | None = None  # the agent's sandbox limits
+    # Set by schedules: the workflow id is the task id and the first step creates the task row.
+    registration: TaskRegistration | None = None
 
 
 @dataclass
