@@ -48,7 +48,7 @@ class StepRecorder:
                 type=EventType.STEP_STARTED,
                 data=data,
                 step_no=ref.step_no,
-                dedupe_key=f"step:{ref.step_no}:started:{attempt}",
+                dedupe_key=f"step:{ref.step_no}:started:{_run()}:{attempt}",
             )
         return None
 
@@ -87,7 +87,7 @@ class StepRecorder:
                 type=EventType.STEP_FINISHED,
                 data={"name": ref.name, "kind": ref.kind, "attempt": attempt, "status": status},
                 step_no=ref.step_no,
-                dedupe_key=f"step:{ref.step_no}:finished",
+                dedupe_key=f"step:{ref.step_no}:finished:{_run()}",
             )
             row = await _step_row(session, ref)
             assert row is not None, "begin() always creates the row"
@@ -108,13 +108,26 @@ class StepRecorder:
                 type=type_,
                 data={"name": ref.name, "kind": ref.kind, "attempt": attempt, "error": error},
                 step_no=ref.step_no,
-                dedupe_key=f"step:{ref.step_no}:{type_}:{attempt}",
+                dedupe_key=f"step:{ref.step_no}:{type_}:{_run()}:{attempt}",
             )
             row = await _step_row(session, ref)
             if row is not None:
                 row.status, row.error = status, error
                 if not retrying:
                     row.finished_at = utcnow()
+
+
+def _run() -> str:
+    # Keys are per workflow run: a retried task (Temporal reset: a new run) runs the failed step
+    # again and must record it again, while a crash within one run must not record it twice.
+    return activity.info().workflow_run_id or ""
+
+
+async def prior_status(sessions: async_sessionmaker[AsyncSession], ref: StepRef) -> str | None:
+    """The step's stored status before this attempt (None when it never ran)."""
+    async with sessions() as session:
+        row = await _step_row(session, ref)
+        return None if row is None else row.status
 
 
 async def _step_row(session: AsyncSession, ref: StepRef) -> TaskStep | None:

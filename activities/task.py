@@ -12,7 +12,7 @@ from temporalio import activity
 
 from activities.recorder import StepRecorder
 from activities.registration import register_task
-from activities.types import FinishInput, RestoreInput, WorkspaceInput, WorkspaceResult
+from activities.types import FinishInput, MarkInput, RestoreInput, WorkspaceInput, WorkspaceResult
 from activities.workspace import layout, restore_snapshot, save_snapshot
 from cape.artifacts import ArtifactStore
 from cape.db.events import append_event
@@ -93,7 +93,9 @@ class TaskActivities:
         done = await self.recorder.begin(ref, {"title": inp.title})
         if done is not None and done.get("host") == self.settings.host_id:
             return self._here(path, done.get("snapshot"))
-        await self._prepare(path, inp.title, inp.description)
+        if inp.seed is not None:
+            await restore_snapshot(self.store, ref.task_id, inp.seed, path)
+        await self._prepare(path, None if inp.seed else inp.title, inp.description)
         snapshot = None
         if self.settings.workspace_snapshots:
             snapshot = await save_snapshot(self.store, ref.task_id, ref.step_no, path)
@@ -123,6 +125,28 @@ class TaskActivities:
         )
         return self._here(path, inp.snapshot)
 
+    @activity.defn(name="mark_task")
+    async def mark_task(self, inp: MarkInput) -> None:
+        """Store a status the workflow set itself (paused, running again) with its event."""
+        structlog.contextvars.bind_contextvars(
+            task_id=inp.task_id, workflow_id=activity.info().workflow_id
+        )
+        async with self.sessions.begin() as session:
+            await append_event(
+                session,
+                inp.task_id,
+                channel=Channel.LIFECYCLE,
+                type=inp.event,
+                data={"status": inp.status, **inp.data},
+                # One event per pause/resume even when the activity is retried.
+                dedupe_key=f"{inp.event}:{activity.info().workflow_run_id}:"
+                f"{activity.info().activity_id}",
+            )
+            await session.execute(
+                update(Task).where(Task.id == inp.task_id).values(status=inp.status)
+            )
+        log.info("task status changed", status=inp.status, by=inp.data.get("by"))
+
     @activity.defn(name="finish_task")
     async def finish_task(self, inp: FinishInput) -> None:
         """Store the final status and result; close steps left open; emit the final event."""
@@ -138,7 +162,8 @@ class TaskActivities:
                 channel=Channel.LIFECYCLE,
                 type=FINISH_EVENTS[status],
                 data={"status": status, "output": inp.output, "error": inp.error},
-                dedupe_key="task-finished",
+                # Per run: a task retried after failing (a new run) finishes again.
+                dedupe_key=f"task-finished:{activity.info().workflow_run_id}",
             )
             await session.execute(
                 update(Task)

@@ -55,6 +55,7 @@ class WorkspaceInput:
     title: str
     description: str
     register: TaskRegistration | None = None
+    seed: str | None = None  # snapshot artifact to start from (a fork)
 
 
 @dataclass
@@ -134,3 +135,13 @@ class FinishInput:
     output: dict[str, Any] | None = None
     error: dict[str, Any] | None = None
     usage: Usage = field(default_factory=Usage)
+
+
+@dataclass
+class MarkInput:
+    """Record a status change the workflow made on its own (paused, resumed)."""
+
+    task_id: str
+    status: str
+    event: str
+    data: dict[str, Any] = field(default_factory=dict)

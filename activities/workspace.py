@@ -90,6 +90,21 @@ async def restore_snapshot(
     await asyncio.to_thread(_untar, store.path(info), workspace)
 
 
+async def snapshot_before(store: ArtifactStore, task_id: str, step_no: int) -> str | None:
+    """The latest snapshot taken before step `step_no`, to run that step again from.
+
+    None when there is none, or when a later step has already changed the workspace (parallel
+    tool calls of one turn): restoring would undo that step's finished work.
+    """
+    snaps = [
+        a for a in await store.list(task_id) if a.id.startswith("snap-") and a.step_no is not None
+    ]
+    if any(a.step_no is not None and a.step_no > step_no for a in snaps):
+        return None
+    earlier = [a for a in snaps if a.step_no is not None and a.step_no < step_no]
+    return max(earlier, key=lambda a: a.step_no or 0).id if earlier else None
+
+
 def workspace_bytes(path: Path) -> int:
     """Total size of the files under `path` (symlinks not followed)."""
     total = 0

@@ -14,7 +14,9 @@ from api.feed import EventFeed
 from api.limits import BodyLimitMiddleware
 from api.routes.artifacts import router as artifacts_router
 from api.routes.health import router as health_router
+from api.routes.schedules import router as schedules_router
 from api.routes.streams import router as streams_router
+from api.routes.task_ops import router as task_ops_router
 from api.routes.tasks import router as tasks_router
 from api.runtime import Runtime
 from cape.db.engine import create_engine, readonly_session_factory, session_factory
@@ -63,6 +65,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     app.include_router(health_router)
     app.include_router(tasks_router, prefix="/v1")
+    app.include_router(task_ops_router, prefix="/v1")
     app.include_router(streams_router, prefix="/v1")
     app.include_router(artifacts_router, prefix="/v1")
+    app.include_router(schedules_router, prefix="/v1")
     return app

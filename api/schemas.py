@@ -37,6 +37,7 @@ class LiveState(BaseModel):
     steps: int
     llm_turns: int
     usage: Usage
+    paused: bool = False
 
 
 class TaskOut(BaseModel):
@@ -57,6 +58,9 @@ class TaskOut(BaseModel):
     started_at: datetime | None
     finished_at: datetime | None
     last_event_seq: int
+    parent_id: str | None = Field(None, description="The task this one reruns or forks.")
+    relation: str | None = Field(None, description="`rerun` or `fork` when parent_id is set.")
+    schedule_id: str | None = Field(None, description="The schedule that started it.")
     live: LiveState | None = None
     links: dict[str, str] = Field(default_factory=dict)
 

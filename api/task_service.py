@@ -50,6 +50,7 @@ async def create_task(
     principal: Principal,
     body: TaskCreate,
     idempotency_key: str | None,
+    parent: tuple[str, str] | None = None,
 ) -> tuple[Task, bool]:
     """Create the task and start its workflow; return (task, created).
 
@@ -75,6 +76,8 @@ async def create_task(
         idempotency_key=idempotency_key,
         usage={},
         last_seq=0,
+        parent_id=parent[0] if parent else None,
+        relation=parent[1] if parent else None,
     )
     session.add(task)
     try:
@@ -84,7 +87,13 @@ async def create_task(
             task.id,
             channel=Channel.LIFECYCLE,
             type=EventType.TASK_CREATED,
-            data={"agent": agent.name, "agent_version": agent.version, "model": task.model},
+            data={
+                "agent": agent.name,
+                "agent_version": agent.version,
+                "model": task.model,
+                "parent_id": task.parent_id,
+                "relation": task.relation,
+            },
             dedupe_key="task-created",
         )
         await session.commit()
@@ -148,6 +157,8 @@ def workflow_input(settings: Settings, task: Task) -> AgentTaskInput:
         prompt_preview=prompt[:500],
         max_steps=task.max_steps,
         tool_limits=dict(agent.sandbox_limits) or None,
+        start_step=task.fork_step or 0,
+        seed=fork_seed_id(task.id) if task.fork_step else None,
         tuning=ActivityTuning(
             llm_timeout_seconds=settings.llm_timeout_seconds,
             tool_timeout_seconds=settings.tool_timeout_seconds,
@@ -157,6 +168,11 @@ def workflow_input(settings: Settings, task: Task) -> AgentTaskInput:
             host_timeout_seconds=settings.host_timeout_seconds,
         ),
     )
+
+
+def fork_seed_id(task_id: str) -> str:
+    """The artifact id of a fork's starting workspace (a copy of its parent's snapshot)."""
+    return f"seed-{task_id}"[:64]
 
 
 def task_title(task: Task) -> str:

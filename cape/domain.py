@@ -11,6 +11,7 @@ class TaskStatus(StrEnum):
     QUEUED = "queued"
     RUNNING = "running"
     INPUT_REQUIRED = "input_required"
+    PAUSED = "paused"
     SUCCEEDED = "succeeded"
     FAILED = "failed"
     CANCELED = "canceled"
@@ -84,6 +85,9 @@ class EventType(StrEnum):
     TOOL_OUTPUT_DELTA = "tool-output-delta"
     ARTIFACT_CREATED = "artifact-created"
     WORKSPACE_RESTORED = "workspace-restored"
+    TASK_PAUSED = "task-paused"
+    TASK_RESUMED = "task-resumed"
+    TASK_RETRIED = "task-retried"
     USAGE = "usage"
 
 

@@ -40,6 +40,7 @@ class Settings(ToolSettings):
     temporal_port: int = Field(7233, ge=1, le=65535)
     temporal_ui_port: int = Field(8233, ge=1, le=65535)
     public_url: str = Field("", description="Base URL clients use; default http://host:port.")
+    temporal_ui_url: str = Field("", description="Temporal Web UI; default http://host:ui-port.")
 
     max_body_bytes: int = Field(1024 * 1024, gt=0)
     max_steps: int = Field(20, ge=1, le=10_000)
@@ -126,6 +127,15 @@ class Settings(ToolSettings):
     def is_sqlite(self) -> bool:
         """Whether the app database is SQLite (events are then polled, not notified)."""
         return self.async_database_url.startswith("sqlite")
+
+    @property
+    def ui_url(self) -> str:
+        """The Temporal Web UI's base URL, for links to a task's workflow."""
+        return self.temporal_ui_url or f"http://{self.api_host}:{self.temporal_ui_port}"
+
+    def workflow_link(self, workflow_id: str) -> str:
+        """The task's page in the Temporal Web UI."""
+        return f"{self.ui_url}/namespaces/{self.temporal_namespace}/workflows/{workflow_id}"
 
     @property
     def artifact_root(self) -> Path:

@@ -45,6 +45,7 @@ def build_activities(settings: Settings, engine: Any, provider: OpenAIProvider) 
         task.setup_workspace,
         task.restore_workspace,
         task.finish_task,
+        task.mark_task,
         llm.call_llm,
         tools.run_tool,
     ]

@@ -21,6 +21,7 @@ with workflow.unsafe.imports_passed_through():
         FinishInput,
         LlmInput,
         LlmResult,
+        MarkInput,
         RestoreInput,
         StepRef,
         ToolCall,
@@ -29,7 +30,7 @@ with workflow.unsafe.imports_passed_through():
         WorkspaceInput,
         WorkspaceResult,
     )
-    from workflows.types import AgentTaskInput, AgentTaskResult, TaskState
+    from workflows.types import AgentTaskInput, AgentTaskResult, PauseRequest, TaskState
 
 STATUS_KEY = SearchAttributeKey.for_keyword("CapeStatus")
 # Tool steps run on the task queue of the host holding the workspace (issue 4); histories
@@ -48,11 +49,24 @@ class AgentTaskWorkflow:
         self._input: AgentTaskInput | None = None
         self._ws = WorkspaceResult(path="")
         self._failover_lock = asyncio.Lock()
+        self._pause_request = PauseRequest()
 
     @workflow.query
     def state(self) -> TaskState:
         """Live progress: status, current step, counts and usage."""
         return self._state
+
+    @workflow.signal
+    def pause(self, request: PauseRequest) -> None:
+        """Stop at the next step boundary (the running step finishes first)."""
+        self._state.paused = True
+        self._pause_request = request
+
+    @workflow.signal
+    def resume(self, request: PauseRequest) -> None:
+        """Carry on after a pause (or cancel a pause not reached yet)."""
+        self._state.paused = False
+        self._pause_request = request
 
     @workflow.run
     async def run(self, inp: AgentTaskInput) -> AgentTaskResult:
@@ -70,11 +84,14 @@ class AgentTaskWorkflow:
                     inp.title,
                     inp.prompt_preview,
                     inp.registration,
+                    inp.seed,
                 ),
                 WorkspaceResult,
                 inp.tuning.tool_timeout_seconds,
             )
             self._set_status("running")
+            if inp.start_step:  # a fork: the parent's steps before this one were copied
+                self._step_no = inp.start_step - 1
             answer = await self._loop(inp)
         except ActivityError as err:
             if isinstance(err.cause, CancelledError):
@@ -96,6 +113,8 @@ class AgentTaskWorkflow:
 
     async def _loop(self, inp: AgentTaskInput) -> str | None:
         for _ in range(inp.max_steps):
+            if self._state.paused:
+                await self._hold()
             name = f"llm: {inp.model}"
             llm = await self._step(
                 name,
@@ -172,6 +191,27 @@ class AgentTaskWorkflow:
                 WorkspaceResult,
                 inp.tuning.tool_timeout_seconds,
             )
+
+    async def _hold(self) -> None:
+        """Sit paused (status `paused`, no step running) until `resume` or a cancellation."""
+        await self._mark("paused", "task-paused")
+        await workflow.wait_condition(lambda: not self._state.paused)
+        await self._mark("running", "task-resumed")
+
+    async def _mark(self, status: str, event: str) -> None:
+        assert self._input is not None
+        request = self._pause_request
+        await workflow.execute_activity(
+            "mark_task",
+            MarkInput(self._input.task_id, status, event, {"by": request.by, "note": request.note}),
+            start_to_close_timeout=timedelta(seconds=30),
+            retry_policy=RetryPolicy(
+                initial_interval=timedelta(seconds=self._input.tuning.retry_initial_seconds),
+                maximum_interval=timedelta(seconds=30),
+            ),
+            summary=f"status: {status}",
+        )
+        self._set_status(status)
 
     def _ref(self, name: str, kind: str) -> StepRef:
         assert self._input is not None

@@ -38,6 +38,10 @@ class AgentTaskInput:
     tool_limits: dict[str, Any] | None = None  # the agent's sandbox limits
     # Set by schedules: the workflow id is the task id and the first step creates the task row.
     registration: TaskRegistration | None = None
+    # A fork: the steps before `start_step` were copied from the parent task; the workspace
+    # starts from the parent's snapshot `seed` (an artifact of this task).
+    start_step: int = 0
+    seed: str | None = None
 
 
 @dataclass
@@ -45,6 +49,7 @@ class TaskState:
     """What the `state` query returns while the task runs."""
 
     status: str = "queued"
+    paused: bool = False  # a pause was asked for; the task stops at its next step boundary
     current_step: str | None = None
     steps: int = 0
     llm_turns: int = 0
@@ -59,3 +64,11 @@ class AgentTaskResult:
     answer: str | None
     steps: int
     usage: Usage
+
+
+@dataclass
+class PauseRequest:
+    """Signal input of `pause` and `resume`: who asked and why (kept in the task's events)."""
+
+    by: str = ""
+    note: str = ""

@@ -12,17 +12,32 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 
 from activities.heartbeat import heartbeating
-from activities.recorder import Event, StepRecorder
+from activities.recorder import Event, StepRecorder, prior_status
 from activities.tools.base import Placement, Risk, ToolContext, ToolError, ToolOutput, ToolSpec
 from activities.tools.registry import get_tool
-from activities.types import ToolInput, ToolResult
-from activities.workspace import note_progress, save_snapshot, workspace_bytes
+from activities.types import StepRef, ToolInput, ToolResult
+from activities.workspace import (
+    note_progress,
+    restore_snapshot,
+    save_snapshot,
+    snapshot_before,
+    workspace_bytes,
+)
 from cape.artifacts import ArtifactStore
 from cape.domain import Channel, EventType, StepStatus
 from cape.sandbox.launcher import Sandbox
 from cape.settings import Settings
 
 log = structlog.get_logger(__name__)
+# A step found in one of these states ran before and did not finish: run it again from the
+# workspace as it was before it.
+RAN = {StepStatus.FAILED, StepStatus.RUNNING, StepStatus.RETRYING}
+
+
+def _changes(spec: ToolSpec) -> bool:
+    # Only tools that may change the workspace need snapshots (READ ones and platform tools
+    # leave it as it was).
+    return spec.placement == Placement.WORKSPACE and spec.risk != Risk.READ
 
 
 class ToolActivities:
@@ -35,6 +50,7 @@ class ToolActivities:
         sandbox: Sandbox,
         store: ArtifactStore,
     ) -> None:
+        self.sessions = sessions
         self.recorder = StepRecorder(sessions)
         self.settings = settings
         self.sandbox = sandbox
@@ -47,14 +63,18 @@ class ToolActivities:
         structlog.contextvars.bind_contextvars(
             task_id=ref.task_id, workflow_id=activity.info().workflow_id, step_no=ref.step_no
         )
+        again = activity.info().attempt > 1 or await prior_status(self.sessions, ref) in RAN
         done = await self.recorder.begin(ref, {"tool": call.name, "arguments": call.arguments})
         if done is not None:
             return ToolResult(done["ok"], done["content"], done.get("snapshot"))
         workspace = Path(inp.workspace)
         spec: ToolSpec | None = None
         out: ToolOutput | None = None
+        restored: str | None = None
         try:
             spec = self._spec(inp)
+            if again and _changes(spec):
+                restored = await self._rewind(ref, workspace)
             out = await self._call(inp, spec, workspace)
             content, ok = out.content, True
         except ToolError as exc:
@@ -70,8 +90,20 @@ class ToolActivities:
         snapshot = await self._after(inp, spec, workspace, ok)
         if ok and spec is not None and spec.risk == Risk.EXECUTE:
             content = await asyncio.to_thread(self._quota_note, workspace, content)
-        await self._finish(inp, out, content, ok, snapshot)
+        await self._finish(inp, out, content, ok, snapshot, restored)
         return ToolResult(ok, content, snapshot)
+
+    async def _rewind(self, ref: StepRef, workspace: Path) -> str | None:
+        """Put the workspace back as it was before this step's earlier, failed execution."""
+        if not self.settings.workspace_snapshots:
+            return None
+        snap = await snapshot_before(self.store, ref.task_id, ref.step_no)
+        if snap is None:
+            return None
+        await restore_snapshot(self.store, ref.task_id, snap, workspace)
+        await asyncio.to_thread(self.sandbox.prepare_workspace, workspace)
+        log.info("workspace rewound before running the step again", snapshot=snap)
+        return snap
 
     def _spec(self, inp: ToolInput) -> ToolSpec:
         if inp.allowed is not None and inp.call.name not in inp.allowed:
@@ -115,10 +147,7 @@ class ToolActivities:
         status = "ok" if ok else "error"
         line = f"step {inp.step.step_no}: {inp.call.name} ({status})"
         await asyncio.to_thread(note_progress, workspace, line)
-        # Only tools that may change the workspace need a new snapshot (READ ones and platform
-        # tools leave it as it was).
-        changes = spec.placement == Placement.WORKSPACE and spec.risk != Risk.READ
-        if not (self.settings.workspace_snapshots and changes):
+        if not (self.settings.workspace_snapshots and _changes(spec)):
             return None
         return await save_snapshot(self.store, inp.step.task_id, inp.step.step_no, workspace)
 
@@ -133,11 +162,21 @@ class ToolActivities:
         )
 
     async def _finish(
-        self, inp: ToolInput, out: ToolOutput | None, content: str, ok: bool, snap: str | None
+        self,
+        inp: ToolInput,
+        out: ToolOutput | None,
+        content: str,
+        ok: bool,
+        snap: str | None,
+        restored: str | None,
     ) -> None:
         call = inp.call
         output: dict[str, Any] = {"tool_call_id": call.id, "ok": ok, "content": content}
         events: list[Event] = []
+        if restored is not None:
+            output["restored_from"] = restored
+            data = {"snapshot": restored, "reason": "step run again"}
+            events.append((Channel.LIFECYCLE, EventType.WORKSPACE_RESTORED, data))
         if out is not None:
             output.update(isolation=out.isolation, artifacts=out.artifacts, records=out.records)
             events += [(Channel.TOOLS, kind, data) for kind, data in out.records]

@@ -27,7 +27,8 @@ router = APIRouter(prefix="/tasks", tags=["tasks"])
 IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=256)]
 
 
-def _out(task: Task, settings: Settings, live: LiveState | None = None) -> TaskOut:
+def task_out(task: Task, settings: Settings, live: LiveState | None = None) -> TaskOut:
+    """The API view of a task row (with the live workflow state when given)."""
     base = f"{settings.base_url}/v1/tasks/{task.id}"
     return TaskOut(
         id=task.id, agent=task.agent, agent_version=task.agent_version, owner=task.owner,
@@ -35,7 +36,11 @@ def _out(task: Task, settings: Settings, live: LiveState | None = None) -> TaskO
         usage=task.usage or {}, model=task.model, max_steps=task.max_steps,
         created_at=task.created_at, started_at=task.started_at, finished_at=task.finished_at,
         last_event_seq=task.last_seq, live=live,
-        links={"self": base, "steps": f"{base}/steps", "events": f"{base}/events"},
+        parent_id=task.parent_id, relation=task.relation, schedule_id=task.schedule_id,
+        links={
+            "self": base, "steps": f"{base}/steps", "events": f"{base}/events",
+            "artifacts": f"{base}/artifacts", "temporal_ui": settings.workflow_link(task.id),
+        },
     )  # fmt: skip
 
 
@@ -89,7 +94,7 @@ async def create(
     response.headers["Location"] = f"/v1/tasks/{task.id}"
     if not created:
         response.status_code = status.HTTP_200_OK
-    return _out(task, settings)
+    return task_out(task, settings)
 
 
 def _decode_cursor(cursor: str) -> tuple[datetime, str]:
@@ -134,7 +139,7 @@ async def list_tasks(
         last = rows[-1]
         raw = f"{last.created_at.isoformat()}|{last.id}"
         next_cursor = base64.urlsafe_b64encode(raw.encode()).decode()
-    return TaskPage(items=[_out(t, settings) for t in rows], next_cursor=next_cursor)
+    return TaskPage(items=[task_out(t, settings) for t in rows], next_cursor=next_cursor)
 
 
 @router.get("/{task_id}", response_model=TaskOut)
@@ -148,7 +153,7 @@ async def get_task(
     """A task, with the workflow's live state while it runs."""
     task = await owned_task(session, principal, task_id)
     await release(session)
-    return _out(task, settings, await _live(temporal, task))
+    return task_out(task, settings, await _live(temporal, task))
 
 
 @router.get("/{task_id}/steps", response_model=list[StepOut])
@@ -175,7 +180,7 @@ async def cancel_task(
         raise Conflict(f"task {task_id!r} already ended as {task.status}")
     await release(session)
     await temporal.get_workflow_handle(task_id).cancel()
-    return _out(task, settings)
+    return task_out(task, settings)
 
 
 @router.get("/{task_id}/wait", response_model=TaskOut)
@@ -197,4 +202,4 @@ async def wait_for_task(
             await asyncio.wait_for(handle.result(), timeout)
         task = await owned_task(session, principal, task_id)
         await release(session)
-    return _out(task, settings, await _live(temporal, task))
+    return task_out(task, settings, await _live(temporal, task))

@@ -13,9 +13,10 @@ def cli() -> None:
 
 def _register() -> None:
     # Imported here so `cape --help` stays cheap and each command module stays independent.
-    from cape.cli import dev, fake_llm, processes, tasks, workspaces
+    from cape.cli import dev, fake_llm, processes, replay, schedules, task_ops, tasks, workspaces
 
-    for module in (dev, processes, fake_llm, tasks, workspaces):
+    # task_ops adds its commands to the `cape tasks` group when imported.
+    for module in (dev, processes, fake_llm, tasks, task_ops, schedules, workspaces, replay):
         for command in module.COMMANDS:
             cli.add_command(command)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,6 +15,16 @@ from cape.cli.sse import MAX_RECONNECTS, EventStream
 
 TOOL_ARGS_CHARS = 120
 TOOL_RESULT_CHARS = 200
+
+
+NOTICES: dict[str, Callable[[dict[str, Any]], str]] = {
+    "task-paused": lambda d: f"paused{': ' + d['note'] if d.get('note') else ''}",
+    "task-resumed": lambda d: "resumed",
+    "task-retried": lambda d: f"retried from {d.get('from_step')}",
+    "workspace-restored": lambda d: f"workspace restored from {d.get('snapshot')}",
+    "artifact-created": lambda d: f"artifact {d.get('name')} ({d.get('media_type')})",
+    "citation": lambda d: f"source: {d.get('title') or ''} {d.get('url')}".strip(),
+}
 
 
 @dataclass
@@ -93,6 +104,11 @@ class Renderer:
             status = "ok" if data.get("ok") else "error"
             content = one_line(str(data.get("content") or ""), TOOL_RESULT_CHARS)
             self.line(f"    <- {status}: {content}".rstrip())
+        elif kind == "tool-output-delta":
+            for text in str(data.get("text", "")).splitlines():
+                self.line(f"    | {one_line(text, TOOL_RESULT_CHARS)}")
+        elif kind in NOTICES:
+            self.line(f"  [{NOTICES[kind](data)}]")
         elif kind == "usage":
             if step is not None:
                 self.tokens[step] = self.tokens.get(step, 0) + total_tokens(data)

@@ -24,9 +24,10 @@ async def start_task(
     *,
     agent: str = "engineer",
     prompt: str = "do the work",
+    name: str | None = None,
 ) -> str:
-    """Start a task whose model follows `turns`; returns its id."""
-    name = f"tools-{uuid.uuid4().hex[:8]}"
+    """Start a task whose model follows `turns` (script `name`); returns its id."""
+    name = name or f"tools-{uuid.uuid4().hex[:8]}"
     fake_llm.add_script(Script(name=name, turns=turns))
     created = await api.http.post(
         "/v1/tasks",

@@ -1,0 +1,299 @@
+"""Schedules on Temporal Schedules: each run starts `AgentTaskWorkflow`, which registers its task.
+
+The schedule's id is the Temporal schedule id; its action starts the workflow with id
+`sch-<schedule id>` (Temporal appends the run's time), no task id and a `TaskRegistration`, so
+the run's workflow id becomes the task id and its first step inserts the `tasks` row. The owner
+is the schedule's memo and its `CapeOwner` search attribute (for listing); the original cron
+text is kept in the action's memo because Temporal stores cron as calendars.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import re
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+from typing import Any
+
+import structlog
+from temporalio.api.common.v1 import Payload
+from temporalio.client import (
+    Client,
+    Schedule,
+    ScheduleActionStartWorkflow,
+    ScheduleAlreadyRunningError,
+    ScheduleDescription,
+    SchedulePolicy,
+    ScheduleState,
+    ScheduleUpdate,
+    ScheduleUpdateInput,
+)
+from temporalio.common import SearchAttributePair, TypedSearchAttributes
+from temporalio.service import RPCError, RPCStatusCode
+
+from activities.types import TaskRegistration
+from api.schedule_schemas import (
+    SCHEDULE_ID_PATTERN,
+    ScheduleCreate,
+    SchedulePatch,
+    Timing,
+    check_timing,
+    merged_timing,
+    overlap_policy,
+    timing_of,
+)
+from api.task_service import AGENT_KEY, OWNER_KEY, STATUS_KEY, workflow_input
+from cape.agents import get_agent, validate_input
+from cape.auth import Principal
+from cape.db.models import Task
+from cape.domain import TaskStatus
+from cape.errors import Conflict, InvalidInput, NotFound, Unavailable
+from cape.settings import Settings
+from workflows.types import AgentTaskInput
+
+log = structlog.get_logger(__name__)
+WORKFLOW = "AgentTaskWorkflow"
+NEXT_RUNS = 5
+# Owners outside this alphabet are listed by memo instead of a visibility query (no escaping).
+_QUERYABLE_OWNER = re.compile(r"[A-Za-z0-9_.@:+-]{1,128}")
+
+
+def new_schedule_id() -> str:
+    """A fresh schedule id: `sch` and 12 hex digits."""
+    return f"sch{uuid.uuid4().hex[:12]}"
+
+
+@contextmanager
+def temporal_errors(schedule_id: str, timing: Timing | None = None) -> Iterator[None]:
+    """Turn Temporal's answers into API errors: 404, 409, 422 (a spec it rejects) or 503."""
+    try:
+        yield
+    except ScheduleAlreadyRunningError:
+        raise Conflict(
+            f"schedule {schedule_id!r} already exists", details={"schedule_id": schedule_id}
+        ) from None
+    except RPCError as exc:
+        if exc.status == RPCStatusCode.NOT_FOUND:
+            raise _not_found(schedule_id) from None
+        if exc.status == RPCStatusCode.INVALID_ARGUMENT and timing is not None:
+            field = "body.timezone" if "time zone" in exc.message else "body.cron"
+            if timing.cron is None and field == "body.cron":
+                field = "body"
+            raise InvalidInput(
+                f"invalid request: {field}", details=[{"field": field, "message": exc.message}]
+            ) from None
+        raise _unavailable(exc) from exc
+    except RuntimeError as exc:
+        # A lazy client that never reached Temporal fails its first call with this, not RPCError.
+        if not str(exc).startswith("Failed client connect"):
+            raise
+        raise _unavailable(exc) from exc
+
+
+def _unavailable(exc: Exception) -> Unavailable:
+    return Unavailable("the Temporal service is unavailable; retry shortly", details=str(exc))
+
+
+def _not_found(schedule_id: str) -> NotFound:
+    return NotFound(f"schedule {schedule_id!r} not found", details={"schedule_id": schedule_id})
+
+
+# --- the action -----------------------------------------------------------------------------
+
+
+def task_input(settings: Settings, reg: TaskRegistration) -> AgentTaskInput:
+    """The workflow input of each run: the agent's prompt and tools, and the row to register."""
+    assert reg.schedule_id is not None
+    transient = Task(
+        id=f"sch-{reg.schedule_id}", agent=reg.agent, agent_version=reg.agent_version,
+        owner=reg.owner, status=TaskStatus.QUEUED, input=reg.input, model=reg.model,
+        max_steps=reg.max_steps, usage={}, last_seq=0,
+    )  # fmt: skip
+    inp = workflow_input(settings, transient)
+    inp.task_id = ""  # the run's workflow id becomes the task id
+    inp.registration = reg
+    return inp
+
+
+def build_action(
+    inp: AgentTaskInput, schedule_id: str, task_queue: str, cron: str | None
+) -> ScheduleActionStartWorkflow:
+    """The start-workflow action of the schedule, tagged like a task started by the API."""
+    assert inp.registration is not None
+    prompt = str(inp.registration.input.get("prompt", ""))
+    memo: dict[str, Any] = {"owner": inp.owner, "schedule_id": schedule_id}
+    if cron is not None:
+        memo["cron"] = cron
+    return ScheduleActionStartWorkflow(
+        WORKFLOW,
+        inp,
+        id=f"sch-{schedule_id}",
+        task_queue=task_queue,
+        memo=memo,
+        typed_search_attributes=TypedSearchAttributes(
+            [
+                SearchAttributePair(AGENT_KEY, inp.agent),
+                SearchAttributePair(OWNER_KEY, inp.owner),
+                SearchAttributePair(STATUS_KEY, str(TaskStatus.QUEUED)),
+            ]
+        ),
+        static_summary=f"{inp.agent}@{inp.agent_version}: {inp.title} (schedule {schedule_id})",
+        static_details=f"owner: {inp.owner}\nmodel: {inp.model}\n\n{prompt[:1000]}",
+        run_timeout=timedelta(days=7),
+    )
+
+
+@dataclasses.dataclass
+class Current:
+    """What a schedule's description holds, decoded: its action's input, queue and cron."""
+
+    action: AgentTaskInput
+    registration: TaskRegistration
+    task_queue: str
+    cron: str | None
+
+
+async def decode(temporal: Client, desc: ScheduleDescription) -> Current:
+    """Decode the action of a schedule this API made (else NotFound: not one of ours)."""
+    action = desc.schedule.action
+    if not isinstance(action, ScheduleActionStartWorkflow) or action.workflow != WORKFLOW:
+        raise _not_found(desc.id)
+    payloads = [arg for arg in action.args if isinstance(arg, Payload)]
+    [inp] = await temporal.data_converter.decode(payloads, [AgentTaskInput])
+    if not isinstance(inp, AgentTaskInput) or inp.registration is None:
+        raise _not_found(desc.id)
+    memo = action.memo or {}
+    cron = None
+    if isinstance(memo.get("cron"), Payload):
+        [cron] = await temporal.data_converter.decode([memo["cron"]], [str])
+    return Current(inp, inp.registration, action.task_queue, cron)
+
+
+# --- operations -----------------------------------------------------------------------------
+
+
+async def owned(temporal: Client, principal: Principal, schedule_id: str) -> ScheduleDescription:
+    """The caller's schedule, or 404 (another owner's schedule is not revealed)."""
+    if re.fullmatch(SCHEDULE_ID_PATTERN, schedule_id) is None:
+        raise _not_found(schedule_id)
+    with temporal_errors(schedule_id):
+        desc = await temporal.get_schedule_handle(schedule_id).describe()
+        memo = await desc.memo()
+    if memo.get("owner") != principal.owner:
+        raise _not_found(schedule_id)
+    return desc
+
+
+async def create_schedule(
+    temporal: Client, settings: Settings, principal: Principal, body: ScheduleCreate
+) -> ScheduleDescription:
+    """Validate the request and create the Temporal schedule; 409 if the id is taken."""
+    agent = get_agent(body.agent)
+    validate_input(agent, body.input)
+    spec = check_timing(body)
+    schedule_id = body.id or new_schedule_id()
+    reg = TaskRegistration(
+        owner=principal.owner,
+        agent=agent.name,
+        agent_version=agent.version,
+        model=body.model or settings.default_model,
+        max_steps=body.max_steps or settings.max_steps,
+        input=body.input,
+        schedule_id=schedule_id,
+    )
+    cron = spec.cron_expressions[0] if spec.cron_expressions else None
+    schedule = Schedule(
+        action=build_action(task_input(settings, reg), schedule_id, settings.task_queue, cron),
+        spec=spec,
+        policy=SchedulePolicy(
+            overlap=overlap_policy(body.overlap),
+            catchup_window=timedelta(seconds=body.catchup_window_seconds),
+        ),
+        state=ScheduleState(paused=body.paused, note=body.note),
+    )
+    attributes = [
+        SearchAttributePair(OWNER_KEY, reg.owner),
+        SearchAttributePair(AGENT_KEY, reg.agent),
+    ]
+    with temporal_errors(schedule_id, body):
+        handle = await temporal.create_schedule(
+            schedule_id,
+            schedule,
+            memo={"owner": reg.owner, "agent": reg.agent},
+            search_attributes=TypedSearchAttributes(attributes),
+        )
+        desc = await handle.describe()
+    log.info("schedule created", schedule_id=schedule_id, agent=agent.name, owner=reg.owner)
+    return desc
+
+
+async def update_schedule(
+    temporal: Client,
+    settings: Settings,
+    principal: Principal,
+    schedule_id: str,
+    patch: SchedulePatch,
+) -> ScheduleDescription:
+    """Apply `patch` to the caller's schedule (timing, task, policy, note) and describe it."""
+    desc = await owned(temporal, principal, schedule_id)
+    current = await decode(temporal, desc)
+    timing = merged_timing(timing_of(desc.schedule.spec, current.cron), patch)
+    spec = check_timing(timing)
+    inp = current.action
+    if patch.input is not None or patch.model is not None or patch.max_steps is not None:
+        agent = get_agent(current.registration.agent)
+        reg = dataclasses.replace(
+            current.registration,
+            agent_version=agent.version,
+            input=current.registration.input if patch.input is None else patch.input,
+            model=patch.model or current.registration.model,
+            max_steps=patch.max_steps or current.registration.max_steps,
+        )
+        validate_input(agent, reg.input)
+        inp = task_input(settings, reg)
+    cron = spec.cron_expressions[0] if spec.cron_expressions else None
+    action = build_action(inp, schedule_id, current.task_queue, cron)
+
+    def updater(update: ScheduleUpdateInput) -> ScheduleUpdate:
+        # May run more than once (Temporal's conflict loop): it only assigns precomputed values.
+        schedule = update.description.schedule
+        schedule.spec, schedule.action = spec, action
+        if patch.overlap is not None:
+            schedule.policy.overlap = overlap_policy(patch.overlap)
+        if patch.catchup_window_seconds is not None:
+            schedule.policy.catchup_window = timedelta(seconds=patch.catchup_window_seconds)
+        if "note" in patch.model_fields_set:
+            schedule.state.note = patch.note
+        return ScheduleUpdate(schedule=schedule)
+
+    handle = temporal.get_schedule_handle(schedule_id)
+    with temporal_errors(schedule_id, timing):
+        await handle.update(updater)
+        desc = await handle.describe()
+    log.info("schedule updated", schedule_id=schedule_id, fields=sorted(patch.model_fields_set))
+    return desc
+
+
+async def list_owned(temporal: Client, principal: Principal) -> list[ScheduleDescription]:
+    """The caller's schedules, newest first (the listing is eventually consistent)."""
+    owner = principal.owner
+    query = f"CapeOwner='{owner}'" if _QUERYABLE_OWNER.fullmatch(owner) else None
+    ids: list[str] = []
+    with temporal_errors(""):
+        async for entry in await temporal.list_schedules(query):
+            if (await entry.memo()).get("owner") == owner:
+                ids.append(entry.id)
+    found = await asyncio.gather(*(_describe(temporal, schedule_id) for schedule_id in ids))
+    descs = [desc for desc in found if desc is not None]
+    return sorted(descs, key=lambda desc: (desc.info.created_at, desc.id), reverse=True)
+
+
+async def _describe(temporal: Client, schedule_id: str) -> ScheduleDescription | None:
+    try:
+        with temporal_errors(schedule_id):
+            return await temporal.get_schedule_handle(schedule_id).describe()
+    except NotFound:
+        return None  # deleted since the (lagging) listing saw it

@@ -1,0 +1,145 @@
+"""Forking a task: a new task that reuses its parent's steps up to a turn and goes on."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import structlog
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+from temporalio.client import Client
+from temporalio.service import RPCError
+
+from api.task_service import fork_seed_id, new_task_id, start_workflow
+from cape.agents import get_agent, validate_input
+from cape.artifacts import ArtifactStore
+from cape.auth import Principal
+from cape.db.events import append_event
+from cape.db.models import Artifact, Task, TaskStep
+from cape.domain import Channel, EventType, StepKind, TaskStatus
+from cape.errors import Conflict, InvalidInput, Unavailable
+from cape.settings import Settings
+
+log = structlog.get_logger(__name__)
+
+
+class ForkRequest(BaseModel):
+    """Where to fork from and what to change."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    step: int = Field(ge=2, description="An LLM step of the parent: the fork runs it again.")
+    input_patch: dict[str, Any] = Field(default_factory=dict, description="Merged into input.")
+    model: str | None = Field(None, max_length=256)
+    agent_version: str | None = Field(None, max_length=64)
+
+
+async def fork_task(
+    session: AsyncSession,
+    temporal: Client,
+    settings: Settings,
+    principal: Principal,
+    store: ArtifactStore,
+    parent: Task,
+    request: ForkRequest,
+) -> Task:
+    """A new task that reuses the parent's steps before `request.step` and goes on from there.
+
+    `step` must be one of the parent's LLM steps (a turn boundary). The new task gets the
+    parent's input with `input_patch` applied (validated against the agent), optionally another
+    model, a copy of the parent's steps before `step` (so the conversation up to there is not
+    paid for again) and the workspace as the parent's last snapshot before `step` left it.
+    """
+    agent = get_agent(parent.agent)
+    if request.agent_version and request.agent_version != agent.version:
+        raise InvalidInput(
+            f"agent {agent.name!r} has only version {agent.version}",
+            details=[{"field": "body.agent_version", "message": f"available: {agent.version}"}],
+        )
+    new_input = {**parent.input, **request.input_patch}
+    validate_input(agent, new_input)
+    steps = list(
+        await session.scalars(
+            select(TaskStep).where(TaskStep.task_id == parent.id).order_by(TaskStep.step_no)
+        )
+    )
+    llm_steps = [s.step_no for s in steps if s.kind == StepKind.LLM]
+    if request.step not in llm_steps:
+        raise InvalidInput(
+            f"step {request.step} is not an LLM step of task {parent.id!r}",
+            details=[{"field": "body.step", "message": f"LLM steps: {llm_steps}"}],
+        )
+    snapshot = await _snapshot_before(session, parent.id, request.step)
+    task = Task(
+        id=new_task_id(principal.owner, None),
+        agent=agent.name,
+        agent_version=agent.version,
+        owner=principal.owner,
+        status=TaskStatus.QUEUED,
+        input=new_input,
+        model=request.model or parent.model,
+        max_steps=parent.max_steps,
+        usage={},
+        last_seq=0,
+        parent_id=parent.id,
+        relation="fork",
+        fork_step=request.step,
+    )
+    if snapshot is None:
+        raise Conflict(
+            f"task {parent.id!r} has no workspace snapshot before step {request.step}; "
+            "forks need snapshots (CAPE_WORKSPACE_SNAPSHOTS=true when the parent ran)"
+        )
+    # The reads above began the session's transaction: the writes join it.
+    session.add(task)
+    await session.flush()
+    for step in steps:
+        if 1 < step.step_no < request.step and step.kind in (StepKind.LLM, StepKind.TOOL):
+            session.add(_copy_step(step, task.id))
+    await append_event(
+        session,
+        task.id,
+        channel=Channel.LIFECYCLE,
+        type=EventType.TASK_CREATED,
+        data={"agent": agent.name, "agent_version": agent.version, "model": task.model,
+              "parent_id": parent.id, "relation": "fork", "fork_step": request.step},
+        dedupe_key="task-created",
+    )  # fmt: skip
+    await session.commit()
+    source = await store.get(parent.id, snapshot)
+    await store.put(
+        task.id, "fork-seed.tar.gz", store.path(source), "application/gzip",
+        artifact_id=fork_seed_id(task.id),
+    )  # fmt: skip
+    try:
+        await start_workflow(temporal, settings, task)
+    except RPCError as exc:
+        raise Unavailable(
+            "could not start the fork: Temporal is unavailable", details=str(exc)
+        ) from exc
+    log.info("task forked", task_id=task.id, parent=parent.id, step=request.step)
+    return task
+
+
+async def _snapshot_before(session: AsyncSession, task_id: str, step_no: int) -> str | None:
+    row = await session.scalar(
+        select(Artifact.id)
+        .where(
+            Artifact.task_id == task_id,
+            Artifact.id.startswith("snap-"),
+            Artifact.step_no < step_no,
+        )
+        .order_by(Artifact.step_no.desc())
+        .limit(1)
+    )
+    return row
+
+
+def _copy_step(step: TaskStep, task_id: str) -> TaskStep:
+    return TaskStep(
+        task_id=task_id, step_no=step.step_no, name=step.name, kind=step.kind,
+        status=step.status, attempt=step.attempt, input=step.input, output=step.output,
+        error=step.error, usage=step.usage, started_at=step.started_at,
+        finished_at=step.finished_at,
+    )  # fmt: skip
