@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -16,6 +17,11 @@ MAX_SECONDS = 366 * 24 * 3600
 Overlap = Literal[
     "skip", "buffer_one", "buffer_all", "cancel_other", "terminate_other", "allow_all"
 ]
+
+
+def new_schedule_id() -> str:
+    """A fresh schedule id: `sch` and 12 hex digits."""
+    return f"sch{uuid.uuid4().hex[:12]}"
 
 
 class Timing(BaseModel):

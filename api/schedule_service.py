@@ -1,10 +1,9 @@
 """Schedules on Temporal Schedules: each run starts `AgentTaskWorkflow`, which registers its task.
 
-The schedule's id is the Temporal schedule id; its action starts the workflow with id
-`sch-<schedule id>` (Temporal appends the run's time), no task id and a `TaskRegistration`, so
-the run's workflow id becomes the task id and its first step inserts the `tasks` row. The owner
-is the schedule's memo and its `CapeOwner` search attribute (for listing); the original cron
-text is kept in the action's memo because Temporal stores cron as calendars.
+The action starts workflow `sch-<schedule id>` (Temporal appends the run's time) with no task id
+and a `TaskRegistration`: the run's workflow id becomes the task id and its first step inserts the
+row. The owner is the schedule's memo and `CapeOwner` search attribute; the action's memo keeps
+the cron text (Temporal stores cron as calendars).
 """
 
 from __future__ import annotations
@@ -12,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import re
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
@@ -42,6 +40,7 @@ from api.schedule_schemas import (
     Timing,
     check_timing,
     merged_timing,
+    new_schedule_id,
     overlap_policy,
     timing_of,
 )
@@ -57,13 +56,9 @@ from workflows.types import AgentTaskInput
 log = structlog.get_logger(__name__)
 WORKFLOW = "AgentTaskWorkflow"
 NEXT_RUNS = 5
+DESCRIBE_CONCURRENCY = 8  # a listing describes each schedule for its full view
 # Owners outside this alphabet are listed by memo instead of a visibility query (no escaping).
 _QUERYABLE_OWNER = re.compile(r"[A-Za-z0-9_.@:+-]{1,128}")
-
-
-def new_schedule_id() -> str:
-    """A fresh schedule id: `sch` and 12 hex digits."""
-    return f"sch{uuid.uuid4().hex[:12]}"
 
 
 @contextmanager
@@ -79,9 +74,8 @@ def temporal_errors(schedule_id: str, timing: Timing | None = None) -> Iterator[
         if exc.status == RPCStatusCode.NOT_FOUND:
             raise _not_found(schedule_id) from None
         if exc.status == RPCStatusCode.INVALID_ARGUMENT and timing is not None:
-            field = "body.timezone" if "time zone" in exc.message else "body.cron"
-            if timing.cron is None and field == "body.cron":
-                field = "body"
+            zone = "time zone" in exc.message
+            field = "body.timezone" if zone else "body.cron" if timing.cron else "body"
             raise InvalidInput(
                 f"invalid request: {field}", details=[{"field": field, "message": exc.message}]
             ) from None
@@ -127,6 +121,7 @@ def build_action(
     memo: dict[str, Any] = {"owner": inp.owner, "schedule_id": schedule_id}
     if cron is not None:
         memo["cron"] = cron
+    pairs = [(AGENT_KEY, inp.agent), (OWNER_KEY, inp.owner), (STATUS_KEY, str(TaskStatus.QUEUED))]
     return ScheduleActionStartWorkflow(
         WORKFLOW,
         inp,
@@ -134,11 +129,7 @@ def build_action(
         task_queue=task_queue,
         memo=memo,
         typed_search_attributes=TypedSearchAttributes(
-            [
-                SearchAttributePair(AGENT_KEY, inp.agent),
-                SearchAttributePair(OWNER_KEY, inp.owner),
-                SearchAttributePair(STATUS_KEY, str(TaskStatus.QUEUED)),
-            ]
+            [SearchAttributePair(key, value) for key, value in pairs]
         ),
         static_summary=f"{inp.agent}@{inp.agent_version}: {inp.title} (schedule {schedule_id})",
         static_details=f"owner: {inp.owner}\nmodel: {inp.model}\n\n{prompt[:1000]}",
@@ -146,7 +137,7 @@ def build_action(
     )
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(frozen=True)
 class Current:
     """What a schedule's description holds, decoded: its action's input, queue and cron."""
 
@@ -162,7 +153,9 @@ async def decode(temporal: Client, desc: ScheduleDescription) -> Current:
     if not isinstance(action, ScheduleActionStartWorkflow) or action.workflow != WORKFLOW:
         raise _not_found(desc.id)
     payloads = [arg for arg in action.args if isinstance(arg, Payload)]
-    [inp] = await temporal.data_converter.decode(payloads, [AgentTaskInput])
+    inp = None
+    if len(payloads) == 1:
+        [inp] = await temporal.data_converter.decode(payloads, [AgentTaskInput])
     if not isinstance(inp, AgentTaskInput) or inp.registration is None:
         raise _not_found(desc.id)
     memo = action.memo or {}
@@ -215,8 +208,7 @@ async def create_schedule(
         state=ScheduleState(paused=body.paused, note=body.note),
     )
     attributes = [
-        SearchAttributePair(OWNER_KEY, reg.owner),
-        SearchAttributePair(AGENT_KEY, reg.agent),
+        SearchAttributePair(k, v) for k, v in ((OWNER_KEY, reg.owner), (AGENT_KEY, reg.agent))
     ]
     with temporal_errors(schedule_id, body):
         handle = await temporal.create_schedule(
@@ -286,14 +278,18 @@ async def list_owned(temporal: Client, principal: Principal) -> list[ScheduleDes
         async for entry in await temporal.list_schedules(query):
             if (await entry.memo()).get("owner") == owner:
                 ids.append(entry.id)
-    found = await asyncio.gather(*(_describe(temporal, schedule_id) for schedule_id in ids))
+    gate = asyncio.Semaphore(DESCRIBE_CONCURRENCY)
+    found = await asyncio.gather(*(_describe(temporal, gate, sid) for sid in ids))
     descs = [desc for desc in found if desc is not None]
     return sorted(descs, key=lambda desc: (desc.info.created_at, desc.id), reverse=True)
 
 
-async def _describe(temporal: Client, schedule_id: str) -> ScheduleDescription | None:
+async def _describe(
+    temporal: Client, gate: asyncio.Semaphore, schedule_id: str
+) -> ScheduleDescription | None:
     try:
-        with temporal_errors(schedule_id):
-            return await temporal.get_schedule_handle(schedule_id).describe()
+        async with gate:
+            with temporal_errors(schedule_id):
+                return await temporal.get_schedule_handle(schedule_id).describe()
     except NotFound:
         return None  # deleted since the (lagging) listing saw it

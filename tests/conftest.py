@@ -13,7 +13,6 @@ import pytest
 from temporalio.client import Client
 from temporalio.common import SearchAttributeKey
 from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import Worker
 
 from cape.db.engine import create_engine
 from cape.db.migrate import upgrade
@@ -22,6 +21,7 @@ from cape.llm.providers import OpenAIProvider
 from cape.settings import SEARCH_ATTRIBUTES, Settings
 from cape.testing.fake_llm import FakeLLMServer
 from tests.harness import drop_database, make_database, new_api_key, running_api
+from worker.group import WorkerGroup
 from worker.main import build_worker
 
 
@@ -85,7 +85,7 @@ def client(temporal_env: WorkflowEnvironment) -> Client:
 
 
 @pytest.fixture
-async def worker(client: Client, settings: Settings) -> AsyncIterator[Worker]:
+async def worker(client: Client, settings: Settings) -> AsyncIterator[WorkerGroup]:
     """An in-process worker on the test's task queue."""
     engine = create_engine(settings)
     provider = OpenAIProvider(settings)
