@@ -35,6 +35,7 @@ test-postgres:  ## the same suite on PostgreSQL (a fresh database per run)
 
 bench:  ## benchmarks; they print their figures
 	$(BIN)/python bench/throughput.py
+	$(BIN)/python bench/sandbox.py --repeats 3
 
 clean:
 	rm -rf .mypy_cache .ruff_cache .pytest_cache build *.egg-info
