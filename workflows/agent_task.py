@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from datetime import timedelta
 from typing import Any, TypeVar, cast
 
@@ -138,6 +139,7 @@ class AgentTaskWorkflow:
     async def _tool(self, inp: AgentTaskInput, call: ToolCall) -> ToolResult:
         name = f"tool: {call.name}"
         ref = self._ref(name, "tool")
+        summary = _tool_summary(call)
         while True:
             queue = self._tool_queue()
             try:
@@ -149,6 +151,7 @@ class AgentTaskWorkflow:
                     ToolResult,
                     inp.tuning.tool_timeout_seconds,
                     task_queue=queue,
+                    summary=summary,
                 )
             except ActivityError as err:
                 if queue is None or not _host_lost(err):
@@ -227,9 +230,11 @@ class AgentTaskWorkflow:
         result: type[R],
         timeout: float,
         task_queue: str | None = None,
+        summary: str | None = None,
     ) -> R:
         assert self._input is not None
         tuning = self._input.tuning
+        self._show_progress(summary or name)
         # On a host's own queue, a step that no worker picks up means the host is gone.
         to_start = timedelta(seconds=tuning.host_timeout_seconds) if task_queue else None
         self._state.current_step = name
@@ -249,7 +254,7 @@ class AgentTaskWorkflow:
                     maximum_interval=timedelta(seconds=max(60.0, tuning.retry_initial_seconds)),
                     maximum_attempts=tuning.retry_max_attempts,
                 ),
-                summary=name,
+                summary=summary or name,
                 # Waiting for the step to stop keeps finish_task's event the task's last: with
                 # TRY_CANCEL a streaming LLM step went on writing deltas after `task-canceled`.
                 cancellation_type=workflow.ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
@@ -277,9 +282,32 @@ class AgentTaskWorkflow:
         )
         self._set_status(status)
 
+    def _show_progress(self, current: str) -> None:
+        # The Web UI shows these "current details" on the workflow's page.
+        state = self._state
+        workflow.set_current_details(
+            f"**{state.status}** · step {self._step_no}: {current}\n\n"
+            f"LLM turns: {state.llm_turns} · tokens: {state.usage.total_tokens}"
+        )
+
     def _set_status(self, status: str) -> None:
         self._state.status = status
         workflow.upsert_search_attributes([STATUS_KEY.value_set(status)])
+
+
+def _tool_summary(call: ToolCall) -> str:
+    """`tool: shell ls -la`: the tool and its main argument, for the Web UI's timeline."""
+    try:
+        args = json.loads(call.arguments or "{}")
+    except ValueError:
+        args = {}
+    detail = ""
+    if isinstance(args, dict):
+        for key in ("command", "path", "url", "query", "repo", "file", "output", "subject"):
+            if isinstance(args.get(key), str):
+                detail = " ".join(args[key].split())[:60]
+                break
+    return f"tool: {call.name} {detail}".rstrip()
 
 
 def _host_lost(err: ActivityError) -> bool:
