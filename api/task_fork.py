@@ -114,7 +114,7 @@ async def fork_task(
     )  # fmt: skip
     try:
         await start_workflow(temporal, settings, task)
-    except RPCError as exc:
+    except (RPCError, RuntimeError) as exc:  # RuntimeError: the lazy client never connected
         raise Unavailable(
             "could not start the fork: Temporal is unavailable", details=str(exc)
         ) from exc

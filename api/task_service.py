@@ -105,7 +105,7 @@ async def create_task(
         return await _replay(temporal, settings, existing, body), False
     try:
         await start_workflow(temporal, settings, task)
-    except RPCError as exc:
+    except (RPCError, RuntimeError) as exc:  # RuntimeError: the lazy client never connected
         # Without a workflow the row would be a task that never runs: remove it so the
         # client's retry (same Idempotency-Key or not) starts cleanly.
         await session.execute(delete(Task).where(Task.id == task.id))
