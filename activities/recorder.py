@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
@@ -15,6 +16,14 @@ from cape.db.models import TaskStep, utcnow
 from cape.domain import Channel, EventType, StepStatus
 
 Event = tuple[Channel, str, dict[str, Any]]
+
+
+@dataclass
+class Started:
+    """How `StepRecorder.start` found the step."""
+
+    done: dict[str, Any] | None  # the stored output when the step had already finished
+    again: bool  # an earlier execution began and did not finish: this one runs it again
 
 
 class StepRecorder:
@@ -30,11 +39,19 @@ class StepRecorder:
         here but never reached Temporal (the worker died in between), so the work is not redone
         and no event is written twice.
         """
+        return (await self.start(ref, step_input)).done
+
+    async def start(self, ref: StepRef, step_input: dict[str, Any]) -> Started:
+        """`begin`, also telling whether an earlier execution of the step never finished.
+
+        That is a retried attempt, or the failed step of a task run again after a reset.
+        """
         attempt = activity.info().attempt
         async with self.sessions.begin() as session:
             row = await _step_row(session, ref)
             if row is not None and row.output is not None and row.finished_at is not None:
-                return row.output
+                return Started(done=row.output, again=False)
+            again = row is not None or attempt > 1
             if row is None:
                 row = TaskStep(task_id=ref.task_id, step_no=ref.step_no, name=ref.name)
                 session.add(row)
@@ -50,7 +67,7 @@ class StepRecorder:
                 step_no=ref.step_no,
                 dedupe_key=f"step:{ref.step_no}:started:{_run()}:{attempt}",
             )
-        return None
+        return Started(done=None, again=again)
 
     async def emit(self, ref: StepRef, channel: Channel, type: str, data: dict[str, Any]) -> None:
         """Write one event of this step in its own transaction."""
@@ -121,13 +138,6 @@ def _run() -> str:
     # Keys are per workflow run: a retried task (Temporal reset: a new run) runs the failed step
     # again and must record it again, while a crash within one run must not record it twice.
     return activity.info().workflow_run_id or ""
-
-
-async def prior_status(sessions: async_sessionmaker[AsyncSession], ref: StepRef) -> str | None:
-    """The step's stored status before this attempt (None when it never ran)."""
-    async with sessions() as session:
-        row = await _step_row(session, ref)
-        return None if row is None else row.status
 
 
 async def _step_row(session: AsyncSession, ref: StepRef) -> TaskStep | None:

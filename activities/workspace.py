@@ -14,7 +14,7 @@ import tarfile
 import tempfile
 from pathlib import Path
 
-from cape.artifacts import ArtifactStore
+from cape.artifacts import SNAPSHOT_PREFIX, ArtifactStore
 
 SKIP = {".venv"}
 
@@ -38,7 +38,7 @@ def note_progress(path: Path, line: str) -> None:
 
 def snapshot_id(task_id: str, step_no: int) -> str:
     """A stable artifact id, so a retried step stores its snapshot once."""
-    return "snap-" + hashlib.sha256(f"{task_id}:{step_no}".encode()).hexdigest()[:32]
+    return SNAPSHOT_PREFIX + hashlib.sha256(f"{task_id}:{step_no}".encode()).hexdigest()[:32]
 
 
 def tar_workspace(workspace: Path, target: Path) -> None:
@@ -96,19 +96,8 @@ async def snapshot_before(store: ArtifactStore, task_id: str, step_no: int) -> s
     None when there is none, or when a later step has already changed the workspace (parallel
     tool calls of one turn): restoring would undo that step's finished work.
     """
-    snaps = [
-        a for a in await store.list(task_id) if a.id.startswith("snap-") and a.step_no is not None
-    ]
-    if any(a.step_no is not None and a.step_no > step_no for a in snaps):
+    snaps = await store.snapshots(task_id)
+    if any((a.step_no or 0) > step_no for a in snaps):
         return None
-    earlier = [a for a in snaps if a.step_no is not None and a.step_no < step_no]
-    return max(earlier, key=lambda a: a.step_no or 0).id if earlier else None
-
-
-def workspace_bytes(path: Path) -> int:
-    """Total size of the files under `path` (symlinks not followed)."""
-    total = 0
-    for item in path.rglob("*"):
-        if item.is_file() and not item.is_symlink():
-            total += item.lstat().st_size
-    return total
+    earlier = [a for a in snaps if (a.step_no or 0) < step_no]
+    return earlier[-1].id if earlier else None

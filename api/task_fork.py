@@ -16,7 +16,7 @@ from cape.agents import get_agent, validate_input
 from cape.artifacts import ArtifactStore
 from cape.auth import Principal
 from cape.db.events import append_event
-from cape.db.models import Artifact, Task, TaskStep
+from cape.db.models import Task, TaskStep
 from cape.domain import Channel, EventType, StepKind, TaskStatus
 from cape.errors import Conflict, InvalidInput, Unavailable
 from cape.settings import Settings
@@ -59,6 +59,10 @@ async def fork_task(
         )
     new_input = {**parent.input, **request.input_patch}
     validate_input(agent, new_input)
+    # Before the session's first query: on SQLite that query takes the write lock, which the
+    # store's own session would then wait for.
+    earlier = [a.id for a in await store.snapshots(parent.id) if (a.step_no or 0) < request.step]
+    snapshot = earlier[-1] if earlier else None
     steps = list(
         await session.scalars(
             select(TaskStep).where(TaskStep.task_id == parent.id).order_by(TaskStep.step_no)
@@ -70,7 +74,6 @@ async def fork_task(
             f"step {request.step} is not an LLM step of task {parent.id!r}",
             details=[{"field": "body.step", "message": f"LLM steps: {llm_steps}"}],
         )
-    snapshot = await _snapshot_before(session, parent.id, request.step)
     task = Task(
         id=new_task_id(principal.owner, None),
         agent=agent.name,
@@ -120,20 +123,6 @@ async def fork_task(
         ) from exc
     log.info("task forked", task_id=task.id, parent=parent.id, step=request.step)
     return task
-
-
-async def _snapshot_before(session: AsyncSession, task_id: str, step_no: int) -> str | None:
-    row = await session.scalar(
-        select(Artifact.id)
-        .where(
-            Artifact.task_id == task_id,
-            Artifact.id.startswith("snap-"),
-            Artifact.step_no < step_no,
-        )
-        .order_by(Artifact.step_no.desc())
-        .limit(1)
-    )
-    return row
 
 
 def _copy_step(step: TaskStep, task_id: str) -> TaskStep:

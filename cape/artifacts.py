@@ -7,6 +7,7 @@ root is a shared volume, so any worker and the API can read what another stored.
 from __future__ import annotations
 
 import asyncio
+import builtins
 import hashlib
 import shutil
 import uuid
@@ -18,6 +19,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from cape.db.models import Artifact
 from cape.errors import NotFound
+
+# Workspace snapshots are artifacts whose id starts with this (one per step that changed it).
+SNAPSHOT_PREFIX = "snap-"
 
 
 @dataclass(frozen=True)
@@ -118,6 +122,16 @@ class ArtifactStore:
                 select(Artifact).where(Artifact.task_id == task_id).order_by(Artifact.created_at)
             )
             return [_info(r) for r in rows]
+
+    async def snapshots(self, task_id: str) -> builtins.list[ArtifactInfo]:
+        """The task's workspace snapshots, by step."""
+        async with self.sessions() as session:
+            rows = await session.scalars(
+                select(Artifact)
+                .where(Artifact.task_id == task_id, Artifact.id.startswith(SNAPSHOT_PREFIX))
+                .order_by(Artifact.step_no)
+            )
+            return [_info(r) for r in rows if r.step_no is not None]
 
     async def delete_task(self, task_id: str) -> None:
         """Remove a task's artifact files (rows go with the task)."""

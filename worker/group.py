@@ -19,11 +19,6 @@ class WorkerGroup:
         self.workers = workers
         self._stack: AsyncExitStack | None = None
 
-    @property
-    def task_queues(self) -> list[str]:
-        """The queues this group polls."""
-        return [w.task_queue for w in self.workers]
-
     async def __aenter__(self) -> WorkerGroup:
         async with AsyncExitStack() as stack:
             for worker in self.workers:

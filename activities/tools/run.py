@@ -12,8 +12,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 
 from activities.heartbeat import heartbeating
-from activities.recorder import Event, StepRecorder, prior_status
+from activities.recorder import Event, StepRecorder
 from activities.tools.base import Placement, Risk, ToolContext, ToolError, ToolOutput, ToolSpec
+from activities.tools.confine import workspace_bytes
 from activities.tools.registry import get_tool
 from activities.types import StepRef, ToolInput, ToolResult
 from activities.workspace import (
@@ -21,7 +22,6 @@ from activities.workspace import (
     restore_snapshot,
     save_snapshot,
     snapshot_before,
-    workspace_bytes,
 )
 from cape.artifacts import ArtifactStore
 from cape.domain import Channel, EventType, StepStatus
@@ -29,9 +29,6 @@ from cape.sandbox.launcher import Sandbox
 from cape.settings import Settings
 
 log = structlog.get_logger(__name__)
-# A step found in one of these states ran before and did not finish: run it again from the
-# workspace as it was before it.
-RAN = {StepStatus.FAILED, StepStatus.RUNNING, StepStatus.RETRYING}
 
 
 def _changes(spec: ToolSpec) -> bool:
@@ -50,7 +47,6 @@ class ToolActivities:
         sandbox: Sandbox,
         store: ArtifactStore,
     ) -> None:
-        self.sessions = sessions
         self.recorder = StepRecorder(sessions)
         self.settings = settings
         self.sandbox = sandbox
@@ -63,9 +59,8 @@ class ToolActivities:
         structlog.contextvars.bind_contextvars(
             task_id=ref.task_id, workflow_id=activity.info().workflow_id, step_no=ref.step_no
         )
-        again = activity.info().attempt > 1 or await prior_status(self.sessions, ref) in RAN
-        done = await self.recorder.begin(ref, {"tool": call.name, "arguments": call.arguments})
-        if done is not None:
+        started = await self.recorder.start(ref, {"tool": call.name, "arguments": call.arguments})
+        if (done := started.done) is not None:
             return ToolResult(done["ok"], done["content"], done.get("snapshot"))
         workspace = Path(inp.workspace)
         spec: ToolSpec | None = None
@@ -73,7 +68,8 @@ class ToolActivities:
         restored: str | None = None
         try:
             spec = self._spec(inp)
-            if again and _changes(spec):
+            # A step run again starts from the workspace as it was before its first run.
+            if started.again and _changes(spec):
                 restored = await self._rewind(ref, workspace)
             out = await self._call(inp, spec, workspace)
             content, ok = out.content, True

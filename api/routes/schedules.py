@@ -10,7 +10,7 @@ from sqlalchemy import and_, or_, select
 from temporalio.client import Client, ScheduleActionExecutionStartWorkflow, ScheduleDescription
 
 from api.deps import PrincipalDep, SessionDep, SettingsDep, TemporalDep
-from api.routes.tasks import _decode_cursor, release, task_out
+from api.routes.tasks import decode_cursor, release, task_out
 from api.schedule_schemas import (
     ScheduleActionOut,
     ScheduleCreate,
@@ -208,7 +208,7 @@ async def schedule_tasks(
     """The tasks the schedule started, newest first (also after the schedule was deleted)."""
     query = select(Task).where(Task.owner == principal.owner, Task.schedule_id == schedule_id)
     if cursor is not None:
-        created, task_id = _decode_cursor(cursor)
+        created, task_id = decode_cursor(cursor)
         query = query.where(
             or_(Task.created_at < created, and_(Task.created_at == created, Task.id < task_id))
         )

@@ -97,7 +97,8 @@ async def create(
     return task_out(task, settings)
 
 
-def _decode_cursor(cursor: str) -> tuple[datetime, str]:
+def decode_cursor(cursor: str) -> tuple[datetime, str]:
+    """The (created_at, id) position a list cursor encodes; a bad cursor is a 422."""
     try:
         stamp, task_id = base64.urlsafe_b64decode(cursor.encode()).decode().split("|", 1)
         return datetime.fromisoformat(stamp), task_id
@@ -124,7 +125,7 @@ async def list_tasks(
     if agent is not None:
         query = query.where(Task.agent == agent)
     if cursor is not None:
-        created, task_id = _decode_cursor(cursor)
+        created, task_id = decode_cursor(cursor)
         query = query.where(
             or_(Task.created_at < created, and_(Task.created_at == created, Task.id < task_id))
         )
