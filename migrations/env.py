@@ -5,6 +5,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import create_engine, pool
 
+import cape.db.agent_models  # noqa: F401  (registers the registry tables)
 from cape.db.models import Base
 from cape.settings import Settings
 

@@ -13,6 +13,7 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -58,6 +59,13 @@ class Task(Base):
     relation: Mapped[str | None] = mapped_column(String(16))  # "rerun" | "fork"
     fork_step: Mapped[int | None] = mapped_column(Integer)
     schedule_id: Mapped[str | None] = mapped_column(String(128), index=True)
+    # Budgets in force (max_tokens, max_cost, max_steps) and the question the task waits on.
+    limits: Mapped[JsonDict | None]
+    pending_input: Mapped[JsonDict | None]
+    # Usage totals as columns so usage per agent and per owner is one SQL aggregate.
+    prompt_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
+    completion_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
+    cost_usd: Mapped[float] = mapped_column(Float, default=0.0)
     # The last event sequence number handed out; bumped in the same transaction as the insert,
     # which serialises writers per task so commit order equals sequence order (no gaps seen).
     last_seq: Mapped[int] = mapped_column(BigInteger, default=0)
