@@ -44,7 +44,7 @@ from api.schedule_schemas import (
     overlap_policy,
     timing_of,
 )
-from api.task_service import AGENT_KEY, OWNER_KEY, STATUS_KEY, workflow_input
+from api.task_input import AGENT_KEY, OWNER_KEY, STATUS_KEY, workflow_input
 from cape.agents import get_agent, validate_input
 from cape.auth import Principal
 from cape.db.models import Task

@@ -11,7 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.client import Client
 from temporalio.service import RPCError
 
-from api.task_service import fork_seed_id, new_task_id, start_workflow
+from api.task_input import fork_seed_id, start_workflow
+from api.task_service import new_task_id
 from cape.agents import get_agent, validate_input
 from cape.artifacts import ArtifactStore
 from cape.auth import Principal
