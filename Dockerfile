@@ -56,6 +56,8 @@ RUN groupadd --system --gid 10001 cape \
     && chown -R cape:cape /app /var/lib/cape
 
 COPY --from=build /opt/venv /opt/venv
+# The docs are the cape-ai-guide's knowledge base (CAPE_DOCS_DIR).
+COPY --chown=cape:cape docs /app/docs
 
 # CAPE_DATA_DIR holds the per-task workspaces (docker-compose.yml mounts a volume on
 # /var/lib/cape/workspaces for the workers). The app database is PostgreSQL in production:
@@ -64,6 +66,7 @@ ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
     CAPE_DATA_DIR=/var/lib/cape \
+    CAPE_DOCS_DIR=/app/docs \
     CAPE_API_HOST=0.0.0.0 \
     CAPE_API_PORT=8000
 

@@ -9,31 +9,35 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from cape.db.models import Task, TaskStep
 from cape.domain import StepKind
+from cape.task_text import user_message
 
 
 async def load_messages(
     session: AsyncSession, task_id: str, system_prompt: str, before_step: int
 ) -> list[dict[str, Any]]:
-    """System prompt, the user's request, then every LLM and tool step before `before_step`."""
+    """System prompt, the user's request, then every LLM, tool and check step before the step.
+
+    A check step carries a message only when it asks the model to repair its answer.
+    """
     task = await session.get(Task, task_id)
     if task is None:
         raise LookupError(f"task {task_id} has no row")
     messages: list[dict[str, Any]] = [
         {"role": "system", "content": system_prompt},
-        {"role": "user", "content": str(task.input.get("prompt", ""))},
+        {"role": "user", "content": user_message(task.input)},
     ]
     steps = await session.scalars(
         select(TaskStep)
         .where(
             TaskStep.task_id == task_id,
             TaskStep.step_no < before_step,
-            TaskStep.kind.in_([StepKind.LLM, StepKind.TOOL]),
+            TaskStep.kind.in_([StepKind.LLM, StepKind.TOOL, StepKind.CHECK]),
         )
         .order_by(TaskStep.step_no)
     )
     for step in steps:
         output = step.output or {}
-        if step.kind == StepKind.LLM and "message" in output:
+        if step.kind in (StepKind.LLM, StepKind.CHECK) and "message" in output:
             messages.append(output["message"])
         elif step.kind == StepKind.TOOL and "tool_call_id" in output:
             messages.append(

@@ -14,6 +14,7 @@ from openai.types.chat import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
+from temporalio.exceptions import ApplicationError
 
 from activities.conversation import load_messages
 from activities.heartbeat import heartbeating
@@ -22,7 +23,8 @@ from activities.recorder import Event, StepRecorder
 from activities.tools.registry import openai_tools
 from activities.types import LlmInput, LlmResult, StepRef, ToolCall, Usage
 from cape.domain import Channel, EventType
-from cape.llm.providers import OpenAIProvider
+from cape.llm.pricing import PriceTable
+from cape.llm.providers import Providers, UnknownProvider
 
 log = structlog.get_logger(__name__)
 
@@ -80,13 +82,15 @@ class LlmActivities:
         self,
         sessions: async_sessionmaker[AsyncSession],
         reads: async_sessionmaker[AsyncSession],
-        provider: OpenAIProvider,
+        provider: Providers,
         coalesce_seconds: float,
+        prices: PriceTable,
     ) -> None:
         self.reads = reads
         self.recorder = StepRecorder(sessions)
         self.provider = provider
         self.coalesce_seconds = coalesce_seconds
+        self.prices = prices
 
     @activity.defn(name="call_llm")
     async def call_llm(self, inp: LlmInput) -> LlmResult:
@@ -95,7 +99,7 @@ class LlmActivities:
         structlog.contextvars.bind_contextvars(
             task_id=ref.task_id, workflow_id=activity.info().workflow_id, step_no=ref.step_no
         )
-        done = await self.recorder.begin(ref, {"model": inp.model})
+        done = await self.recorder.begin(ref, {"model": inp.model, "provider": inp.provider})
         if done is not None:
             return _from_output(done)
         async with self.reads() as session:
@@ -103,11 +107,21 @@ class LlmActivities:
         tools = openai_tools(inp.tools)
         acc = _Accumulator(self.coalesce_seconds)
         try:
+            client = self.provider.client(inp.provider)
+        except UnknownProvider as exc:
+            error = ApplicationError(exc.message, type="ProviderUnknown", non_retryable=True)
+            await self.recorder.fail(
+                ref, {"type": error.type, "message": exc.message}, retrying=False
+            )
+            raise error from exc
+        try:
             async with heartbeating():
-                stream = await self.provider.client.chat.completions.create(
+                stream = await client.chat.completions.create(
                     model=inp.model,
                     messages=cast(list[ChatCompletionMessageParam], messages),
                     tools=cast(list[ChatCompletionToolUnionParam], tools) or openai.omit,
+                    temperature=inp.temperature if inp.temperature is not None else openai.omit,
+                    max_tokens=inp.max_tokens or openai.omit,
                     stream=True,
                     stream_options={"include_usage": True},
                 )
@@ -123,9 +137,13 @@ class LlmActivities:
             )
             raise error from exc
         result = acc.result()
+        cost = self.prices.cost(
+            inp.model, result.usage.prompt_tokens, result.usage.completion_tokens
+        )
+        result.usage.cost_usd = cost or 0.0
         # The last delta goes out in the step's final transaction, not one of its own.
         tail = acc.take_delta(force=True)
-        events = _events(result)
+        events = _events(result, inp, priced=cost is not None)
         if tail is not None:
             events.insert(0, (Channel.MESSAGES, EventType.TOKEN_DELTA, _delta(tail)))
         await self.recorder.finish(ref, _to_output(result), usage=result.usage, events=events)
@@ -148,7 +166,9 @@ def _last_attempt() -> bool:
     return limit > 0 and info.attempt >= limit
 
 
-def _events(result: LlmResult) -> list[Event]:
+def _events(result: LlmResult, inp: LlmInput, priced: bool) -> list[Event]:
+    usage = {**result.usage.__dict__, "model": inp.model, "provider": inp.provider}
+    usage["priced"] = priced
     events: list[Event] = [
         (Channel.MESSAGES, EventType.ASSISTANT_MESSAGE, {"content": result.content}),
         *(
@@ -159,7 +179,7 @@ def _events(result: LlmResult) -> list[Event]:
             )
             for c in result.tool_calls
         ),
-        (Channel.USAGE, EventType.USAGE, dict(result.usage.__dict__)),
+        (Channel.USAGE, EventType.USAGE, usage),
     ]
     return events
 

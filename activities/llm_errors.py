@@ -43,7 +43,7 @@ def classify(error: Exception) -> tuple[ApplicationError, bool]:
             ApplicationError(
                 message,
                 {"status": status},
-                type=f"LLMHttp{status}",
+                type=_permanent_kind(error) or f"LLMHttp{status}",
                 non_retryable=not retryable,
                 next_retry_delay=(
                     timedelta(seconds=min(delay, MAX_RETRY_AFTER_SECONDS))
@@ -56,6 +56,23 @@ def classify(error: Exception) -> tuple[ApplicationError, bool]:
     if isinstance(error, openai.APITimeoutError | openai.APIConnectionError):
         return ApplicationError(f"LLM unreachable: {error}", type="LLMConnection"), True
     return ApplicationError(f"LLM call failed: {error!r}", type="LLMError"), True
+
+
+CONTEXT_MARKERS = ("context length", "context_length", "maximum context", "context window")
+
+
+def _permanent_kind(error: openai.APIStatusError) -> str | None:
+    """`ModelNotFound` or `ContextTooLong`: failures another model may not have."""
+    code = ""
+    if isinstance(error.body, dict):
+        inner = error.body.get("error", error.body)
+        code = str(inner.get("code") or "") if isinstance(inner, dict) else ""
+    text = _message(error).lower()
+    if error.status_code == 404 or code == "model_not_found":
+        return "ModelNotFound"
+    if code == "context_length_exceeded" or any(m in text for m in CONTEXT_MARKERS):
+        return "ContextTooLong"
+    return None
 
 
 def _message(error: openai.APIStatusError) -> str:

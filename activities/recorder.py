@@ -6,13 +6,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 
 from activities.types import StepRef, Usage
 from cape.db.events import append_event
-from cape.db.models import TaskStep, utcnow
+from cape.db.models import Task, TaskStep, utcnow
 from cape.domain import Channel, EventType, StepStatus
 
 Event = tuple[Channel, str, dict[str, Any]]
@@ -110,6 +110,17 @@ class StepRecorder:
             assert row is not None, "begin() always creates the row"
             row.status, row.output, row.finished_at = status, output, utcnow()
             row.usage = usage.__dict__ if usage else None
+            if usage is not None:
+                # In the step's own transaction: totals count each finished step exactly once.
+                await session.execute(
+                    update(Task)
+                    .where(Task.id == ref.task_id)
+                    .values(
+                        prompt_tokens=Task.prompt_tokens + usage.prompt_tokens,
+                        completion_tokens=Task.completion_tokens + usage.completion_tokens,
+                        cost_usd=Task.cost_usd + usage.cost_usd,
+                    )
+                )
             row.error = output.get("error") if status != StepStatus.SUCCEEDED else None
 
     async def fail(self, ref: StepRef, error: dict[str, Any], *, retrying: bool) -> None:

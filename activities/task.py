@@ -12,7 +12,14 @@ from temporalio import activity
 
 from activities.recorder import StepRecorder
 from activities.registration import register_task
-from activities.types import FinishInput, MarkInput, RestoreInput, WorkspaceInput, WorkspaceResult
+from activities.types import (
+    EventInput,
+    FinishInput,
+    MarkInput,
+    RestoreInput,
+    WorkspaceInput,
+    WorkspaceResult,
+)
 from activities.workspace import layout, restore_snapshot, save_snapshot
 from cape.artifacts import ArtifactStore
 from cape.db.events import append_event
@@ -27,6 +34,7 @@ FINISH_EVENTS = {
     TaskStatus.SUCCEEDED: EventType.TASK_SUCCEEDED,
     TaskStatus.FAILED: EventType.TASK_FAILED,
     TaskStatus.CANCELED: EventType.TASK_CANCELED,
+    TaskStatus.TIMED_OUT: EventType.TASK_TIMED_OUT,
 }
 UNFINISHED = (StepStatus.QUEUED, StepStatus.RUNNING, StepStatus.RETRYING)
 
@@ -135,7 +143,7 @@ class TaskActivities:
             await append_event(
                 session,
                 inp.task_id,
-                channel=Channel.LIFECYCLE,
+                channel=Channel(inp.channel),
                 type=inp.event,
                 data={"status": inp.status, **inp.data},
                 # One event per pause/resume even when the activity is retried.
@@ -143,9 +151,24 @@ class TaskActivities:
                 f"{activity.info().activity_id}",
             )
             await session.execute(
-                update(Task).where(Task.id == inp.task_id).values(status=inp.status)
+                update(Task)
+                .where(Task.id == inp.task_id)
+                .values(status=inp.status, pending_input=inp.pending)
             )
         log.info("task status changed", status=inp.status, by=inp.data.get("by"))
+
+    @activity.defn(name="record_event")
+    async def record_event(self, inp: EventInput) -> None:
+        """Write one event the workflow decided on (once, even when retried)."""
+        async with self.sessions.begin() as session:
+            await append_event(
+                session,
+                inp.task_id,
+                channel=Channel(inp.channel),
+                type=inp.type,
+                data=inp.data,
+                dedupe_key=f"{inp.dedupe_key}:{activity.info().workflow_run_id}",
+            )
 
     @activity.defn(name="finish_task")
     async def finish_task(self, inp: FinishInput) -> None:
@@ -173,6 +196,7 @@ class TaskActivities:
                     output=inp.output,
                     error=inp.error,
                     usage=dict(inp.usage.__dict__),
+                    pending_input=None,
                     finished_at=utcnow(),
                 )
             )

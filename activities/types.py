@@ -26,12 +26,14 @@ class Usage:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     total_tokens: int = 0
+    cost_usd: float = 0.0  # from the price table (0 when the model has no price)
 
     def add(self, other: Usage) -> None:
         """Accumulate `other` into this total."""
         self.prompt_tokens += other.prompt_tokens
         self.completion_tokens += other.completion_tokens
         self.total_tokens += other.total_tokens
+        self.cost_usd = round(self.cost_usd + other.cost_usd, 10)
 
 
 @dataclass
@@ -87,6 +89,14 @@ class ToolCall:
 
 
 @dataclass
+class ModelChoice:
+    """A model and the provider that serves it (credentials stay in the worker's settings)."""
+
+    provider: str
+    name: str
+
+
+@dataclass
 class LlmInput:
     """One model turn; the conversation is read from the database, not carried in history."""
 
@@ -94,6 +104,9 @@ class LlmInput:
     model: str
     system_prompt: str
     tools: list[str]
+    provider: str = "default"
+    temperature: float | None = None
+    max_tokens: int | None = None
 
 
 @dataclass
@@ -115,6 +128,7 @@ class ToolInput:
     call: ToolCall
     limits: dict[str, Any] | None = None  # the agent's sandbox limits (clamped by the operator)
     allowed: list[str] | None = None  # the agent's tools; None: any registered tool
+    denied: str | None = None  # a person refused the call: record this reason, run nothing
 
 
 @dataclass
@@ -145,3 +159,53 @@ class MarkInput:
     status: str
     event: str
     data: dict[str, Any] = field(default_factory=dict)
+    channel: str = "lifecycle"
+    pending: dict[str, Any] | None = None  # what the task now waits for (None clears it)
+
+
+@dataclass
+class EventInput:
+    """Record one event the workflow decided on (a model fallback, an answer received)."""
+
+    task_id: str
+    channel: str
+    type: str
+    data: dict[str, Any]
+    dedupe_key: str
+
+
+@dataclass
+class CheckInput:
+    """Check the final answer against the agent's output schema."""
+
+    step: StepRef
+    answer: str | None
+    schema: dict[str, Any]
+    attempts_left: int
+
+
+@dataclass
+class CheckResult:
+    """The parsed output when it is valid; otherwise the problems told to the model."""
+
+    ok: bool
+    output: dict[str, Any] | None = None
+    problems: list[str] = field(default_factory=list)
+
+
+@dataclass
+class RetrievalInput:
+    """Answer from the documentation alone (no model configured): the guide's fallback."""
+
+    step: StepRef
+    query: str
+    context: dict[str, Any] = field(default_factory=dict)
+    format: str = "text"
+    top_k: int = 5
+
+
+@dataclass
+class RetrievalResult:
+    """The answer object built from the best documentation passages."""
+
+    output: dict[str, Any]

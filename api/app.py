@@ -7,19 +7,24 @@ from contextlib import asynccontextmanager
 
 import structlog
 from fastapi import FastAPI
+from sqlalchemy.exc import SQLAlchemyError
 from temporalio.client import Client
 
 from api.errors import install_error_handlers
 from api.feed import EventFeed
 from api.limits import BodyLimitMiddleware
+from api.routes.agents import router as agents_router
 from api.routes.artifacts import router as artifacts_router
 from api.routes.health import router as health_router
 from api.routes.schedules import router as schedules_router
 from api.routes.streams import router as streams_router
+from api.routes.task_input import router as task_input_router
 from api.routes.task_ops import router as task_ops_router
 from api.routes.tasks import router as tasks_router
+from api.routes.usage import router as usage_router
 from api.runtime import Runtime
 from cape.db.engine import create_engine, readonly_session_factory, session_factory
+from cape.registry.builtin import ensure_builtins
 from cape.settings import Settings, get_settings
 
 log = structlog.get_logger(__name__)
@@ -43,11 +48,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             settings.temporal_address, namespace=settings.temporal_namespace, lazy=True
         )
         reads = readonly_session_factory(engine)
+        sessions = session_factory(engine)
+        try:
+            await ensure_builtins(sessions)  # the built-in agents, listed in the registry
+        except SQLAlchemyError as exc:  # the API still starts; /readyz reports the database
+            log.warning("built-in agents not seeded: database unavailable", error=str(exc))
         feed = EventFeed(settings, reads)
         await feed.start()
-        app.state.runtime = Runtime(
-            settings, engine, session_factory(engine), reads, temporal, feed
-        )
+        app.state.runtime = Runtime(settings, engine, sessions, reads, temporal, feed)
         log.info("api started", temporal=settings.temporal_address, url=settings.base_url)
         try:
             yield
@@ -66,7 +74,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health_router)
     app.include_router(tasks_router, prefix="/v1")
     app.include_router(task_ops_router, prefix="/v1")
+    app.include_router(task_input_router, prefix="/v1")
     app.include_router(streams_router, prefix="/v1")
     app.include_router(artifacts_router, prefix="/v1")
     app.include_router(schedules_router, prefix="/v1")
+    app.include_router(usage_router, prefix="/v1")
+    app.include_router(agents_router, prefix="/v1")
     return app

@@ -73,8 +73,11 @@ class ScheduleCreate(Timing, SchedulePolicyFields):
     )
     agent: str = Field(min_length=1, max_length=128, examples=["assistant"])
     input: dict[str, Any] = Field(examples=[{"prompt": "Summarise yesterday's changes"}])
-    model: str | None = Field(None, max_length=256, description="Overrides the default model.")
-    max_steps: int | None = Field(None, ge=1, le=200, description="Maximum LLM turns.")
+    agent_version: str | None = Field(
+        None, max_length=64, description="A version or range, pinned when the schedule is made."
+    )
+    model: str | None = Field(None, max_length=256, description="Overrides the agent's model.")
+    max_steps: int | None = Field(None, ge=1, le=10_000, description="Maximum LLM turns.")
     paused: bool = Field(False, description="Create it paused (no runs until unpaused).")
     note: str | None = Field(None, max_length=1000, description="Free text shown with the state.")
 

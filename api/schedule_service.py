@@ -17,6 +17,7 @@ from datetime import timedelta
 from typing import Any
 
 import structlog
+from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.api.common.v1 import Payload
 from temporalio.client import (
     Client,
@@ -45,11 +46,13 @@ from api.schedule_schemas import (
     timing_of,
 )
 from api.task_input import AGENT_KEY, OWNER_KEY, STATUS_KEY, workflow_input
-from cape.agents import get_agent, validate_input
 from cape.auth import Principal
 from cape.db.models import Task
 from cape.domain import TaskStatus
 from cape.errors import Conflict, InvalidInput, NotFound, Unavailable
+from cape.registry.resolve import load_spec, resolve_agent
+from cape.registry.spec import AgentSpec
+from cape.registry.validate import validate_input
 from cape.settings import Settings
 from workflows.types import AgentTaskInput
 
@@ -98,15 +101,20 @@ def _not_found(schedule_id: str) -> NotFound:
 # --- the action -----------------------------------------------------------------------------
 
 
-def task_input(settings: Settings, reg: TaskRegistration) -> AgentTaskInput:
-    """The workflow input of each run: the agent's prompt and tools, and the row to register."""
+def task_input(settings: Settings, reg: TaskRegistration, spec: AgentSpec) -> AgentTaskInput:
+    """The workflow input of each run: the pinned version's prompt, tools and budgets."""
     assert reg.schedule_id is not None
+    limits = {
+        "max_steps": reg.max_steps,
+        "max_tokens": spec.limits.max_tokens,
+        "max_cost": spec.limits.max_cost,
+    }
     transient = Task(
         id=f"sch-{reg.schedule_id}", agent=reg.agent, agent_version=reg.agent_version,
         owner=reg.owner, status=TaskStatus.QUEUED, input=reg.input, model=reg.model,
-        max_steps=reg.max_steps, usage={}, last_seq=0,
+        max_steps=reg.max_steps, usage={}, last_seq=0, limits=limits,
     )  # fmt: skip
-    inp = workflow_input(settings, transient)
+    inp = workflow_input(settings, transient, spec)
     inp.task_id = ""  # the run's workflow id becomes the task id
     inp.registration = reg
     return inp
@@ -181,25 +189,43 @@ async def owned(temporal: Client, principal: Principal, schedule_id: str) -> Sch
 
 
 async def create_schedule(
-    temporal: Client, settings: Settings, principal: Principal, body: ScheduleCreate
+    session: AsyncSession,
+    temporal: Client,
+    settings: Settings,
+    principal: Principal,
+    body: ScheduleCreate,
 ) -> ScheduleDescription:
-    """Validate the request and create the Temporal schedule; 409 if the id is taken."""
-    agent = get_agent(body.agent)
-    validate_input(agent, body.input)
+    """Validate the request and create the Temporal schedule; 409 if the id is taken.
+
+    The agent's version is resolved now (`agent_version` or the default) and pinned: every run
+    uses it, as a task started by the API would.
+    """
+    resolved = await resolve_agent(session, principal, body.agent, body.agent_version)
+    agent = resolved.spec
+    await session.close()  # nothing more to read: do not hold a connection while Temporal works
+    validate_input(agent.name, agent.input_schema, body.input)
+    ceiling = agent.limits.max_steps
+    if body.max_steps is not None and body.max_steps > ceiling:
+        message = f"at most {ceiling}, the ceiling of {agent.name}@{resolved.version}"
+        raise InvalidInput(
+            f"max_steps {body.max_steps} is above the agent's ceiling",
+            details=[{"field": "body.max_steps", "message": message}],
+        )
     spec = check_timing(body)
     schedule_id = body.id or new_schedule_id()
     reg = TaskRegistration(
         owner=principal.owner,
         agent=agent.name,
-        agent_version=agent.version,
-        model=body.model or settings.default_model,
-        max_steps=body.max_steps or settings.max_steps,
+        agent_version=resolved.version,
+        model=body.model or agent.model.name or settings.default_model,
+        max_steps=body.max_steps or ceiling,
         input=body.input,
         schedule_id=schedule_id,
     )
     cron = spec.cron_expressions[0] if spec.cron_expressions else None
+    inp = task_input(settings, reg, agent)
     schedule = Schedule(
-        action=build_action(task_input(settings, reg), schedule_id, settings.task_queue, cron),
+        action=build_action(inp, schedule_id, settings.task_queue, cron),
         spec=spec,
         policy=SchedulePolicy(
             overlap=overlap_policy(body.overlap),
@@ -223,6 +249,7 @@ async def create_schedule(
 
 
 async def update_schedule(
+    session: AsyncSession,
     temporal: Client,
     settings: Settings,
     principal: Principal,
@@ -236,16 +263,17 @@ async def update_schedule(
     spec = check_timing(timing)
     inp = current.action
     if patch.input is not None or patch.model is not None or patch.max_steps is not None:
-        agent = get_agent(current.registration.agent)
+        pinned = current.registration
+        agent = await load_spec(session, pinned.agent, pinned.agent_version)
+        await session.close()
         reg = dataclasses.replace(
-            current.registration,
-            agent_version=agent.version,
-            input=current.registration.input if patch.input is None else patch.input,
-            model=patch.model or current.registration.model,
-            max_steps=patch.max_steps or current.registration.max_steps,
+            pinned,
+            input=pinned.input if patch.input is None else patch.input,
+            model=patch.model or pinned.model,
+            max_steps=patch.max_steps or pinned.max_steps,
         )
-        validate_input(agent, reg.input)
-        inp = task_input(settings, reg)
+        validate_input(agent.name, agent.input_schema, reg.input)
+        inp = task_input(settings, reg, agent)
     cron = spec.cron_expressions[0] if spec.cron_expressions else None
     action = build_action(inp, schedule_id, current.task_queue, cron)
 

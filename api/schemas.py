@@ -16,9 +16,22 @@ class TaskCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     agent: str = Field(min_length=1, max_length=128, examples=["assistant"])
+    agent_version: str | None = Field(
+        None,
+        max_length=64,
+        description="A version (`1.2.3`) or range (`^1.2`); default: the agent's default version.",
+    )
     input: dict[str, Any] = Field(examples=[{"prompt": "Write a haiku about durable execution"}])
-    model: str | None = Field(None, max_length=256, description="Overrides the default model.")
-    max_steps: int | None = Field(None, ge=1, le=200, description="Maximum LLM turns.")
+    model: str | None = Field(None, max_length=256, description="Overrides the agent's model.")
+    max_steps: int | None = Field(
+        None, ge=1, le=10_000, description="Maximum LLM turns (within the agent's ceiling)."
+    )
+    max_tokens: int | None = Field(
+        None, ge=1, description="Token budget of the task (within the agent's ceiling)."
+    )
+    max_cost: float | None = Field(
+        None, gt=0, description="Cost budget in US dollars (within the agent's ceiling)."
+    )
 
 
 class Usage(BaseModel):
@@ -27,6 +40,7 @@ class Usage(BaseModel):
     prompt_tokens: int = 0
     completion_tokens: int = 0
     total_tokens: int = 0
+    cost_usd: float = 0.0
 
 
 class LiveState(BaseModel):
@@ -38,6 +52,13 @@ class LiveState(BaseModel):
     llm_turns: int
     usage: Usage
     paused: bool = False
+    model: str = ""
+    limits: dict[str, Any] = Field(default_factory=dict)
+    pending_input: dict[str, Any] | None = None
+    fallbacks: list[dict[str, Any]] = Field(
+        default_factory=list, description="Model switches: from, to and the failure behind each."
+    )
+    runs: int = Field(1, description="Workflow runs so far (the task continues as new).")
 
 
 class TaskOut(BaseModel):
@@ -61,6 +82,15 @@ class TaskOut(BaseModel):
     parent_id: str | None = Field(None, description="The task this one reruns or forks.")
     relation: str | None = Field(None, description="`rerun` or `fork` when parent_id is set.")
     schedule_id: str | None = Field(None, description="The schedule that started it.")
+    limits: dict[str, Any] | None = Field(
+        None, description="Budgets in force: max_steps, max_tokens, max_cost, timeout_seconds."
+    )
+    pending_input: dict[str, Any] | None = Field(
+        None, description="What the task waits for in `input_required` (answer: POST .../input)."
+    )
+    warnings: list[str] = Field(
+        default_factory=list, description="E.g. the agent version is deprecated."
+    )
     live: LiveState | None = None
     links: dict[str, str] = Field(default_factory=dict)
 

@@ -13,16 +13,18 @@ from temporalio.service import RPCError
 
 from api.task_input import fork_seed_id, start_workflow
 from api.task_service import new_task_id
-from cape.agents import get_agent, validate_input
 from cape.artifacts import ArtifactStore
 from cape.auth import Principal
 from cape.db.events import append_event
 from cape.db.models import Task, TaskStep
 from cape.domain import Channel, EventType, StepKind, TaskStatus
 from cape.errors import Conflict, InvalidInput, Unavailable
+from cape.registry.resolve import resolve_agent
+from cape.registry.validate import validate_input
 from cape.settings import Settings
 
 log = structlog.get_logger(__name__)
+CONVERSATION = (StepKind.LLM, StepKind.TOOL, StepKind.CHECK)  # steps a fork copies
 
 
 class ForkRequest(BaseModel):
@@ -33,7 +35,9 @@ class ForkRequest(BaseModel):
     step: int = Field(ge=2, description="An LLM step of the parent: the fork runs it again.")
     input_patch: dict[str, Any] = Field(default_factory=dict, description="Merged into input.")
     model: str | None = Field(None, max_length=256)
-    agent_version: str | None = Field(None, max_length=64)
+    agent_version: str | None = Field(
+        None, max_length=64, description="A version or range; default: the parent's version."
+    )
 
 
 async def fork_task(
@@ -52,17 +56,15 @@ async def fork_task(
     model, a copy of the parent's steps before `step` (so the conversation up to there is not
     paid for again) and the workspace as the parent's last snapshot before `step` left it.
     """
-    agent = get_agent(parent.agent)
-    if request.agent_version and request.agent_version != agent.version:
-        raise InvalidInput(
-            f"agent {agent.name!r} has only version {agent.version}",
-            details=[{"field": "body.agent_version", "message": f"available: {agent.version}"}],
-        )
-    new_input = {**parent.input, **request.input_patch}
-    validate_input(agent, new_input)
     # Before the session's first query: on SQLite that query takes the write lock, which the
     # store's own session would then wait for.
     earlier = [a.id for a in await store.snapshots(parent.id) if (a.step_no or 0) < request.step]
+    # The parent's pinned version unless another version or range is asked for.
+    wanted = request.agent_version or parent.agent_version
+    resolved = await resolve_agent(session, principal, parent.agent, wanted)
+    agent = resolved.spec
+    new_input = {**parent.input, **request.input_patch}
+    validate_input(agent.name, agent.input_schema, new_input)
     snapshot = earlier[-1] if earlier else None
     steps = list(
         await session.scalars(
@@ -78,12 +80,13 @@ async def fork_task(
     task = Task(
         id=new_task_id(principal.owner, None),
         agent=agent.name,
-        agent_version=agent.version,
+        agent_version=resolved.version,
         owner=principal.owner,
         status=TaskStatus.QUEUED,
         input=new_input,
         model=request.model or parent.model,
         max_steps=parent.max_steps,
+        limits=parent.limits,
         usage={},
         last_seq=0,
         parent_id=parent.id,
@@ -99,7 +102,7 @@ async def fork_task(
     session.add(task)
     await session.flush()
     for step in steps:
-        if 1 < step.step_no < request.step and step.kind in (StepKind.LLM, StepKind.TOOL):
+        if 1 < step.step_no < request.step and step.kind in CONVERSATION:
             session.add(_copy_step(step, task.id))
     await append_event(
         session,
@@ -117,7 +120,7 @@ async def fork_task(
         artifact_id=fork_seed_id(task.id),
     )  # fmt: skip
     try:
-        await start_workflow(temporal, settings, task)
+        await start_workflow(temporal, settings, task, agent)
     except (RPCError, RuntimeError) as exc:  # RuntimeError: the lazy client never connected
         raise Unavailable(
             "could not start the fork: Temporal is unavailable", details=str(exc)

@@ -12,35 +12,52 @@ from temporalio.common import (
     WorkflowIDConflictPolicy,
 )
 
-from cape.agents import get_agent
+from activities.types import ModelChoice
 from cape.db.models import Task
 from cape.domain import TaskStatus
+from cape.llm.providers import is_configured
+from cape.registry.spec import AgentSpec
 from cape.settings import Settings
+from cape.task_text import title_of, user_message
 from workflows.types import ActivityTuning, AgentTaskInput
 
 AGENT_KEY = SearchAttributeKey.for_keyword("CapeAgent")
 OWNER_KEY = SearchAttributeKey.for_keyword("CapeOwner")
 STATUS_KEY = SearchAttributeKey.for_keyword("CapeStatus")
+VERSION_KEY = SearchAttributeKey.for_keyword("CapeAgentVersion")
 
 
-def workflow_input(settings: Settings, task: Task) -> AgentTaskInput:
-    """The workflow input of `task` (its agent's prompt, tools and limits; the tuning)."""
-    agent = get_agent(task.agent)
-    prompt = str(task.input.get("prompt", ""))
-    return AgentTaskInput(
+def workflow_input(settings: Settings, task: Task, spec: AgentSpec) -> AgentTaskInput:
+    """The workflow input of `task`: its pinned agent version's prompt, tools, model and limits.
+
+    The system prompt is rendered here, once, with the task's input; provider credentials never
+    enter the input (the worker holds them), only the provider's name.
+    """
+    limits = task.limits or {}
+    provider = spec.model.provider
+    inp = AgentTaskInput(
         task_id=task.id,
-        agent=agent.name,
-        agent_version=agent.version,
+        agent=spec.name,
+        agent_version=spec.version,
         owner=task.owner,
         model=task.model,
-        system_prompt=agent.system_prompt,
-        tools=list(agent.tools),
+        system_prompt=spec.render_prompt(task.input),
+        tools=spec.tool_names,
         title=task_title(task),
-        prompt_preview=prompt[:500],
+        prompt_preview=user_message(task.input)[:500],
         max_steps=task.max_steps,
-        tool_limits=dict(agent.sandbox_limits) or None,
+        tool_limits=spec.tool_limits,
         start_step=task.fork_step or 0,
         seed=fork_seed_id(task.id) if task.fork_step else None,
+        provider=provider,
+        fallbacks=[ModelChoice(m.provider, m.name) for m in spec.model.fallbacks],
+        temperature=spec.model.temperature,
+        call_max_tokens=spec.model.max_tokens,
+        max_tokens=limits.get("max_tokens"),
+        max_cost=limits.get("max_cost"),
+        timeout_seconds=limits.get("timeout_seconds"),
+        approval_tools=spec.approval_tools,
+        output_schema=spec.output_schema,
         tuning=ActivityTuning(
             llm_timeout_seconds=settings.llm_timeout_seconds,
             tool_timeout_seconds=settings.tool_timeout_seconds,
@@ -48,8 +65,21 @@ def workflow_input(settings: Settings, task: Task) -> AgentTaskInput:
             retry_initial_seconds=settings.retry_initial_seconds,
             retry_max_attempts=settings.retry_max_attempts,
             host_timeout_seconds=settings.host_timeout_seconds,
+            input_timeout_seconds=settings.input_timeout_seconds,
+            history_events_limit=settings.history_events_limit,
         ),
     )
+    if spec.knowledge is not None and not is_configured(settings, provider):
+        # No model to ask: an agent with a knowledge base still answers from retrieval alone.
+        inp.mode = "retrieval"
+        context = task.input.get("context")
+        inp.retrieval = {
+            "query": str(task.input.get("query") or user_message(task.input)),
+            "context": context if isinstance(context, dict) else {},
+            "format": str(task.input.get("format", "text")),
+            "top_k": spec.knowledge.top_k,
+        }
+    return inp
 
 
 def fork_seed_id(task_id: str) -> str:
@@ -59,14 +89,13 @@ def fork_seed_id(task_id: str) -> str:
 
 def task_title(task: Task) -> str:
     """The input's title, else the prompt's first line, else the task id."""
-    prompt = str(task.input.get("prompt", ""))
-    return str(task.input.get("title") or prompt.splitlines()[0][:80] if prompt else task.id)
+    return title_of(task.input, task.id)
 
 
-async def start_workflow(temporal: Client, settings: Settings, task: Task) -> None:
+async def start_workflow(temporal: Client, settings: Settings, task: Task, spec: AgentSpec) -> None:
     """Start (or find) the task's workflow; workflow id = task id."""
-    inp = workflow_input(settings, task)
-    prompt = str(task.input.get("prompt", ""))
+    inp = workflow_input(settings, task, spec)
+    prompt = inp.prompt_preview
     await temporal.start_workflow(
         "AgentTaskWorkflow",
         inp,
@@ -76,11 +105,15 @@ async def start_workflow(temporal: Client, settings: Settings, task: Task) -> No
         search_attributes=TypedSearchAttributes(
             [
                 SearchAttributePair(AGENT_KEY, inp.agent),
+                SearchAttributePair(VERSION_KEY, inp.agent_version),
                 SearchAttributePair(OWNER_KEY, task.owner),
                 SearchAttributePair(STATUS_KEY, str(TaskStatus.QUEUED)),
             ]
         ),
         static_summary=f"{inp.agent}@{inp.agent_version}: {inp.title}",
-        static_details=f"owner: {task.owner}\nmodel: {task.model}\n\n{prompt[:1000]}",
+        static_details=(
+            f"owner: {task.owner}\nagent: {inp.agent}@{inp.agent_version}\n"
+            f"model: {inp.provider}/{task.model}\n\n{prompt}"
+        ),
         run_timeout=timedelta(days=7),
     )

@@ -1,9 +1,10 @@
-"""Starting tasks: the row, the first event and the workflow, idempotently."""
+"""Starting tasks: the agent version, the row, the first event and the workflow, idempotently."""
 
 from __future__ import annotations
 
 import hashlib
 import uuid
+from dataclasses import dataclass, field
 
 import structlog
 from sqlalchemy import delete, select
@@ -14,12 +15,16 @@ from temporalio.service import RPCError
 
 from api.schemas import TaskCreate
 from api.task_input import start_workflow
-from cape.agents import get_agent, validate_input
+from api.task_limits import task_limits
 from cape.auth import Principal
 from cape.db.events import append_event
 from cape.db.models import Task
 from cape.domain import Channel, EventType, TaskStatus
-from cape.errors import Conflict, Unavailable
+from cape.errors import Conflict, InvalidInput, Unavailable
+from cape.llm.providers import check_provider
+from cape.registry.resolve import load_spec, resolve_agent
+from cape.registry.semver import parse_range, try_parse
+from cape.registry.validate import input_problems
 from cape.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -33,6 +38,15 @@ def new_task_id(owner: str, idempotency_key: str | None) -> str:
     return f"task_{digest[:32]}"
 
 
+@dataclass(frozen=True)
+class Started:
+    """A started (or found again) task and what its caller should be told."""
+
+    task: Task
+    created: bool
+    warnings: list[str] = field(default_factory=list)
+
+
 async def create_task(
     session: AsyncSession,
     temporal: Client,
@@ -42,27 +56,55 @@ async def create_task(
     idempotency_key: str | None,
     parent: tuple[str, str] | None = None,
 ) -> tuple[Task, bool]:
-    """Create the task and start its workflow; return (task, created).
+    """Create the task and start its workflow; return (task, created). See `start_task`."""
+    started = await start_task(
+        session, temporal, settings, principal, body, idempotency_key, parent
+    )
+    return started.task, started.created
 
-    With an `Idempotency-Key` already used by this owner the existing task is returned (and
-    its workflow started if an earlier attempt died before starting it); the same key with a
-    different request is a 409.
+
+async def start_task(
+    session: AsyncSession,
+    temporal: Client,
+    settings: Settings,
+    principal: Principal,
+    body: TaskCreate,
+    idempotency_key: str | None,
+    parent: tuple[str, str] | None = None,
+) -> Started:
+    """Create the task on its resolved agent version and start its workflow.
+
+    The agent version (`body.agent_version`: a version, a range or none for the default) is
+    pinned in the row; the input is validated against that version's input schema and the
+    budgets against its ceilings, all problems in one 422. With an `Idempotency-Key` already
+    used by this owner the existing task is returned (and its workflow started if an earlier
+    attempt died before starting it); the same key with a different request is a 409.
     """
-    agent = get_agent(body.agent)
-    validate_input(agent, body.input)
     if idempotency_key is not None:
         existing = await _by_key(session, principal.owner, idempotency_key)
         if existing is not None:
-            return await _replay(temporal, settings, existing, body), False
+            return Started(await _replay(session, temporal, settings, existing, body), False)
+    resolved = await resolve_agent(session, principal, body.agent, body.agent_version)
+    spec = resolved.spec
+    limits, problems = task_limits(body, spec.limits, settings)
+    problems = input_problems(spec.input_schema, body.input) + problems
+    if problems:
+        fields = ", ".join(p["field"] for p in problems)
+        raise InvalidInput(f"invalid input for agent {spec.name!r}: {fields}", details=problems)
+    spec.render_prompt(body.input)  # a template that fails on this input: 422 before the row
+    for at, choice in enumerate([spec.model, *spec.model.fallbacks]):
+        where = "model.provider" if at == 0 else f"model.fallbacks.{at - 1}.provider"
+        check_provider(settings, choice.provider, f"spec.{where}")
     task = Task(
         id=new_task_id(principal.owner, idempotency_key),
-        agent=agent.name,
-        agent_version=agent.version,
+        agent=spec.name,
+        agent_version=resolved.version,
         owner=principal.owner,
         status=TaskStatus.QUEUED,
         input=body.input,
-        model=body.model or settings.default_model,
-        max_steps=body.max_steps or settings.max_steps,
+        model=body.model or spec.model.name or settings.default_model,
+        max_steps=limits["max_steps"],
+        limits=limits,
         idempotency_key=idempotency_key,
         usage={},
         last_seq=0,
@@ -78,9 +120,11 @@ async def create_task(
             channel=Channel.LIFECYCLE,
             type=EventType.TASK_CREATED,
             data={
-                "agent": agent.name,
-                "agent_version": agent.version,
+                "agent": spec.name,
+                "agent_version": resolved.version,
                 "model": task.model,
+                "limits": limits,
+                "warnings": resolved.warnings,
                 "parent_id": task.parent_id,
                 "relation": task.relation,
             },
@@ -92,9 +136,9 @@ async def create_task(
         existing = await _by_key(session, principal.owner, idempotency_key or "")
         if existing is None:
             raise
-        return await _replay(temporal, settings, existing, body), False
+        return Started(await _replay(session, temporal, settings, existing, body), False)
     try:
-        await start_workflow(temporal, settings, task)
+        await start_workflow(temporal, settings, task, spec)
     except (RPCError, RuntimeError) as exc:  # RuntimeError: the lazy client never connected
         # Without a workflow the row would be a task that never runs: remove it so the
         # client's retry (same Idempotency-Key or not) starts cleanly.
@@ -103,8 +147,8 @@ async def create_task(
         raise Unavailable(
             "could not start the task: Temporal is unavailable", details=str(exc)
         ) from exc
-    log.info("task created", task_id=task.id, agent=agent.name)
-    return task, True
+    log.info("task created", task_id=task.id, agent=spec.name, version=resolved.version)
+    return Started(task, True, resolved.warnings)
 
 
 async def _by_key(session: AsyncSession, owner: str, key: str) -> Task | None:
@@ -113,13 +157,27 @@ async def _by_key(session: AsyncSession, owner: str, key: str) -> Task | None:
     )
 
 
-async def _replay(temporal: Client, settings: Settings, task: Task, body: TaskCreate) -> Task:
+def _same_version(task: Task, wanted: str | None) -> bool:
+    # The request named a version or range: the task's pinned version must satisfy it.
+    if wanted is None or not wanted.strip():
+        return True
+    pinned = try_parse(task.agent_version)
+    return pinned is not None and parse_range(wanted, "body.agent_version").matches(pinned)
+
+
+async def _replay(
+    session: AsyncSession, temporal: Client, settings: Settings, task: Task, body: TaskCreate
+) -> Task:
     # Fields the request leaves out took defaults when the task was made: only given ones count.
+    limits = task.limits or {}
     different = (
         task.agent != body.agent
         or task.input != body.input
+        or not _same_version(task, body.agent_version)
         or (body.model is not None and body.model != task.model)
         or (body.max_steps is not None and body.max_steps != task.max_steps)
+        or (body.max_tokens is not None and body.max_tokens != limits.get("max_tokens"))
+        or (body.max_cost is not None and body.max_cost != limits.get("max_cost"))
     )
     if different:
         raise Conflict(
@@ -127,5 +185,6 @@ async def _replay(temporal: Client, settings: Settings, task: Task, body: TaskCr
             details={"task_id": task.id},
         )
     if task.status == TaskStatus.QUEUED:
-        await start_workflow(temporal, settings, task)
+        spec = await load_spec(session, task.agent, task.agent_version)
+        await start_workflow(temporal, settings, task, spec)
     return task

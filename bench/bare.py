@@ -1,4 +1,4 @@
-"""The bare Temporal baseline of the throughput benchmark: a workflow of no-op activities.
+"""The bare Temporal baselines: a workflow of no-op activities, and one of a sleeping activity.
 
 Kept in its own tiny module because the workflow sandbox re-imports a workflow's module for
 every run: the baseline must not pay for the benchmark script's imports (the Cape workflow's
@@ -7,6 +7,7 @@ module passes its imports through the sandbox in the same way).
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 from temporalio import activity, workflow
@@ -31,3 +32,24 @@ class BareWorkflow:
                 noop, step, start_to_close_timeout=timedelta(seconds=60)
             )
         return activities
+
+
+SLEEP_WORKFLOW_NAME = "BenchSleepWorkflow"
+
+
+@activity.defn(name="bench_sleep")
+async def sleep(seconds: float) -> float:
+    """Wait `seconds` without using the CPU, like an activity waiting on a slow LLM."""
+    await asyncio.sleep(seconds)
+    return seconds
+
+
+@workflow.defn(name=SLEEP_WORKFLOW_NAME)
+class SleepWorkflow:
+    """One activity that sleeps: the bare baseline of the slow-LLM benchmark."""
+
+    @workflow.run
+    async def run(self, seconds: float) -> float:
+        return await workflow.execute_activity(
+            sleep, seconds, start_to_close_timeout=timedelta(seconds=seconds + 600)
+        )

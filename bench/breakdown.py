@@ -26,12 +26,12 @@ def breakdown(sync_url: str, ids: Sequence[str]) -> dict[str, float]:
     with engine.connect() as conn:
         for chunk_start in range(0, len(ids), 500):
             chunk = list(ids[chunk_start : chunk_start + 500])
-            for row in conn.execute(
+            for task_row in conn.execute(
                 sa.select(
                     tasks.c.id, tasks.c.created_at, tasks.c.started_at, tasks.c.finished_at
                 ).where(tasks.c.id.in_(chunk))
             ):
-                per_task[row.id] = {"task": row, "steps": [], "events": 0}
+                per_task[task_row.id] = {"task": task_row, "steps": [], "events": 0}
             for row in conn.execute(
                 sa.select(
                     steps.c.task_id,

@@ -16,14 +16,23 @@ from temporalio.client import Client, WorkflowFailureError
 from bench.bare import WORKFLOW_NAME
 from bench.stack import BenchError
 from cape.domain import TaskStatus
+from cape.testing.scripts import Script, ScriptedToolCall, Turn
 
-# The agent loop of one Cape task with the demo model: workspace, LLM (asks for write_file),
-# the write_file tool, LLM (answers); then finish_task records the outcome.
+# The agent loop of one Cape task: workspace, LLM (asks for `shell echo ok`), the shell tool in
+# the sandbox, LLM (answers); then finish_task records the outcome.
 CAPE_ACTIVITIES = 5
 CAPE_STEPS = 4
-# The shape, "workspace + LLM + file tool", is 3 steps; the real loop cannot stop after a
-# tool call without failing the task, so the bare baseline runs 3 (as asked) and 5 activities.
+# The shape, "workspace + LLM + sandboxed tool", is 3 steps; the real loop cannot stop
+# after a tool call without failing the task, so the bare baseline runs 3 (as asked) and 5.
 BARE_SHAPES = (3, CAPE_ACTIVITIES)
+CAPE_AGENT = "engineer"  # has the sandboxed `shell` tool
+SHELL_SCRIPT = Script(
+    name="bench-shell",
+    turns=[
+        Turn(tool_calls=[ScriptedToolCall(name="shell", arguments={"command": "echo ok"})]),
+        Turn(content="Done: the command printed ok."),
+    ],
+)
 
 
 @dataclass
@@ -117,7 +126,11 @@ async def cape_round(
 
     async def one(i: int) -> None:
         start = time.perf_counter()
-        body = {"agent": "assistant", "input": {"prompt": f"{tag} task {i}"}, "model": "demo"}
+        body = {
+            "agent": CAPE_AGENT,
+            "input": {"prompt": f"{tag} task {i}"},
+            "model": f"script:{SHELL_SCRIPT.name}",
+        }
         created = await http.post("/v1/tasks", json=body)
         if created.status_code != 201:
             raise BenchError(f"POST /v1/tasks: {created.status_code} {created.text}")

@@ -1,4 +1,4 @@
-"""CPU accounting of the benchmark's processes from Linux /proc (zeros elsewhere)."""
+"""CPU and memory of the benchmark's processes from Linux /proc (zeros or {} elsewhere)."""
 
 from __future__ import annotations
 
@@ -56,3 +56,28 @@ def cpu_delta(before: dict[str, Any], after: dict[str, Any]) -> dict[str, float]
         else:
             delta[name] = value - before.get(name, 0.0)
     return delta
+
+
+def memory_kib(pid: int) -> dict[str, int]:
+    """VmRSS and VmHWM (peak RSS since start or the last `reset_peak`) in KiB; {} if gone."""
+    try:
+        with open(f"/proc/{pid}/status") as file:
+            lines = file.read().splitlines()
+    except OSError:
+        return {}
+    found: dict[str, int] = {}
+    for line in lines:
+        key, _, value = line.partition(":")
+        if key in ("VmRSS", "VmHWM"):
+            found[key] = int(value.split()[0])
+    return found
+
+
+def reset_peak(pid: int) -> bool:
+    """Start VmHWM again from the current RSS (Linux >= 4.0); False if not allowed."""
+    try:
+        with open(f"/proc/{pid}/clear_refs", "w") as file:
+            file.write("5")
+    except OSError:
+        return False
+    return True

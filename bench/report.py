@@ -12,29 +12,10 @@ from pathlib import Path
 
 import temporalio
 
-from bench.load import BARE_SHAPES, CAPE_ACTIVITIES, CAPE_STEPS, Round
+from bench.load import BARE_SHAPES, CAPE_ACTIVITIES, CAPE_AGENT, CAPE_STEPS, SHELL_SCRIPT, Round
 from bench.procstat import MACHINE
+from bench.stats import compact, pct, print_summary, spread, verdict
 from cape import devserver
-
-
-def pct(values: Sequence[float], q: float) -> float:
-    """The q-th percentile (0-100), linear between closest ranks."""
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    pos = (len(ordered) - 1) * q / 100
-    low = int(pos)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (pos - low)
-
-
-def spread(values: Sequence[float], fmt: str = "{:.1f}") -> str:
-    if len(values) == 1:
-        return fmt.format(values[0])
-    return (
-        f"{fmt.format(statistics.median(values))}  "
-        f"[{fmt.format(min(values))} - {fmt.format(max(values))}]"
-    )
 
 
 def print_round(index: int, rounds: Sequence[Round]) -> None:
@@ -48,7 +29,7 @@ def print_round(index: int, rounds: Sequence[Round]) -> None:
     print(f"  repeat {index}: " + " | ".join(parts), flush=True)
 
 
-def report(repeats: list[dict[str, Round]], sse_every: int) -> None:
+def report(repeats: list[dict[str, Round]], sse_every: int, db_label: str) -> None:
     cape = [r["cape"] for r in repeats]
     bare = {a: [r[f"bare-{a}"] for r in repeats] for a in BARE_SHAPES}
     n = len(repeats)
@@ -133,8 +114,11 @@ def report(repeats: list[dict[str, Round]], sse_every: int) -> None:
         cells = "".join(fmt.format(statistics.median(map(value, rs))) for rs in kinds.values())
         print(f"  {label:<{width}}  {cells}")
 
+    def per_item(name: str) -> Callable[[Round], float]:
+        return lambda r: r.cpu.get(name, 0.0) * 1000 / r.n
+
     for name in names:
-        cpu_row(name, lambda r, name=name: r.cpu.get(name, 0.0) * 1000 / r.n)
+        cpu_row(name, per_item(name))
     cpu_row(MACHINE, lambda r: r.cpu.get(MACHINE, 0.0) * 1000 / r.n)
     cpu_row(
         "outside this benchmark",
@@ -150,6 +134,42 @@ def report(repeats: list[dict[str, Round]], sse_every: int) -> None:
             values = [r.breakdown[key] for r in cape if key in r.breakdown]
             unit = "" if key == "events per task" else " ms"
             print(f"  {key:<{width}}  {spread(values)}{unit}")
+    summary(cape, bare, sse_every, db_label)
+
+
+def summary(cape: list[Round], bare: dict[int, list[Round]], sse_every: int, db_label: str) -> None:
+    """The compact table of the run (figures of issue 6, items 1 and 2)."""
+    ratio3 = [c.rate / b.rate for c, b in zip(cape, bare[3], strict=True)]
+    ratio5 = [c.rate / b.rate for c, b in zip(cape, bare[CAPE_ACTIVITIES], strict=True)]
+    rows = [
+        ("Cape tasks/s", compact([r.rate for r in cape]), ""),
+        ("bare 3-activity workflows/s", compact([r.rate for r in bare[3]]), ""),
+        (
+            f"bare {CAPE_ACTIVITIES}-activity workflows/s",
+            compact([r.rate for r in bare[CAPE_ACTIVITIES]]),
+            "",
+        ),
+        (
+            "ratio cape / bare-3",
+            compact(ratio3, "{:.2f}"),
+            f">= 0.8: {verdict(statistics.median(ratio3), 0.8, higher_is_better=True)}",
+        ),
+        (f"ratio cape / bare-{CAPE_ACTIVITIES}", compact(ratio5, "{:.2f}"), ""),
+    ]
+    stats = [r.sse for r in cape if r.sse is not None and r.sse.ms]
+    if sse_every and stats:
+        p95 = [pct(s.ms, 95) for s in stats]
+        target = "<= 50 ms on PostgreSQL" + (
+            f": {verdict(statistics.median(p95), 50)}" if "PostgreSQL" in db_label else ""
+        )
+        rows.append(("SSE p50 ms", compact([pct(s.ms, 50) for s in stats], "{:.0f}"), ""))
+        rows.append(("SSE p95 ms", compact(p95, "{:.0f}"), target))
+        rows.append(("SSE p99 ms", compact([pct(s.ms, 99) for s in stats], "{:.0f}"), ""))
+    cpu = [r.cpu.get(MACHINE, 0.0) * 1000 / r.n for r in cape]
+    rows.append(("machine CPU ms per Cape task", compact(cpu, "{:.0f}"), ""))
+    failed = sum(len(r.failures) for r in cape)
+    notes = [f"!! {failed} Cape tasks did not succeed"] if failed else []
+    print_summary(f"throughput and streaming, {db_label}", rows, notes)
 
 
 def print_header(args: argparse.Namespace, db_label: str, db_file: Path | None) -> None:
@@ -178,12 +198,13 @@ def print_header(args: argparse.Namespace, db_label: str, db_file: Path | None) 
     print(
         f"  load: {args.tasks} tasks/workflows per round, {args.concurrency} concurrent "
         f"closed-loop clients, {args.repeat} repeats, {args.warmup} warm-up each; Cape: POST "
-        f"/v1/tasks (model `demo`, no LLM delay), awaited via {awaited}; bare: start + result "
+        f"/v1/tasks (agent `{CAPE_AGENT}`, model `script:{SHELL_SCRIPT.name}`, no LLM delay), "
+        f"awaited via {awaited}; bare: start + result "
         "via the Temporal client"
     )
     print(
         f"  Cape task = {CAPE_STEPS} steps / {CAPE_ACTIVITIES} activities: workspace, LLM "
-        "(write_file call), write_file tool, LLM (answer), finish_task. The loop always ends "
-        "with an LLM answer, so the issue's 3-step shape is compared two ways: bare-3 (as asked, "
-        "plus a per-activity ratio) and bare-5 (same activity count)."
+        "(asks for `shell echo ok`), shell in the sandbox, LLM (answer), finish_task. The loop "
+        "ends with an LLM answer, so the issue's 3-step shape is compared two ways: bare-3 (as "
+        "asked, plus a per-activity ratio) and bare-5 (same activity count)."
     )

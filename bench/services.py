@@ -1,24 +1,30 @@
-"""Starting the benchmark's services: Temporal, fake LLM, Cape worker and API, bare worker."""
+"""Starting the benchmark's services: Temporal, fake LLM, Cape worker and API, bare worker.
+
+Worker options for tuning experiments come from `BENCH_WORKER_OPTIONS` (see bench/workers.py),
+settings from the usual `CAPE_*` variables or `settings_update`; both reach the Cape worker and
+the bare worker alike.
+"""
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
-import signal
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import httpx
 from temporalio.client import Client
 
-from bench.bare import BareWorkflow, noop
-from bench.stack import Stack, free_port, wait_http
+from bench.stack import BenchError, Proc, Stack, free_port, wait_http
 from cape import devserver
 from cape.settings import Settings
 from cape.testing.databases import create_postgres_database, postgres_version
+from cape.testing.scripts import Script
 
-SCRIPT = str(Path(__file__).resolve().with_name("throughput.py"))  # runs the bare worker too
+WORKERS = str(Path(__file__).resolve().with_name("workers.py"))
 
 
 @dataclass
@@ -32,15 +38,33 @@ class Services:
     bare_queue: str  # task queue of the bare worker
     db_label: str  # the app database, for the header
     db_file: Path | None  # the Temporal server's SQLite file (None: in memory)
+    worker: Proc  # the Cape worker process (its RSS is measured)
+    bare_worker: Proc | None
 
 
 async def start_services(
-    stack: Stack, args: argparse.Namespace, workdir: Path, tag: str
+    stack: Stack,
+    args: argparse.Namespace,
+    workdir: Path,
+    tag: str,
+    *,
+    scripts: Sequence[Script] = (),
+    settings_update: dict[str, Any] | None = None,
+    bare: bool = True,
 ) -> Services:
     """Start every service in `stack` and wait until each answers.
 
     With `--db postgres` the fresh database's name is left in `stack.pg_database` as soon as it
     exists: the caller drops it, also when a later step fails.
+
+    Args:
+        stack: Where the subprocesses are started.
+        args: The script's options (see `bench.harness.add_common_args`).
+        workdir: The run's directory (databases, workspaces, logs).
+        tag: Unique part of task queue names.
+        scripts: Scripted LLM conversations to register (model `script:<name>`).
+        settings_update: Settings of the Cape worker and API that differ from the defaults.
+        bare: Whether to start the bare worker too.
     """
     py = sys.executable
     temporal_port = free_port()
@@ -69,6 +93,7 @@ async def start_services(
         openai_base_url=f"http://127.0.0.1:{llm_port}/v1",
         openai_api_key="bench",
         default_model="demo",
+        **(settings_update or {}),
     )
     from cape.cli.processes import register_key
     from cape.db.migrate import upgrade
@@ -78,47 +103,41 @@ async def start_services(
 
     api_port = free_port()
     env = cape_env(settings, api_port, args.log_level)
-    stack.start("worker", [py, "-m", "cape.cli", "worker"], env)
+    worker = stack.start("worker", [py, WORKERS, "cape"], env)
     stack.start("api", [py, "-m", "cape.cli", "api"], env)
     bare_queue = f"bench-bare-{tag}"
-    stack.start("bare-worker", [py, SCRIPT, "--bare-worker", address, bare_queue], env)
+    bare_worker = None
+    if bare:
+        bare_worker = stack.start("bare-worker", [py, WORKERS, "bare", address, bare_queue], env)
     api_url = f"http://127.0.0.1:{api_port}"
     await wait_http(f"{api_url}/healthz", stack)
     await wait_http(f"{settings.openai_base_url}/models", stack)
-    return Services(client, settings, api_url, key, bare_queue, db_label, db_file)
+    for script in scripts:
+        await put_script(settings.openai_base_url, script)
+    return Services(
+        client, settings, api_url, key, bare_queue, db_label, db_file, worker, bare_worker
+    )
+
+
+async def put_script(openai_base_url: str, script: Script) -> None:
+    """Register a scripted conversation on the running fake LLM (`cape fake-llm`)."""
+    base = openai_base_url.removesuffix("/v1")
+    async with httpx.AsyncClient(base_url=base, timeout=10) as http:
+        response = await http.put(f"/_scripts/{script.name}", json=script.model_dump())
+    if response.status_code != 200:
+        raise BenchError(f"fake LLM refused script {script.name}: {response.text}")
 
 
 def cape_env(settings: Settings, api_port: int, log_level: str) -> dict[str, str]:
-    """Environment for the bench's `cape` subprocesses: the same settings, this API port."""
-    child = settings.model_copy(update={"api_host": "127.0.0.1", "api_port": api_port})
-    return {**os.environ, **child.to_env(), "CAPE_LOG_LEVEL": log_level, "PYTHONUNBUFFERED": "1"}
+    """Environment for the bench's `cape` subprocesses: the same settings, this API port.
 
-
-def run_bare_worker(address: str, task_queue: str) -> None:
-    """Serve BareWorkflow with exactly the worker options of `worker.main.build_worker`.
-
-    The body of the bare-worker subprocess (`throughput.py --bare-worker ADDRESS QUEUE`).
+    Bytecode is written, to a cache of the run's own: without .pyc files (this machine sets
+    PYTHONDONTWRITEBYTECODE=1) the workflow sandbox compiles the workflow modules from source
+    for every new workflow run, which cost the worker 15% of its CPU. An installed CapeControl
+    (the Docker image: pip compiles on install) has them.
     """
-    from temporalio.worker import Worker
-
-    import worker.main as cape_worker
-
-    async def serve() -> None:
-        client = await Client.connect(address)
-        # build_worker reads these two module globals: pointing them at the bare workflow and
-        # activity gives the baseline the Cape worker's options without copying them here.
-        cape_worker.WORKFLOWS = (BareWorkflow,)
-        cape_worker.build_activities = lambda *_: [noop]  # type: ignore[assignment]
-        settings = Settings(temporal_address=address, task_queue=task_queue)
-        bare: Worker = cape_worker.build_worker(client, settings, None, None)  # type: ignore[arg-type]
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        async with bare:
-            await stop.wait()
-
-    asyncio.run(serve())
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(0)  # sdk-python #300: no interpreter teardown after the worker shut down
+    child = settings.model_copy(update={"api_host": "127.0.0.1", "api_port": api_port})
+    env = {**os.environ, **child.to_env(), "CAPE_LOG_LEVEL": log_level, "PYTHONUNBUFFERED": "1"}
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    env["PYTHONPYCACHEPREFIX"] = str(settings.data_dir.parent / "pycache")
+    return env

@@ -53,6 +53,8 @@ class StepKind(StrEnum):
     WORKSPACE = "workspace"
     LLM = "llm"
     TOOL = "tool"
+    CHECK = "check"  # the final answer checked against the agent's output schema
+    RETRIEVAL = "retrieval"  # an answer from the docs alone
 
 
 class Channel(StrEnum):
@@ -63,6 +65,10 @@ class Channel(StrEnum):
     TOOLS = "tools"
     INPUT = "input"
     USAGE = "usage"
+    MODEL_FALLBACK = "model-fallback"
+    INPUT_REQUIRED = "input-required"
+    INPUT_RECEIVED = "input-received"
+    INPUT_EXPIRED = "input-expired"
     ARTIFACTS = "artifacts"
 
 
@@ -74,6 +80,7 @@ class EventType(StrEnum):
     TASK_SUCCEEDED = "task-succeeded"
     TASK_FAILED = "task-failed"
     TASK_CANCELED = "task-canceled"
+    TASK_TIMED_OUT = "task-timed-out"
     STEP_STARTED = "step-started"
     STEP_RETRYING = "step-retrying"
     STEP_FINISHED = "step-finished"
@@ -89,8 +96,17 @@ class EventType(StrEnum):
     TASK_RESUMED = "task-resumed"
     TASK_RETRIED = "task-retried"
     USAGE = "usage"
+    MODEL_FALLBACK = "model-fallback"
+    INPUT_REQUIRED = "input-required"
+    INPUT_RECEIVED = "input-received"
+    INPUT_EXPIRED = "input-expired"
 
 
 TERMINAL_EVENT_TYPES = frozenset(
-    {EventType.TASK_SUCCEEDED, EventType.TASK_FAILED, EventType.TASK_CANCELED}
+    {
+        EventType.TASK_SUCCEEDED,
+        EventType.TASK_FAILED,
+        EventType.TASK_CANCELED,
+        EventType.TASK_TIMED_OUT,
+    }
 )

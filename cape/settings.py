@@ -7,15 +7,21 @@ import socket
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
+from cape.llm_settings import LlmSettings
 from cape.tool_settings import ToolSettings
 
-SEARCH_ATTRIBUTES = {"CapeAgent": "Keyword", "CapeOwner": "Keyword", "CapeStatus": "Keyword"}
+SEARCH_ATTRIBUTES = {
+    "CapeAgent": "Keyword",
+    "CapeAgentVersion": "Keyword",
+    "CapeOwner": "Keyword",
+    "CapeStatus": "Keyword",
+}
 
 
-class Settings(ToolSettings):
+class Settings(ToolSettings, LlmSettings):
     """CapeControl settings.
 
     Environment variables use the `CAPE_` prefix except for the names other tools share
@@ -97,7 +103,7 @@ class Settings(ToolSettings):
             if isinstance(value, bool):
                 text = str(value).lower()
             elif isinstance(value, list | dict):
-                text = json.dumps(value)
+                text = json.dumps(_plain(value))
             else:
                 text = "" if value is None else str(value)
             if text:
@@ -147,6 +153,19 @@ class Settings(ToolSettings):
     def workspace_root(self) -> Path:
         """Where per-task workspaces live."""
         return (self.data_dir / "workspaces").resolve()
+
+
+def _plain(value: object) -> object:
+    """JSON-ready: nested models dumped with their secrets revealed (for a child's env)."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if isinstance(value, SecretStr):
+        return value.get_secret_value()
+    if isinstance(value, BaseModel):
+        return {k: _plain(getattr(value, k)) for k in type(value).model_fields}
+    return value
 
 
 @lru_cache

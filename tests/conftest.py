@@ -17,7 +17,7 @@ from temporalio.testing import WorkflowEnvironment
 from cape.db.engine import create_engine
 from cape.db.migrate import upgrade
 from cape.devserver import temporal_binary, tuning_args
-from cape.llm.providers import OpenAIProvider
+from cape.llm.providers import Providers
 from cape.settings import SEARCH_ATTRIBUTES, Settings
 from cape.testing.fake_llm import FakeLLMServer
 from tests.harness import drop_database, make_database, new_api_key, running_api
@@ -88,7 +88,7 @@ def client(temporal_env: WorkflowEnvironment) -> Client:
 async def worker(client: Client, settings: Settings) -> AsyncIterator[WorkerGroup]:
     """An in-process worker on the test's task queue."""
     engine = create_engine(settings)
-    provider = OpenAIProvider(settings)
+    provider = Providers(settings)
     worker = build_worker(client, settings, engine, provider)
     async with worker:
         yield worker

@@ -13,12 +13,15 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from activities.checks import CheckActivities
+from activities.guide import GuideActivities
 from activities.llm import LlmActivities
 from activities.task import TaskActivities, host_queue
 from activities.tools.run import ToolActivities
 from cape.artifacts import ArtifactStore
 from cape.db.engine import create_engine, readonly_session_factory, session_factory
-from cape.llm.providers import OpenAIProvider
+from cape.llm.pricing import PriceTable
+from cape.llm.providers import Providers
 from cape.sandbox.launcher import Sandbox
 from cape.settings import Settings
 from worker.group import WorkerGroup
@@ -31,28 +34,37 @@ WORKFLOWS: Sequence[type] = (AgentTaskWorkflow,)
 HOST_ACTIVITIES = {"run_tool"}
 
 
-def build_activities(settings: Settings, engine: Any, provider: OpenAIProvider) -> list[Any]:
+def build_activities(settings: Settings, engine: Any, provider: Providers) -> list[Any]:
     """Every activity callable, bound to its resources."""
     sessions = session_factory(engine)
     sandbox = Sandbox(settings)
     store = ArtifactStore(sessions, settings.artifact_root)
     task = TaskActivities(sessions, settings, sandbox, store)
     llm = LlmActivities(
-        sessions, readonly_session_factory(engine), provider, settings.token_coalesce_ms / 1000
+        sessions,
+        readonly_session_factory(engine),
+        provider,
+        settings.token_coalesce_ms / 1000,
+        PriceTable(settings),
     )
     tools = ToolActivities(sessions, settings, sandbox, store)
+    checks = CheckActivities(sessions)
+    guide = GuideActivities(sessions, settings.docs_dir)
     return [
         task.setup_workspace,
         task.restore_workspace,
         task.finish_task,
         task.mark_task,
+        task.record_event,
         llm.call_llm,
         tools.run_tool,
+        checks.check_output,
+        guide.answer_from_docs,
     ]
 
 
 def build_worker(
-    client: Client, settings: Settings, engine: AsyncEngine, provider: OpenAIProvider
+    client: Client, settings: Settings, engine: AsyncEngine, provider: Providers
 ) -> WorkerGroup:
     """Workers on the shared task queue and on this host's own queue (its workspaces' steps)."""
     activities = build_activities(settings, engine, provider)
@@ -84,7 +96,7 @@ async def run_worker(settings: Settings) -> None:
     client = await Client.connect(settings.temporal_address, namespace=settings.temporal_namespace)
     await ensure_search_attributes(client, settings.temporal_namespace)
     engine = create_engine(settings)
-    provider = OpenAIProvider(settings)
+    provider = Providers(settings)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

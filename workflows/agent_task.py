@@ -3,58 +3,84 @@
 from __future__ import annotations
 
 import asyncio
-import json
+from dataclasses import replace
 from datetime import timedelta
-from typing import Any, TypeVar, cast
+from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy, SearchAttributeKey
-from temporalio.exceptions import (
-    ActivityError,
-    ApplicationError,
-    CancelledError,
-    TimeoutError,
-    TimeoutType,
-)
+from temporalio.exceptions import ActivityError, ApplicationError, CancelledError
 
 with workflow.unsafe.imports_passed_through():
     from activities.types import (
+        CheckInput,
+        CheckResult,
+        EventInput,
         FinishInput,
         LlmInput,
         LlmResult,
         MarkInput,
+        ModelChoice,
         RestoreInput,
-        StepRef,
+        RetrievalInput,
+        RetrievalResult,
         ToolCall,
         ToolInput,
         ToolResult,
         WorkspaceInput,
         WorkspaceResult,
     )
-    from workflows.types import AgentTaskInput, AgentTaskResult, PauseRequest, TaskState
+    from workflows.rules import (
+        check_answer,
+        describe,
+        exceeded,
+        host_lost,
+        model_failed,
+        tool_summary,
+    )
+    from workflows.steps import StepRunner
+    from workflows.types import (
+        AgentTaskInput,
+        AgentTaskResult,
+        Carry,
+        InputAnswer,
+        PauseRequest,
+        TaskState,
+    )
 
 STATUS_KEY = SearchAttributeKey.for_keyword("CapeStatus")
 # Tool steps run on the task queue of the host holding the workspace (issue 4); histories
 # recorded before ran them on the shared queue and must replay unchanged.
 HOST_QUEUE_PATCH = "workspace-host-queue"
-R = TypeVar("R")
+# Running out of max_steps asks for a bigger budget (issue 3) instead of failing the task.
+BUDGET_INPUT_PATCH = "budget-asks-for-input"
+OUTPUT_RETRIES = 2  # how often the model may repair an answer that misses the output schema
+
+
+class _Ended(Exception):
+    """The task ends early in a recorded state (expired input, canceled by its owner)."""
+
+    def __init__(self, status: str, error: dict[str, Any]) -> None:
+        super().__init__(error["message"])
+        self.status, self.error = status, error
 
 
 @workflow.defn(name="AgentTaskWorkflow")
-class AgentTaskWorkflow:
+class AgentTaskWorkflow(StepRunner):
     """Workspace setup, then LLM turns and the tool calls they ask for, until an answer."""
 
     def __init__(self) -> None:
-        self._state = TaskState()
-        self._step_no = 0
-        self._input: AgentTaskInput | None = None
-        self._ws = WorkspaceResult(path="")
+        super().__init__()
         self._failover_lock = asyncio.Lock()
+        self._input_lock = asyncio.Lock()
         self._pause_request = PauseRequest()
+        self._answer: InputAnswer | None = None
+        self._model_index = 0
+        self._asked = 0
 
     @workflow.query
     def state(self) -> TaskState:
-        """Live progress: status, current step, counts and usage."""
+        """Live progress: status, current step, counts, usage and what the task waits for."""
         return self._state
 
     @workflow.signal
@@ -69,38 +95,63 @@ class AgentTaskWorkflow:
         self._state.paused = False
         self._pause_request = request
 
+    @workflow.update
+    def provide_input(self, answer: InputAnswer) -> dict[str, Any]:
+        """Answer the pending approval or budget question; the loop carries on with it."""
+        self._answer = answer
+        return {"request_id": answer.request_id, "action": answer.action, "accepted": True}
+
+    @provide_input.validator
+    def _validate_input(self, answer: InputAnswer) -> None:
+        # Runs before the update enters history: a refused answer leaves no trace.
+        state = self._state
+        used = {
+            "max_steps": state.llm_turns,
+            "max_tokens": state.usage.total_tokens,
+            "max_cost": state.usage.cost_usd,
+        }
+        check_answer(state.pending_input, self._answer is not None, answer, used)
+
     @workflow.run
     async def run(self, inp: AgentTaskInput) -> AgentTaskResult:
-        """Run the agent loop to an answer, a failure or `max_steps`."""
+        """Run the agent loop to an answer, a failure, an ended wait or a cancellation."""
         if not inp.task_id:  # a schedule's run: the workflow id Temporal gave it is the task id
             inp.task_id = workflow.info().workflow_id
         self._input = inp
+        self._state.model = inp.model
+        self._state.limits = {
+            "max_steps": inp.max_steps,
+            "max_tokens": inp.max_tokens,
+            "max_cost": inp.max_cost,
+        }
+        output: dict[str, Any] | None = None
         try:
-            self._ws = await self._step(
-                "workspace",
-                "workspace",
-                "setup_workspace",
-                WorkspaceInput(
-                    self._ref("workspace", "workspace"),
-                    inp.title,
-                    inp.prompt_preview,
-                    inp.registration,
-                    inp.seed,
-                ),
-                WorkspaceResult,
-                inp.tuning.tool_timeout_seconds,
-            )
+            if inp.carry is not None:
+                self._take_carry(inp.carry)
+            else:
+                if inp.timeout_seconds:
+                    deadline = workflow.now() + timedelta(seconds=inp.timeout_seconds)
+                    self._state.limits["deadline"] = deadline.isoformat()
+                self._ws = await self._setup(inp)
             self._set_status("running")
-            if inp.start_step:  # a fork: the parent's steps before this one were copied
-                self._step_no = inp.start_step - 1
-            answer = await self._loop(inp)
+            if inp.mode == "retrieval":
+                output = await self._retrieve(inp)
+            else:
+                output = await self._loop(inp)
         except ActivityError as err:
             if isinstance(err.cause, CancelledError):
                 await self._finish("canceled")
                 raise
-            error = _describe(err, self._state.current_step)
+            error = describe(err, self._state.current_step)
             await self._finish("failed", error=error)
             raise ApplicationError(error["message"], error, type="TaskFailed") from err
+        except _Ended as ended:
+            await self._finish(ended.status, error=ended.error)
+            if ended.status == "timed_out":
+                raise ApplicationError(
+                    ended.error["message"], ended.error, type=ended.error["type"]
+                ) from None
+            return self._result(None)
         except ApplicationError as err:
             error = {"type": err.type or "ApplicationError", "message": err.message}
             await self._finish("failed", error=error)
@@ -109,37 +160,139 @@ class AgentTaskWorkflow:
             # Cancellation is a request, not a crash: record it, then let it propagate.
             await self._finish("canceled")
             raise
-        await self._finish("succeeded", output={"answer": answer})
-        return AgentTaskResult(answer=answer, steps=self._state.steps, usage=self._state.usage)
+        await self._finish("succeeded", output=output)
+        return self._result(output)
 
-    async def _loop(self, inp: AgentTaskInput) -> str | None:
-        for _ in range(inp.max_steps):
+    def _result(self, output: dict[str, Any] | None) -> AgentTaskResult:
+        answer = output.get("answer") if output else None
+        return AgentTaskResult(
+            answer=answer if isinstance(answer, str) or answer is None else str(answer),
+            steps=self._state.steps,
+            usage=self._state.usage,
+        )
+
+    async def _setup(self, inp: AgentTaskInput) -> WorkspaceResult:
+        ws = await self._step(
+            "workspace",
+            "workspace",
+            "setup_workspace",
+            WorkspaceInput(
+                self._ref("workspace", "workspace"),
+                inp.title,
+                inp.prompt_preview,
+                inp.registration,
+                inp.seed,
+            ),
+            WorkspaceResult,
+            inp.tuning.tool_timeout_seconds,
+        )
+        if inp.start_step:  # a fork: the parent's steps before this one were copied
+            self._step_no = inp.start_step - 1
+        return ws
+
+    async def _retrieve(self, inp: AgentTaskInput) -> dict[str, Any]:
+        name = "retrieval: docs"
+        params = dict(inp.retrieval or {})
+        result = await self._step(
+            name,
+            "retrieval",
+            "answer_from_docs",
+            RetrievalInput(self._ref(name, "retrieval"), **params),
+            RetrievalResult,
+            inp.tuning.tool_timeout_seconds,
+        )
+        return result.output
+
+    async def _loop(self, inp: AgentTaskInput) -> dict[str, Any]:
+        repairs = OUTPUT_RETRIES
+        while True:
             if self._state.paused:
                 await self._hold()
-            name = f"llm: {inp.model}"
-            llm = await self._step(
-                name,
-                "llm",
-                "call_llm",
-                LlmInput(self._ref(name, "llm"), inp.model, inp.system_prompt, inp.tools),
-                LlmResult,
-                inp.tuning.llm_timeout_seconds,
+            if self._history_full(inp):
+                self._continue_as_new(inp)
+            await self._check_budget()
+            llm = await self._llm_turn(inp)
+            if llm.tool_calls:
+                await asyncio.gather(*(self._tool(inp, call) for call in llm.tool_calls))
+                continue
+            if inp.output_schema is None:
+                return {"answer": llm.content}
+            check = await self._check_output(inp, llm.content, repairs)
+            if check.ok and check.output is not None:
+                return check.output
+            if repairs == 0:
+                raise ApplicationError(
+                    "the agent's answer does not match its output schema: "
+                    + "; ".join(check.problems),
+                    {"problems": check.problems},
+                    type="OutputInvalid",
+                    non_retryable=True,
+                )
+            repairs -= 1  # the check step told the model what is wrong: it answers again
+
+    async def _check_output(
+        self, inp: AgentTaskInput, answer: str | None, repairs: int
+    ) -> CheckResult:
+        assert inp.output_schema is not None
+        name = "check: output"
+        return await self._step(
+            name,
+            "check",
+            "check_output",
+            CheckInput(self._ref(name, "check"), answer, inp.output_schema, repairs),
+            CheckResult,
+            inp.tuning.llm_timeout_seconds,
+        )
+
+    async def _llm_turn(self, inp: AgentTaskInput) -> LlmResult:
+        models = [ModelChoice(inp.provider, inp.model), *inp.fallbacks]
+        while True:
+            choice = models[self._model_index]
+            name = f"llm: {choice.name}"
+            arg = LlmInput(
+                self._ref(name, "llm"),
+                choice.name,
+                inp.system_prompt,
+                inp.tools,
+                choice.provider,
+                inp.temperature,
+                inp.call_max_tokens,
             )
+            try:
+                llm = await self._step(
+                    name, "llm", "call_llm", arg, LlmResult, inp.tuning.llm_timeout_seconds
+                )
+            except ActivityError as err:
+                if self._model_index + 1 >= len(models) or not model_failed(err):
+                    raise
+                await self._fall_back(models, describe(err, name))
+                continue
             self._state.llm_turns += 1
             self._state.usage.add(llm.usage)
-            if not llm.tool_calls:
-                return llm.content
-            await asyncio.gather(*(self._tool(inp, call) for call in llm.tool_calls))
-        raise ApplicationError(
-            f"max_steps ({inp.max_steps}) reached before the agent answered",
-            type="MaxStepsReached",
-            non_retryable=True,
-        )
+            return llm
+
+    async def _fall_back(self, models: list[ModelChoice], reason: dict[str, Any]) -> None:
+        assert self._input is not None
+        failed, self._model_index = models[self._model_index], self._model_index + 1
+        chosen = models[self._model_index]
+        record = {
+            "from": f"{failed.provider}/{failed.name}",
+            "to": f"{chosen.provider}/{chosen.name}",
+            "reason": reason,
+            "step": self._step_no,
+        }
+        workflow.logger.warning("model %s failed; falling back to %s", failed.name, chosen.name)
+        self._state.model = chosen.name
+        self._state.fallbacks.append(record)
+        await self._event("lifecycle", "model-fallback", record, f"fallback:{self._step_no}")
 
     async def _tool(self, inp: AgentTaskInput, call: ToolCall) -> ToolResult:
         name = f"tool: {call.name}"
         ref = self._ref(name, "tool")
-        summary = _tool_summary(call)
+        summary = tool_summary(call.name, call.arguments)
+        denied = None
+        if call.name in inp.approval_tools:
+            denied = await self._approve(ref.step_no, call)
         while True:
             queue = self._tool_queue()
             try:
@@ -147,14 +300,14 @@ class AgentTaskWorkflow:
                     name,
                     "tool",
                     "run_tool",
-                    ToolInput(ref, self._ws.path, call, inp.tool_limits, inp.tools),
+                    ToolInput(ref, self._ws.path, call, inp.tool_limits, inp.tools, denied),
                     ToolResult,
                     inp.tuning.tool_timeout_seconds,
                     task_queue=queue,
                     summary=summary,
                 )
             except ActivityError as err:
-                if queue is None or not _host_lost(err):
+                if queue is None or not host_lost(err):
                     raise
                 # The step never started (its host is gone), so it is retried under the same
                 # step number once the workspace lives somewhere else.
@@ -163,6 +316,122 @@ class AgentTaskWorkflow:
             if result.snapshot:
                 self._ws.snapshot = result.snapshot
             return result
+
+    async def _approve(self, step_no: int, call: ToolCall) -> str | None:
+        """Wait for a person to approve the call; the refusal reason when they do not."""
+        answer = await self._ask(
+            {
+                "id": f"approval-{step_no}",
+                "kind": "approval",
+                "step_no": step_no,
+                "tool": call.name,
+                "call_id": call.id,
+                "arguments": call.arguments,
+            }
+        )
+        if answer.action == "approve":
+            return None
+        if answer.action == "cancel":
+            raise _Ended("canceled", _canceled(answer))
+        who = f" by {answer.by}" if answer.by else ""
+        return f"The call was rejected{who}" + (f": {answer.reason}" if answer.reason else ".")
+
+    async def _check_budget(self) -> None:
+        state = self._state
+        deadline = state.limits.get("deadline")
+        if deadline and workflow.now().isoformat() >= deadline:
+            raise _Ended(
+                "timed_out",
+                {"type": "TaskTimeout", "message": f"the task ran past its deadline {deadline}"},
+            )
+        over = exceeded(state.limits, state.usage, state.llm_turns)
+        if over is None:
+            return
+        if over["exceeded"] == "max_steps" and not workflow.patched(BUDGET_INPUT_PATCH):
+            raise ApplicationError(
+                f"max_steps ({over['limit']}) reached before the agent answered",
+                type="MaxStepsReached",
+                non_retryable=True,
+            )
+        self._asked += 1
+        answer = await self._ask(
+            {"id": f"budget-{self._step_no}-{self._asked}", "kind": "budget", **over}
+        )
+        if answer.action == "cancel":
+            raise _Ended("canceled", _canceled(answer))
+        raised: dict[str, float | None] = {
+            "max_steps": answer.max_steps,
+            "max_tokens": answer.max_tokens,
+            "max_cost": answer.max_cost,
+        }
+        state.limits.update({k: v for k, v in raised.items() if v is not None})
+
+    async def _ask(self, question: dict[str, Any]) -> InputAnswer:
+        """Wait in `input_required` for `provide_input`, up to the input timeout."""
+        assert self._input is not None
+        async with self._input_lock:  # parallel calls needing approval are asked one by one
+            timeout = self._input.tuning.input_timeout_seconds
+            expires = workflow.now() + timedelta(seconds=timeout)
+            pending = {**question, "expires_at": expires.isoformat()}
+            self._state.pending_input = pending
+            await self._mark("input_required", "input-required", pending, pending=pending)
+            self._show_progress(f"waiting for input: {pending['id']}")
+            try:
+                await workflow.wait_condition(
+                    lambda: self._answer is not None, timeout=timedelta(seconds=timeout)
+                )
+            except TimeoutError:
+                await self._event("input", "input-expired", pending, f"expired:{pending['id']}")
+                raise _Ended(
+                    "timed_out",
+                    {
+                        "type": "InputExpired",
+                        "message": f"no answer to {pending['id']} within {timeout:g} s",
+                        "pending": pending,
+                    },
+                ) from None
+            answer, self._answer = self._answer, None
+            assert answer is not None
+            self._state.pending_input = None
+            received = {"id": pending["id"], "action": answer.action, "by": answer.by}
+            received["reason"] = answer.reason
+            await self._mark("running", "input-received", received, pending=None)
+            return answer
+
+    def _history_full(self, inp: AgentTaskInput) -> bool:
+        info = workflow.info()
+        limit = inp.tuning.history_events_limit
+        if limit and info.get_current_history_length() >= limit:
+            return True
+        return info.is_continue_as_new_suggested()
+
+    def _continue_as_new(self, inp: AgentTaskInput) -> None:
+        state = self._state
+        carry = Carry(
+            step_no=self._step_no,
+            steps=state.steps,
+            llm_turns=state.llm_turns,
+            usage=state.usage,
+            workspace=self._ws,
+            model_index=self._model_index,
+            limits=state.limits,
+            runs=state.runs,
+            fallbacks=state.fallbacks,
+        )
+        workflow.logger.info("continuing as new after step %s", self._step_no)
+        workflow.continue_as_new(
+            replace(inp, carry=carry, registration=None, seed=None, start_step=0)
+        )
+
+    def _take_carry(self, carry: Carry) -> None:
+        state = self._state
+        self._step_no, self._ws = carry.step_no, carry.workspace
+        self._model_index = carry.model_index
+        state.steps, state.llm_turns, state.usage = carry.steps, carry.llm_turns, carry.usage
+        state.limits, state.fallbacks, state.runs = carry.limits, carry.fallbacks, carry.runs + 1
+        assert self._input is not None
+        models = [ModelChoice(self._input.provider, self._input.model), *self._input.fallbacks]
+        state.model = models[self._model_index].name
 
     def _tool_queue(self) -> str | None:
         # Every tool step runs on the workspace's host, platform tools too: they are cheap
@@ -197,68 +466,39 @@ class AgentTaskWorkflow:
 
     async def _hold(self) -> None:
         """Sit paused (status `paused`, no step running) until `resume` or a cancellation."""
-        await self._mark("paused", "task-paused")
-        await workflow.wait_condition(lambda: not self._state.paused)
-        await self._mark("running", "task-resumed")
-
-    async def _mark(self, status: str, event: str) -> None:
-        assert self._input is not None
         request = self._pause_request
+        await self._mark("paused", "task-paused", {"by": request.by, "note": request.note})
+        await workflow.wait_condition(lambda: not self._state.paused)
+        request = self._pause_request
+        await self._mark("running", "task-resumed", {"by": request.by, "note": request.note})
+
+    async def _mark(
+        self,
+        status: str,
+        event: str,
+        data: dict[str, Any],
+        *,
+        pending: dict[str, Any] | None = None,
+    ) -> None:
+        assert self._input is not None
+        channel = "input" if event.startswith("input-") else "lifecycle"
         await workflow.execute_activity(
             "mark_task",
-            MarkInput(self._input.task_id, status, event, {"by": request.by, "note": request.note}),
+            MarkInput(self._input.task_id, status, event, data, channel, pending),
             start_to_close_timeout=timedelta(seconds=30),
-            retry_policy=RetryPolicy(
-                initial_interval=timedelta(seconds=self._input.tuning.retry_initial_seconds),
-                maximum_interval=timedelta(seconds=30),
-            ),
+            retry_policy=self._bookkeeping_retry(),
             summary=f"status: {status}",
         )
         self._set_status(status)
 
-    def _ref(self, name: str, kind: str) -> StepRef:
+    async def _event(self, channel: str, type_: str, data: dict[str, Any], key: str) -> None:
         assert self._input is not None
-        self._step_no += 1
-        return StepRef(self._input.task_id, self._step_no, name, kind)
-
-    async def _step(
-        self,
-        name: str,
-        kind: str,
-        activity: str,
-        arg: Any,
-        result: type[R],
-        timeout: float,
-        task_queue: str | None = None,
-        summary: str | None = None,
-    ) -> R:
-        assert self._input is not None
-        tuning = self._input.tuning
-        self._show_progress(summary or name)
-        # On a host's own queue, a step that no worker picks up means the host is gone.
-        to_start = timedelta(seconds=tuning.host_timeout_seconds) if task_queue else None
-        self._state.current_step = name
-        self._state.steps += 1
-        return cast(
-            R,
-            await workflow.execute_activity(
-                activity,
-                arg,
-                result_type=result,
-                task_queue=task_queue,
-                schedule_to_start_timeout=to_start,
-                start_to_close_timeout=timedelta(seconds=timeout),
-                heartbeat_timeout=timedelta(seconds=tuning.heartbeat_timeout_seconds),
-                retry_policy=RetryPolicy(
-                    initial_interval=timedelta(seconds=tuning.retry_initial_seconds),
-                    maximum_interval=timedelta(seconds=max(60.0, tuning.retry_initial_seconds)),
-                    maximum_attempts=tuning.retry_max_attempts,
-                ),
-                summary=summary or name,
-                # Waiting for the step to stop keeps finish_task's event the task's last: with
-                # TRY_CANCEL a streaming LLM step went on writing deltas after `task-canceled`.
-                cancellation_type=workflow.ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
-            ),
+        await workflow.execute_activity(
+            "record_event",
+            EventInput(self._input.task_id, channel, type_, data, key),
+            start_to_close_timeout=timedelta(seconds=30),
+            retry_policy=self._bookkeeping_retry(),
+            summary=f"event: {type_}",
         )
 
     async def _finish(
@@ -269,25 +509,22 @@ class AgentTaskWorkflow:
     ) -> None:
         assert self._input is not None
         self._state.error = error
+        self._state.pending_input = None
         await workflow.execute_activity(
             "finish_task",
             FinishInput(self._input.task_id, status, output, error, self._state.usage),
             start_to_close_timeout=timedelta(seconds=30),
             # Recording the outcome must not give up while the database is briefly away.
-            retry_policy=RetryPolicy(
-                initial_interval=timedelta(seconds=self._input.tuning.retry_initial_seconds),
-                maximum_interval=timedelta(seconds=30),
-            ),
+            retry_policy=self._bookkeeping_retry(),
             summary=f"finish: {status}",
         )
         self._set_status(status)
 
-    def _show_progress(self, current: str) -> None:
-        # The Web UI shows these "current details" on the workflow's page.
-        state = self._state
-        workflow.set_current_details(
-            f"**{state.status}** · step {self._step_no}: {current}\n\n"
-            f"LLM turns: {state.llm_turns} · tokens: {state.usage.total_tokens}"
+    def _bookkeeping_retry(self) -> RetryPolicy:
+        assert self._input is not None
+        return RetryPolicy(
+            initial_interval=timedelta(seconds=self._input.tuning.retry_initial_seconds),
+            maximum_interval=timedelta(seconds=30),
         )
 
     def _set_status(self, status: str) -> None:
@@ -295,29 +532,7 @@ class AgentTaskWorkflow:
         workflow.upsert_search_attributes([STATUS_KEY.value_set(status)])
 
 
-def _tool_summary(call: ToolCall) -> str:
-    """`tool: shell ls -la`: the tool and its main argument, for the Web UI's timeline."""
-    try:
-        args = json.loads(call.arguments or "{}")
-    except ValueError:
-        args = {}
-    detail = ""
-    if isinstance(args, dict):
-        for key in ("command", "path", "url", "query", "repo", "file", "output", "subject"):
-            if isinstance(args.get(key), str):
-                detail = " ".join(args[key].split())[:60]
-                break
-    return f"tool: {call.name} {detail}".rstrip()
-
-
-def _host_lost(err: ActivityError) -> bool:
-    cause = err.cause
-    return isinstance(cause, TimeoutError) and cause.type == TimeoutType.SCHEDULE_TO_START
-
-
-def _describe(err: ActivityError, step: str | None) -> dict[str, Any]:
-    cause = err.cause
-    if isinstance(cause, ApplicationError):
-        return {"type": cause.type or "ApplicationError", "message": cause.message, "step": step}
-    message = str(cause) if cause is not None else str(err)
-    return {"type": type(cause or err).__name__, "message": message, "step": step}
+def _canceled(answer: InputAnswer) -> dict[str, Any]:
+    who = f" by {answer.by}" if answer.by else ""
+    reason = f": {answer.reason}" if answer.reason else ""
+    return {"type": "CanceledByUser", "message": f"canceled{who} while waiting for input{reason}"}

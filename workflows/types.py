@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from activities.types import TaskRegistration, Usage
+from activities.types import ModelChoice, TaskRegistration, Usage, WorkspaceResult
 
 
 @dataclass
@@ -18,6 +18,23 @@ class ActivityTuning:
     retry_initial_seconds: float = 1.0
     retry_max_attempts: int = 8
     host_timeout_seconds: float = 60.0  # how long a step waits for its workspace's host
+    input_timeout_seconds: float = 86400.0  # how long an approval or budget question waits
+    history_events_limit: int = 0  # continue-as-new past this many events (0: when suggested)
+
+
+@dataclass
+class Carry:
+    """What a run hands to the next one when the task continues as new."""
+
+    step_no: int
+    steps: int
+    llm_turns: int
+    usage: Usage
+    workspace: WorkspaceResult
+    model_index: int
+    limits: dict[str, Any]
+    runs: int
+    fallbacks: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass
@@ -42,6 +59,21 @@ class AgentTaskInput:
     # starts from the parent's snapshot `seed` (an artifact of this task).
     start_step: int = 0
     seed: str | None = None
+    # The agent version's model settings (provider names only: keys stay in the worker).
+    provider: str = "default"
+    fallbacks: list[ModelChoice] = field(default_factory=list)
+    temperature: float | None = None
+    call_max_tokens: int | None = None
+    # Budgets besides max_steps (None: unlimited); exceeding one asks for input.
+    max_tokens: int | None = None
+    max_cost: float | None = None
+    timeout_seconds: float | None = None  # the whole task, checked at each step boundary
+    approval_tools: list[str] = field(default_factory=list)  # calls that wait for a person
+    output_schema: dict[str, Any] | None = None  # the final answer must be JSON matching it
+    # "retrieval": no model is configured, answer from the docs alone (the guide).
+    mode: str = "llm"
+    retrieval: dict[str, Any] | None = None
+    carry: Carry | None = None  # set when this run continues an earlier one
 
 
 @dataclass
@@ -55,6 +87,11 @@ class TaskState:
     llm_turns: int = 0
     usage: Usage = field(default_factory=Usage)
     error: dict[str, Any] | None = None
+    model: str = ""
+    limits: dict[str, Any] = field(default_factory=dict)
+    pending_input: dict[str, Any] | None = None  # the approval or budget question, if any
+    fallbacks: list[dict[str, Any]] = field(default_factory=list)  # model switches and why
+    runs: int = 1  # workflow runs so far (continue-as-new)
 
 
 @dataclass
@@ -72,3 +109,16 @@ class PauseRequest:
 
     by: str = ""
     note: str = ""
+
+
+@dataclass
+class InputAnswer:
+    """Update input of `provide_input`: the answer to the task's pending question."""
+
+    request_id: str
+    action: str  # approve | reject (approval); raise | cancel (budget); cancel (any)
+    by: str = ""
+    reason: str = ""
+    max_steps: int | None = None
+    max_tokens: int | None = None
+    max_cost: float | None = None

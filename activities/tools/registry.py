@@ -4,12 +4,22 @@ from __future__ import annotations
 
 from typing import Any
 
-from activities.tools import email, files, github, pdf, python, shell, web_fetch, web_search
+from activities.tools import (
+    docs_search,
+    email,
+    files,
+    github,
+    pdf,
+    python,
+    shell,
+    web_fetch,
+    web_search,
+)
 from activities.tools.base import ToolError, ToolSpec
 
 TOOLS: dict[str, ToolSpec] = {
     spec.name: spec
-    for module in (files, shell, python, web_search, web_fetch, github, email, pdf)
+    for module in (files, shell, python, web_search, web_fetch, github, email, pdf, docs_search)
     for spec in module.TOOLS
 }
 

@@ -29,12 +29,21 @@ from cape.sandbox.launcher import Sandbox
 from cape.settings import Settings
 
 log = structlog.get_logger(__name__)
+BRIEF_CHARS = 500
 
 
 def _changes(spec: ToolSpec) -> bool:
     # Only tools that may change the workspace need snapshots (READ ones and platform tools
     # leave it as it was).
     return spec.placement == Placement.WORKSPACE and spec.risk != Risk.READ
+
+
+def _brief(content: str) -> str:
+    # The model reads the whole content from the step row; workflow history only keeps a
+    # preview, so hundreds of tool steps stay far below Temporal's history limits.
+    if len(content) <= BRIEF_CHARS:
+        return content
+    return content[:BRIEF_CHARS] + f" [... {len(content) - BRIEF_CHARS} more characters]"
 
 
 class ToolActivities:
@@ -61,7 +70,10 @@ class ToolActivities:
         )
         started = await self.recorder.start(ref, {"tool": call.name, "arguments": call.arguments})
         if (done := started.done) is not None:
-            return ToolResult(done["ok"], done["content"], done.get("snapshot"))
+            return ToolResult(done["ok"], _brief(done["content"]), done.get("snapshot"))
+        if inp.denied is not None:  # a person refused the call: the model hears why
+            await self._finish(inp, None, inp.denied, False, None, None)
+            return ToolResult(False, _brief(inp.denied))
         workspace = Path(inp.workspace)
         spec: ToolSpec | None = None
         out: ToolOutput | None = None
@@ -87,7 +99,7 @@ class ToolActivities:
         if ok and spec is not None and spec.risk == Risk.EXECUTE:
             content = await asyncio.to_thread(self._quota_note, workspace, content)
         await self._finish(inp, out, content, ok, snapshot, restored)
-        return ToolResult(ok, content, snapshot)
+        return ToolResult(ok, _brief(content), snapshot)
 
     async def _rewind(self, ref: StepRef, workspace: Path) -> str | None:
         """Put the workspace back as it was before this step's earlier, failed execution."""

@@ -77,6 +77,7 @@ async def schedule_out(
 async def create(
     body: ScheduleCreate,
     response: Response,
+    session: SessionDep,
     temporal: TemporalDep,
     settings: SettingsDep,
     principal: PrincipalDep,
@@ -87,7 +88,7 @@ async def create(
     agent's JSON Schema and the timing before anything is created (422 names each bad field);
     an `id` already in use is a 409.
     """
-    desc = await create_schedule(temporal, settings, principal, body)
+    desc = await create_schedule(session, temporal, settings, principal, body)
     response.headers["Location"] = f"/v1/schedules/{desc.id}"
     return await schedule_out(temporal, settings, desc)
 
@@ -113,12 +114,13 @@ async def get_schedule(
 async def patch_schedule(
     schedule_id: str,
     body: SchedulePatch,
+    session: SessionDep,
     temporal: TemporalDep,
     settings: SettingsDep,
     principal: PrincipalDep,
 ) -> ScheduleOut:
     """Change the timing, the task's input, model or max_steps, the policy or the note."""
-    desc = await update_schedule(temporal, settings, principal, schedule_id, body)
+    desc = await update_schedule(session, temporal, settings, principal, schedule_id, body)
     return await schedule_out(temporal, settings, desc)
 
 

@@ -31,8 +31,11 @@ class RerunBody(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
+    agent_version: str | None = Field(
+        None, max_length=64, description="A version or range; default: the agent's default."
+    )
     model: str | None = Field(None, max_length=256)
-    max_steps: int | None = Field(None, ge=1, le=200)
+    max_steps: int | None = Field(None, ge=1, le=10_000)
     input: dict[str, Any] | None = Field(None, description="Replaces the input when given.")
 
 
@@ -102,17 +105,21 @@ async def rerun(
 ) -> TaskOut:
     """Start a new task with the same agent and input, linked to this one (`parent_id`).
 
-    The new task runs the agent's current version; `model`, `max_steps` and `input` may be
-    changed. Works for a task in any state.
+    The new task runs the agent's default version (or `agent_version`, a version or range);
+    `model`, `max_steps` and `input` may be changed; the budgets stay. Works in any state.
     """
     old = await owned_task(session, principal, task_id)
     await release(session)
     change = body or RerunBody()
+    limits = old.limits or {}
     request = TaskCreate(
         agent=old.agent,
+        agent_version=change.agent_version,
         input=change.input if change.input is not None else old.input,
         model=change.model or old.model,
         max_steps=change.max_steps or old.max_steps,
+        max_tokens=limits.get("max_tokens"),
+        max_cost=limits.get("max_cost"),
     )
     task, _ = await create_task(
         session, temporal, settings, principal, request, None, parent=(old.id, "rerun")

@@ -13,10 +13,21 @@ def cli() -> None:
 
 def _register() -> None:
     # Imported here so `cape --help` stays cheap and each command module stays independent.
-    from cape.cli import dev, fake_llm, processes, replay, schedules, task_ops, tasks, workspaces
+    from cape.cli import (
+        agents,
+        dev,
+        fake_llm,
+        processes,
+        replay,
+        schedules,
+        task_ops,
+        tasks,
+        workspaces,
+    )
 
     # task_ops adds its commands to the `cape tasks` group when imported.
-    for module in (dev, processes, fake_llm, tasks, task_ops, schedules, workspaces, replay):
+    modules = (dev, processes, fake_llm, tasks, task_ops, schedules, agents, workspaces, replay)
+    for module in modules:
         for command in module.COMMANDS:
             cli.add_command(command)
 

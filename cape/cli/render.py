@@ -123,7 +123,7 @@ class Renderer:
             self._step_end(step, data, f"attempt {data.get('attempt')} failed ({error}); retrying")
         elif kind == "step-failed":
             self._step_end(step, data, f"failed: {error_text(data.get('error'))}")
-        elif kind in ("task-succeeded", "task-failed", "task-canceled"):
+        elif kind in ("task-succeeded", "task-failed", "task-canceled", "task-timed-out"):
             self.final(
                 str(data.get("status") or kind.removeprefix("task-")),
                 data.get("output"),

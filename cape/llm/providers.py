@@ -1,38 +1,106 @@
-"""Providers: how to get an OpenAI-compatible client (kept apart from how to call a model)."""
+"""Providers: how to get an OpenAI-compatible client (kept apart from how to call a model).
+
+`default` is OPENAI_BASE_URL with OPENAI_API_KEY; `openai` is api.openai.com with the same key;
+`openrouter` adds the headers OpenRouter asks for; any other name comes from
+`CAPE_LLM_PROVIDERS`. Clients are made on first use and shared by every call of the worker.
+"""
 
 from __future__ import annotations
+
+import os
 
 import httpx2  # the HTTP client the openai SDK is built on
 import openai
 from openai import AsyncOpenAI
 
+from cape.errors import InvalidInput
+from cape.llm_settings import ProviderConfig
 from cape.settings import Settings
 
+OPENAI_URL = "https://api.openai.com/v1"
 
-class OpenAIProvider:
-    """One shared AsyncOpenAI client for any OpenAI-compatible base URL.
+
+class UnknownProvider(InvalidInput):
+    """An agent names a provider the operator has not configured."""
+
+
+def provider_configs(settings: Settings) -> dict[str, ProviderConfig]:
+    """Every provider this deployment knows, by name."""
+    key = settings.openai_api_key
+    openrouter_headers = {"X-Title": settings.openrouter_title}
+    if settings.openrouter_referer or settings.public_url:
+        openrouter_headers["HTTP-Referer"] = settings.openrouter_referer or settings.public_url
+    configs = {
+        "default": ProviderConfig(base_url=settings.openai_base_url, api_key=key),
+        "openai": ProviderConfig(base_url=OPENAI_URL, api_key=key),
+        "openrouter": ProviderConfig(
+            base_url=settings.openrouter_base_url,
+            api_key=settings.openrouter_api_key,
+            headers=openrouter_headers,
+        ),
+    }
+    configs.update(settings.llm_providers)
+    return configs
+
+
+def api_key(config: ProviderConfig) -> str:
+    """The provider's key: the configured one, else the named environment variable."""
+    key = config.api_key.get_secret_value()
+    if not key and config.api_key_env:
+        key = os.environ.get(config.api_key_env, "")
+    return key
+
+
+def is_configured(settings: Settings, name: str) -> bool:
+    """Whether `name` can answer: it has a key, or it is a local/self-hosted endpoint."""
+    config = provider_configs(settings).get(name)
+    if config is None:
+        return False
+    # A key-less endpoint other than OpenAI's own (Ollama, vLLM, llama.cpp) is usable.
+    return bool(api_key(config)) or not config.base_url.startswith(OPENAI_URL)
+
+
+def check_provider(settings: Settings, name: str, field: str) -> None:
+    """Raise UnknownProvider (a 422 naming `field`) when `name` is not configured here."""
+    known = provider_configs(settings)
+    if name not in known:
+        raise UnknownProvider(
+            f"LLM provider {name!r} is not configured",
+            details=[{"field": field, "message": f"known providers: {', '.join(sorted(known))}"}],
+        )
+
+
+class Providers:
+    """The worker's OpenAI-compatible clients, one per provider.
 
     `max_retries=0`: Temporal owns retries, so a failed call surfaces at once and the activity
     retry policy (with the server's `retry-after`) decides what happens next.
     """
 
     def __init__(self, settings: Settings) -> None:
-        self._client = AsyncOpenAI(
-            api_key=settings.openai_api_key.get_secret_value() or "not-set",
-            base_url=settings.openai_base_url,
-            max_retries=0,
-            timeout=settings.llm_timeout_seconds,
-            # Many concurrent slow streams: the SDK's default pool (1000) would queue them.
-            http_client=openai.DefaultAsyncHttpxClient(
-                limits=httpx2.Limits(max_connections=4000, max_keepalive_connections=500),
-            ),
-        )
+        self._settings = settings
+        self._clients: dict[str, AsyncOpenAI] = {}
 
-    @property
-    def client(self) -> AsyncOpenAI:
-        """The shared client."""
-        return self._client
+    def client(self, name: str = "default") -> AsyncOpenAI:
+        """The shared client of provider `name` (UnknownProvider if it is not configured)."""
+        if name not in self._clients:
+            check_provider(self._settings, name, "model.provider")
+            config = provider_configs(self._settings)[name]
+            self._clients[name] = AsyncOpenAI(
+                api_key=api_key(config) or "not-set",
+                base_url=config.base_url,
+                default_headers=config.headers or None,
+                max_retries=0,
+                timeout=self._settings.llm_timeout_seconds,
+                # Many concurrent slow streams: the SDK's default pool (1000) would queue them.
+                http_client=openai.DefaultAsyncHttpxClient(
+                    limits=httpx2.Limits(max_connections=4000, max_keepalive_connections=500),
+                ),
+            )
+        return self._clients[name]
 
     async def aclose(self) -> None:
-        """Close the connection pool."""
-        await self._client.close()
+        """Close every connection pool."""
+        for client in self._clients.values():
+            await client.close()
+        self._clients.clear()

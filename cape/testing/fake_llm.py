@@ -174,3 +174,7 @@ class FakeLLMServer:
     def calls(self, name: str) -> dict[int, int]:
         """Calls per turn index made so far to script ``name`` (empty if none)."""
         return self.registry.calls(name)
+
+    def headers(self, name: str) -> dict[str, str]:
+        """HTTP headers of the latest request to script ``name`` (lower-cased names)."""
+        return self.registry.headers(name)

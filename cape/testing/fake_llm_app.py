@@ -78,6 +78,7 @@ def create_app(registry: ScriptRegistry, *, chunk_size: int = 8) -> Starlette:
             if script is None:
                 return _error(404, f"The model `{model}` does not exist", "model_not_found")
             previous = registry.record_call(name, index)
+            registry.note_headers(name, request.headers)
             if index >= len(script.turns):
                 return _error(400, f"script {name} has no turn {index}")
             turn = script.turns[index]

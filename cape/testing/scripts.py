@@ -59,6 +59,7 @@ class ScriptRegistry:
         self._lock = threading.Lock()
         self._scripts: dict[str, Script] = {}
         self._calls: dict[str, dict[int, int]] = {}
+        self._headers: dict[str, dict[str, str]] = {}
         for script in scripts:
             self.add(script)
 
@@ -96,6 +97,16 @@ class ScriptRegistry:
         """Calls per turn made so far to ``name`` (empty if none)."""
         with self._lock:
             return dict(self._calls.get(name, {}))
+
+    def note_headers(self, name: str, headers: Mapping[str, str]) -> None:
+        """Keep the HTTP headers of the latest request to ``name`` (lower-cased names)."""
+        with self._lock:
+            self._headers[name] = {k.lower(): v for k, v in headers.items()}
+
+    def headers(self, name: str) -> dict[str, str]:
+        """The headers of the latest request to ``name`` (empty if none)."""
+        with self._lock:
+            return dict(self._headers.get(name, {}))
 
 
 def load_scripts(path: str | Path) -> list[Script]:

@@ -23,7 +23,7 @@ from temporalio.worker import Worker
 from cape.cli.processes import API_SHUTDOWN_GRACE_SECONDS
 from cape.db.engine import create_engine
 from cape.db.models import TaskEvent
-from cape.llm.providers import OpenAIProvider
+from cape.llm.providers import Providers
 from cape.settings import Settings
 from cape.testing.fake_llm import FakeLLMServer, Script, ScriptedToolCall, Turn, create_app
 from tests.conftest import Api
@@ -241,7 +241,7 @@ async def test_stream_of_a_task_canceled_mid_stream_delivers_every_event(
     async with serving(paced(create_app(fake_llm.registry), 0.1)) as url:
         slow = settings.model_copy(update={"openai_base_url": f"{url}/v1"})
         engine = create_engine(slow)
-        provider = OpenAIProvider(slow)
+        provider = Providers(slow)
         try:
             async with build_worker(client, slow, engine, provider):
                 task_id = await start_named_task(api.http, name)

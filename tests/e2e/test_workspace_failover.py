@@ -10,7 +10,7 @@ import pytest
 from temporalio.client import Client
 
 from cape.db.engine import create_engine
-from cape.llm.providers import OpenAIProvider
+from cape.llm.providers import Providers
 from cape.settings import Settings
 from cape.testing.fake_llm import FakeLLMServer, Turn
 from tests.conftest import Api
@@ -37,7 +37,7 @@ def on_host(settings: Settings, host: str, tmp_path: Path) -> Settings:
 @asynccontextmanager
 async def host_worker(client: Client, settings: Settings) -> AsyncIterator[WorkerGroup]:
     engine = create_engine(settings)
-    provider = OpenAIProvider(settings)
+    provider = Providers(settings)
     try:
         async with build_worker(client, settings, engine, provider) as group:
             yield group

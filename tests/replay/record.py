@@ -22,7 +22,7 @@ from temporalio.testing import WorkflowEnvironment
 from cape.db.engine import create_engine
 from cape.db.migrate import upgrade
 from cape.devserver import ensure_search_attributes, temporal_binary, tuning_args
-from cape.llm.providers import OpenAIProvider
+from cape.llm.providers import Providers
 from cape.settings import SEARCH_ATTRIBUTES, Settings
 from cape.testing.fake_llm import FakeLLMServer
 from tests.harness import new_api_key, running_api
@@ -50,7 +50,7 @@ async def record(client: Client) -> dict[str, str]:
         )
         upgrade(settings)
         engine = create_engine(settings)
-        provider = OpenAIProvider(settings)
+        provider = Providers(settings)
         key = await new_api_key(settings)
         try:
             async with (

@@ -1,0 +1,23 @@
+"""The docs knowledge base: doc passages, a BM25 index over them and retrieval-only answers.
+
+`search(query, top_k)` ranks the sections of `docs/*.md`; `retrieval_answer(...)` builds the
+guide's answer from them when no language model is configured.
+"""
+
+from cape.kb.answer import FORMATS, NOTE, retrieval_answer
+from cape.kb.bm25 import Bm25Index, default_docs_dir, get_index, search
+from cape.kb.passages import Passage, load_passages, slugify, split_markdown
+
+__all__ = [
+    "FORMATS",
+    "NOTE",
+    "Bm25Index",
+    "Passage",
+    "default_docs_dir",
+    "get_index",
+    "load_passages",
+    "retrieval_answer",
+    "search",
+    "slugify",
+    "split_markdown",
+]

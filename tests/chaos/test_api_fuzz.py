@@ -1,0 +1,107 @@
+"""Schemathesis against the live API: no operation answers 5xx or hangs, whatever it gets.
+
+The API runs as a real `cape api` process; the schema is its own /openapi.json, so the test
+covers whatever routes exist. Every operation gets a bounded, derandomized number of valid
+(positive) and invalid (negative) requests with a valid bearer key. A server error or a
+request that outlives the timeout is a failure; all of them are collected and reported.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import hypothesis
+import pytest
+import requests
+import schemathesis
+from hypothesis import HealthCheck, Phase
+from schemathesis import GenerationMode
+from schemathesis.checks import not_a_server_error
+from schemathesis.core.result import Ok
+
+from cape.settings import Settings
+from tests.chaos.support import LIMIT, Tally, fleet
+from tests.harness import free_port, new_api_key, wait_http
+
+pytestmark = pytest.mark.timeout(240)
+MAX_EXAMPLES = 25  # per operation and generation mode
+REQUEST_TIMEOUT = 10.0  # seconds: a request still open then counts as a hang
+MODES = (GenerationMode.POSITIVE, GenerationMode.NEGATIVE)
+Operation = schemathesis.APIOperation[Any, Any, Any, Any]
+
+
+@pytest.fixture
+async def live_api(settings: Settings, tmp_path: Path) -> AsyncIterator[tuple[str, str]]:
+    """A `cape api` process: its base URL and a valid key."""
+    mine = settings.model_copy(update={"api_port": free_port()})
+    key = await new_api_key(mine, owner="fuzzer")
+    with fleet(tmp_path) as procs:
+        procs.start("api", "api", mine)
+        await wait_http(f"http://127.0.0.1:{mine.api_port}/healthz", LIMIT)
+        yield f"http://127.0.0.1:{mine.api_port}", key
+
+
+def fuzz(
+    operation: Operation,
+    mode: GenerationMode,
+    base: str,
+    headers: dict[str, str],
+    calls: Counter[int],
+) -> None:
+    """Run `MAX_EXAMPLES` requests of `mode` against `operation`; raises on the first failure."""
+
+    @hypothesis.settings(
+        max_examples=MAX_EXAMPLES,
+        derandomize=True,
+        database=None,
+        deadline=None,
+        phases=[Phase.explicit, Phase.generate],
+        suppress_health_check=list(HealthCheck),
+    )
+    @hypothesis.given(case=operation.as_strategy(generation_mode=mode))
+    def run(case: schemathesis.Case[Operation]) -> None:
+        try:
+            response = case.call(base_url=base, headers=headers, timeout=REQUEST_TIMEOUT)
+        except requests.Timeout as exc:
+            curl = case.as_curl_command()
+            raise AssertionError(f"no answer within {REQUEST_TIMEOUT} s: {curl}") from exc
+        calls[response.status_code] += 1
+        case.validate_response(response, checks=[not_a_server_error])
+
+    run()
+
+
+def test_no_operation_answers_a_server_error(live_api: tuple[str, str]) -> None:
+    base, key = live_api
+    schema = schemathesis.openapi.from_url(f"{base}/openapi.json")
+    headers = {"Authorization": f"Bearer {key}"}
+    tally = Tally("api-fuzz")
+    calls: Counter[int] = Counter()
+    failures: dict[str, str] = {}
+    skipped = 0
+    operations: list[Operation] = []
+    for result in schema.get_all_operations():
+        assert isinstance(result, Ok), f"the API's own schema is invalid: {result}"
+        operations.append(result.ok())
+    for operation in operations:
+        for mode in MODES:
+            try:
+                fuzz(operation, mode, base, headers, calls)
+            except hypothesis.errors.Unsatisfiable:
+                skipped += 1  # no invalid input exists (an operation without parameters)
+            except Exception as exc:  # every failing operation is reported, not only the first
+                label = f"{operation.label} [{mode.value}]"
+                failures[label] = f"{type(exc).__name__}: {exc}"[:1500]
+    tally.tasks = len(operations)
+    tally.faults = sum(calls.values())
+    tally.lost = len(failures)
+    tally.problems = {label: [text] for label, text in failures.items()}
+    # tasks = operations, faults = requests sent, lost = operations that failed.
+    tally.extra = {"no_negative_input": skipped}
+    tally.extra.update({f"http_{code}": n for code, n in sorted(calls.items())})
+    message = tally.report()
+    assert not failures, message
+    assert {"/v1/tasks", "/v1/tasks/{task_id}"} <= {op.path for op in operations}, message

@@ -1,0 +1,80 @@
+"""StepRunner: how AgentTaskWorkflow numbers its steps and runs each as an activity."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any, TypeVar, cast
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+
+with workflow.unsafe.imports_passed_through():
+    from activities.types import StepRef, WorkspaceResult
+    from workflows.types import AgentTaskInput, TaskState
+
+R = TypeVar("R")
+
+
+class StepRunner:
+    """Step numbering, the live state and the activity call every step goes through."""
+
+    def __init__(self) -> None:
+        self._state = TaskState()
+        self._step_no = 0
+        self._input: AgentTaskInput | None = None
+        self._ws = WorkspaceResult(path="")
+
+    def _ref(self, name: str, kind: str) -> StepRef:
+        assert self._input is not None
+        self._step_no += 1
+        return StepRef(self._input.task_id, self._step_no, name, kind)
+
+    async def _step(
+        self,
+        name: str,
+        kind: str,
+        activity: str,
+        arg: Any,
+        result: type[R],
+        timeout: float,
+        task_queue: str | None = None,
+        summary: str | None = None,
+    ) -> R:
+        assert self._input is not None
+        tuning = self._input.tuning
+        self._show_progress(summary or name)
+        # On a host's own queue, a step that no worker picks up means the host is gone.
+        to_start = timedelta(seconds=tuning.host_timeout_seconds) if task_queue else None
+        self._state.current_step = name
+        self._state.steps += 1
+        return cast(
+            R,
+            await workflow.execute_activity(
+                activity,
+                arg,
+                result_type=result,
+                task_queue=task_queue,
+                schedule_to_start_timeout=to_start,
+                start_to_close_timeout=timedelta(seconds=timeout),
+                heartbeat_timeout=timedelta(seconds=tuning.heartbeat_timeout_seconds),
+                retry_policy=RetryPolicy(
+                    initial_interval=timedelta(seconds=tuning.retry_initial_seconds),
+                    maximum_interval=timedelta(seconds=max(60.0, tuning.retry_initial_seconds)),
+                    maximum_attempts=tuning.retry_max_attempts,
+                ),
+                summary=summary or name,
+                # Waiting for the step to stop keeps finish_task's event the task's last: with
+                # TRY_CANCEL a streaming LLM step went on writing deltas after `task-canceled`.
+                cancellation_type=workflow.ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+            ),
+        )
+
+    def _show_progress(self, current: str) -> None:
+        # The Web UI shows these "current details" on the workflow's page.
+        state = self._state
+        cost = f" · cost: ${state.usage.cost_usd:.4f}" if state.usage.cost_usd else ""
+        workflow.set_current_details(
+            f"**{state.status}** · step {self._step_no}: {current}\n\n"
+            f"model: {state.model} · LLM turns: {state.llm_turns} · "
+            f"tokens: {state.usage.total_tokens}{cost}"
+        )
