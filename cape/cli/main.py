@@ -15,6 +15,7 @@ def _register() -> None:
     # Imported here so `cape --help` stays cheap and each command module stays independent.
     from cape.cli import (
         agents,
+        answers,
         dev,
         fake_llm,
         processes,
@@ -26,7 +27,9 @@ def _register() -> None:
     )
 
     # task_ops adds its commands to the `cape tasks` group when imported.
-    modules = (dev, processes, fake_llm, tasks, task_ops, schedules, agents, workspaces, replay)
+    modules = (
+        dev, processes, fake_llm, tasks, task_ops, answers, schedules, agents, workspaces, replay,
+    )  # fmt: skip
     for module in modules:
         for command in module.COMMANDS:
             cli.add_command(command)

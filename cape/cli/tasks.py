@@ -7,6 +7,7 @@ same against `cape dev` and a deployed API. The client, the event stream and the
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from typing import Any, NoReturn
@@ -46,18 +47,37 @@ def json_api_options(json_help: str) -> Decorator:
 
 
 @click.command()
-@click.argument("prompt")
+@click.argument("prompt", required=False)
 @click.option("--agent", default="assistant", show_default=True, help="Agent to run.")
+@click.option("--agent-version", default=None, help="A version or range (`^1.2`) of the agent.")
+@click.option(
+    "--input",
+    "input_json",
+    default=None,
+    help='The whole input as JSON (e.g. \'{"query": "...", "format": "steps"}\'); PROMPT is then '
+    "optional and, when given, becomes input.prompt.",
+)
+@click.option("--max-tokens", type=click.IntRange(min=1), default=None, help="Token budget.")
+@click.option(
+    "--max-cost",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help="Cost budget in US dollars.",
+)
 @click.option("--title", default=None, help="Short title of the task.")
 @click.option("--model", default=None, help="Model (default: the server's default model).")
-@click.option("--max-steps", type=click.IntRange(1, 200), default=None, help="Max LLM turns.")
+@click.option("--max-steps", type=click.IntRange(1, 10_000), default=None, help="Max LLM turns.")
 @click.option("--idempotency-key", default=None, help="Repeat-safe key: same key, same task.")
 @click.option("--follow/--no-follow", default=True, help="Stream progress until the task ends.")
 @json_api_options("Machine-readable output (JSON / JSONL).")
 def run(
     api: ApiClient,
-    prompt: str,
+    prompt: str | None,
     agent: str,
+    agent_version: str | None,
+    input_json: str | None,
+    max_tokens: int | None,
+    max_cost: float | None,
     title: str | None,
     model: str | None,
     max_steps: int | None,
@@ -71,14 +91,18 @@ def run(
     prints only the id (or the task as JSON with --json); with --json and following, the output
     is the task's events as JSONL.
     """
-    task_input: dict[str, Any] = {"prompt": prompt}
+    task_input = _task_input(prompt, input_json)
     if title:
         task_input["title"] = title
     body: dict[str, Any] = {"agent": agent, "input": task_input}
-    if model:
-        body["model"] = model
-    if max_steps is not None:
-        body["max_steps"] = max_steps
+    optional = {
+        "agent_version": agent_version,
+        "model": model,
+        "max_steps": max_steps,
+        "max_tokens": max_tokens,
+        "max_cost": max_cost,
+    }
+    body.update({k: v for k, v in optional.items() if v is not None})
     headers = {"Idempotency-Key": idempotency_key} if idempotency_key else None
     task = api.request("POST", "/v1/tasks", body=body, headers=headers)
     task_id = str(task["id"])
@@ -91,6 +115,22 @@ def run(
     if not as_json:
         click.echo(f"task {task_id} ({task.get('agent')}, model {task.get('model')})")
     _exit_with_status(follow_task(api, task_id, as_json=as_json))
+
+
+def _task_input(prompt: str | None, input_json: str | None) -> dict[str, Any]:
+    if input_json is None:
+        if prompt is None:
+            raise click.UsageError("give a PROMPT or --input JSON")
+        return {"prompt": prompt}
+    try:
+        data = json.loads(input_json)
+    except ValueError as exc:
+        raise click.BadParameter(f"not JSON: {exc}", param_hint="--input") from None
+    if not isinstance(data, dict):
+        raise click.BadParameter("must be a JSON object", param_hint="--input")
+    if prompt is not None:
+        data["prompt"] = prompt
+    return data
 
 
 @click.group()

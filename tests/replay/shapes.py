@@ -1,7 +1,8 @@
 """Task shapes whose workflow histories are recorded and replayed (tests/replay).
 
 Each shape is a scripted conversation driven through the real API and workflow: a success with a
-tool call, an LLM 400 that fails the task, a cancel while the LLM thinks, and a 429 retried.
+tool call, an LLM 400 that fails the task, a cancel while the LLM thinks, a 429 retried, and
+(issue 3) a tool call approved by a person, a budget raised, and a model fallback.
 """
 
 from __future__ import annotations
@@ -9,7 +10,8 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import httpx
 
@@ -26,6 +28,11 @@ class Shape:
     turns: Callable[[], list[Turn]]
     status: str
     cancel: bool = False
+    # An agent version of its own (published first), extra task fields, and the answers given
+    # (in order) each time the task stops in `input_required`.
+    spec: dict[str, Any] | None = None
+    body: dict[str, Any] = field(default_factory=dict)
+    answers: list[dict[str, Any]] = field(default_factory=list)
 
 
 def _tool_then_answer() -> list[Turn]:
@@ -44,7 +51,54 @@ SHAPES: dict[str, Shape] = {
         lambda: [Turn(content="After a pause.", faults=[Fault(status=429, retry_after=0.2)])],
         "succeeded",
     ),
+    "approval": Shape(
+        _tool_then_answer,
+        "succeeded",
+        spec={"tools": [{"name": "write_file", "approval": True}]},
+        answers=[{"action": "approve"}],
+    ),
+    "budget_raise": Shape(
+        lambda: [*_tool_then_answer()[:1], Turn(content="Done after a raise.")],
+        "succeeded",
+        spec={"tools": ["write_file"]},
+        body={"max_steps": 1},
+        answers=[{"action": "raise", "max_steps": 3}],
+    ),
+    "fallback": Shape(
+        lambda: [Turn(content="From the fallback.")],
+        "succeeded",
+        spec={"tools": [], "model": {"name": "script:replay-missing", "fallbacks": ["SCRIPT"]}},
+    ),
 }
+
+
+async def _publish(http: httpx.AsyncClient, name: str, shape: Shape, model: str) -> str:
+    assert shape.spec is not None
+    spec = {
+        "name": f"replay-{name.replace('_', '-')}-{uuid.uuid4().hex[:6]}",
+        "version": "1.0.0",
+        "system_prompt": "You are a replay test agent.",
+        **shape.spec,
+    }
+    if "model" in spec:  # the fallback is the shape's script
+        spec["model"] = {**spec["model"], "fallbacks": [{"name": model}]}
+    created = await http.post("/v1/agents", params={"publish": "true"}, json=spec)
+    assert created.status_code == 201, created.text
+    return str(spec["name"])
+
+
+async def _answer(http: httpx.AsyncClient, task_id: str, answers: list[dict[str, Any]]) -> None:
+    for answer in answers:
+        deadline = asyncio.get_running_loop().time() + LIMIT
+        while True:
+            task = (await http.get(f"/v1/tasks/{task_id}")).json()
+            if task["status"] == "input_required":
+                break
+            assert asyncio.get_running_loop().time() < deadline, task
+            await asyncio.sleep(0.1)
+        body = {"request_id": task["pending_input"]["id"], **answer}
+        sent = await http.post(f"/v1/tasks/{task_id}/input", json=body)
+        assert sent.status_code == 200, sent.text
 
 
 async def run_shape(http: httpx.AsyncClient, fake_llm: FakeLLMServer, name: str) -> str:
@@ -52,12 +106,16 @@ async def run_shape(http: httpx.AsyncClient, fake_llm: FakeLLMServer, name: str)
     shape = SHAPES[name]
     script = Script(name=f"replay-{name}-{uuid.uuid4().hex[:8]}", turns=shape.turns())
     fake_llm.add_script(script)
-    created = await http.post(
-        "/v1/tasks",
-        json={"agent": "assistant", "input": {"prompt": name}, "model": f"script:{script.name}"},
-    )
+    model = f"script:{script.name}"
+    request: dict[str, Any] = {"agent": "assistant", "input": {"prompt": name}, "model": model}
+    if shape.spec is not None:
+        request["agent"] = await _publish(http, name, shape, model)
+        if "model" in shape.spec:
+            del request["model"]  # the agent's own model, which fails over to the script
+    created = await http.post("/v1/tasks", json={**request, **shape.body})
     assert created.status_code == 201, created.text
     task_id = str(created.json()["id"])
+    await _answer(http, task_id, shape.answers)
     if shape.cancel:
         # Cancel once the LLM turn is under way.
         await wait_until(
