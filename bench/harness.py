@@ -19,6 +19,7 @@ import tempfile
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from bench.stack import BenchError, Stack
 from cape.testing.databases import drop_postgres_database
@@ -32,6 +33,13 @@ class Bench:
 
     workdir: Path
     stack: Stack
+
+
+def quick_defaults(parser: argparse.ArgumentParser, **values: Any) -> None:
+    """`--quick`: a smoke run. Its values are defaults, so other options still change them."""
+    parser.add_argument("--quick", action="store_true", help=f"smoke run: {values}")
+    if "--quick" in sys.argv[1:]:
+        parser.set_defaults(**values)
 
 
 def add_common_args(parser: argparse.ArgumentParser) -> None:
@@ -74,21 +82,26 @@ async def _run(
     loop.add_signal_handler(signal.SIGTERM, main.cancel)
     failure: list[BenchError] = []
     watchdog = asyncio.create_task(_watch(bench.stack, main, failure))
+    keep = args.keep or args.workdir is not None
     try:
         await body(args, bench)
     except asyncio.CancelledError:
         if failure:
+            keep = True
             raise failure[0] from None
+        raise
+    except BenchError:
+        keep = True  # the services' logs say why
         raise
     finally:
         watchdog.cancel()
         bench.stack.stop_all()
         if bench.stack.pg_database is not None:
             drop_postgres_database(args.pg_admin_url, bench.stack.pg_database)
-        if args.workdir is None and not args.keep:
-            shutil.rmtree(workdir, ignore_errors=True)
+        if keep:
+            print(f"\n(work dir with logs kept: {workdir})", file=sys.stderr)
         else:
-            print(f"\n(work dir with logs kept: {workdir})")
+            shutil.rmtree(workdir, ignore_errors=True)
 
 
 def bench_main(

@@ -37,7 +37,7 @@ import httpx  # noqa: E402
 from temporalio.client import Client, WorkflowExecutionStatus  # noqa: E402
 
 from bench.bare import SLEEP_WORKFLOW_NAME  # noqa: E402
-from bench.harness import Bench, add_common_args, bench_main  # noqa: E402
+from bench.harness import Bench, add_common_args, bench_main, quick_defaults  # noqa: E402
 from bench.procstat import cpu_delta, memory_kib, reset_peak  # noqa: E402
 from bench.services import start_services  # noqa: E402
 from bench.stack import BenchError, Proc, Stack  # noqa: E402
@@ -48,6 +48,7 @@ from cape.testing.scripts import Script, Turn  # noqa: E402
 CAPE_WORKFLOW = "AgentTaskWorkflow"
 SCRIPT = "bench-slow"
 TARGET_RATIO, TARGET_RSS_MIB = 1.1, 300
+RETRIES_503 = 20
 Starter = Callable[[int], Awaitable[None]]
 
 
@@ -64,6 +65,7 @@ class Wave:
     peak_mib: float = float("nan")  # VmHWM of the worker during the wave
     before_mib: float = float("nan")  # its VmRSS when the wave began
     cpu: dict[str, float] = field(default_factory=dict)
+    retried_503: int = 0  # POSTs answered 503 (database busy) and sent again
 
 
 async def submit(n: int, concurrency: int, start_one: Starter) -> float:
@@ -148,19 +150,28 @@ async def run(args: argparse.Namespace, bench: Bench) -> None:
 
         async def cape(n: int, label: str) -> Wave:
             ids: set[str] = set()
+            retried: list[str] = []
 
             async def post(i: int) -> None:
                 body = {"agent": "assistant", "input": {"prompt": f"{label} {i}"},
                         "model": f"script:{SCRIPT}"}  # fmt: skip
-                response = await http.post("/v1/tasks", json=body)
+                for attempt in range(RETRIES_503 + 1):
+                    response = await http.post("/v1/tasks", json=body)
+                    if response.status_code != 503 or attempt == RETRIES_503:
+                        break
+                    # "retry shortly": what a client does when the database is busy.
+                    retried.append(response.text)
+                    await asyncio.sleep(0.5 * (attempt + 1))
                 if response.status_code != 201:
                     raise BenchError(f"POST /v1/tasks: {response.status_code} {response.text}")
                 ids.add(response.json()["id"])
 
-            return await wave(
+            result = await wave(
                 "cape", n, args.concurrency, post, client, CAPE_WORKFLOW, ids,
                 services.worker, bench.stack, args.timeout,
             )  # fmt: skip
+            result.retried_503 = len(retried)
+            return result
 
         async def bare(n: int, label: str) -> Wave:
             ids = {f"{label}-{i}" for i in range(n)}
@@ -190,7 +201,7 @@ async def run(args: argparse.Namespace, bench: Bench) -> None:
                 f"  repeat {index}: "
                 + " | ".join(
                     f"{w.kind} wall {w.wall:.1f} s (submit {w.submit:.1f} s, failed {w.failed}, "
-                    f"worker peak RSS {w.peak_mib:.0f} MiB)"
+                    f"503 retried {w.retried_503}, worker peak RSS {w.peak_mib:.0f} MiB)"
                     for w in waves.values()
                 ),
                 flush=True,
@@ -237,6 +248,9 @@ def report(repeats: list[dict[str, Wave]], args: argparse.Namespace, db_label: s
     ]
     failed = sum(c.failed for c in cape) + sum(b.failed for b in bare)
     notes = [f"!! {failed} workflows did not complete"] if failed else []
+    retried = sum(c.retried_503 for c in cape)
+    if retried:
+        notes.append(f"!! {retried} POSTs were answered 503 (database busy) and sent again")
     title = f"slow LLM, {args.tasks} tasks x {args.delay:g} s, {args.concurrency} clients"
     print_summary(f"{title}, {db_label}", rows, notes)
 
@@ -259,11 +273,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--warmup", type=int, default=50, help="untimed tasks of each kind first")
     parser.add_argument("--pause", type=float, default=3.0, help="seconds of quiet between waves")
     parser.add_argument("--timeout", type=float, default=900, help="give up on a wave after")
-    parser.add_argument("--quick", action="store_true", help="smoke run: 60 tasks, 1 repeat")
+    quick_defaults(parser, tasks=60, repeat=1, warmup=10)
     add_common_args(parser)
     args = parser.parse_args()
-    if args.quick:
-        args.tasks, args.repeat, args.warmup = 60, 1, 10
     if args.tasks < 1 or args.concurrency < 1 or args.repeat < 1 or args.delay < 0:
         parser.error("--tasks, --concurrency and --repeat must be at least 1, --delay >= 0")
     return args

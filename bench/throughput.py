@@ -24,7 +24,7 @@ if str(ROOT) not in sys.path:  # `python bench/throughput.py` puts bench/, not t
 import httpx  # noqa: E402
 
 from bench.breakdown import breakdown  # noqa: E402
-from bench.harness import Bench, add_common_args, bench_main  # noqa: E402
+from bench.harness import Bench, add_common_args, bench_main, quick_defaults  # noqa: E402
 from bench.load import BARE_SHAPES, SHELL_SCRIPT, Round, bare_round, cape_round  # noqa: E402
 from bench.procstat import cpu_delta  # noqa: E402
 from bench.report import print_header, print_round, report  # noqa: E402
@@ -94,13 +94,9 @@ def parse_args() -> argparse.Namespace:
         help="how a client learns a Cape task ended: GET /v1/tasks/{id}/wait; or first the "
         "workflow result from Temporal (as the bare baseline does), or its SSE stream's `end`",
     )
-    parser.add_argument(
-        "--quick", action="store_true", help="smoke run: 20 tasks, 1 repeat, 5 warm-up"
-    )
+    quick_defaults(parser, tasks=20, repeat=1, warmup=5)
     add_common_args(parser)
     args = parser.parse_args()
-    if args.quick:
-        args.tasks, args.repeat, args.warmup = 20, 1, 5
     if args.tasks < 1 or args.concurrency < 1 or args.repeat < 1:
         parser.error("--tasks, --concurrency and --repeat must be at least 1")
     return args

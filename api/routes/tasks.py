@@ -16,7 +16,7 @@ from temporalio.service import RPCError
 
 from api.deps import PrincipalDep, SessionDep, SettingsDep, TemporalDep, WriteSessionDep
 from api.schemas import LiveState, StepOut, TaskCreate, TaskOut, TaskPage, Usage
-from api.task_service import create_task
+from api.task_service import start_task
 from cape.auth import Principal
 from cape.db.models import Task, TaskStep
 from cape.domain import TaskStatus
@@ -105,16 +105,19 @@ async def create(
     principal: PrincipalDep,
     idempotency_key: IdempotencyKey = None,
 ) -> TaskOut:
-    """Start an agent task.
+    """Start an agent task on a version of its agent.
 
-    The input is validated against the agent's JSON Schema (422 names each bad field). With an
+    `agent_version` picks a version or range (`^1.2`); by default the agent's default version.
+    The resolved version is pinned in the task. A yanked version is refused (409); a deprecated
+    one starts with a warning in `warnings`. The input is validated against the version's JSON
+    Schema and the budgets against its ceilings (422 names each bad field). With an
     `Idempotency-Key` header, repeating the request returns the same task with status 200.
     """
-    task, created = await create_task(session, temporal, settings, principal, body, idempotency_key)
-    response.headers["Location"] = f"/v1/tasks/{task.id}"
-    if not created:
+    started = await start_task(session, temporal, settings, principal, body, idempotency_key)
+    response.headers["Location"] = f"/v1/tasks/{started.task.id}"
+    if not started.created:
         response.status_code = status.HTTP_200_OK
-    return task_out(task, settings)
+    return task_out(started.task, settings, warnings=started.warnings)
 
 
 def decode_cursor(cursor: str) -> tuple[datetime, str]:

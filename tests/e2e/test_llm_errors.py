@@ -104,7 +104,12 @@ async def test_500_then_success_is_retried(
 
 
 async def assert_failed_without_retry(
-    api: Api, client: Client, settings: Settings, task: dict[str, Any], status: int
+    api: Api,
+    client: Client,
+    settings: Settings,
+    task: dict[str, Any],
+    status: int,
+    kind: str | None = None,
 ) -> None:
     """The task, its LLM step, its events, its SSE stream and its workflow all say failed."""
     assert task["status"] == "failed", task
@@ -112,7 +117,7 @@ async def assert_failed_without_retry(
     assert task["finished_at"] is not None
     error = task["error"]
     assert f"HTTP {status}" in error["message"], error
-    assert error["type"] == f"LLMHttp{status}", error
+    assert error["type"] == (kind or f"LLMHttp{status}"), error
     assert error["step"].startswith("llm: "), error
 
     steps, events = await stored(settings, task["id"])
@@ -157,4 +162,5 @@ async def test_unknown_model_404_fails_without_retry(
 ) -> None:
     task = await run_task(api, "script:does-not-exist")
     assert "does not exist" in task["error"]["message"]
-    await assert_failed_without_retry(api, client, settings, task, 404)
+    # A 404 is a model that is not there: the kind that makes an agent fall back (issue 3).
+    await assert_failed_without_retry(api, client, settings, task, 404, "ModelNotFound")

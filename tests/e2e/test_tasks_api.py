@@ -18,6 +18,7 @@ from websockets.asyncio.client import connect
 from cape.settings import Settings
 from cape.testing.fake_llm import FakeLLMServer, Fault, Script, ScriptedToolCall, Turn
 from tests.conftest import Api
+from tests.e2e.agent_support import wait_status
 from tests.harness import new_api_key, read_sse, stored
 
 T = TypeVar("T")
@@ -408,7 +409,7 @@ async def test_websocket_delivers_the_sse_events_and_resumes(
 # -- max_steps ---------------------------------------------------------------------------------
 
 
-async def test_max_steps_fails_the_task(
+async def test_max_steps_stops_the_task_until_someone_raises_or_cancels(
     api: Api, worker: Worker, fake_llm: FakeLLMServer, settings: Settings, client: Client
 ) -> None:
     looping = Turn(content="Looking again.", tool_calls=[ScriptedToolCall(name="list_files")])
@@ -416,13 +417,11 @@ async def test_max_steps_fails_the_task(
     task = await start(api.http, model, max_steps=2)
     assert task["max_steps"] == 2
 
-    ended = await wait_end(api.http, task["id"])
-    assert ended["status"] == "failed", ended
-    assert ended["error"]["type"] == "MaxStepsReached"
-    assert "max_steps (2)" in ended["error"]["message"]
+    waiting = await wait_status(api, task["id"], "input_required")
+    pending = waiting["pending_input"]
+    assert (pending["exceeded"], pending["used"], pending["limit"]) == ("max_steps", 2, 2)
     assert fake_llm.calls(model.removeprefix("script:")) == {0: 1, 1: 1}
-
-    steps, events = await stored(settings, task["id"])
+    steps, _ = await stored(settings, task["id"])
     assert [(s.kind, s.status) for s in steps] == [
         ("workspace", "succeeded"),
         ("llm", "succeeded"),
@@ -430,9 +429,14 @@ async def test_max_steps_fails_the_task(
         ("llm", "succeeded"),
         ("tool", "succeeded"),
     ]
-    assert events[-1].type == "task-failed"
+    answer = {"request_id": pending["id"], "action": "cancel", "reason": "enough"}
+    assert (await api.http.post(f"/v1/tasks/{task['id']}/input", json=answer)).status_code == 200
+    ended = await wait_end(api.http, task["id"])
+    assert ended["status"] == "canceled" and ended["error"]["type"] == "CanceledByUser", ended
+    _, events = await stored(settings, task["id"])
+    assert events[-1].type == "task-canceled"
     description = await client.get_workflow_handle(task["id"]).describe()
-    assert description.status == WorkflowExecutionStatus.FAILED
+    assert description.status == WorkflowExecutionStatus.COMPLETED
 
 
 # -- search attributes -------------------------------------------------------------------------

@@ -77,7 +77,7 @@ async def test_yanked_refused_deprecated_warned(api: Api, settings: Settings) ->
     assert events[0].data["warnings"] == task["warnings"]
     # A range prefers published versions; a deprecated one only when nothing else matches.
     assert (await started(api.http, name, agent_version="<3"))["agent_version"] == "2.0.0"
-    only = await started(api.http, name, agent_version="~1.0")
+    only = await started(api.http, name, agent_version="^1.0")
     assert (only["agent_version"], len(only["warnings"])) == ("1.1.0", 1)
     assert (await started(api.http, name))["warnings"] == []
 
