@@ -47,22 +47,6 @@ class Started:
     warnings: list[str] = field(default_factory=list)
 
 
-async def create_task(
-    session: AsyncSession,
-    temporal: Client,
-    settings: Settings,
-    principal: Principal,
-    body: TaskCreate,
-    idempotency_key: str | None,
-    parent: tuple[str, str] | None = None,
-) -> tuple[Task, bool]:
-    """Create the task and start its workflow; return (task, created). See `start_task`."""
-    started = await start_task(
-        session, temporal, settings, principal, body, idempotency_key, parent
-    )
-    return started.task, started.created
-
-
 async def start_task(
     session: AsyncSession,
     temporal: Client,

@@ -36,6 +36,7 @@ with workflow.unsafe.imports_passed_through():
         exceeded,
         host_lost,
         model_failed,
+        models,
         tool_summary,
     )
     from workflows.steps import StepRunner
@@ -245,9 +246,9 @@ class AgentTaskWorkflow(StepRunner):
         )
 
     async def _llm_turn(self, inp: AgentTaskInput) -> LlmResult:
-        models = [ModelChoice(inp.provider, inp.model), *inp.fallbacks]
+        choices = models(inp)
         while True:
-            choice = models[self._model_index]
+            choice = choices[self._model_index]
             name = f"llm: {choice.name}"
             arg = LlmInput(
                 self._ref(name, "llm"),
@@ -263,9 +264,9 @@ class AgentTaskWorkflow(StepRunner):
                     name, "llm", "call_llm", arg, LlmResult, inp.tuning.llm_timeout_seconds
                 )
             except ActivityError as err:
-                if self._model_index + 1 >= len(models) or not model_failed(err):
+                if self._model_index + 1 >= len(choices) or not model_failed(err):
                     raise
-                await self._fall_back(models, describe(err, name))
+                await self._fall_back(choices, describe(err, name))
                 continue
             self._state.llm_turns += 1
             self._state.usage.add(llm.usage)
@@ -430,8 +431,7 @@ class AgentTaskWorkflow(StepRunner):
         state.steps, state.llm_turns, state.usage = carry.steps, carry.llm_turns, carry.usage
         state.limits, state.fallbacks, state.runs = carry.limits, carry.fallbacks, carry.runs + 1
         assert self._input is not None
-        models = [ModelChoice(self._input.provider, self._input.model), *self._input.fallbacks]
-        state.model = models[self._model_index].name
+        state.model = models(self._input)[self._model_index].name
 
     def _tool_queue(self) -> str | None:
         # Every tool step runs on the workspace's host, platform tools too: they are cheap

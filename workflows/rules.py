@@ -14,14 +14,19 @@ from temporalio.exceptions import (
     TimeoutType,
 )
 
-from activities.types import Usage
-from workflows.types import InputAnswer
+from activities.types import ModelChoice, Usage
+from workflows.types import AgentTaskInput, InputAnswer
 
 ANSWERS = {"approval": {"approve", "reject", "cancel"}, "budget": {"raise", "cancel"}}
 
 
 class InputRefused(ApplicationError):
     """An answer the task cannot take: stale, duplicate, or not one of the allowed actions."""
+
+
+def models(inp: AgentTaskInput) -> list[ModelChoice]:
+    """The task's models in the order they are tried: its own, then the fallbacks."""
+    return [ModelChoice(inp.provider, inp.model), *inp.fallbacks]
 
 
 def tool_summary(name: str, arguments: str) -> str:

@@ -13,7 +13,7 @@ from api.routes.tasks import owned_task, release, task_out
 from api.schemas import TaskCreate, TaskOut
 from api.task_fork import ForkRequest, fork_task
 from api.task_ops import retry_task, signal_pause
-from api.task_service import create_task
+from api.task_service import start_task
 
 router = APIRouter(prefix="/tasks", tags=["tasks"])
 
@@ -121,11 +121,11 @@ async def rerun(
         max_tokens=limits.get("max_tokens"),
         max_cost=limits.get("max_cost"),
     )
-    task, _ = await create_task(
+    started = await start_task(
         session, temporal, settings, principal, request, None, parent=(old.id, "rerun")
     )
-    response.headers["Location"] = f"/v1/tasks/{task.id}"
-    return task_out(task, settings)
+    response.headers["Location"] = f"/v1/tasks/{started.task.id}"
+    return task_out(started.task, settings, warnings=started.warnings)
 
 
 @router.post("/{task_id}/fork", status_code=status.HTTP_201_CREATED, response_model=TaskOut)
