@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
+from temporalio.exceptions import ApplicationError
 
 from activities.types import StepRef, Usage
 from cape.db.events import append_event
@@ -51,6 +52,8 @@ class StepRecorder:
             row = await _step_row(session, ref)
             if row is not None and row.output is not None and row.finished_at is not None:
                 return Started(done=row.output, again=False)
+            if _superseded(row, attempt):
+                raise _stale(ref, attempt)
             again = row is not None or attempt > 1
             if row is None:
                 row = TaskStep(task_id=ref.task_id, step_no=ref.step_no, name=ref.name)
@@ -88,6 +91,12 @@ class StepRecorder:
         """Store the output, then emit `events` and `step-finished` in the same transaction."""
         attempt = activity.info().attempt
         async with self.sessions.begin() as session:
+            row = await _step_row(session, ref, lock=True)
+            assert row is not None, "begin() always creates the row"
+            if row.finished_at is not None and row.output is not None:
+                return  # another attempt finished the step first: record nothing twice
+            if _superseded(row, attempt):
+                raise _stale(ref, attempt)
             for channel, type_, data in events:
                 await append_event(
                     session,
@@ -106,8 +115,6 @@ class StepRecorder:
                 step_no=ref.step_no,
                 dedupe_key=f"step:{ref.step_no}:finished:{_run()}",
             )
-            row = await _step_row(session, ref)
-            assert row is not None, "begin() always creates the row"
             row.status, row.output, row.finished_at = status, output, utcnow()
             row.usage = usage.__dict__ if usage else None
             if usage is not None:
@@ -129,6 +136,11 @@ class StepRecorder:
         status = StepStatus.RETRYING if retrying else StepStatus.FAILED
         type_ = EventType.STEP_RETRYING if retrying else EventType.STEP_FAILED
         async with self.sessions.begin() as session:
+            current = await _step_row(session, ref, lock=True)
+            if current is not None and (
+                current.finished_at is not None or _superseded(current, attempt)
+            ):
+                return
             await append_event(
                 session,
                 ref.task_id,
@@ -151,7 +163,24 @@ def _run() -> str:
     return activity.info().workflow_run_id or ""
 
 
-async def _step_row(session: AsyncSession, ref: StepRef) -> TaskStep | None:
-    return await session.scalar(
-        select(TaskStep).where(TaskStep.task_id == ref.task_id, TaskStep.step_no == ref.step_no)
+async def _step_row(session: AsyncSession, ref: StepRef, lock: bool = False) -> TaskStep | None:
+    query = select(TaskStep).where(TaskStep.task_id == ref.task_id, TaskStep.step_no == ref.step_no)
+    return await session.scalar(query.with_for_update() if lock else query)
+
+
+def _superseded(row: TaskStep | None, attempt: int) -> bool:
+    # A newer attempt runs: Temporal timed this one out (its worker stalled past the heartbeat
+    # timeout) and ignores its result; what it wrote now would double the step's events.
+    return (
+        row is not None
+        and row.status in (StepStatus.RUNNING, StepStatus.RETRYING)
+        and row.attempt > attempt
+    )
+
+
+def _stale(ref: StepRef, attempt: int) -> ApplicationError:
+    return ApplicationError(
+        f"step {ref.step_no}: attempt {attempt} was superseded by a newer attempt",
+        type="StepSuperseded",
+        non_retryable=True,
     )

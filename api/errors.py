@@ -8,7 +8,7 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DataError, DBAPIError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from temporalio.service import RPCError
 
@@ -62,6 +62,18 @@ async def _database_down(_: Request, exc: Exception) -> JSONResponse:
     )
 
 
+async def _database_rejected(request: Request, exc: Exception) -> JSONResponse:
+    # The database refused a value the caller sent (a NUL character in a text, a number beyond
+    # its column's range): a mistake in the request, not an outage, so no 503 and no retry.
+    reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+    named = {**request.path_params, **request.query_params}
+    fields = [name for name, value in named.items() if "\x00" in str(value)] or ["body"]
+    problems = [{"field": field, "message": reason} for field in fields]
+    return error_response(
+        InvalidInput(f"invalid request: {', '.join(fields)}: {reason}", details=problems)
+    )
+
+
 async def _temporal_down(_: Request, exc: Exception) -> JSONResponse:
     log.warning("temporal unavailable", error=str(exc))
     return error_response(
@@ -77,4 +89,5 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(OperationalError, _database_down)
     app.add_exception_handler(DBAPIError, _database_down)
+    app.add_exception_handler(DataError, _database_rejected)  # before DBAPIError (a subclass)
     app.add_exception_handler(RPCError, _temporal_down)
