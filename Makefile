@@ -4,7 +4,7 @@ PYTHON ?= python3
 BIN := $(VENV)/bin
 PG_TEST_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 
-.PHONY: install dev lint format typecheck test test-postgres bench clean
+.PHONY: install dev lint format typecheck test test-postgres bench bench-postgres bench-quick clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -33,9 +33,24 @@ test:  ## the test suite on SQLite (real Temporal dev server, real HTTP)
 test-postgres:  ## the same suite on PostgreSQL (a fresh database per run)
 	CAPE_TEST_DATABASE_URL=$(PG_TEST_URL) $(BIN)/pytest
 
-bench:  ## benchmarks; they print their figures
+bench:  ## benchmarks; they print their figures (docs/performance.md)
 	$(BIN)/python bench/throughput.py
+	$(BIN)/python bench/api_latency.py
+	$(BIN)/python bench/slow_llm.py
+	$(BIN)/python bench/long_task.py
 	$(BIN)/python bench/sandbox.py --repeats 3
+
+bench-postgres:  ## the same on PostgreSQL ($(PG_TEST_URL) server, a fresh database per script)
+	$(BIN)/python bench/throughput.py --db postgres --pg-admin-url $(PG_TEST_URL)
+	$(BIN)/python bench/api_latency.py --db postgres --pg-admin-url $(PG_TEST_URL)
+	$(BIN)/python bench/slow_llm.py --db postgres --pg-admin-url $(PG_TEST_URL)
+	$(BIN)/python bench/long_task.py --db postgres --pg-admin-url $(PG_TEST_URL)
+
+bench-quick:  ## a smoke run of each benchmark (a few minutes)
+	$(BIN)/python bench/throughput.py --quick
+	$(BIN)/python bench/api_latency.py --quick
+	$(BIN)/python bench/slow_llm.py --quick
+	$(BIN)/python bench/long_task.py --quick
 
 clean:
 	rm -rf .mypy_cache .ruff_cache .pytest_cache build *.egg-info

@@ -75,6 +75,8 @@ async def clients(n: int, count: int, rate: float, one: Callable[[int], Awaitabl
             if interval:
                 await asyncio.sleep(max(0.0, due - time.perf_counter()))
                 due += interval
+                if next_i >= n:  # taken by the other clients while this one slept
+                    break
             i, next_i = next_i, next_i + 1
             await one(i)
 
@@ -152,11 +154,13 @@ async def run(args: argparse.Namespace, bench: Bench) -> None:
     services = await start_services(
         bench.stack, args, bench.workdir, tag, scripts=scripts, bare=False
     )
-    mode = f"paced to {args.rate:g} requests/s in total" if args.rate else "closed-loop"
+    mode = "closed-loop clients"
+    if args.rate:
+        mode = f"clients paced to {args.rate:g} requests/s in total"
     print("CapeControl API latency benchmark")
     print(f"  app database: {services.db_label}")
     print(
-        f"  load: {args.clients} {mode} clients; per repeat {args.requests} POST /v1/tasks "
+        f"  load: {args.clients} {mode}; per repeat {args.requests} POST /v1/tasks "
         f"(agent `{AGENT}`, half answering at once, half holding {args.hold:g} s on the LLM), "
         f"then {args.requests} GET /v1/tasks/{{id}}; {args.repeat} repeats after "
         f"{args.warmup} warm-up requests of each",
@@ -219,7 +223,7 @@ def report(
         rows.append((f"{name} requests/s", compact([r[name].rate() for r in repeats]), ""))
     errors = {name: sum(r[name].errors for r in repeats) for name in ("POST", "GET")}
     notes = [f"!! {n} {name} requests answered 503" for name, n in errors.items() if n]
-    print_summary(f"API latency, {args.clients} {mode} clients, {db_label}", rows, notes)
+    print_summary(f"API latency, {args.clients} {mode}, {db_label}", rows, notes)
 
 
 def parse_args() -> argparse.Namespace:

@@ -13,11 +13,22 @@ from cape.settings import Settings
 def configure_logging(settings: Settings) -> None:
     """Route stdlib and structlog logs through one renderer (JSON in production)."""
     level = logging.getLevelNamesMapping().get(settings.log_level.upper(), logging.INFO)
+    # Plain tracebacks: the rich ones print every frame's locals, which costs about a second of
+    # CPU per failed activity on a busy worker (it then misses heartbeats) and can put secrets
+    # held in locals into the log.
     renderer: structlog.types.Processor = (
         structlog.processors.JSONRenderer()
         if settings.log_json
-        else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
+        else structlog.dev.ConsoleRenderer(
+            colors=sys.stderr.isatty(), exception_formatter=structlog.dev.plain_traceback
+        )
     )
+    chain: list[structlog.types.Processor] = [
+        structlog.stdlib.ProcessorFormatter.remove_processors_meta
+    ]
+    if settings.log_json:  # the traceback as one string field, without frame locals
+        chain.append(structlog.processors.format_exc_info)
+    chain.append(renderer)
     shared: list[structlog.types.Processor] = [
         structlog.contextvars.merge_contextvars,
         structlog.stdlib.add_log_level,
@@ -34,7 +45,7 @@ def configure_logging(settings: Settings) -> None:
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
             foreign_pre_chain=shared,
-            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
+            processors=chain,
         )
     )
     root = logging.getLogger()

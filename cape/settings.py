@@ -63,6 +63,11 @@ class Settings(ToolSettings, LlmSettings):
     retry_initial_seconds: float = Field(1.0, gt=0)
     retry_max_attempts: int = Field(8, ge=1)
     max_concurrent_activities: int = Field(1000, ge=1)
+    # Database pool per process: many activities in flight share it, so a step may wait for a
+    # connection rather than fail (bench/slow_llm.py: 1,000 concurrent tasks).
+    db_pool_size: int = Field(20, ge=1)
+    db_max_overflow: int = Field(20, ge=0)
+    db_pool_timeout_seconds: float = Field(120.0, gt=0)
 
     log_level: str = "INFO"
     log_json: bool = False

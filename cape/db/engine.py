@@ -39,17 +39,23 @@ def _sqlite_begin(connection: Any) -> None:
     connection.exec_driver_sql("BEGIN" if readonly else "BEGIN IMMEDIATE")
 
 
+def _pool(settings: Settings) -> dict[str, Any]:
+    return {
+        "pool_size": settings.db_pool_size,
+        "max_overflow": settings.db_max_overflow,
+        "pool_timeout": settings.db_pool_timeout_seconds,
+    }
+
+
 def create_engine(settings: Settings) -> AsyncEngine:
     """Create the async engine for the configured database."""
     if settings.is_sqlite:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(settings.async_database_url, pool_size=20, max_overflow=20)
+        engine = create_async_engine(settings.async_database_url, **_pool(settings))
         event.listen(engine.sync_engine, "connect", _sqlite_connect)
         event.listen(engine.sync_engine, "begin", _sqlite_begin)
         return engine
-    return create_async_engine(
-        settings.async_database_url, pool_size=20, max_overflow=20, pool_pre_ping=True
-    )
+    return create_async_engine(settings.async_database_url, pool_pre_ping=True, **_pool(settings))
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -1,8 +1,8 @@
-"""The benchmark harness still runs end to end: a tiny --quick run against real services.
+"""The benchmark scripts still run end to end: tiny --quick runs against real services.
 
-One script is enough to cover what they share (services as subprocesses, scripted LLM, load
-through the API, the summary table); long_task.py also reads Temporal histories across
-continue-as-new. The figures are not checked: speed is measured by the scripts, not by tests.
+They cover what the scripts share (services as subprocesses, scripted LLM, load through the
+API, the summary table); long_task.py also reads Temporal histories across continue-as-new.
+The figures are not checked: speed is measured by the scripts, not by tests.
 """
 
 from __future__ import annotations
@@ -36,3 +36,11 @@ def test_long_task_reads_every_run_of_a_continued_task() -> None:
     assert "| status | succeeded | succeeded |" in out
     assert "| steps | 10 | 10 |" in out
     assert "continued as new" in out
+
+
+@pytest.mark.timeout(300)
+def test_api_latency_measures_posts_and_gets() -> None:
+    out = run_bench("api_latency.py", "--requests", "6", "--warmup", "0", "--hold", "1")
+    assert "| POST p99 ms |" in out
+    assert "| GET p99 ms |" in out
+    assert "answered 503" not in out
