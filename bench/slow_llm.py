@@ -49,7 +49,6 @@ CAPE_WORKFLOW = "AgentTaskWorkflow"
 SCRIPT = "bench-slow"
 TARGET_RATIO, TARGET_RSS_MIB = 1.1, 300
 RETRIES_503 = 20
-EXPERIMENTS = ("BENCH_DB_POOL", "BENCH_PLAIN_TRACEBACKS")  # see bench/workers.py
 Starter = Callable[[int], Awaitable[None]]
 
 
@@ -143,9 +142,6 @@ async def run(args: argparse.Namespace, bench: Bench) -> None:
         f", {OPTIONS_ENV}={os.environ.get(OPTIONS_ENV) or '(none: worker/main.py as is)'}",
         flush=True,
     )
-    experiments = [f"{k}={os.environ[k]}" for k in EXPERIMENTS if os.environ.get(k)]
-    if experiments:
-        print(f"  experiments: {', '.join(experiments)}", flush=True)
     headers = {"Authorization": f"Bearer {services.key}"}
     limits = httpx.Limits(max_connections=args.concurrency + 8, max_keepalive_connections=None)
     async with httpx.AsyncClient(

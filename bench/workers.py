@@ -13,8 +13,7 @@ they create, to measure a tuning before it goes into worker/main.py or cape/sett
 A `*_poller_behavior` value is `{"simple_maximum": N}` or `{"autoscaling": {minimum, maximum,
 initial}}`; `workflow_runner` is `{"passthrough": ["workflows", "activities"]}` (the sandbox
 imports those modules once instead of for every workflow run). Settings
-(`CAPE_MAX_CONCURRENT_ACTIVITIES`, ...) come from the environment as usual. `patch_experiments`
-lists two more switches, for the Cape worker only.
+(`CAPE_MAX_CONCURRENT_ACTIVITIES`, `CAPE_DB_POOL_*`, ...) come from the environment as usual.
 """
 
 from __future__ import annotations
@@ -77,45 +76,11 @@ def patch_worker_options() -> dict[str, Any]:
     return overrides
 
 
-def patch_experiments() -> list[str]:
-    """Changes to files outside bench/ that a run can try first; returns those applied.
-
-    BENCH_DB_POOL (JSON): keyword arguments of the app database engine (`pool_size`,
-    `max_overflow`, `pool_timeout`) instead of cape/db/engine.py's. BENCH_PLAIN_TRACEBACKS=1:
-    the console log renderer prints plain tracebacks instead of rich ones with locals.
-    """
-    applied = []
-    pool = json.loads(os.environ.get("BENCH_DB_POOL") or "{}")
-    if pool:
-        from sqlalchemy.ext.asyncio import create_async_engine as real_engine
-
-        import cape.db.engine as engine_module
-
-        def engine(url: str, **kwargs: Any) -> Any:
-            return real_engine(url, **{**kwargs, **pool})
-
-        vars(engine_module)["create_async_engine"] = engine
-        applied.append(f"BENCH_DB_POOL={pool}")
-    if os.environ.get("BENCH_PLAIN_TRACEBACKS") == "1":
-        import structlog
-
-        real_renderer = structlog.dev.ConsoleRenderer
-
-        def renderer(*args: Any, **kwargs: Any) -> Any:
-            kwargs.setdefault("exception_formatter", structlog.dev.plain_traceback)
-            return real_renderer(*args, **kwargs)
-
-        vars(structlog.dev)["ConsoleRenderer"] = renderer
-        applied.append("BENCH_PLAIN_TRACEBACKS=1")
-    return applied
-
-
 def run_cape_worker() -> None:
     """`cape worker` with the overrides (the CLI command exits the process itself)."""
     from cape.cli.processes import worker
 
     patch_worker_options()
-    patch_experiments()
     worker.main(args=[], prog_name="cape worker")
 
 
