@@ -89,14 +89,25 @@ def port_holder(port: int, proc: Path = PROC) -> str | None:
     for entry in proc.iterdir():
         if not entry.name.isdigit():
             continue
-        try:
-            links = [os.readlink(fd) for fd in (entry / "fd").iterdir()]
-        except OSError:
-            continue  # gone, or another user's process
-        if wanted.intersection(links):
+        if wanted.intersection(_fd_links(entry / "fd")):
             pid = int(entry.name)
             return f"pid {pid} ({command_line(pid, proc) or '?'})"
     return f"a process of uid {min(sockets.values())}"
+
+
+def _fd_links(fd_dir: Path) -> set[str]:
+    """What the open fds of one process point to (empty if gone or another user's)."""
+    links: set[str] = set()
+    try:
+        fds = list(fd_dir.iterdir())
+    except OSError:
+        return links
+    for fd in fds:
+        try:
+            links.add(os.readlink(fd))
+        except OSError:
+            continue  # closed meanwhile (the listing's own fd, for one)
+    return links
 
 
 def _listening_inodes(port: int, proc: Path) -> dict[str, int]:

@@ -153,8 +153,9 @@ def _crashed(child_died: ChildDied) -> None:
     code = child.proc.returncode if child.proc is not None else 0
     if isinstance(child_died, GaveUp):
         policy = child.spec.policy
+        times = "restart" if policy.max_restarts == 1 else "restarts"
         what = (
-            f"{child.name} exited ({describe_exit(code)}) after {policy.max_restarts} restarts "
+            f"{child.name} exited ({describe_exit(code)}) after {policy.max_restarts} {times} "
             f"in {policy.window_seconds:g} s; giving up"
         )
     else:

@@ -92,6 +92,16 @@ class Child:
         """The spec's name."""
         return self.spec.name
 
+    def count_restart(self, now: float) -> int | None:
+        """Record a restart at `now`: its number within the window, or None to give up."""
+        policy = self.spec.policy
+        while self.restarts and now - self.restarts[0] > policy.window_seconds:
+            self.restarts.popleft()
+        if len(self.restarts) >= policy.max_restarts:
+            return None
+        self.restarts.append(now)
+        return len(self.restarts)
+
     def exited(self) -> int | None:
         """The exit status of a process that ended (None while it runs or awaits a restart)."""
         if self.proc is None or self.restart_at is not None:
@@ -189,13 +199,10 @@ class Supervisor:
         code = child.exited()
         if code is None:
             return
-        policy = child.spec.policy
-        while child.restarts and now - child.restarts[0] > policy.window_seconds:
-            child.restarts.popleft()
-        if len(child.restarts) >= policy.max_restarts:
+        count = child.count_restart(now)
+        if count is None:
             raise GaveUp(child)
-        child.restarts.append(now)
-        count = len(child.restarts)
+        policy = child.spec.policy
         delay = policy.delay(count)
         click.echo(
             f"{child.name} exited ({describe_exit(code)}); restarting in {delay:g} s "

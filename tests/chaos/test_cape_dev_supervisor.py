@@ -25,9 +25,9 @@ import pytest
 
 from cape.settings import Settings
 from cape.testing.fake_llm import FakeLLMServer
-from tests.chaos.devstack import CapeDev, dev_command, free_ports, running
 from tests.chaos.support import LIMIT, Probe, Tally, audit, probe, rng, wait_terminal
 from tests.chaos.test_api_restart import Follower
+from tests.devstack import CapeDev, dev_command, free_ports, running
 from tests.e2e.test_resume import assert_end, assert_events, data_of, slow_script
 from tests.harness import settings_env, wait_until
 
