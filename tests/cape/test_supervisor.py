@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -89,11 +90,32 @@ def test_crashing_child_is_restarted_then_given_up_on(
     assert not pid_file.path.exists()
 
 
+def test_stop_all_stops_children_in_reverse_start_order(tmp_path: Path) -> None:
+    order = tmp_path / "order"
+    sup = Supervisor(tmp_path)
+    for name in ("temporal", "worker", "api"):
+        # Each notes its name when SIGTERM arrives, then exits 0; ready once the trap is set.
+        ready = tmp_path / f"{name}.ready"
+        script = (
+            f'trap "echo {name} >> {order}; exit 0" TERM; touch {ready}; '
+            "while :; do sleep 0.05; done"
+        )
+
+        def trapped(alive: Callable[[], bool], ready: Path = ready) -> None:
+            while alive() and not ready.exists():
+                time.sleep(0.02)
+
+        sup.launch(ChildSpec(name, ["sh", "-c", script], ready=trapped))
+    sup.stop_all()
+    assert order.read_text().split() == ["api", "worker", "temporal"]
+    assert sup.children == []
+
+
 def test_a_child_dying_while_the_stack_starts_is_fatal(tmp_path: Path) -> None:
     sup = Supervisor(tmp_path)
 
-    def never_ready(alive: object) -> None:
-        while callable(alive) and alive():
+    def never_ready(alive: Callable[[], bool]) -> None:
+        while alive():
             time.sleep(0.02)
 
     with pytest.raises(ChildDied) as caught:

@@ -163,6 +163,7 @@ async def test_cape_dev_restarts_each_killed_child_and_leaves_no_orphan(
                     return dev.children().get(victim, old) != old
 
                 await wait_until(replaced, f"a new {victim}", LIMIT, 0.1)
+                tally.extra[f"{victim}_respawned_ms"] = round((time.monotonic() - killed) * 1000)
                 # A task POSTed now (retried through the outage) makes progress: all is back.
                 fresh = await load.post(keyed=True, delay=0.0)
                 assert fresh is not None
@@ -196,6 +197,9 @@ async def test_cape_dev_restarts_each_killed_child_and_leaves_no_orphan(
         tally.extra["keyed"] = len(load.keys)
         tally.extra["unkeyed_unanswered"] = load.unanswered
         tally.extra["sse_events"] = sum(len(data_of(f.messages)) for f in load.followers)
+        # One line per kill; more would mean a child crashed by itself (e.g. the worker when
+        # Temporal went away): recovered too, but reported.
+        tally.extra["restart_lines"] = dev.text().count("; restarting in")
         message = tally.report()
         assert tally.lost == 0, message
         assert tally.faults == len(VICTIMS), message
