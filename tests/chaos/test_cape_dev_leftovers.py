@@ -1,17 +1,20 @@
-"""What an unclean stop leaves behind: found via the pid file, stopped; a held port is named.
+"""Leftovers of an unclean stop are found via the pid file and stopped; a held port is named.
 
 The leftover is a real Temporal dev server on `cape dev`'s port and database file, in a session
 of its own, recorded in `<data dir>/cape-dev.pid` by a `cape dev` that no longer runs (as after
 a stop where no parent-death signal reached it, e.g. off Linux). A decoy recorded under a pid
 that now belongs to another process must be left alone. Then, with that `cape dev` up, a
 second one on the same ports names the process that holds the API port, and a third on the
-same data dir says `cape dev` already runs there.
+same data dir says `cape dev` already runs there. Last, with the restart limit injected (one
+restart), a worker killed twice makes `cape dev` give up: log tail, the rest stopped, exit 1.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import os
+import signal
 import subprocess
 from pathlib import Path
 
@@ -21,6 +24,7 @@ from cape.devserver import dev_server_args, temporal_binary, wait_for_temporal
 from cape.procinfo import process_identity
 from tests.chaos.support import LIMIT
 from tests.devstack import CapeDev, clean_env, dev_command, free_ports, running
+from tests.harness import wait_until
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -77,7 +81,9 @@ async def test_leftover_is_stopped_and_a_held_port_is_named(tmp_path: Path) -> N
         }
         (data_dir / "cape-dev.pid").write_text(json.dumps(record))
 
-        dev = CapeDev(dev_command(data_dir, ports))
+        dev = CapeDev(
+            dev_command(data_dir, ports, "--max-restarts", "1", "--restart-window", "600")
+        )
         line = await asyncio.to_thread(dev.wait_for, "left running by an unclean stop")
         assert line == (
             f"Stopped temporal (pid {leftover.pid}), left running by an unclean stop of "
@@ -100,7 +106,28 @@ async def test_leftover_is_stopped_and_a_held_port_is_named(tmp_path: Path) -> N
         same = await asyncio.to_thread(run_dev, data_dir, free_ports(2))
         assert same.returncode == 2, same.stdout + same.stderr
         assert f"cape dev is already running on this data dir (pid {dev.proc.pid})" in (same.stderr)
-        assert dev.interrupt() == 0, dev.text()
+
+        # Restart limits are injectable: with one restart allowed, a second crash gives up,
+        # stopping the others and printing the log tail.
+        children = dev.children()
+        os.kill(children["worker"], signal.SIGKILL)
+        restarted = "worker exited (SIGKILL); restarting in 0.5 s (restart 1 of 1 in 600 s)"
+        await asyncio.to_thread(dev.wait_for, restarted)
+
+        async def respawned() -> int | None:
+            worker = dev.children().get("worker")
+            return worker if worker != children["worker"] else None
+
+        worker = await wait_until(respawned, "a new worker", LIMIT, 0.1)
+        os.kill(worker, signal.SIGKILL)
+        assert await asyncio.to_thread(dev.proc.wait, LIMIT) == 1, dev.text()
+        output = dev.text()
+        assert "worker exited (SIGKILL) after 1 restart in 600 s; giving up; last lines of " in (
+            output
+        )
+        tail = output.split(f"{data_dir}/logs/worker.log:\n", 1)[1]
+        assert "--- cape dev " in tail  # the log's tail follows, up to the last start
+        assert not any(running(pid) for pid in children.values())
         assert not (data_dir / "cape-dev.pid").exists()
     finally:
         if dev is not None:
