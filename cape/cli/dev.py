@@ -80,7 +80,11 @@ def _http_ready(url: str) -> Callable[[Callable[[], bool]], None]:
 
 
 def children(settings: Settings, ui: bool, policy: RestartPolicy) -> list[ChildSpec]:
-    """The processes of `cape dev`, in start order (they stop in reverse)."""
+    """The processes of `cape dev`, in start order (they stop in reverse).
+
+    Adding a child is one more `ChildSpec` here: each is launched after the previous one's
+    ready check passed, restarted by `policy`, and named in the banner's log line.
+    """
     temporal = devserver.dev_server_args(
         port=settings.temporal_port,
         ui_port=settings.temporal_ui_port if ui else None,
