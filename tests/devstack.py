@@ -138,9 +138,9 @@ class CapeDev:
         """The live Temporal, worker and API children, by name."""
         return children_of(self.proc.pid)
 
-    def interrupt(self, timeout: float = 90) -> int:
-        """Ctrl-C (SIGINT) and wait for the exit status."""
-        self.proc.send_signal(signal.SIGINT)
+    def interrupt(self, timeout: float = 90, sig: int = signal.SIGINT) -> int:
+        """Ctrl-C (SIGINT, or `sig`) and wait for the exit status."""
+        self.proc.send_signal(sig)
         code = self.proc.wait(timeout)
         time.sleep(0.2)  # let the reader thread drain
         self._drain()

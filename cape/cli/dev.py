@@ -228,7 +228,9 @@ def dev(
     policy = RestartPolicy(max_restarts=max_restarts, window_seconds=restart_window)
     sup = Supervisor(settings.data_dir / "logs", pid_file, stop_timeout=STOP_TIMEOUT)
     sup.log_dir.mkdir(parents=True, exist_ok=True)
-    for sig in (signal.SIGINT, signal.SIGTERM):
+    # SIGHUP: a closed terminal stops the stack in order too, rather than killing `cape dev`
+    # outright (its children would then die by the parent-death signal, without a clean stop).
+    for sig in (signal.SIGINT, signal.SIGTERM, getattr(signal, "SIGHUP", signal.SIGTERM)):
         signal.signal(sig, sup.on_signal)
     try:
         key = _run(sup, settings, children(settings, ui, policy))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import socket
 import stat
 import subprocess
@@ -179,7 +180,9 @@ def test_cape_dev_end_to_end(tmp_path: Path, cape_dev_runs: list[CapeDev]) -> No
     ports = free_ports(3)
     api_port = ports[0]
     keys = []
-    for _ in range(2):  # the second run reuses the data dir: same key, same databases
+    # The second run reuses the data dir (same key, same databases) and stops on SIGHUP,
+    # as when its terminal closes: in order too.
+    for sig in (signal.SIGINT, signal.SIGHUP):
         run = CapeDev(dev_command(data_dir, ports))
         cape_dev_runs.append(run)
         key = run.value("Dev API key:")
@@ -190,8 +193,9 @@ def test_cape_dev_end_to_end(tmp_path: Path, cape_dev_runs: list[CapeDev]) -> No
         assert f"127.0.0.1:{ports[1]}" in output
         assert httpx.get(f"http://127.0.0.1:{api_port}/healthz", timeout=10).status_code == 200
         assert (data_dir / "cape-dev.pid").exists()
-        assert run.interrupt() == 0, run.text()
+        assert run.interrupt(sig=sig) == 0, run.text()
         assert "Traceback" not in run.text()
+        assert "Stopping api, worker, temporal..." in run.text()
         for port in ports:
             assert port_is_free(port), f"port {port} still in use after Ctrl-C"
         assert not _processes_using(data_dir), "children left running"
