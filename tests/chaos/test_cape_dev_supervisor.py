@@ -5,9 +5,10 @@ least 30 tasks in flight, POSTed with and without an Idempotency-Key and followe
 from their first event. The worker, then the API, then Temporal are SIGKILLed once each (found
 in /proc as children of `cape dev`); `cape dev` must print its restart line and bring a new
 process up, and a task POSTed right after each kill must make progress. In the end every
-accepted task succeeded with each step once, every follower saw every event once, and every
-key still answers its task. Then `cape dev` itself is SIGKILLed: no child may outlive it by
-more than ORPHAN_LIMIT seconds, and a new `cape dev` starts on the same data dir and ports.
+accepted task succeeded with each step once (task and step rows), its workflow completed
+(Temporal's list), every follower saw every event once, and every key still answers its
+task. Then `cape dev` itself is SIGKILLed: no child may outlive it by more than ORPHAN_LIMIT
+seconds, and a new `cape dev` starts on the same data dir and ports.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from temporalio.client import Client, WorkflowExecutionStatus
 
 from cape.settings import Settings
 from cape.testing.fake_llm import FakeLLMServer
@@ -204,6 +206,21 @@ async def test_cape_dev_restarts_each_killed_child_and_leaves_no_orphan(
         assert tally.lost == 0, message
         assert tally.faults == len(VICTIMS), message
         assert len(load.accepted) >= TASKS + len(VICTIMS), message
+
+        # Temporal's own view agrees: every accepted task's workflow completed.
+        accepted = set(load.accepted)
+        temporal = await Client.connect(f"127.0.0.1:{ports[1]}")
+
+        async def all_completed() -> bool:
+            query = f"TaskQueue = '{settings.task_queue}'"
+            done = {
+                wf.id
+                async for wf in temporal.list_workflows(query)
+                if wf.status == WorkflowExecutionStatus.COMPLETED
+            }
+            return accepted <= done
+
+        await wait_until(all_completed, "Temporal to list every workflow completed", LIMIT, 0.5)
 
         # `cape dev` itself SIGKILLed: its children follow it.
         children = dev.children()
