@@ -110,7 +110,7 @@ class Child:
 
 
 class Stop(Exception):
-    """SIGINT or SIGTERM arrived."""
+    """A stop was asked (SIGINT, SIGTERM or SIGHUP)."""
 
 
 class ChildDied(Exception):
@@ -147,7 +147,7 @@ class Supervisor:
         self._preexec = die_with_parent()
 
     def on_signal(self, _signum: int, _frame: FrameType | None) -> None:
-        """The SIGINT/SIGTERM handler: ask the loops to stop."""
+        """The SIGINT/SIGTERM/SIGHUP handler: ask the loops to stop."""
         self.stopping = True
 
     def launch(self, spec: ChildSpec) -> Child:
@@ -194,7 +194,11 @@ class Supervisor:
         if child.restart_at is not None:
             if now >= child.restart_at:
                 child.restart_at = None
-                self._spawn(child)
+                try:
+                    self._spawn(child)
+                except OSError as exc:  # e.g. the binary was removed meanwhile
+                    click.echo(f"{child.name} could not be started again: {exc}", err=True)
+                    raise GaveUp(child) from exc
             return
         code = child.exited()
         if code is None:

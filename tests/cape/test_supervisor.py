@@ -90,6 +90,21 @@ def test_crashing_child_is_restarted_then_given_up_on(
     assert not pid_file.path.exists()
 
 
+def test_a_child_that_cannot_be_started_again_gives_up(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    script = tmp_path / "child.sh"
+    script.write_text("#!/bin/sh\nsleep 0.3\nexit 3\n")
+    script.chmod(0o755)
+    sup = Supervisor(tmp_path, poll_seconds=0.02)
+    sup.launch(ChildSpec("worker", [str(script)], policy=RestartPolicy(backoff_seconds=0.01)))
+    script.unlink()
+    with pytest.raises(GaveUp):
+        sup.watch()
+    assert "worker could not be started again: " in capsys.readouterr().err
+    sup.stop_all()
+
+
 def test_stop_all_stops_children_in_reverse_start_order(tmp_path: Path) -> None:
     order = tmp_path / "order"
     sup = Supervisor(tmp_path)
