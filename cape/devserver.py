@@ -20,6 +20,7 @@ from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
 from cape.errors import RuntimeFailure
+from cape.procinfo import port_holder
 from cape.settings import SEARCH_ATTRIBUTES
 
 # Values are JSON literals. Measured in DESIGN.md ("Dev server tuning"): the stock poll rates
@@ -136,8 +137,11 @@ def check_port_free(host: str, port: int, what: str, option: str | None = None) 
             if exc.errno not in (errno.EADDRINUSE, errno.EACCES):
                 raise PortInUse(f"cannot listen on {host}:{port} ({what}): {exc}") from exc
             fix = f"pass {option}" if option else "choose another port"
+            holder = port_holder(port)
+            by = f" by {holder}" if holder else ""
             raise PortInUse(
-                f"port {port} ({what}) is already in use on {host}; {fix} or stop the other process"
+                f"port {port} ({what}) is already in use on {host}{by}; "
+                f"{fix} or stop the other process"
             ) from exc
 
 

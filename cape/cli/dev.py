@@ -1,4 +1,4 @@
-"""`cape dev`: Temporal dev server + worker + API in one command, stopped cleanly on Ctrl-C."""
+"""`cape dev`: Temporal dev server + worker + API in one command, supervised, stopped on Ctrl-C."""
 
 from __future__ import annotations
 
@@ -6,110 +6,37 @@ import asyncio
 import os
 import secrets
 import signal
-import subprocess
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
-from types import FrameType
 
 import click
 import httpx
 
 from cape import devserver
 from cape.auth import KEY_PREFIX
+from cape.cli.devpids import AlreadyRunning, PidFile
 from cape.cli.processes import load_settings, register_key
+from cape.cli.supervisor import (
+    ChildDied,
+    ChildSpec,
+    GaveUp,
+    RestartPolicy,
+    Stop,
+    Supervisor,
+    describe_exit,
+    log_tail,
+)
 from cape.settings import Settings
 
 HOST = "127.0.0.1"
 STOP_TIMEOUT = 10.0
-
-
-def log_tail(path: Path, lines: int = 25, max_bytes: int = 8192) -> str:
-    """The last `lines` lines among the last `max_bytes` bytes of a log ("" if unreadable)."""
-    try:
-        text = path.read_bytes()[-max_bytes:].decode(errors="replace")
-    except OSError:
-        return ""
-    return "\n".join(text.splitlines()[-lines:])
+READY_TIMEOUT = 60.0
 
 
 class _PortBusy(click.ClickException):
     exit_code = 2
-
-
-class _Stop(Exception):
-    """SIGINT or SIGTERM arrived."""
-
-
-@dataclass
-class _Child:
-    name: str
-    proc: subprocess.Popen[bytes]
-    log_path: Path
-
-    def stop(self) -> int:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                click.echo(f"{self.name} did not stop in {STOP_TIMEOUT:g}s; killing it", err=True)
-                self.proc.kill()
-        return self.proc.wait()
-
-    def tail(self, lines: int = 25) -> str:
-        return log_tail(self.log_path, lines)
-
-
-class _ChildDied(Exception):
-    def __init__(self, child: _Child) -> None:
-        super().__init__(child.name)
-        self.child = child
-
-
-@dataclass
-class _Supervisor:
-    log_dir: Path
-    children: list[_Child] = field(default_factory=list)
-    stopping: bool = False
-
-    def on_signal(self, _signum: int, _frame: FrameType | None) -> None:
-        self.stopping = True
-
-    def start(self, name: str, args: list[str], env: dict[str, str] | None = None) -> _Child:
-        log_path = self.log_dir / f"{name}.log"
-        with log_path.open("ab") as out:
-            out.write(f"--- cape dev {datetime.now(UTC).isoformat()} ---\n".encode())
-            out.flush()
-            # A session of its own: Ctrl-C reaches only `cape dev`, which stops children in order.
-            proc = subprocess.Popen(
-                args,
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                env=env,
-                start_new_session=True,
-            )
-        self.children.append(_Child(name, proc, log_path))
-        return self.children[-1]
-
-    def check(self) -> None:
-        """Raise _Stop on a signal, _ChildDied when a child exited."""
-        if self.stopping:
-            raise _Stop
-        for child in self.children:
-            if child.proc.poll() is not None:
-                raise _ChildDied(child)
-
-    def stop_all(self) -> None:
-        """Stop children in reverse start order: API, worker, then Temporal."""
-        while self.children:
-            child = self.children.pop()
-            if (code := child.stop()) not in (0, -signal.SIGTERM):  # SIGTERM: stopped early
-                click.echo(f"{child.name} exited with code {code}; see {child.log_path}", err=True)
 
 
 def _dev_key(data_dir: Path) -> str:
@@ -122,55 +49,66 @@ def _dev_key(data_dir: Path) -> str:
     return key
 
 
-async def _temporal_ready(settings: Settings, alive: Callable[[], bool]) -> None:
-    client = await devserver.wait_for_temporal(
-        settings.temporal_address, settings.temporal_namespace, wait_seconds=60, alive=alive
-    )
-    await devserver.ensure_search_attributes(client, settings.temporal_namespace)
+def _temporal_ready(settings: Settings) -> Callable[[Callable[[], bool]], None]:
+    async def ready(alive: Callable[[], bool]) -> None:
+        client = await devserver.wait_for_temporal(
+            settings.temporal_address,
+            settings.temporal_namespace,
+            wait_seconds=READY_TIMEOUT,
+            alive=alive,
+        )
+        await devserver.ensure_search_attributes(client, settings.temporal_namespace)
+
+    return lambda alive: asyncio.run(ready(alive))
 
 
-def _wait_healthy(sup: _Supervisor, url: str, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    with httpx.Client(timeout=2.0) as http:
-        while True:
-            sup.check()
-            try:
-                if http.get(url).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise click.ClickException(f"the API did not become healthy at {url}")
-            time.sleep(0.2)
+def _http_ready(url: str) -> Callable[[Callable[[], bool]], None]:
+    def ready(alive: Callable[[], bool]) -> None:
+        deadline = time.monotonic() + READY_TIMEOUT
+        with httpx.Client(timeout=2.0) as http:
+            while alive():
+                try:
+                    if http.get(url).status_code == 200:
+                        return
+                except httpx.HTTPError:
+                    pass
+                if time.monotonic() > deadline:
+                    raise click.ClickException(f"{url} did not answer 200 in {READY_TIMEOUT:g}s")
+                time.sleep(0.2)
+
+    return ready
 
 
-def _run(sup: _Supervisor, settings: Settings, ui: bool) -> None:
-    data_dir = settings.data_dir
-    args = devserver.dev_server_args(
+def children(settings: Settings, ui: bool, policy: RestartPolicy) -> list[ChildSpec]:
+    """The processes of `cape dev`, in start order (they stop in reverse).
+
+    Adding a child is one more `ChildSpec` here: each is launched after the previous one's
+    ready check passed, restarted by `policy`, and named in the banner's log line.
+    """
+    temporal = devserver.dev_server_args(
         port=settings.temporal_port,
         ui_port=settings.temporal_ui_port if ui else None,
-        db_file=data_dir / "temporal.db",
+        db_file=settings.data_dir / "temporal.db",
     )
-    temporal = sup.start("temporal", [str(devserver.temporal_binary()), *args])
-    try:
-        asyncio.run(
-            _temporal_ready(settings, lambda: temporal.proc.poll() is None and not sup.stopping)
-        )
-    except devserver.DevServerError:
-        sup.check()  # a signal or a dead server explains it better
-        raise
-    from cape.db.migrate import upgrade
+    env = os.environ | settings.to_env() | {"PYTHONUNBUFFERED": "1"}
+    cape = [sys.executable, "-m", "cape.cli"]
+    health = f"http://{HOST}:{settings.api_port}/healthz"
+    return [
+        ChildSpec(
+            "temporal",
+            [str(devserver.temporal_binary()), *temporal],
+            ready=_temporal_ready(settings),
+            policy=policy,
+        ),
+        ChildSpec("worker", [*cape, "worker"], env, policy=policy),
+        ChildSpec("api", [*cape, "api"], env, ready=_http_ready(health), policy=policy),
+    ]
 
-    upgrade(settings)
-    key = _dev_key(data_dir)
-    asyncio.run(register_key(settings, owner="dev", name="dev", key=key))
-    child = settings.model_copy(update={"api_host": HOST})
-    env = os.environ | child.to_env() | {"PYTHONUNBUFFERED": "1"}
-    sup.start("worker", [sys.executable, "-m", "cape.cli", "worker"], env)
-    sup.start("api", [sys.executable, "-m", "cape.cli", "api"], env)
+
+def _banner(sup: Supervisor, settings: Settings, ui: bool, key: str) -> None:
     api_url = f"http://{HOST}:{settings.api_port}"
-    _wait_healthy(sup, f"{api_url}/healthz")
     ui_url = f"http://{HOST}:{settings.temporal_ui_port}" if ui else "disabled (--no-ui)"
+    names = ",".join(child.name for child in sup.children)
     for label, value in [
         ("API", api_url),
         ("API docs", f"{api_url}/docs"),
@@ -179,16 +117,54 @@ def _run(sup: _Supervisor, settings: Settings, ui: bool) -> None:
             "Temporal address",
             f"{settings.temporal_address} (namespace {settings.temporal_namespace})",
         ),
-        ("Data dir", str(data_dir)),
-        ("Logs", str(sup.log_dir / "{temporal,worker,api}.log")),
+        ("Data dir", str(settings.data_dir)),
+        ("Logs", str(sup.log_dir / f"{{{names}}}.log")),
         ("Dev API key", key),
     ]:
         click.echo(f"  {label + ':':<18}{value}")
     click.echo(f'  Try: curl -H "Authorization: Bearer {key}" {api_url}/v1/tasks')
     click.echo("CapeControl dev is running; press Ctrl-C to stop.")
-    while True:
-        sup.check()
-        time.sleep(0.2)
+
+
+def _run(sup: Supervisor, settings: Settings, specs: list[ChildSpec]) -> str:
+    from cape.db.migrate import upgrade
+
+    # The app database needs no Temporal: ready before any child starts.
+    upgrade(settings)
+    key = _dev_key(settings.data_dir)
+    asyncio.run(register_key(settings, owner="dev", name="dev", key=key))
+    for spec in specs:
+        sup.launch(spec)
+    return key
+
+
+def _check_ports(settings: Settings, ui: bool) -> None:
+    ports = [
+        (settings.api_port, "API", "--api-port"),
+        (settings.temporal_port, "Temporal", "--temporal-port"),
+    ]
+    if ui:
+        ports.append((settings.temporal_ui_port, "Temporal Web UI", "--ui-port"))
+    for port, what, option in ports:
+        try:
+            devserver.check_port_free(HOST, port, what, option)
+        except devserver.PortInUse as exc:
+            raise _PortBusy(str(exc)) from exc
+
+
+def _crashed(child_died: ChildDied) -> None:
+    child = child_died.child
+    code = child.proc.returncode if child.proc is not None else 0
+    if isinstance(child_died, GaveUp):
+        policy = child.spec.policy
+        times = "restart" if policy.max_restarts == 1 else "restarts"
+        what = (
+            f"{child.name} exited ({describe_exit(code)}) after {policy.max_restarts} {times} "
+            f"in {policy.window_seconds:g} s; giving up"
+        )
+    else:
+        what = f"{child.name} exited unexpectedly ({describe_exit(code)})"
+    click.echo(f"{what}; last lines of {child.log_path}:\n{log_tail(child.log_path)}", err=True)
 
 
 @click.command()
@@ -202,16 +178,34 @@ def _run(sup: _Supervisor, settings: Settings, ui: bool) -> None:
 @click.option("--temporal-port", type=int, default=None, help="Temporal gRPC port (default 7233).")
 @click.option("--ui-port", type=int, default=None, help="Temporal Web UI port (default 8233).")
 @click.option("--ui/--no-ui", default=True, show_default=True, help="Serve the Temporal Web UI.")
+@click.option(
+    "--max-restarts",
+    type=click.IntRange(min=0),
+    default=RestartPolicy.max_restarts,
+    show_default=True,
+    help="Restarts of one crashed child allowed within --restart-window (0: never restart).",
+)
+@click.option(
+    "--restart-window",
+    type=click.FloatRange(min=0, min_open=True),
+    default=RestartPolicy.window_seconds,
+    show_default=True,
+    help="Seconds over which --max-restarts counts.",
+)
 def dev(
     data_dir: Path | None,
     api_port: int | None,
     temporal_port: int | None,
     ui_port: int | None,
     ui: bool,
+    max_restarts: int,
+    restart_window: float,
 ) -> None:
     """Run Temporal, a worker and the API locally; data survives restarts.
 
-    Child logs go to <data-dir>/logs/{temporal,worker,api}.log; a crash prints the tail.
+    A child that crashes is restarted with a growing delay; after more than --max-restarts
+    crashes within --restart-window seconds, `cape dev` stops the rest and prints the tail of
+    its log. Child logs go to <data-dir>/logs/{temporal,worker,api}.log.
     """
     base = load_settings(
         data_dir, api_port=api_port, temporal_port=temporal_port, temporal_ui_port=ui_port
@@ -224,36 +218,30 @@ def dev(
         temporal_ui_port=base.temporal_ui_port,
         temporal_address=f"{HOST}:{base.temporal_port}",
     )
-    ports = [
-        (settings.api_port, "API", "--api-port"),
-        (settings.temporal_port, "Temporal", "--temporal-port"),
-    ]
-    if ui:
-        ports.append((settings.temporal_ui_port, "Temporal Web UI", "--ui-port"))
-    for port, what, option in ports:
-        try:
-            devserver.check_port_free(HOST, port, what, option)
-        except devserver.PortInUse as exc:
-            raise _PortBusy(str(exc)) from exc
-    sup = _Supervisor(settings.data_dir / "logs")
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    pid_file = PidFile(settings.data_dir)
+    try:
+        pid_file.clear_leftovers(click.echo, STOP_TIMEOUT)
+    except AlreadyRunning as exc:
+        raise _PortBusy(str(exc)) from exc
+    _check_ports(settings, ui)
+    policy = RestartPolicy(max_restarts=max_restarts, window_seconds=restart_window)
+    sup = Supervisor(settings.data_dir / "logs", pid_file, stop_timeout=STOP_TIMEOUT)
     sup.log_dir.mkdir(parents=True, exist_ok=True)
-    for sig in (signal.SIGINT, signal.SIGTERM):
+    # SIGHUP: a closed terminal stops the stack in order too, rather than killing `cape dev`
+    # outright (its children would then die by the parent-death signal, without a clean stop).
+    for sig in (signal.SIGINT, signal.SIGTERM, getattr(signal, "SIGHUP", signal.SIGTERM)):
         signal.signal(sig, sup.on_signal)
     try:
-        _run(sup, settings, ui)
-    except _Stop:
-        click.echo("Stopping the API, the worker and Temporal...")
-    except _ChildDied as exc:
-        child = exc.child
-        sup.children.remove(child)
-        code = child.proc.returncode
-        how = f"killed by {signal.Signals(-code).name}" if code < 0 else f"exit code {code}"
-        click.echo(
-            f"{child.name} exited unexpectedly ({how}); "
-            f"last lines of {child.log_path}:\n{child.tail()}",
-            err=True,
-        )
-        sys.exit(1)
+        key = _run(sup, settings, children(settings, ui, policy))
+        _banner(sup, settings, ui, key)
+        sup.watch()
+    except Stop:
+        names = [child.name for child in reversed(sup.children)]
+        click.echo(f"Stopping {', '.join(names) or 'nothing'}...")
+    except ChildDied as exc:
+        _crashed(exc)
+        sys.exit(1)  # after `finally` stopped the rest
     except devserver.DevServerError as exc:
         raise click.ClickException(str(exc)) from exc
     finally:

@@ -16,6 +16,7 @@ from sqlalchemy.engine import make_url
 
 from cape.devserver import PortInUse, check_port_free
 from cape.logs import configure_logging
+from cape.parentdeath import watch_parent
 from cape.settings import Settings
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -62,6 +63,7 @@ def worker(data_dir: Path | None) -> None:
 
     settings = load_settings(data_dir)
     configure_logging(settings)
+    watch_parent()
     code = 0
     try:
         asyncio.run(run_worker(settings))
@@ -91,6 +93,7 @@ def api(data_dir: Path | None, host: str | None, port: int | None) -> None:
     except PortInUse as exc:
         raise click.ClickException(str(exc)) from exc
     configure_logging(settings)
+    watch_parent()
     # uvicorn re-raises the signal it caught after its graceful shutdown; a no-op handler
     # turns that into a normal return, so a requested stop exits with status 0.
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -4,14 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import os
-import queue
 import signal
 import socket
 import stat
 import subprocess
-import sys
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -32,6 +28,7 @@ from cape.devserver import (
     wait_for_temporal,
 )
 from cape.settings import SEARCH_ATTRIBUTES
+from tests.devstack import CapeDev, clean_env, dev_command, free_ports
 
 DYNAMIC = [
     "--dynamic-config-value", "history.transferProcessorMaxPollRPS=10000",
@@ -41,17 +38,6 @@ DYNAMIC = [
     "--dynamic-config-value", "matching.numTaskqueueWritePartitions=1",
 ]  # fmt: skip
 PRAGMAS = ["--sqlite-pragma", "journal_mode=wal", "--sqlite-pragma", "synchronous=normal"]
-
-
-def free_ports(count: int) -> list[int]:
-    socks = [socket.socket() for _ in range(count)]
-    try:
-        for sock in socks:
-            sock.bind(("127.0.0.1", 0))
-        return [sock.getsockname()[1] for sock in socks]
-    finally:
-        for sock in socks:
-            sock.close()
 
 
 def port_is_free(port: int) -> bool:
@@ -98,10 +84,8 @@ def test_check_port_free() -> None:
         with pytest.raises(PortInUse) as caught:
             check_port_free("127.0.0.1", port, "API", "--api-port")
     message = str(caught.value)
-    assert message == (
-        f"port {port} (API) is already in use on 127.0.0.1; "
-        "pass --api-port or stop the other process"
-    )
+    assert message.startswith(f"port {port} (API) is already in use on 127.0.0.1 by pid ")
+    assert message.endswith("; pass --api-port or stop the other process")
     check_port_free("127.0.0.1", port, "API")  # closed again: free
 
 
@@ -163,72 +147,24 @@ async def test_wait_for_temporal_gives_up() -> None:
         await wait_for_temporal(f"127.0.0.1:{port}", wait_seconds=0.5)
 
 
-def _cape_env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("CAPE_", "TEMPORAL_"))}
-    return env | {"PYTHONUNBUFFERED": "1"}
-
-
 def test_cape_dev_port_in_use(tmp_path: Path) -> None:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         sock.listen()
         api_port = sock.getsockname()[1]
-        temporal_port, ui_port = free_ports(2)
+        command = dev_command(tmp_path / "d", [api_port, *free_ports(2)])
         result = subprocess.run(
-            [sys.executable, "-m", "cape.cli", "dev", "--data-dir", str(tmp_path / "d"),
-             "--api-port", str(api_port), "--temporal-port", str(temporal_port),
-             "--ui-port", str(ui_port)],
-            capture_output=True, text=True, timeout=60, env=_cape_env(),
-        )  # fmt: skip
+            command, capture_output=True, text=True, timeout=60, env=clean_env()
+        )
     output = result.stdout + result.stderr
     assert result.returncode == 2, output
-    assert f"port {api_port} (API) is already in use" in result.stderr
+    # The holder is this test process, named with its command line.
+    assert f"port {api_port} (API) is already in use on 127.0.0.1 by pid {os.getpid()} (" in (
+        result.stderr
+    )
     assert "--api-port" in result.stderr
     assert "Traceback" not in output
     assert not (tmp_path / "d" / "temporal.db").exists()
-
-
-class CapeDev:
-    """`cape dev` as a subprocess whose output is read on a thread."""
-
-    def __init__(self, data_dir: Path, ports: list[int]) -> None:
-        self.ports = ports
-        api_port, temporal_port, ui_port = ports
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "cape.cli", "dev", "--data-dir", str(data_dir),
-             "--api-port", str(api_port), "--temporal-port", str(temporal_port),
-             "--ui-port", str(ui_port)],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=_cape_env(),
-        )  # fmt: skip
-        self.lines: queue.Queue[str] = queue.Queue()
-        self.output: list[str] = []
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            self.lines.put(line)
-
-    def wait_for(self, prefix: str, timeout: float = 180) -> str:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                line = self.lines.get(timeout=0.5)
-            except queue.Empty:
-                assert self.proc.poll() is None, "cape dev exited:\n" + "".join(self.output)
-                continue
-            self.output.append(line)
-            if line.strip().startswith(prefix):
-                return line.strip().removeprefix(prefix).strip()
-        raise AssertionError(f"no {prefix!r} line:\n" + "".join(self.output))
-
-    def interrupt(self) -> int:
-        self.proc.send_signal(signal.SIGINT)
-        code = self.proc.wait(60)
-        time.sleep(0.2)  # let the reader thread drain
-        while not self.lines.empty():
-            self.output.append(self.lines.get())
-        return code
 
 
 @pytest.fixture
@@ -236,8 +172,7 @@ def cape_dev_runs() -> Iterator[list[CapeDev]]:
     runs: list[CapeDev] = []
     yield runs
     for run in runs:
-        if run.proc.poll() is None:
-            run.proc.kill()
+        run.close()
 
 
 def test_cape_dev_end_to_end(tmp_path: Path, cape_dev_runs: list[CapeDev]) -> None:
@@ -245,21 +180,26 @@ def test_cape_dev_end_to_end(tmp_path: Path, cape_dev_runs: list[CapeDev]) -> No
     ports = free_ports(3)
     api_port = ports[0]
     keys = []
-    for _ in range(2):  # the second run reuses the data dir: same key, same databases
-        run = CapeDev(data_dir, ports)
+    # The second run reuses the data dir (same key, same databases) and stops on SIGHUP,
+    # as when its terminal closes: in order too.
+    for sig in (signal.SIGINT, signal.SIGHUP):
+        run = CapeDev(dev_command(data_dir, ports))
         cape_dev_runs.append(run)
-        key = run.wait_for("Dev API key:")
+        key = run.value("Dev API key:")
         keys.append(key)
-        output = "".join(run.output)
+        output = run.text()
         assert f"http://127.0.0.1:{api_port}/docs" in output
         assert f"http://127.0.0.1:{ports[2]}" in output
         assert f"127.0.0.1:{ports[1]}" in output
         assert httpx.get(f"http://127.0.0.1:{api_port}/healthz", timeout=10).status_code == 200
-        assert run.interrupt() == 0, "".join(run.output)
-        assert "Traceback" not in "".join(run.output)
+        assert (data_dir / "cape-dev.pid").exists()
+        assert run.interrupt(sig=sig) == 0, run.text()
+        assert "Traceback" not in run.text()
+        assert "Stopping api, worker, temporal..." in run.text()
         for port in ports:
             assert port_is_free(port), f"port {port} still in use after Ctrl-C"
         assert not _processes_using(data_dir), "children left running"
+        assert not (data_dir / "cape-dev.pid").exists()
     assert keys[0] == keys[1]
     assert keys[0].startswith("cape_")
     key_file = data_dir / "dev-api-key"
