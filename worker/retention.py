@@ -50,7 +50,10 @@ async def sweep_workspaces(
     cutoff = now - timedelta(hours=settings.workspace_retention_hours)
     root = settings.workspace_root
     report = SweepReport()
-    names = await asyncio.to_thread(lambda: [p.name for p in root.iterdir() if p.is_dir()])
+    # A fresh data dir has no workspaces yet: nothing to sweep is not an error.
+    names = await asyncio.to_thread(
+        lambda: [p.name for p in root.iterdir() if p.is_dir()] if root.is_dir() else []
+    )
     if not names:
         return report
     async with sessions() as session:

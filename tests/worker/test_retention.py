@@ -69,3 +69,17 @@ async def test_sweep_archives_old_finished_workspaces_and_keeps_the_rest(
     again = await sweep_workspaces(settings, sessions, store, now=now)
     assert again.deleted == []
     await engine.dispose()
+
+
+async def test_sweep_of_a_fresh_data_dir_without_workspaces_is_empty(
+    database_url: str, tmp_path: Path
+) -> None:
+    settings = Settings(database_url=database_url, data_dir=tmp_path / "fresh")
+    engine = create_engine(settings)
+    store = ArtifactStore(session_factory(engine), settings.artifact_root)
+    try:
+        report = await sweep_workspaces(settings, session_factory(engine), store)
+    finally:
+        await engine.dispose()
+    assert not settings.workspace_root.exists()
+    assert (report.kept, report.archived, report.deleted) == (0, [], [])
