@@ -86,6 +86,9 @@ async def test_no_host_path_or_host_name_reaches_steps_events_or_the_api(
         assert "/workspace /workspace/x" in out[6]["content"], out[6]
 
     steps, events = await stored(settings, task_id)
+    # A failed call's error object has its type apart: no "ToolError: error: ..." anywhere.
+    errors = [s.error["message"] for s in steps if s.kind == "tool" and s.error]
+    assert errors and not [e for e in errors if e.startswith("error: ")], errors
     texts = {
         "steps": pretty([(s.input, s.output, s.error) for s in steps]),
         "events": pretty([e.data for e in events]),
