@@ -14,6 +14,7 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 from pydantic import ValidationError
 
+from cape.registry.output_binding import binding_problems
 from cape.registry.semver import try_parse
 from cape.tool_names import TOOL_NAMES
 
@@ -97,6 +98,7 @@ def semantic_problems(data: dict[str, Any], prefix: str) -> list[Problem]:
             where, why = found
             field = _path(prefix, key, where) if where else _path(prefix, key)
             problems.append({"field": field, "message": why})
+    problems.extend(binding_problems(data.get("output_schema"), _path(prefix, "output_schema")))
     problems.extend(_tool_problems(data.get("tools"), prefix))
     problems.extend(_fallback_problems(data.get("model"), prefix))
     return problems
