@@ -11,7 +11,7 @@ from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 
-from activities.hostview import WORKSPACE
+from activities.hostview import WORKSPACE, HostView
 from activities.recorder import StepRecorder
 from activities.registration import register_task
 from activities.types import (
@@ -182,7 +182,9 @@ class TaskActivities:
                 inp.task_id,
                 channel=Channel(inp.channel),
                 type=inp.type,
-                data=inp.data,
+                data=HostView(self.settings, self.settings.workspace_root / inp.task_id).data(
+                    inp.data
+                ),
                 dedupe_key=f"{inp.dedupe_key}:{activity.info().workflow_run_id}",
             )
 
@@ -194,13 +196,16 @@ class TaskActivities:
             task_id=inp.task_id, workflow_id=activity.info().workflow_id
         )
         step_status = StepStatus.CANCELED if status == TaskStatus.CANCELED else StepStatus.FAILED
+        # A failed activity's message may name a workspace path (an OSError of a snapshot).
+        view = HostView(self.settings, self.settings.workspace_root / inp.task_id)
+        output, error = view.data(inp.output), view.data(inp.error)
         async with self.sessions.begin() as session:
             await append_event(
                 session,
                 inp.task_id,
                 channel=Channel.LIFECYCLE,
                 type=FINISH_EVENTS[status],
-                data={"status": status, "output": inp.output, "error": inp.error},
+                data={"status": status, "output": output, "error": error},
                 # Per run: a task retried after failing (a new run) finishes again.
                 dedupe_key=f"task-finished:{activity.info().workflow_run_id}",
             )
@@ -209,8 +214,8 @@ class TaskActivities:
                 .where(Task.id == inp.task_id)
                 .values(
                     status=status,
-                    output=inp.output,
-                    error=inp.error,
+                    output=output,
+                    error=error,
                     usage=dict(inp.usage.__dict__),
                     pending_input=None,
                     finished_at=utcnow(),
