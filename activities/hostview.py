@@ -42,9 +42,8 @@ class HostView:
         # Longest first, and only whole path components: "/w/task_1" must not eat "/w/task_10".
         paths = sorted(names, key=len, reverse=True)
         self._paths = names
-        self._path_re = re.compile(
-            "|".join(re.escape(p) for p in paths) + r"(?![\w.-])" if paths else r"(?!)"
-        )
+        alternatives = "|".join(re.escape(p) for p in paths)
+        self._path_re = re.compile(rf"(?:{alternatives})(?![\w.-])" if paths else r"(?!)")
         self._hosts = {socket.gethostname(), settings.host_id} - {settings.host_label, ""}
         hosts = "|".join(re.escape(h) for h in sorted(self._hosts, key=len, reverse=True))
         self._host_re = re.compile(rf"(?<![\w.-])(?:{hosts})(?![\w-])" if hosts else r"(?!)")
