@@ -22,8 +22,15 @@ T = TypeVar("T")
 
 
 def _variants(path: Path) -> set[str]:
-    """The path as given and resolved (symlinked temp dirs differ), without a trailing slash."""
-    return {str(path).rstrip("/"), str(path.resolve()).rstrip("/")} - {""}
+    """The path absolute as given and resolved (symlinked temp dirs differ).
+
+    A relative form (the default data dir `.cape`) is left alone: it also names directories
+    inside the task (`/workspace/.cape/run-3.py`).
+    """
+    found = {str(path.resolve())}
+    if path.is_absolute():
+        found.add(str(path))
+    return {p.rstrip("/") for p in found} - {""}
 
 
 class HostView:
@@ -43,7 +50,9 @@ class HostView:
         paths = sorted(names, key=len, reverse=True)
         self._paths = names
         alternatives = "|".join(re.escape(p) for p in paths)
-        self._path_re = re.compile(rf"(?:{alternatives})(?![\w.-])" if paths else r"(?!)")
+        self._path_re = re.compile(
+            rf"(?<![\w.-])(?:{alternatives})(?![\w.-])" if paths else r"(?!)"
+        )
         self._hosts = {socket.gethostname(), settings.host_id} - {settings.host_label, ""}
         hosts = "|".join(re.escape(h) for h in sorted(self._hosts, key=len, reverse=True))
         self._host_re = re.compile(rf"(?<![\w.-])(?:{hosts})(?![\w-])" if hosts else r"(?!)")

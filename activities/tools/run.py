@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -105,9 +106,7 @@ class ToolActivities:
         view = HostView(self.settings, workspace)
         content = view.text(content)
         if out is not None:
-            out = ToolOutput(
-                out.content, view.data(out.records), out.artifacts, view.data(out.isolation)
-            )
+            out = replace(out, records=view.data(out.records), isolation=view.data(out.isolation))
         await self._finish(inp, out, content, ok, snapshot, restored)
         return ToolResult(ok, _brief(content), snapshot)
 

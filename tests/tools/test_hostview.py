@@ -5,6 +5,8 @@ from __future__ import annotations
 import socket
 from pathlib import Path
 
+import pytest
+
 from activities.hostview import HostView, rewrite_file
 from cape.settings import Settings
 
@@ -26,6 +28,16 @@ def test_paths_map_by_whole_components(tmp_path: Path) -> None:
         "a": ["'/workspace'", 3],
         "b": ("<data dir>",),
     }
+
+
+def test_a_relative_data_dir_is_not_mistaken_for_paths_in_the_task(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    settings = Settings(data_dir=Path(".cape"))
+    view = HostView(settings, settings.workspace_root / "task_1")
+    assert view.text("/workspace/.cape/run-3.py and .cape") == "/workspace/.cape/run-3.py and .cape"
+    assert view.text(f"at {tmp_path}/.cape/x") == "at <data dir>/x"
 
 
 def test_the_host_name_is_replaced_as_a_whole_word_only(tmp_path: Path) -> None:
