@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Any
 
 import structlog
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 
+from activities.hostview import WORKSPACE, HostView
 from activities.recorder import StepRecorder
 from activities.registration import register_task
 from activities.types import (
@@ -61,8 +63,16 @@ class TaskActivities:
         self.store = store
 
     def _here(self, path: Path, snapshot: str | None) -> WorkspaceResult:
+        # The workflow names the host in errors and events: its label, never the host name.
         return WorkspaceResult(
-            str(path), host_queue(self.settings), self.settings.host_id, snapshot
+            str(path), host_queue(self.settings), self.settings.host_label, snapshot
+        )
+
+    def _mine(self, done: dict[str, Any] | None) -> bool:
+        """Whether a finished step's output says it ran on this host (rows before labels too)."""
+        return done is not None and done.get("host") in (
+            self.settings.host_label,
+            self.settings.host_id,
         )
 
     async def _prepare(self, path: Path, title: str | None, description: str) -> None:
@@ -99,7 +109,8 @@ class TaskActivities:
                 .values(status=TaskStatus.RUNNING, started_at=utcnow())
             )
         done = await self.recorder.begin(ref, {"title": inp.title})
-        if done is not None and done.get("host") == self.settings.host_id:
+        if self._mine(done):
+            assert done is not None
             return self._here(path, done.get("snapshot"))
         if inp.seed is not None:
             await restore_snapshot(self.store, ref.task_id, inp.seed, path)
@@ -107,7 +118,8 @@ class TaskActivities:
         snapshot = None
         if self.settings.workspace_snapshots:
             snapshot = await save_snapshot(self.store, ref.task_id, ref.step_no, path)
-        output = {"path": str(path), "host": self.settings.host_id, "snapshot": snapshot}
+        # Clients see the task's paths as the sandbox does, and the host by its label.
+        output = {"path": WORKSPACE, "host": self.settings.host_label, "snapshot": snapshot}
         await self.recorder.finish(ref, output)
         return self._here(path, snapshot)
 
@@ -120,15 +132,19 @@ class TaskActivities:
         )
         path = self.settings.workspace_root / ref.task_id
         done = await self.recorder.begin(ref, {"snapshot": inp.snapshot, "lost": inp.lost_host})
-        if done is not None and done.get("host") == self.settings.host_id:
+        if self._mine(done):
             return self._here(path, inp.snapshot)
         await restore_snapshot(self.store, ref.task_id, inp.snapshot, path)
         await self._prepare(path, None, "")
-        data = {"host": self.settings.host_id, "lost_host": inp.lost_host, "snapshot": inp.snapshot}
+        data = {
+            "host": self.settings.host_label,
+            "lost_host": inp.lost_host,  # the lost host's label (setup_workspace returned it)
+            "snapshot": inp.snapshot,
+        }
         log.warning("workspace restored from snapshot", **data)
         await self.recorder.finish(
             ref,
-            {"path": str(path), **data},
+            {"path": WORKSPACE, **data},
             events=[(Channel.LIFECYCLE, EventType.WORKSPACE_RESTORED, data)],
         )
         return self._here(path, inp.snapshot)
@@ -166,7 +182,9 @@ class TaskActivities:
                 inp.task_id,
                 channel=Channel(inp.channel),
                 type=inp.type,
-                data=inp.data,
+                data=HostView(self.settings, self.settings.workspace_root / inp.task_id).data(
+                    inp.data
+                ),
                 dedupe_key=f"{inp.dedupe_key}:{activity.info().workflow_run_id}",
             )
 
@@ -178,13 +196,16 @@ class TaskActivities:
             task_id=inp.task_id, workflow_id=activity.info().workflow_id
         )
         step_status = StepStatus.CANCELED if status == TaskStatus.CANCELED else StepStatus.FAILED
+        # A failed activity's message may name a workspace path (an OSError of a snapshot).
+        view = HostView(self.settings, self.settings.workspace_root / inp.task_id)
+        output, error = view.data(inp.output), view.data(inp.error)
         async with self.sessions.begin() as session:
             await append_event(
                 session,
                 inp.task_id,
                 channel=Channel.LIFECYCLE,
                 type=FINISH_EVENTS[status],
-                data={"status": status, "output": inp.output, "error": inp.error},
+                data={"status": status, "output": output, "error": error},
                 # Per run: a task retried after failing (a new run) finishes again.
                 dedupe_key=f"task-finished:{activity.info().workflow_run_id}",
             )
@@ -193,8 +214,8 @@ class TaskActivities:
                 .where(Task.id == inp.task_id)
                 .values(
                     status=status,
-                    output=inp.output,
-                    error=inp.error,
+                    output=output,
+                    error=error,
                     usage=dict(inp.usage.__dict__),
                     pending_input=None,
                     finished_at=utcnow(),

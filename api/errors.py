@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import structlog
@@ -13,9 +14,12 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from temporalio.service import RPCError
 
 from api.limits import BodyTooLarge
-from cape.errors import CapeError, InvalidInput, Unavailable
+from cape.errors import BadRequest, CapeError, InvalidInput, Unavailable, UnsupportedMediaType
 
 log = structlog.get_logger(__name__)
+JSON = "application/json"
+# What pydantic says when the body it got is not a JSON object (raw bytes of another type).
+NOT_AN_OBJECT = {"model_attributes_type", "dict_type"}
 
 
 def error_response(error: CapeError, headers: dict[str, str] | None = None) -> JSONResponse:
@@ -33,8 +37,35 @@ async def _cape_error(_: Request, exc: Exception) -> JSONResponse:
     return error_response(exc, headers)
 
 
-async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
+def _unreadable(request: Request, errors: Sequence[Any]) -> CapeError | None:
+    """The error of a body the route cannot read at all, before any field is looked at.
+
+    FastAPI reports broken JSON as a `json_invalid` problem at `body.<offset>`, and a body of
+    another media type as raw bytes that are "not a valid dictionary": both are the format,
+    not a field.
+    """
+    for error in errors:
+        if error["type"] == "json_invalid":
+            offset = error["loc"][1] if len(error["loc"]) > 1 else 0
+            reason = (error.get("ctx") or {}).get("error") or error["msg"]
+            message = f"the body is not valid JSON: {reason} at character {offset}"
+            return BadRequest(message, details=[{"field": "body", "message": message}])
+    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    is_json = media == JSON or (media.startswith("application/") and media.endswith("+json"))
+    not_an_object = any(tuple(e["loc"]) == ("body",) and e["type"] in NOT_AN_OBJECT for e in errors)
+    if not is_json and not_an_object:
+        return UnsupportedMediaType(
+            f"send the body as JSON with Content-Type: {JSON}, not {media or 'no Content-Type'}",
+            details={"accepted": [JSON]},
+        )
+    return None
+
+
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
+    unreadable = _unreadable(request, exc.errors())
+    if unreadable is not None:
+        return error_response(unreadable)
     problems = [{"field": _field(e["loc"]), "message": e["msg"]} for e in exc.errors()]
     fields = ", ".join(p["field"] for p in problems)
     return error_response(InvalidInput(f"invalid request: {fields}", details=problems))

@@ -176,8 +176,34 @@ def _known_zone(name: str) -> bool:
     return True
 
 
-def check_timing(timing: Timing) -> ScheduleSpec:
-    """Validate the timing (422 names each bad field) and return Temporal's spec of it."""
+# (name, lowest, highest) of the five cron fields; 7 is Sunday too.
+CRON_FIELDS = [("minute", 0, 59), ("hour", 0, 23), ("day-of-month", 1, 31), ("month", 1, 12)]
+CRON_FIELDS.append(("day-of-week", 0, 7))
+
+
+def cron_problem(cron: str) -> str | None:
+    """Why `cron` cannot be a 5-field cron expression, or None.
+
+    Only what is certainly wrong is reported here (field count, numbers out of range, a zero
+    step), so every problem of a request comes back at once; Temporal checks names and the
+    rest when the schedule is created.
+    """
+    fields = cron.split()
+    if len(fields) != len(CRON_FIELDS):
+        return "a cron expression has 5 fields: minute hour day-of-month month day-of-week"
+    for text, (name, low, high) in zip(fields, CRON_FIELDS, strict=True):
+        for item in text.split(","):
+            base, _, step = item.partition("/")
+            if step.isdigit() and int(step) == 0:
+                return f"{name} {item!r}: a step must be at least 1"
+            for end in base.split("-"):
+                if end.isdigit() and not low <= int(end) <= high:
+                    return f"{name} {item!r}: {end} is outside {low}-{high}"
+    return None
+
+
+def timing_problems(timing: Timing) -> list[dict[str, str]]:
+    """Every problem of the timing, each naming its field (empty when it is valid)."""
     problems: list[dict[str, str]] = []
 
     def bad(field: str, message: str) -> None:
@@ -186,8 +212,8 @@ def check_timing(timing: Timing) -> ScheduleSpec:
     if (timing.cron is None) == (timing.interval_seconds is None):
         for field in ("cron", "interval_seconds"):
             bad(field, "give exactly one of cron and interval_seconds")
-    if timing.cron is not None and len(timing.cron.split()) != 5:
-        bad("cron", "a cron expression has 5 fields: minute hour day-of-month month day-of-week")
+    if timing.cron is not None and (why := cron_problem(timing.cron)) is not None:
+        bad("cron", why)
     if timing.offset_seconds is not None:
         if timing.interval_seconds is None:
             bad("offset_seconds", "offset_seconds needs interval_seconds")
@@ -198,9 +224,20 @@ def check_timing(timing: Timing) -> ScheduleSpec:
     start, end = _utc(timing.start_at), _utc(timing.end_at)
     if start is not None and end is not None and end <= start:
         bad("end_at", "end_at must be after start_at")
+    return problems
+
+
+def refuse(problems: list[dict[str, str]]) -> None:
+    """Raise one InvalidInput listing every problem, if there is any."""
     if problems:
         fields = ", ".join(dict.fromkeys(p["field"] for p in problems))
         raise InvalidInput(f"invalid request: {fields}", details=problems)
+
+
+def check_timing(timing: Timing) -> ScheduleSpec:
+    """Validate the timing (422 names each bad field) and return Temporal's spec of it."""
+    refuse(timing_problems(timing))
+    start, end = _utc(timing.start_at), _utc(timing.end_at)
     intervals = []
     if timing.interval_seconds is not None:
         offset = timedelta(seconds=timing.offset_seconds) if timing.offset_seconds else None

@@ -43,7 +43,9 @@ from api.schedule_schemas import (
     merged_timing,
     new_schedule_id,
     overlap_policy,
+    refuse,
     timing_of,
+    timing_problems,
 )
 from api.task_input import AGENT_KEY, OWNER_KEY, STATUS_KEY, workflow_input
 from cape.auth import Principal
@@ -52,7 +54,7 @@ from cape.domain import TaskStatus
 from cape.errors import Conflict, InvalidInput, NotFound, Unavailable
 from cape.registry.resolve import load_spec, resolve_agent
 from cape.registry.spec import AgentSpec
-from cape.registry.validate import validate_input
+from cape.registry.validate import input_problems
 from cape.settings import Settings
 from workflows.types import AgentTaskInput
 
@@ -203,14 +205,13 @@ async def create_schedule(
     resolved = await resolve_agent(session, principal, body.agent, body.agent_version)
     agent = resolved.spec
     await session.close()  # nothing more to read: do not hold a connection while Temporal works
-    validate_input(agent.name, agent.input_schema, body.input)
+    # Every problem at once: the input, the budget and the timing.
+    problems = input_problems(agent.input_schema, body.input)
     ceiling = agent.limits.max_steps
     if body.max_steps is not None and body.max_steps > ceiling:
         message = f"at most {ceiling}, the ceiling of {agent.name}@{resolved.version}"
-        raise InvalidInput(
-            f"max_steps {body.max_steps} is above the agent's ceiling",
-            details=[{"field": "body.max_steps", "message": message}],
-        )
+        problems.append({"field": "body.max_steps", "message": message})
+    refuse(problems + timing_problems(body))
     spec = check_timing(body)
     schedule_id = body.id or new_schedule_id()
     reg = TaskRegistration(
@@ -260,7 +261,7 @@ async def update_schedule(
     desc = await owned(temporal, principal, schedule_id)
     current = await decode(temporal, desc)
     timing = merged_timing(timing_of(desc.schedule.spec, current.cron), patch)
-    spec = check_timing(timing)
+    problems = timing_problems(timing)
     inp = current.action
     if patch.input is not None or patch.model is not None or patch.max_steps is not None:
         pinned = current.registration
@@ -272,8 +273,9 @@ async def update_schedule(
             model=patch.model or pinned.model,
             max_steps=patch.max_steps or pinned.max_steps,
         )
-        validate_input(agent.name, agent.input_schema, reg.input)
+        refuse(input_problems(agent.input_schema, reg.input) + problems)
         inp = task_input(settings, reg, agent)
+    spec = check_timing(timing)
     cron = spec.cron_expressions[0] if spec.cron_expressions else None
     action = build_action(inp, schedule_id, current.task_queue, cron)
 

@@ -16,6 +16,7 @@ from activities.types import ModelChoice
 from cape.db.models import Task
 from cape.domain import TaskStatus
 from cape.llm.providers import is_configured
+from cape.registry.output_binding import bind_output_schema
 from cape.registry.spec import AgentSpec
 from cape.settings import Settings
 from cape.task_text import title_of, user_message
@@ -57,7 +58,8 @@ def workflow_input(settings: Settings, task: Task, spec: AgentSpec) -> AgentTask
         max_cost=limits.get("max_cost"),
         timeout_seconds=limits.get("timeout_seconds"),
         approval_tools=spec.approval_tools,
-        output_schema=spec.output_schema,
+        # Bound to this input: `x-cape-equals-input` properties must echo it (output_binding).
+        output_schema=bind_output_schema(spec.output_schema, task.input),
         tuning=ActivityTuning(
             llm_timeout_seconds=settings.llm_timeout_seconds,
             tool_timeout_seconds=settings.tool_timeout_seconds,

@@ -2,14 +2,17 @@
 
 CapeError
 ├── ClientError            the caller can fix it (4xx)
+│   ├── BadRequest         400: a request the server cannot read at all (broken JSON)
 │   ├── Unauthorized       401
 │   ├── Forbidden          403
 │   ├── NotFound           404
 │   ├── Conflict           409
 │   ├── PayloadTooLarge    413
-│   ├── InvalidInput       422
-│   └── RateLimited        429
+│   ├── UnsupportedMediaType 415
+│   └── InvalidInput       422
 └── RuntimeFailure         the platform could not do it (5xx)
+
+There is no rate limiting yet (no 429): per-team limits come with teams.
     └── Unavailable        503: a dependency (Temporal, the database) is down
 """
 
@@ -36,6 +39,13 @@ class CapeError(Exception):
 
 class ClientError(CapeError):
     """A mistake of the caller: bad input, unknown resource, missing rights."""
+
+    status_code = 400
+    code = "bad_request"
+
+
+class BadRequest(ClientError):
+    """A request the server cannot read at all, e.g. a body that is not valid JSON."""
 
     status_code = 400
     code = "bad_request"
@@ -76,18 +86,18 @@ class PayloadTooLarge(ClientError):
     code = "payload_too_large"
 
 
+class UnsupportedMediaType(ClientError):
+    """A body in a format the route does not read."""
+
+    status_code = 415
+    code = "unsupported_media_type"
+
+
 class InvalidInput(ClientError):
     """Input that fails validation; `details` lists the problems by field."""
 
     status_code = 422
     code = "invalid_input"
-
-
-class RateLimited(ClientError):
-    """Too many requests."""
-
-    status_code = 429
-    code = "rate_limited"
 
 
 class RuntimeFailure(CapeError):

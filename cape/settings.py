@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import socket
 from functools import lru_cache
@@ -88,6 +89,17 @@ class Settings(ToolSettings, LlmSettings):
         if self.artifact_dir is None:
             self.artifact_dir = (self.data_dir / "artifacts").resolve()
         return self
+
+    @property
+    def host_label(self) -> str:
+        """This worker's name as clients see it (step outputs, events, errors).
+
+        `CAPE_HOST_ID` when the operator chose one; the machine's own host name never leaves
+        the worker, so a default host id is shown as an opaque `host-<hash>`.
+        """
+        if self.host_id != socket.gethostname():
+            return self.host_id
+        return "host-" + hashlib.sha256(self.host_id.encode()).hexdigest()[:12]
 
     @property
     def base_url(self) -> str:

@@ -29,23 +29,46 @@ CAPE_SERVICES = ("migrate", "api", "worker")
 ONE_SHOT = {"migrate"}
 RESTART_POLICIES = {"always", "unless-stopped", "on-failure"}
 
-_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-?])([^}]*))?\}")
+# Innermost first: a default may itself hold a `${...}` (compose resolves nested defaults).
+# Environment variable of every Settings field -> the field's name.
+FIELD_OF = {
+    (f.validation_alias if isinstance(f.validation_alias, str) else f"CAPE_{name.upper()}"): name
+    for name, f in Settings.model_fields.items()
+}
+SETTINGS = sorted(FIELD_OF)
+# Set from other host-side names: an exported TEMPORAL_ADDRESS (for the `temporal` CLI) must not
+# reach the containers, where localhost is the container itself.
+HOST_NAMES = {
+    "TEMPORAL_ADDRESS": "CAPE_TEMPORAL_ADDRESS",
+    "TEMPORAL_NAMESPACE": "CAPE_TEMPORAL_NAMESPACE",
+}
+# Fixed by the deployment: the API listens on all interfaces of its container, on 8000.
+FIXED = {"CAPE_API_HOST", "CAPE_API_PORT"}
+# In `.env` for other services, blanked for CapeControl's processes.
+BLANKED = {"POSTGRES_PASSWORD"}
+_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-?])((?:(?!\$\{)[^}])*))?\}")
+DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 
 
-def interpolate(value: Any) -> Any:
-    """Resolve `${VAR:-default}` the way compose does with an empty environment."""
+def interpolate(value: Any, env: dict[str, str] | None = None) -> Any:
+    """Resolve `${VAR:-default}` the way compose does, with `env` (default: empty) as `.env`."""
+    env = env or {}
     if isinstance(value, str):
 
         def repl(match: re.Match[str]) -> str:
+            if env.get(match.group(1)):
+                return env[match.group(1)]
             if match.group(2) in (":-", "-"):
                 return match.group(3)
             raise AssertionError(f"{match.group(0)} has no default: a bare `up` would fail")
 
-        return _VAR.sub(repl, value).replace("$$", "$")
+        while _VAR.search(value):
+            value = _VAR.sub(repl, value)
+        return value.replace("$$", "$")
     if isinstance(value, dict):
-        return {key: interpolate(item) for key, item in value.items()}
+        return {key: interpolate(item, env) for key, item in value.items()}
     if isinstance(value, list):
-        return [interpolate(item) for item in value]
+        return [interpolate(item, env) for item in value]
     return value
 
 
@@ -198,13 +221,9 @@ def test_process_environment_is_understood_by_settings(
     services: dict[str, dict[str, Any]], name: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     env = {key: str(value) for key, value in services[name]["environment"].items()}
-    fields = Settings.model_fields
-    aliases = {f.validation_alias for f in fields.values() if isinstance(f.validation_alias, str)}
     for key in env:
-        known = key in aliases or (
-            key.startswith("CAPE_") and key.removeprefix("CAPE_").lower() in fields
-        )
-        assert known, f"{name}: {key} is not a CapeControl setting (typo?)"
+        blanked = key in BLANKED and env[key] == ""
+        assert key in SETTINGS or blanked, f"{name}: {key} is not a CapeControl setting (typo?)"
 
     for key in list(os.environ):
         if key.startswith(("CAPE_", "TEMPORAL_", "OPENAI_")):
@@ -219,6 +238,62 @@ def test_process_environment_is_understood_by_settings(
     if name == "api":
         assert settings.api_host == "0.0.0.0"
         assert settings.api_port == 8000
+
+
+def container_env(compose: dict[str, Any], name: str, dotenv: dict[str, str]) -> dict[str, str]:
+    """A CapeControl process's environment with `dotenv` as `.env`, merged as compose does.
+
+    `env_file` entries come first and `environment:` wins over them.
+    """
+    spec = interpolate(compose["services"][name], dotenv)
+    assert {"path": ".env", "required": False} in spec.get("env_file", []), (
+        f"{name}: `.env` is not an optional env_file, so its settings never reach the process"
+    )
+    return {**dotenv, **{key: str(value) for key, value in spec["environment"].items()}}
+
+
+@pytest.mark.parametrize("name", CAPE_SERVICES)
+def test_every_setting_in_dotenv_reaches_the_process(compose: dict[str, Any], name: str) -> None:
+    # What an operator writes in `.env` (host-side names where the deployment renames one).
+    dotenv = {HOST_NAMES.get(key, key): f"from-dotenv-{key.lower()}" for key in SETTINGS}
+    env = container_env(compose, name, dotenv)
+    missed = [
+        key
+        for key in SETTINGS
+        if key not in FIXED and env.get(key) != dotenv[HOST_NAMES.get(key, key)]
+    ]
+    assert not missed, f"{name}: set in .env but not what the process gets: {missed}"
+    for key in BLANKED:
+        assert env[key] == "", f"{name}: {key} is not for CapeControl processes"
+
+
+def test_every_setting_is_documented() -> None:
+    docs = "\n".join(path.read_text() for path in DOCS)
+    undocumented = [
+        key
+        for key in [*SETTINGS, *HOST_NAMES.values()]
+        if not re.search(rf"(?<![A-Z_]){key}(?![A-Z_])", docs)
+    ]
+    assert not undocumented, f"settings missing from README.md and docs/*.md: {undocumented}"
+    operations = (ROOT / "docs" / "operations.md").read_text()
+    for key in [*FIXED, *HOST_NAMES.values(), "CAPE_TEMPORAL_UI_URL", "env_file"]:
+        assert key in operations, f"docs/operations.md does not say how compose sets {key}"
+
+
+def test_task_links_point_at_the_published_temporal_ui(compose: dict[str, Any]) -> None:
+    for dotenv, base in [
+        ({}, "http://127.0.0.1:8080"),
+        ({"TEMPORAL_UI_PUBLISHED_PORT": "9090"}, "http://127.0.0.1:9090"),
+        ({"CAPE_TEMPORAL_UI_URL": "https://temporal.example.com"}, "https://temporal.example.com"),
+    ]:
+        env = container_env(compose, "api", dotenv)
+        settings = Settings(
+            **{FIELD_OF[key]: value for key, value in env.items() if key in FIELD_OF}
+        )
+        link = settings.workflow_link("task_1")
+        assert link == f"{base}/namespaces/default/workflows/task_1", (dotenv, link)
+    ui = interpolate(compose["services"]["temporal-ui"])
+    assert "127.0.0.1:8080:8080" in ui["ports"]
 
 
 def test_cape_services_share_one_image(services: dict[str, dict[str, Any]]) -> None:

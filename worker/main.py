@@ -106,6 +106,7 @@ async def run_worker(settings: Settings) -> None:
         "worker started",
         task_queue=settings.task_queue,
         host_queue=host_queue(settings),
+        host_label=settings.host_label,  # how steps and errors name this host
         temporal=settings.temporal_address,
     )
     store = ArtifactStore(session_factory(engine), settings.artifact_root)

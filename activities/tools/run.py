@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 
 from activities.heartbeat import heartbeating
+from activities.hostview import HostView
 from activities.recorder import Event, StepRecorder
 from activities.tools.base import Placement, Risk, ToolContext, ToolError, ToolOutput, ToolSpec
 from activities.tools.confine import workspace_bytes
@@ -30,6 +32,7 @@ from cape.settings import Settings
 
 log = structlog.get_logger(__name__)
 BRIEF_CHARS = 500
+ERROR_PREFIX = "error: "  # how the model reads a failed call (docs/tools.md)
 
 
 def _changes(spec: ToolSpec) -> bool:
@@ -86,18 +89,24 @@ class ToolActivities:
             out = await self._call(inp, spec, workspace)
             content, ok = out.content, True
         except ToolError as exc:
-            content, ok = f"error: {exc}", False
+            content, ok = f"{ERROR_PREFIX}{exc}", False
         except OSError as exc:
-            content, ok = f"error: {exc.strerror or exc}", False
+            content, ok = f"{ERROR_PREFIX}{exc.strerror or exc}", False
         except Exception as exc:  # a tool bug must not kill the task: the model sees it
             log.exception("tool raised", tool=call.name)
             content, ok = (
-                f"error: internal error in {call.name}: {type(exc).__name__}: {exc}",
+                f"{ERROR_PREFIX}internal error in {call.name}: {type(exc).__name__}: {exc}",
                 False,
             )
         snapshot = await self._after(inp, spec, workspace, ok)
         if ok and spec is not None and spec.risk == Risk.EXECUTE:
             content = await asyncio.to_thread(self._quota_note, workspace, content)
+        # Tools speak of host paths (git, tracebacks, `pwd` in the degraded sandbox): the model
+        # and clients see them as inside the task.
+        view = HostView(self.settings, workspace)
+        content = view.text(content)
+        if out is not None:
+            out = replace(out, records=view.data(out.records), isolation=view.data(out.isolation))
         await self._finish(inp, out, content, ok, snapshot, restored)
         return ToolResult(ok, _brief(content), snapshot)
 
@@ -130,9 +139,11 @@ class ToolActivities:
             raise ToolError("the task's workspace no longer exists on this host")
         ref, attempt = inp.step, activity.info().attempt
 
-        async def emit(text: str) -> None:
+        async def send(text: str) -> None:
             data = {"id": inp.call.id, "text": text, "attempt": attempt}
             await self.recorder.emit(ref, Channel.TOOLS, EventType.TOOL_OUTPUT_DELTA, data)
+
+        stream = HostView(self.settings, workspace).stream(send)
 
         ctx = ToolContext(
             task_id=ref.task_id,
@@ -141,11 +152,14 @@ class ToolActivities:
             settings=self.settings,
             sandbox=self.sandbox,
             artifacts=self.store,
-            emit_output=emit,
+            emit_output=stream.write,
             limits=inp.limits,
         )
-        async with heartbeating():
-            return await spec.handler(ctx, args)
+        try:
+            async with heartbeating():
+                return await spec.handler(ctx, args)
+        finally:
+            await stream.flush()
 
     async def _after(
         self, inp: ToolInput, spec: ToolSpec | None, workspace: Path, ok: bool
@@ -195,7 +209,9 @@ class ToolActivities:
         if snap is not None:
             output["snapshot"] = snap
         if not ok:
-            output["error"] = {"type": "ToolError", "message": content}
+            # The content says "error: ..." to the model; the error object has the type apart.
+            message = content.removeprefix(ERROR_PREFIX)
+            output["error"] = {"type": "ToolError", "message": message}
             log.info("tool error returned to the model", tool=call.name, error=content[:500])
         result = {"id": call.id, "name": call.name, "ok": ok, "content": content}
         events.append((Channel.TOOLS, EventType.TOOL_RESULT, result))

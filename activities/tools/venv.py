@@ -17,6 +17,7 @@ from pathlib import Path, PurePosixPath
 
 import structlog
 
+from activities.hostview import HostView, rewrite_file
 from activities.tools.base import ToolContext, ToolError, ToolOutput
 from cape.sandbox.launcher import PATH as SANDBOX_PATH
 from cape.sandbox.types import SandboxLimits, SandboxResult
@@ -98,6 +99,8 @@ async def run_logged(
             stdin=stdin,
             cwd=cwd,
         )
+        # The log is downloadable: it must show the workspace as the task sees it.
+        await asyncio.to_thread(rewrite_file, HostView(ctx.settings, ctx.workspace), log_path)
         info = await ctx.artifacts.put(
             ctx.task_id,
             f"step-{ctx.step_no}-{tool}.log",

@@ -39,7 +39,7 @@ from api.agent_service import (
     yank_version,
 )
 from api.deps import PrincipalDep, SessionDep, SettingsDep, WriteSessionDep
-from cape.errors import ClientError, InvalidInput
+from cape.errors import InvalidInput, UnsupportedMediaType
 from cape.registry.resolve import find_agent, spec_of
 from cape.registry.spec import dump_yaml, load_yaml
 
@@ -54,13 +54,6 @@ YAML_BODY = {
         "content": {media: {"schema": {"type": "string"}} for media in YAML_TYPES[:2]},
     }
 }
-
-
-class UnsupportedMediaType(ClientError):
-    """A body in a format the route does not read."""
-
-    status_code = 415
-    code = "unsupported_media_type"
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=AgentCreated)

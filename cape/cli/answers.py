@@ -44,7 +44,7 @@ def answer(
             raise click.ClickException(f"task {task_id} waits for nothing ({task['status']})")
         request_id = str(pending["id"])
         if not as_json:
-            click.echo(f"answering {request_id}: {_describe(pending)}")
+            click.echo(f"{action} {request_id} ({_describe(pending)})")
     body: dict[str, Any] = {"request_id": request_id, "action": action, "reason": reason}
     raised = {"max_steps": max_steps, "max_tokens": max_tokens, "max_cost": max_cost}
     body.update({k: v for k, v in raised.items() if v is not None})
@@ -56,8 +56,10 @@ def answer(
 
 
 def _describe(pending: dict[str, Any]) -> str:
+    """The question, whatever the answer: never a verb that could read as the action taken."""
     if pending.get("kind") == "approval":
-        return f"approve {pending.get('tool')} {pending.get('arguments', '')}"[:300]
+        call = f"{pending.get('tool')} {pending.get('arguments', '')}"[:300]
+        return f"the call {call} waits for approval"
     return f"{pending.get('exceeded')} used {pending.get('used')} of {pending.get('limit')}"
 
 

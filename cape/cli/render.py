@@ -102,7 +102,9 @@ class Renderer:
             self.line(f"    -> {data.get('name')} {args}".rstrip())
         elif kind == "tool-result":
             status = "ok" if data.get("ok") else "error"
-            content = one_line(str(data.get("content") or ""), TOOL_RESULT_CHARS)
+            # A failed call's content already reads "error: ..." (what the model sees).
+            text = str(data.get("content") or "").removeprefix(f"{status}: ")
+            content = one_line(text, TOOL_RESULT_CHARS)
             self.line(f"    <- {status}: {content}".rstrip())
         elif kind == "tool-output-delta":
             for text in str(data.get("text", "")).splitlines():

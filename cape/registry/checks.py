@@ -14,6 +14,7 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 from pydantic import ValidationError
 
+from cape.registry.output_binding import binding_problems
 from cape.registry.semver import try_parse
 from cape.tool_names import TOOL_NAMES
 
@@ -21,6 +22,7 @@ from cape.tool_names import TOOL_NAMES
 TEMPLATES = SandboxedEnvironment(autoescape=False, undefined=ChainableUndefined)
 
 Problem = dict[str, str]
+SEMVER = "not a semantic version (MAJOR.MINOR.PATCH[-pre][+build])"
 RESERVED_NAMES = frozenset({"import", "triggers"})  # /v1/agents/import, /v1/agents/triggers/...
 # Plain words for the patterns a field must match (pydantic would print the regex).
 PATTERN_HINTS = {
@@ -42,11 +44,20 @@ def validation_problems(exc: ValidationError, prefix: str) -> list[Problem]:
         message = error["msg"]
         if error["type"] == "extra_forbidden":
             message = "unknown key (not a field of the agent spec)"
+        elif error["type"] == "string_type" and tuple(error["loc"]) == ("version",):
+            # YAML reads `version: 1.2` as a number: say what a version looks like instead.
+            given = error.get("input")
+            quote = f"; {given!r} is a number here: quote it" if _is_number(given) else ""
+            message = f"{SEMVER}{quote}"
         elif error["type"] == "string_pattern_mismatch" and error["loc"]:
             hint = PATTERN_HINTS.get(str(error["loc"][-1]))
             message = f"must be {hint}" if hint else message
         problems.append({"field": _path(prefix, *error["loc"]), "message": message})
     return problems
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def template_problem(source: str) -> str | None:
@@ -77,12 +88,7 @@ def semantic_problems(data: dict[str, Any], prefix: str) -> list[Problem]:
         problems.append({"field": _path(prefix, "name"), "message": message})
     version = data.get("version")
     if isinstance(version, str) and try_parse(version) is None:
-        problems.append(
-            {
-                "field": _path(prefix, "version"),
-                "message": "not a semantic version (MAJOR.MINOR.PATCH[-pre][+build])",
-            }
-        )
+        problems.append({"field": _path(prefix, "version"), "message": SEMVER})
     prompt = data.get("system_prompt")
     if isinstance(prompt, str) and (why := template_problem(prompt)) is not None:
         problems.append({"field": _path(prefix, "system_prompt"), "message": why})
@@ -92,6 +98,7 @@ def semantic_problems(data: dict[str, Any], prefix: str) -> list[Problem]:
             where, why = found
             field = _path(prefix, key, where) if where else _path(prefix, key)
             problems.append({"field": field, "message": why})
+    problems.extend(binding_problems(data.get("output_schema"), _path(prefix, "output_schema")))
     problems.extend(_tool_problems(data.get("tools"), prefix))
     problems.extend(_fallback_problems(data.get("model"), prefix))
     return problems

@@ -24,6 +24,7 @@ from tests.agents.builtin_examples import (
     QA_ANSWERS,
     QA_INPUTS,
     SPECIALIST,
+    VERSIONS,
     specialist_answer,
     specialist_input,
 )
@@ -44,7 +45,7 @@ async def _start(
     )
     assert created.status_code == 201, created.text
     task = dict(created.json())
-    assert task["agent_version"] == "1.0.0", pretty(task)
+    assert task["agent_version"] == VERSIONS[agent], pretty(task)
     return task
 
 
@@ -80,7 +81,7 @@ async def _prompts(client: Client, task_id: str) -> list[str]:
 
 
 async def _version(api: Api, name: str) -> dict[str, Any]:
-    got = await api.http.get(f"/v1/agents/{name}/versions/1.0.0")
+    got = await api.http.get(f"/v1/agents/{name}/versions/{VERSIONS[name]}")
     assert got.status_code == 200, got.text
     return dict(got.json())
 
@@ -116,6 +117,28 @@ async def test_the_specialist_searches_the_docs_and_answers_for_its_domain(
         assert step_text in prompts[0]
     for other in set(DOMAINS) - {domain}:
         assert domains[other]["playbook"][0] not in prompts[0], other
+
+
+async def test_a_specialist_answer_for_another_domain_is_refused_and_repaired(
+    api: Api, worker: Worker, fake_llm: FakeLLMServer, settings: Settings
+) -> None:
+    asked, answered = "security_audit", "data_analytics"
+    turns = [_answer(specialist_answer(answered)), _answer(specialist_answer(asked))]
+    task = await _run(api, fake_llm, SPECIALIST, specialist_input(asked), turns)
+    assert task["status"] == "succeeded", pretty(task)
+    assert task["output"]["domain"] == asked
+
+    steps, _ = await stored(settings, task["id"])
+    outputs = [_out(s) for s in steps if s.kind == "check"]
+    assert [o["ok"] for o in outputs] == [False, True], pretty(outputs)
+    assert outputs[0]["problems"] == ["domain: 'security_audit' was expected"], outputs[0]
+    assert "'security_audit' was expected" in outputs[0]["message"]["content"]
+
+    # An answer that keeps the wrong domain fails the task, as any answer missing the schema.
+    wrong = [_answer(specialist_answer(answered))] * 3
+    failed = await _run(api, fake_llm, SPECIALIST, specialist_input(asked), wrong)
+    assert failed["status"] == "failed", pretty(failed)
+    assert failed["error"]["type"] == "OutputInvalid" and "domain" in failed["error"]["message"]
 
 
 async def test_a_specialist_answer_missing_the_schema_is_repaired(

@@ -12,13 +12,14 @@ from tests.agents.builtin_examples import (
     CATEGORIES,
     DOMAINS,
     SPECIALIST,
+    VERSIONS,
     specialist_input,
 )
 from tests.conftest import Api
 
 
 async def _version(api: Api, name: str) -> dict[str, Any]:
-    got = await api.http.get(f"/v1/agents/{name}/versions/1.0.0")
+    got = await api.http.get(f"/v1/agents/{name}/versions/{VERSIONS[name]}")
     assert got.status_code == 200, got.text
     return dict(got.json())
 
@@ -34,7 +35,8 @@ async def test_each_builtin_is_listed_by_its_category_as_a_published_builtin(api
         for name in wanted:
             item = items[name]
             assert item["builtin"] is True and item["owner"] == "system", item
-            assert item["default_version"] == "1.0.0" and item["latest"] == "1.0.0", item
+            version = VERSIONS[name]
+            assert item["default_version"] == version and item["latest"] == version, item
     version = await _version(api, "qa-manager")
     assert version["status"] == "published"
     assert {"name": "send_email", "approval": True} in version["spec"]["tools"]
@@ -43,11 +45,12 @@ async def test_each_builtin_is_listed_by_its_category_as_a_published_builtin(api
 @pytest.mark.parametrize("name", sorted(CATEGORIES))
 async def test_a_builtin_is_read_only(api: Api, name: str) -> None:
     spec = (await _version(api, name))["spec"]
+    version = VERSIONS[name]
     attempts = [
-        api.http.put(f"/v1/agents/{name}/versions/1.0.0", json=spec),
-        api.http.post(f"/v1/agents/{name}/versions", json={**spec, "version": "1.0.1"}),
-        api.http.post(f"/v1/agents/{name}/versions/1.0.0/deprecate", json={"reason": "mine"}),
-        api.http.put(f"/v1/agents/{name}/default", json={"version": "1.0.0"}),
+        api.http.put(f"/v1/agents/{name}/versions/{version}", json=spec),
+        api.http.post(f"/v1/agents/{name}/versions", json={**spec, "version": "1.9.1"}),
+        api.http.post(f"/v1/agents/{name}/versions/{version}/deprecate", json={"reason": "mine"}),
+        api.http.put(f"/v1/agents/{name}/default", json={"version": version}),
         api.http.post("/v1/agents", json={**spec, "version": "2.0.0"}),
     ]
     for attempt in attempts:
@@ -72,7 +75,7 @@ async def test_deployment_completed_starts_qa_manager_and_explorer_with_their_fi
     assert items["explorer"]["triggers"] == [
         {"event": "deployment.completed", "filter": {"environment": "staging", "ui_changed": True}}
     ]
-    assert all(items[n]["version"] == "1.0.0" and items[n]["owner"] == "system" for n in items)
+    assert all(items[n]["version"] == VERSIONS[n] and items[n]["owner"] == "system" for n in items)
 
 
 @pytest.mark.parametrize(
@@ -112,7 +115,7 @@ async def test_the_stored_specialist_renders_only_the_chosen_domain(api: Api) ->
         assert all(step in prompt for step in domains[domain]["playbook"]), domain
         others = set(DOMAINS) - {domain}
         assert not any(step in prompt for o in others for step in domains[o]["playbook"])
-    schemas = await api.http.get(f"/v1/agents/{SPECIALIST}/versions/1.0.0/schemas")
+    schemas = await api.http.get(f"/v1/agents/{SPECIALIST}/versions/{VERSIONS[SPECIALIST]}/schemas")
     assert schemas.status_code == 200, schemas.text
     assert schemas.json()["input_schema"]["properties"]["domain"]["enum"] == list(DOMAINS)
     assert schemas.json()["output_schema"]["required"] == [

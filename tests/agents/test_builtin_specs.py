@@ -17,6 +17,7 @@ from tests.agents.builtin_examples import (
     QA_ANSWERS,
     QA_INPUTS,
     SPECIALIST,
+    VERSIONS,
     specialist_answer,
     specialist_input,
 )
@@ -32,7 +33,7 @@ def _spec(name: str) -> AgentSpec:
 @pytest.mark.parametrize("name", sorted(CATEGORIES))
 def test_each_builtin_parses_with_its_category_and_a_version(name: str) -> None:
     spec = _spec(name)
-    assert spec.version == "1.0.0"
+    assert spec.version == VERSIONS[name]
     assert spec.category == CATEGORIES[name]
     assert spec.goals and spec.tags and spec.output_schema is not None
 

@@ -29,7 +29,8 @@ async def test_answering_a_pending_approval_and_reading_usage(
     assert wrong.exit_code != 0 and "stale" in wrong.output
     answered = await cape(api.url, api.key, "tasks", "answer", task["id"], "approve")
     assert answered.exit_code == 0, answered.output
-    assert "answering approval-" in answered.stdout and "write_file" in answered.stdout
+    assert answered.stdout.startswith("approve approval-"), answered.stdout
+    assert "(the call write_file" in answered.stdout
     assert (await wait_task(api, task["id"]))["status"] == "succeeded"
     idle = await cape(api.url, api.key, "tasks", "answer", task["id"], "approve")
     assert idle.exit_code != 0 and "waits for nothing" in idle.output
@@ -40,6 +41,24 @@ async def test_answering_a_pending_approval_and_reading_usage(
     assert rows[agent]["tasks"] == 1 and rows[agent]["total_tokens"] > 0
     table = await cape(api.url, api.key, "usage", "--by", "model")
     assert table.exit_code == 0 and f"script:{name}" in table.stdout
+
+
+async def test_a_rejection_says_reject_not_approve(
+    api: Api, worker: Worker, fake_llm: FakeLLMServer
+) -> None:
+    agent = await publish(api, spec(tools=[{"name": "write_file", "approval": True}]))
+    name = f"cli-{uuid.uuid4().hex[:8]}"
+    turns = [Turn(tool_calls=[call("write_file", path="a.txt", content="a")]), Turn(content="ok")]
+    fake_llm.add_script(Script(name=name, turns=turns))
+    task = await start(api, agent, f"script:{name}")
+    await wait_status(api, task["id"], "input_required")
+    rejected = await cape(
+        api.url, api.key, "tasks", "answer", task["id"], "reject", "--reason", "not now"
+    )
+    assert rejected.exit_code == 0, rejected.output
+    first, *_ = rejected.stdout.splitlines()
+    assert first.startswith("reject approval-") and "approve" not in first, rejected.stdout
+    assert f"reject accepted for {task['id']}" in rejected.stdout
 
 
 async def test_run_takes_a_whole_input_as_json(

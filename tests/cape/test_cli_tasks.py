@@ -391,7 +391,9 @@ def test_renderer_interleaves_parallel_steps_and_streams_text() -> None:
         "[4] tool: read_file ...",
         "[3] tool: read_file ... done",
     ]
-    assert out[6].startswith("    <- error: error: x") and out[6].endswith("...")
+    assert out[6].startswith("    <- error: xerror: x") and out[6].endswith(
+        "..."
+    )  # not "error: error:"
     assert len(out[6]) == len("    <- error: ") + 200
     assert out[7:] == [
         "[4] tool: read_file ... failed",

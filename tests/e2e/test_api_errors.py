@@ -279,12 +279,43 @@ async def test_422_extra_input_property(api: Api) -> None:
     assert "colour" in details[0]["message"]
 
 
-async def test_422_body_that_is_not_json(api: Api) -> None:
-    response = await api.http.post(
-        "/v1/tasks", content=b"{not json", headers={"Content-Type": "application/json"}
+async def test_400_body_that_is_not_json(api: Api) -> None:
+    broken = b'{"agent": "assistant",\n "input": }'
+    for path in ("/v1/tasks", "/v1/schedules", "/v1/agents"):
+        response = await api.http.post(
+            path, content=broken, headers={"Content-Type": "application/json"}
+        )
+        details = assert_error(response, 400, "bad_request", message="not valid JSON")
+        assert details == [{"field": "body", "message": response.json()["error"]["message"]}]
+        assert "at character 33" in details[0]["message"], details
+
+
+async def test_415_body_that_is_not_sent_as_json(api: Api) -> None:
+    body = b'{"agent": "assistant", "input": {"prompt": "x"}}'
+    task_id = await create_task(api.http)
+    for path, media in [
+        ("/v1/tasks", "text/plain"),
+        ("/v1/tasks", None),
+        ("/v1/tasks", "application/x-www-form-urlencoded"),
+        (f"/v1/tasks/{task_id}/pause", "text/plain"),
+    ]:
+        headers = {"Content-Type": media} if media else {}
+        response = await api.http.post(path, content=body, headers=headers)
+        assert_error(
+            response, 415, "unsupported_media_type", message="Content-Type: application/json"
+        )
+        assert (media or "no Content-Type") in response.json()["error"]["message"]
+    # JSON that is not an object is still a field problem, and `+json` types are JSON.
+    assert_fields(
+        await api.http.post(
+            "/v1/tasks", content=b"[1]", headers={"Content-Type": "application/json"}
+        ),
+        "body",
     )
-    details = assert_error(response, 422, "invalid_input")
-    assert details[0]["field"].startswith("body")
+    merge = await api.http.post(
+        "/v1/tasks", content=body, headers={"Content-Type": "application/merge-patch+json"}
+    )
+    assert merge.status_code == 201, merge.text
 
 
 async def test_422_bad_query_and_headers(api: Api) -> None:

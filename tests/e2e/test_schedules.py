@@ -27,6 +27,7 @@ from cape.db.models import Task
 from cape.settings import Settings
 from cape.testing.fake_llm import FakeLLMServer, Script, Turn
 from tests.conftest import Api
+from tests.e2e.test_api_errors import assert_fields
 from tests.harness import ROOT, free_port, new_api_key, running_api
 
 T = TypeVar("T")
@@ -342,6 +343,33 @@ INVALID = [
     ({"interval_seconds": 60, "id": "Has_Capitals"}, "body.id"),
     ({"interval_seconds": 60, "id": "x" * 25}, "body.id"),
 ]
+
+
+async def test_every_problem_of_a_schedule_is_reported_at_once(
+    api: Api, settings: Settings
+) -> None:
+    bad_timing = {"cron": "61 25 * 13 *", "timezone": "Mars/Olympus_Mons"}
+    async with owner_client(api, settings) as http:
+        body = {"agent": "assistant", "input": {"title": "no prompt"}, **bad_timing}
+        response = await http.post("/v1/schedules", json=body)
+        details = assert_fields(response, "body.cron", "body.timezone", "input.prompt")
+        cron = next(d["message"] for d in details if d["field"] == "body.cron")
+        assert cron == "minute '61': 61 is outside 0-59", details
+        created = await http.post(
+            "/v1/schedules",
+            json={"agent": "assistant", "input": {"prompt": "p"}, "cron": "*/15 9-17 * * 1-5"},
+        )
+        assert created.status_code == 201, created.text
+        patched = await http.patch(
+            f"/v1/schedules/{created.json()['id']}",
+            json={**bad_timing, "input": {"prompt": "p", "extra": 1}},
+        )
+        assert_fields(patched, "body.cron", "body.timezone", "input.extra")
+        assert_fields(
+            await http.patch(f"/v1/schedules/{created.json()['id']}", json=bad_timing),
+            "body.cron",
+            "body.timezone",
+        )
 
 
 async def test_invalid_schedules_are_422_naming_the_field(api: Api, settings: Settings) -> None:

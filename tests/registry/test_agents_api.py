@@ -322,6 +322,15 @@ async def test_yaml_export_import_round_trip(api: Api) -> None:
         "/v1/agents/import", content=f"name: {fresh}\nversion: x\n", headers=text_yaml
     )
     assert_fields(invalid, "spec.version", "spec.system_prompt")
+    for number in ("1.2", "2"):  # YAML numbers, not strings
+        numeric = await api.http.post(
+            "/v1/agents/import",
+            content=f"name: {fresh}\nversion: {number}\nsystem_prompt: hi\n",
+            headers=text_yaml,
+        )
+        [problem] = assert_fields(numeric, "spec.version")
+        assert problem["message"].startswith("not a semantic version"), problem
+        assert f"{number} is a number here: quote it" in problem["message"], problem
 
 
 async def test_unknown_agents_and_versions_are_404(api: Api) -> None:

@@ -9,6 +9,7 @@ import pytest
 
 from cape.errors import InvalidInput
 from cape.registry.builtin import BUILTIN_DIR, load_builtin_specs
+from cape.registry.output_binding import bind_output_schema
 from cape.registry.spec import AgentSpec, dump_yaml, load_yaml, parse_spec
 from cape.registry.validate import input_problems
 
@@ -168,6 +169,8 @@ def test_five_problems_are_all_listed_by_path() -> None:
         ({"input_schema": {"type": "object", "properties": {"x": {"type": 5}}}},
          "spec.input_schema.properties.x.type"),
         ({"output_schema": {"required": "answer"}}, "spec.output_schema.required"),
+        ({"output_schema": {"properties": {"d": {"x-cape-equals-input": "a b"}}}},
+         "spec.output_schema.properties.d.x-cape-equals-input"),
         ({"limits": {"max_cost": 0}}, "spec.limits.max_cost"),
         ({"limits": {"max_steps": 10001}}, "spec.limits.max_steps"),
         ({"sandbox_limits": {"output_chars": 1}}, "spec.sandbox_limits.output_chars"),
@@ -179,6 +182,23 @@ def test_five_problems_are_all_listed_by_path() -> None:
 def test_each_problem_names_its_field(change: dict[str, Any], field: str) -> None:
     data = {"name": "some-agent", "version": "1.0.0", "system_prompt": "Hi", **change}
     assert [p["field"] for p in problems(data)] == [field]
+
+
+def test_output_schemas_bind_fields_to_the_task_input() -> None:
+    schema = {
+        "type": "object",
+        "properties": {
+            "domain": {"type": "string", "x-cape-equals-input": "domain"},
+            "env": {"x-cape-equals-input": "target.env"},
+            "other": {"x-cape-equals-input": "absent"},
+        },
+    }
+    bound = bind_output_schema(schema, {"domain": "security_audit", "target": {"env": "prod"}})
+    assert bound is not None and bound["properties"]["domain"]["const"] == "security_audit"
+    assert bound["properties"]["env"]["const"] == "prod"
+    assert "const" not in bound["properties"]["other"]  # the input schema decides what is required
+    assert "const" not in schema["properties"]["domain"]  # the spec's own schema is unchanged
+    assert bind_output_schema(None, {}) is None
 
 
 def test_missing_fields_and_non_mappings() -> None:
