@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Any
 
 import structlog
 from sqlalchemy import update
@@ -150,11 +151,15 @@ class TaskActivities:
                 dedupe_key=f"{inp.event}:{activity.info().workflow_run_id}:"
                 f"{activity.info().activity_id}",
             )
-            await session.execute(
-                update(Task)
-                .where(Task.id == inp.task_id)
-                .values(status=inp.status, pending_input=inp.pending)
-            )
+            values: dict[str, Any] = {"status": inp.status, "pending_input": inp.pending}
+            raised = inp.data.get("limits")
+            task = await session.get(Task, inp.task_id) if isinstance(raised, dict) else None
+            if task is not None and isinstance(raised, dict):
+                # A raised budget: the task's view shows the limits now in force.
+                limits = {**(task.limits or {}), **raised}
+                steps = int(limits.get("max_steps") or task.max_steps)
+                values.update(limits=limits, max_steps=steps)
+            await session.execute(update(Task).where(Task.id == inp.task_id).values(**values))
         log.info("task status changed", status=inp.status, by=inp.data.get("by"))
 
     @activity.defn(name="record_event")
