@@ -20,6 +20,7 @@ import httpx
 
 from cape import devserver
 from cape.auth import KEY_PREFIX
+from cape.cli.dev_model import demo_model, model_line
 from cape.cli.processes import load_settings, register_key
 from cape.settings import Settings
 
@@ -165,6 +166,11 @@ def _run(sup: _Supervisor, settings: Settings, ui: bool) -> None:
     key = _dev_key(data_dir)
     asyncio.run(register_key(settings, owner="dev", name="dev", key=key))
     child = settings.model_copy(update={"api_host": HOST})
+    demo = demo_model(settings, HOST)
+    if demo is not None:  # no LLM provider configured: serve the bundled scripted one
+        sup.start("fake-llm", demo.command())
+        demo.wait_ready(sup.check)
+        child = demo.configure(child)
     env = os.environ | child.to_env() | {"PYTHONUNBUFFERED": "1"}
     sup.start("worker", [sys.executable, "-m", "cape.cli", "worker"], env)
     sup.start("api", [sys.executable, "-m", "cape.cli", "api"], env)
@@ -179,6 +185,7 @@ def _run(sup: _Supervisor, settings: Settings, ui: bool) -> None:
             "Temporal address",
             f"{settings.temporal_address} (namespace {settings.temporal_namespace})",
         ),
+        ("Model", model_line(child, demo)),
         ("Data dir", str(data_dir)),
         ("Logs", str(sup.log_dir / "{temporal,worker,api}.log")),
         ("Dev API key", key),
