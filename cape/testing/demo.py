@@ -1,6 +1,7 @@
 """The demo model: the fake LLM's deterministic agent for any model that is not a script.
 
-It writes the request to answer.md when it may (write_file offered, first turn), then answers.
+On its first turn it writes the request to answer.md when it may (write_file offered), else
+searches the docs for it (docs_search offered); then it answers.
 When JSON is asked for, it answers with a small instance of the schema (see
 :mod:`cape.testing.schema_instance`): the schema comes from the request's ``response_format``,
 or from the repair request CapeControl sends when an answer misses the agent's output schema.
@@ -13,11 +14,14 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from cape.kb.passages import RESULTS_INTRO, RESULTS_SEPARATOR
 from cape.task_text import SCHEMA_REQUEST
 from cape.testing.schema_instance import instance_of
 from cape.testing.scripts import DEMO_DONE_TEXT, ScriptedToolCall, Turn, message_text, turn_index
 
 TEXT_LIMIT = 300  # characters of the request quoted in JSON answers
+FOUND_LIMIT = 1500  # characters of the best docs_search section quoted in JSON answers
+DOCS_QUERY_LIMIT = 400  # docs_search's own limit
 
 
 def demo_turn(
@@ -31,25 +35,48 @@ def demo_turn(
         response_format: The request's ``response_format``, if any.
 
     Returns:
-        JSON when a schema is asked for; else a ``write_file`` call on turn 0 when that tool is
-        offered, then a short text.
+        On turn 0 a ``write_file`` or ``docs_search`` call when offered; then JSON when a
+        schema is asked for (quoting the best section docs_search found), else a short text.
     """
     users = [message_text(m) for m in messages if m.get("role") == "user"]
     last_user = users[-1] if users else ""
     offered = {str(t.get("function", {}).get("name")) for t in tools if isinstance(t, Mapping)}
+    request = users[0] if users else ""
     repair = _repair_schema(last_user)
-    if repair is None and "write_file" in offered and turn_index(messages) == 0:
-        arguments = {"path": "answer.md", "content": f"# Answer\n\n{last_user}\n"}
-        return Turn(tool_calls=[ScriptedToolCall(name="write_file", arguments=arguments)])
+    if repair is None and turn_index(messages) == 0:
+        first = _first_call(offered, last_user, request)
+        if first is not None:
+            return Turn(tool_calls=[first])
     schema = repair if repair is not None else _format_schema(response_format)
     if schema is not None:
-        request = users[0] if users else ""
         text = f"Demo answer to: {' '.join(request.split())[:TEXT_LIMIT]}"
+        found = _found(messages)
         # Enum values (an input's domain, say) are picked from what the task's input mentions.
-        return Turn(content=json.dumps(instance_of(schema, text, hint=request)))
+        value = instance_of(schema, f"{text}\n\n{found}" if found else text, hint=request)
+        return Turn(content=json.dumps(value))
     if "write_file" not in offered:
         return Turn(content=f"You said: {last_user}")
     return Turn(content=DEMO_DONE_TEXT)
+
+
+def _first_call(offered: set[str], last_user: str, request: str) -> ScriptedToolCall | None:
+    """The first turn's tool call: write the request to answer.md, else search the docs."""
+    if "write_file" in offered:
+        arguments = {"path": "answer.md", "content": f"# Answer\n\n{last_user}\n"}
+        return ScriptedToolCall(name="write_file", arguments=arguments)
+    if "docs_search" in offered and request.strip():
+        return ScriptedToolCall(name="docs_search", arguments={"query": request[:DOCS_QUERY_LIMIT]})
+    return None
+
+
+def _found(messages: list[dict[str, Any]]) -> str:
+    """The best section of the latest docs_search result in the conversation ("" if none)."""
+    for message in reversed(messages):
+        text = message_text(message) if message.get("role") == "tool" else ""
+        if text.startswith(RESULTS_INTRO):
+            best = text.partition("[1] ")[2].partition(RESULTS_SEPARATOR)[0]
+            return best[:FOUND_LIMIT].strip()
+    return ""
 
 
 def _repair_schema(text: str) -> dict[str, Any] | None:

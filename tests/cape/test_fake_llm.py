@@ -19,6 +19,7 @@ import openai
 import pytest
 
 from activities.checks import repair_request
+from cape.kb import Passage, render_results
 from cape.testing.fake_llm import (
     FakeLLMServer,
     Fault,
@@ -376,3 +377,34 @@ async def test_demo_mode_answers_json_for_a_schema(client: openai.AsyncOpenAI) -
         model="demo", messages=[user("hi")], response_format={"type": "json_object"}
     )
     assert plain.choices[0].message.content == "{}"
+
+
+async def test_demo_mode_searches_the_docs_and_quotes_the_best_section(
+    client: openai.AsyncOpenAI,
+) -> None:
+    docs_tool: Any = {**WRITE_FILE_TOOL, "function": {**WRITE_FILE_TOOL["function"]}}
+    docs_tool["function"]["name"] = "docs_search"
+    first = await client.chat.completions.create(
+        model="demo", messages=[user("approve a call")], tools=[docs_tool]
+    )
+    [call_] = first.choices[0].message.tool_calls or []
+    assert call_.function.name == "docs_search"  # type: ignore[union-attr]
+    assert json.loads(call_.function.arguments) == {"query": "approve a call"}  # type: ignore[union-attr]
+    passage = Passage("concepts.md", "Concepts - Approvals", "approvals", "Approve it.", 2)
+    found = render_results("approve a call", [passage, passage])
+    schema = {"type": "object", "required": ["answer"], "properties": {"answer": {}}}
+    history: list[Any] = [
+        user("approve a call"),
+        first.choices[0].message.model_dump(exclude_none=True),
+        {"role": "tool", "tool_call_id": call_.id, "content": found},
+        assistant("plain text"),
+        user(repair_request(["not JSON"], schema)),
+    ]
+    answered = await client.chat.completions.create(
+        model="demo", messages=history, tools=[docs_tool]
+    )
+    answer = json.loads(answered.choices[0].message.content or "")["answer"]
+    assert answer == (
+        "Demo answer to: approve a call\n\n"
+        f"Concepts - Approvals\npath: {passage.path}\n\nApprove it."
+    )
