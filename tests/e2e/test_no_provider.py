@@ -12,6 +12,7 @@ from temporalio.client import Client
 from cape.llm.providers import OPENAI_URL
 from cape.llm_settings import ProviderConfig
 from cape.settings import Settings
+from tests.cape.test_cli_tasks import cape
 from tests.e2e.agent_support import publish, spec, stack
 from tests.e2e.tooling import pretty, wait_task
 from tests.harness import stored
@@ -31,6 +32,9 @@ async def test_a_model_without_a_configured_provider_fails_at_once_naming_the_se
         assert "'default' is not configured: set OPENAI_API_KEY" in warning, warning
         assert "OPENAI_BASE_URL" in warning
         done = await wait_task(api, created.json()["id"])
+        ran = await cape(api.url, api.key, "run", "--no-follow", "hello")
+        assert ran.exit_code == 0, ran.output
+        assert "warning: LLM provider 'default' is not configured" in ran.stderr, ran.output
     assert done["status"] == "failed", pretty(done)
     assert done["error"]["type"] == "ProviderNotConfigured", done["error"]
     assert "OPENAI_API_KEY" in done["error"]["message"]
