@@ -153,8 +153,7 @@ class TaskActivities:
             )
             values: dict[str, Any] = {"status": inp.status, "pending_input": inp.pending}
             raised = inp.data.get("limits")
-            task = await session.get(Task, inp.task_id) if isinstance(raised, dict) else None
-            if task is not None and isinstance(raised, dict):
+            if isinstance(raised, dict) and (task := await session.get(Task, inp.task_id)):
                 # A raised budget: the task's view shows the limits now in force.
                 limits = {**(task.limits or {}), **raised}
                 steps = int(limits.get("max_steps") or task.max_steps)
