@@ -111,7 +111,9 @@ class LlmActivities:
         except UnknownProvider as exc:
             # Fails at once: no retry can give the worker a provider or its key.
             kind = (
-                type(exc).__name__ if isinstance(exc, ProviderNotConfigured) else "ProviderUnknown"
+                "ProviderNotConfigured"
+                if isinstance(exc, ProviderNotConfigured)
+                else "ProviderUnknown"
             )
             error = ApplicationError(exc.message, type=kind, non_retryable=True)
             await self.recorder.fail(
