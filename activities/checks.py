@@ -13,6 +13,7 @@ from temporalio import activity
 
 from activities.recorder import StepRecorder
 from activities.types import CheckInput, CheckResult
+from cape.task_text import SCHEMA_REQUEST
 
 log = structlog.get_logger(__name__)
 FENCE = re.compile(r"^```(?:json)?\s*(.*?)\s*```$", re.DOTALL)
@@ -40,8 +41,8 @@ def repair_request(problems: list[str], schema: dict[str, Any]) -> str:
     """What the model is told when its answer misses the schema."""
     listed = "\n".join(f"- {p}" for p in problems)
     return (
-        "Your final answer must be a single JSON value matching this JSON Schema:\n"
-        f"{json.dumps(schema)}\n\nIt did not:\n{listed}\n\nAnswer again with the JSON only."
+        f"{SCHEMA_REQUEST}\n{json.dumps(schema)}\n\n"
+        f"It did not:\n{listed}\n\nAnswer again with the JSON only."
     )
 
 

@@ -24,7 +24,7 @@ from activities.tools.registry import openai_tools
 from activities.types import LlmInput, LlmResult, StepRef, ToolCall, Usage
 from cape.domain import Channel, EventType
 from cape.llm.pricing import PriceTable
-from cape.llm.providers import Providers, UnknownProvider
+from cape.llm.providers import ProviderNotConfigured, Providers, UnknownProvider
 
 log = structlog.get_logger(__name__)
 
@@ -109,7 +109,13 @@ class LlmActivities:
         try:
             client = self.provider.client(inp.provider)
         except UnknownProvider as exc:
-            error = ApplicationError(exc.message, type="ProviderUnknown", non_retryable=True)
+            # Fails at once: no retry can give the worker a provider or its key.
+            kind = (
+                "ProviderNotConfigured"
+                if isinstance(exc, ProviderNotConfigured)
+                else "ProviderUnknown"
+            )
+            error = ApplicationError(exc.message, type=kind, non_retryable=True)
             await self.recorder.fail(
                 ref, {"type": error.type, "message": exc.message}, retrying=False
             )

@@ -166,11 +166,14 @@ class TaskActivities:
                 dedupe_key=f"{inp.event}:{activity.info().workflow_run_id}:"
                 f"{activity.info().activity_id}",
             )
-            await session.execute(
-                update(Task)
-                .where(Task.id == inp.task_id)
-                .values(status=inp.status, pending_input=inp.pending)
-            )
+            values: dict[str, Any] = {"status": inp.status, "pending_input": inp.pending}
+            raised = inp.data.get("limits")
+            if isinstance(raised, dict) and (task := await session.get(Task, inp.task_id)):
+                # A raised budget: the task's view shows the limits now in force.
+                limits = {**(task.limits or {}), **raised}
+                steps = int(limits.get("max_steps") or task.max_steps)
+                values.update(limits=limits, max_steps=steps)
+            await session.execute(update(Task).where(Task.id == inp.task_id).values(**values))
         log.info("task status changed", status=inp.status, by=inp.data.get("by"))
 
     @activity.defn(name="record_event")

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from cape.db.events import NOTIFY_CHANNEL
 from cape.db.models import Task, TaskEvent
-from cape.domain import TERMINAL_EVENT_TYPES, TaskStatus
+from cape.domain import TaskStatus
 from cape.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -122,11 +122,10 @@ class EventFeed:
                 yield row
                 after = row.seq
                 last_activity = loop.time()
-                if row.type in TERMINAL_EVENT_TYPES:
-                    yield End(str(row.data.get("status", "")), row.seq)
-                    return
             if rows:
                 continue
+            # The end is the task's state once every event is out, not the first terminal
+            # event in the log: a retried task's log holds its old failure before its new run.
             if task is not None and TaskStatus(task.status).terminal and after >= task.last_seq:
                 yield End(task.status, task.last_seq)
                 return

@@ -110,6 +110,7 @@ def task_input(settings: Settings, reg: TaskRegistration, spec: AgentSpec) -> Ag
         "max_steps": reg.max_steps,
         "max_tokens": spec.limits.max_tokens,
         "max_cost": spec.limits.max_cost,
+        "timeout_seconds": spec.limits.timeout_seconds,
     }
     transient = Task(
         id=f"sch-{reg.schedule_id}", agent=reg.agent, agent_version=reg.agent_version,
@@ -219,7 +220,8 @@ async def create_schedule(
         agent=agent.name,
         agent_version=resolved.version,
         model=body.model or agent.model.name or settings.default_model,
-        max_steps=body.max_steps or ceiling,
+        # The same default as POST /v1/tasks: CAPE_MAX_STEPS, never above the agent's ceiling.
+        max_steps=body.max_steps or min(ceiling, settings.max_steps),
         input=body.input,
         schedule_id=schedule_id,
     )

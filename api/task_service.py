@@ -14,7 +14,7 @@ from temporalio.client import Client
 from temporalio.service import RPCError
 
 from api.schemas import TaskCreate
-from api.task_input import start_workflow
+from api.task_input import model_warnings, start_workflow
 from api.task_limits import task_limits
 from cape.auth import Principal
 from cape.db.events import append_event
@@ -132,7 +132,7 @@ async def start_task(
             "could not start the task: Temporal is unavailable", details=str(exc)
         ) from exc
     log.info("task created", task_id=task.id, agent=spec.name, version=resolved.version)
-    return Started(task, True, resolved.warnings)
+    return Started(task, True, [*resolved.warnings, *model_warnings(settings, spec)])
 
 
 async def _by_key(session: AsyncSession, owner: str, key: str) -> Task | None:

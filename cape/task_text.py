@@ -6,6 +6,9 @@ import json
 from typing import Any
 
 PROMPT_KEYS = ("prompt", "query", "question", "request")
+# How the repair request of an answer that misses the output schema starts; the JSON Schema
+# follows on the next line (the demo model reads it from there).
+SCHEMA_REQUEST = "Your final answer must be a single JSON value matching this JSON Schema:"
 
 
 def user_message(data: dict[str, Any]) -> str:

@@ -21,7 +21,7 @@ from activities.tools.run import ToolActivities
 from cape.artifacts import ArtifactStore
 from cape.db.engine import create_engine, readonly_session_factory, session_factory
 from cape.llm.pricing import PriceTable
-from cape.llm.providers import Providers
+from cape.llm.providers import Providers, any_configured, missing_setting
 from cape.sandbox.launcher import Sandbox
 from cape.settings import Settings
 from worker.group import WorkerGroup
@@ -109,6 +109,11 @@ async def run_worker(settings: Settings) -> None:
         host_label=settings.host_label,  # how steps and errors name this host
         temporal=settings.temporal_address,
     )
+    if not any_configured(settings):
+        log.warning(
+            "no LLM provider is configured: tasks fail at their first LLM step",
+            missing=missing_setting(settings, "default"),
+        )
     store = ArtifactStore(session_factory(engine), settings.artifact_root)
     sweeper = asyncio.create_task(sweep_forever(settings, session_factory(engine), store))
     async with worker:

@@ -55,6 +55,10 @@ STATUS_KEY = SearchAttributeKey.for_keyword("CapeStatus")
 HOST_QUEUE_PATCH = "workspace-host-queue"
 # Running out of max_steps asks for a bigger budget (issue 3) instead of failing the task.
 BUDGET_INPUT_PATCH = "budget-asks-for-input"
+# The Web UI's current details show the task's end (issue 12 B4), not its last running step.
+FINAL_DETAILS_PATCH = "final-current-details"
+# A raised budget is stored with the task (issue 12 B2), so its view shows the limits in force.
+RAISED_LIMITS_PATCH = "raised-limits-stored"
 OUTPUT_RETRIES = 2  # how often the model may repair an answer that misses the output schema
 
 
@@ -360,12 +364,7 @@ class AgentTaskWorkflow(StepRunner):
         )
         if answer.action == "cancel":
             raise _Ended("canceled", _canceled(answer))
-        raised: dict[str, float | None] = {
-            "max_steps": answer.max_steps,
-            "max_tokens": answer.max_tokens,
-            "max_cost": answer.max_cost,
-        }
-        state.limits.update({k: v for k, v in raised.items() if v is not None})
+        state.limits.update(_raised(answer))
 
     async def _ask(self, question: dict[str, Any]) -> InputAnswer:
         """Wait in `input_required` for `provide_input`, up to the input timeout."""
@@ -396,6 +395,9 @@ class AgentTaskWorkflow(StepRunner):
             self._state.pending_input = None
             received = {"id": pending["id"], "action": answer.action, "by": answer.by}
             received["reason"] = answer.reason
+            raised = _raised(answer)
+            if raised and workflow.patched(RAISED_LIMITS_PATCH):
+                received["limits"] = raised  # mark_task stores them in the task's row
             await self._mark("running", "input-received", received, pending=None)
             return answer
 
@@ -519,6 +521,8 @@ class AgentTaskWorkflow(StepRunner):
             summary=f"finish: {status}",
         )
         self._set_status(status)
+        if workflow.patched(FINAL_DETAILS_PATCH):
+            self._show_progress(_outcome(output, error), final=True)
 
     def _bookkeeping_retry(self) -> RetryPolicy:
         assert self._input is not None
@@ -530,6 +534,25 @@ class AgentTaskWorkflow(StepRunner):
     def _set_status(self, status: str) -> None:
         self._state.status = status
         workflow.upsert_search_attributes([STATUS_KEY.value_set(status)])
+
+
+def _raised(answer: InputAnswer) -> dict[str, float]:
+    """The budgets a `raise` answer sets (empty for other answers)."""
+    if answer.action != "raise":
+        return {}
+    raised = {
+        "max_steps": answer.max_steps,
+        "max_tokens": answer.max_tokens,
+        "max_cost": answer.max_cost,
+    }
+    return {k: v for k, v in raised.items() if v is not None}
+
+
+def _outcome(output: dict[str, Any] | None, error: dict[str, Any] | None) -> str:
+    """One line on how the task ended, for the Web UI's current details."""
+    if error is not None:
+        return f"{error.get('type', 'error')}: {str(error.get('message', ''))[:200]}"
+    return "answered" if output is not None else "ended"
 
 
 def _canceled(answer: InputAnswer) -> dict[str, Any]:

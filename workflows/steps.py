@@ -69,12 +69,14 @@ class StepRunner:
             ),
         )
 
-    def _show_progress(self, current: str) -> None:
-        # The Web UI shows these "current details" on the workflow's page.
+    def _show_progress(self, current: str, *, final: bool = False) -> None:
+        # The Web UI shows these "current details" on the workflow's page; they keep the last
+        # value set, so the task's end sets them once more (`final`).
         state = self._state
         cost = f" · cost: ${state.usage.cost_usd:.4f}" if state.usage.cost_usd else ""
+        where = f"after step {self._step_no}" if final else f"step {self._step_no}"
         workflow.set_current_details(
-            f"**{state.status}** · step {self._step_no}: {current}\n\n"
+            f"**{state.status}** · {where}: {current}\n\n"
             f"model: {state.model} · LLM turns: {state.llm_turns} · "
             f"tokens: {state.usage.total_tokens}{cost}"
         )

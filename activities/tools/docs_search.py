@@ -6,26 +6,9 @@ import asyncio
 from typing import Any
 
 from activities.tools.base import Placement, Risk, ToolContext, ToolError, ToolOutput, ToolSpec
-from cape.kb import Passage, search
+from cape.kb import render_results, search
 
-EXCERPT_CHARS = 1200
 DEFAULT_TOP_K = 5
-
-
-def _excerpt(text: str) -> str:
-    if len(text) <= EXCERPT_CHARS:
-        return text
-    return text[:EXCERPT_CHARS].rsplit(" ", 1)[0] + " [...]"
-
-
-def render(query: str, passages: list[Passage]) -> str:
-    """What the model reads: each passage's title, path (to cite) and Markdown, best first."""
-    if not passages:
-        return f"No documentation section matches {query!r}. Try other words."
-    parts = [f"Documentation sections for {query!r}, best first:"]
-    for n, p in enumerate(passages, 1):
-        parts.append(f"[{n}] {p.title}\npath: {p.path}\n\n{_excerpt(p.text)}")
-    return "\n\n---\n\n".join(parts)
 
 
 async def docs_search(ctx: ToolContext, args: dict[str, Any]) -> ToolOutput:
@@ -40,7 +23,7 @@ async def docs_search(ctx: ToolContext, args: dict[str, Any]) -> ToolOutput:
         "query": query,
         "results": [{"title": p.title, "path": p.path, "score": p.score} for p in passages],
     }
-    return ToolOutput(content=render(query, passages), records=[("docs-search", record)])
+    return ToolOutput(content=render_results(query, passages), records=[("docs-search", record)])
 
 
 TOOLS: list[ToolSpec] = [

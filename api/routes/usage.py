@@ -8,10 +8,11 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
 from pydantic import BaseModel
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 
 from api.deps import PrincipalDep, SessionDep
-from cape.db.models import Task
+from cape.db.models import Task, TaskStep
+from cape.domain import StepKind, StepStatus
 
 router = APIRouter(prefix="/usage", tags=["usage"])
 
@@ -44,22 +45,44 @@ async def usage(
     since: Annotated[datetime | None, Query(description="Tasks created at or after.")] = None,
     until: Annotated[datetime | None, Query(description="Tasks created before.")] = None,
 ) -> UsageReport:
-    """Tokens and cost of the caller's tasks (each LLM step counted once, as it finished)."""
+    """Tokens and cost of the caller's tasks (each LLM step counted once, as it finished).
+
+    By model, each step counts for the model it called; `tasks` counts the tasks that used it.
+    """
     filters = [Task.owner == principal.owner]
     if since is not None:
         filters.append(Task.created_at >= since)
     if until is not None:
         filters.append(Task.created_at < until)
-    if group_by != "day":
-        column = Task.agent if group_by == "agent" else Task.model
+    if group_by == "agent":
         grouped = (
             select(
-                column, func.count(), func.sum(Task.prompt_tokens),
+                Task.agent, func.count(), func.sum(Task.prompt_tokens),
                 func.sum(Task.completion_tokens), func.sum(Task.cost_usd),
             )
             .where(*filters)
-            .group_by(column)
-            .order_by(column)
+            .group_by(Task.agent)
+            .order_by(Task.agent)
+        )  # fmt: skip
+        rows = [_row(str(k), n, p, c, cost) for k, n, p, c, cost in await session.execute(grouped)]
+    elif group_by == "model":
+        # Per LLM step and the model it called: a fallback's tokens go to the fallback.
+        model = TaskStep.input["model"].as_string()
+        grouped = (
+            select(
+                model, func.count(func.distinct(TaskStep.task_id)),
+                func.sum(TaskStep.usage["prompt_tokens"].as_integer()),
+                func.sum(TaskStep.usage["completion_tokens"].as_integer()),
+                func.sum(TaskStep.usage["cost_usd"].as_float()),
+            )
+            .join(Task, Task.id == TaskStep.task_id)
+            .where(
+                *filters, TaskStep.kind == StepKind.LLM, TaskStep.status == StepStatus.SUCCEEDED,
+                # A fork's copies of its parent's steps were paid for by the parent.
+                or_(Task.fork_step.is_(None), TaskStep.step_no >= Task.fork_step),
+            )
+            .group_by(model)
+            .order_by(model)
         )  # fmt: skip
         rows = [_row(str(k), n, p, c, cost) for k, n, p, c, cost in await session.execute(grouped)]
     else:

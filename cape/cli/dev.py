@@ -16,6 +16,7 @@ import httpx
 
 from cape import devserver
 from cape.auth import KEY_PREFIX
+from cape.cli.dev_model import DemoModel, demo_model, model_line
 from cape.cli.devpids import AlreadyRunning, PidFile
 from cape.cli.processes import load_settings, register_key
 from cape.cli.supervisor import (
@@ -79,33 +80,47 @@ def _http_ready(url: str) -> Callable[[Callable[[], bool]], None]:
     return ready
 
 
-def children(settings: Settings, ui: bool, policy: RestartPolicy) -> list[ChildSpec]:
+def children(
+    settings: Settings, ui: bool, policy: RestartPolicy, demo: DemoModel | None = None
+) -> list[ChildSpec]:
     """The processes of `cape dev`, in start order (they stop in reverse).
 
     Adding a child is one more `ChildSpec` here: each is launched after the previous one's
-    ready check passed, restarted by `policy`, and named in the banner's log line.
+    ready check passed, restarted by `policy`, and named in the banner's log line. With `demo`
+    (no LLM provider configured) the bundled scripted LLM runs too and serves the worker.
     """
     temporal = devserver.dev_server_args(
         port=settings.temporal_port,
         ui_port=settings.temporal_ui_port if ui else None,
         db_file=settings.data_dir / "temporal.db",
     )
-    env = os.environ | settings.to_env() | {"PYTHONUNBUFFERED": "1"}
+    env = os.environ | _children_settings(settings, demo).to_env() | {"PYTHONUNBUFFERED": "1"}
     cape = [sys.executable, "-m", "cape.cli"]
     health = f"http://{HOST}:{settings.api_port}/healthz"
-    return [
+    specs = [
         ChildSpec(
             "temporal",
             [str(devserver.temporal_binary()), *temporal],
             ready=_temporal_ready(settings),
             policy=policy,
-        ),
+        )
+    ]
+    if demo is not None:
+        specs.append(ChildSpec("fake-llm", demo.command(), ready=demo.wait_ready, policy=policy))
+    return [
+        *specs,
         ChildSpec("worker", [*cape, "worker"], env, policy=policy),
         ChildSpec("api", [*cape, "api"], env, ready=_http_ready(health), policy=policy),
     ]
 
 
-def _banner(sup: Supervisor, settings: Settings, ui: bool, key: str) -> None:
+def _children_settings(settings: Settings, demo: DemoModel | None) -> Settings:
+    return demo.configure(settings) if demo is not None else settings
+
+
+def _banner(
+    sup: Supervisor, settings: Settings, ui: bool, key: str, demo: DemoModel | None
+) -> None:
     api_url = f"http://{HOST}:{settings.api_port}"
     ui_url = f"http://{HOST}:{settings.temporal_ui_port}" if ui else "disabled (--no-ui)"
     names = ",".join(child.name for child in sup.children)
@@ -117,6 +132,7 @@ def _banner(sup: Supervisor, settings: Settings, ui: bool, key: str) -> None:
             "Temporal address",
             f"{settings.temporal_address} (namespace {settings.temporal_namespace})",
         ),
+        ("Model", model_line(_children_settings(settings, demo), demo)),
         ("Data dir", str(settings.data_dir)),
         ("Logs", str(sup.log_dir / f"{{{names}}}.log")),
         ("Dev API key", key),
@@ -233,8 +249,9 @@ def dev(
     for sig in (signal.SIGINT, signal.SIGTERM, getattr(signal, "SIGHUP", signal.SIGTERM)):
         signal.signal(sig, sup.on_signal)
     try:
-        key = _run(sup, settings, children(settings, ui, policy))
-        _banner(sup, settings, ui, key)
+        demo = demo_model(settings, HOST)
+        key = _run(sup, settings, children(settings, ui, policy, demo))
+        _banner(sup, settings, ui, key, demo)
         sup.watch()
     except Stop:
         names = [child.name for child in reversed(sup.children)]

@@ -106,6 +106,8 @@ def run(
     headers = {"Idempotency-Key": idempotency_key} if idempotency_key else None
     task = api.request("POST", "/v1/tasks", body=body, headers=headers)
     task_id = str(task["id"])
+    for warning in task.get("warnings") or []:  # e.g. a deprecated version, a model without key
+        click.echo(f"warning: {warning}", err=True)
     if not follow:
         if as_json:
             echo_json(task)

@@ -6,16 +6,27 @@ guide's answer from them when no language model is configured.
 
 from cape.kb.answer import FORMATS, NOTE, retrieval_answer
 from cape.kb.bm25 import Bm25Index, default_docs_dir, get_index, search
-from cape.kb.passages import Passage, load_passages, slugify, split_markdown
+from cape.kb.passages import (
+    RESULTS_INTRO,
+    RESULTS_SEPARATOR,
+    Passage,
+    load_passages,
+    render_results,
+    slugify,
+    split_markdown,
+)
 
 __all__ = [
     "FORMATS",
     "NOTE",
+    "RESULTS_INTRO",
+    "RESULTS_SEPARATOR",
     "Bm25Index",
     "Passage",
     "default_docs_dir",
     "get_index",
     "load_passages",
+    "render_results",
     "retrieval_answer",
     "search",
     "slugify",

@@ -127,3 +127,25 @@ def load_passages(docs_dir: Path) -> list[Passage]:
     for file in sorted(docs_dir.glob("*.md")):
         passages.extend(split_markdown(file.name, file.read_text(encoding="utf-8")))
     return passages
+
+
+EXCERPT_CHARS = 1200
+# How a search result reads (docs_search's output); the demo model quotes its first section.
+RESULTS_INTRO = "Documentation sections for"
+RESULTS_SEPARATOR = "\n\n---\n\n"
+
+
+def _excerpt(text: str) -> str:
+    if len(text) <= EXCERPT_CHARS:
+        return text
+    return text[:EXCERPT_CHARS].rsplit(" ", 1)[0] + " [...]"
+
+
+def render_results(query: str, passages: list[Passage]) -> str:
+    """What a model reads of a search: each passage's title, path (to cite) and Markdown."""
+    if not passages:
+        return f"No documentation section matches {query!r}. Try other words."
+    parts = [f"{RESULTS_INTRO} {query!r}, best first:"]
+    for n, p in enumerate(passages, 1):
+        parts.append(f"[{n}] {p.title}\npath: {p.path}\n\n{_excerpt(p.text)}")
+    return RESULTS_SEPARATOR.join(parts)

@@ -24,6 +24,10 @@ class UnknownProvider(InvalidInput):
     """An agent names a provider the operator has not configured."""
 
 
+class ProviderNotConfigured(UnknownProvider):
+    """A known provider lacks the setting it needs (its key): no call could succeed."""
+
+
 def provider_configs(settings: Settings) -> dict[str, ProviderConfig]:
     """Every provider this deployment knows, by name."""
     key = settings.openai_api_key
@@ -51,13 +55,40 @@ def api_key(config: ProviderConfig) -> str:
     return key
 
 
-def is_configured(settings: Settings, name: str) -> bool:
-    """Whether `name` can answer: it has a key, or it is a local/self-hosted endpoint."""
+def missing_setting(settings: Settings, name: str) -> str | None:
+    """The setting provider `name` lacks to answer (its key), or None when it has what it needs.
+
+    A key-less endpoint other than OpenAI's own (Ollama, vLLM, llama.cpp) needs no key, unless
+    its configuration names the variable its key comes from. An unknown provider lacks nothing
+    here: `check_provider` reports it.
+    """
     config = provider_configs(settings).get(name)
-    if config is None:
-        return False
-    # A key-less endpoint other than OpenAI's own (Ollama, vLLM, llama.cpp) is usable.
-    return bool(api_key(config)) or not config.base_url.startswith(OPENAI_URL)
+    if config is None or api_key(config):
+        return None
+    if config.api_key_env:
+        return config.api_key_env
+    if name == "openrouter" and name not in settings.llm_providers:
+        return "CAPE_OPENROUTER_API_KEY"
+    if not config.base_url.startswith(OPENAI_URL):
+        return None
+    if name == "default":
+        return "OPENAI_API_KEY (or OPENAI_BASE_URL for another OpenAI-compatible endpoint)"
+    return "OPENAI_API_KEY"
+
+
+def is_configured(settings: Settings, name: str) -> bool:
+    """Whether `name` is known here and has what it needs to answer."""
+    return name in provider_configs(settings) and missing_setting(settings, name) is None
+
+
+def any_configured(settings: Settings) -> bool:
+    """Whether at least one provider can answer (`cape dev` serves its demo model otherwise)."""
+    return any(is_configured(settings, name) for name in provider_configs(settings))
+
+
+def not_configured_message(name: str, missing: str) -> str:
+    """What a task or a caller is told about a provider that lacks `missing`."""
+    return f"LLM provider {name!r} is not configured: set {missing}"
 
 
 def check_provider(settings: Settings, name: str, field: str) -> None:
@@ -82,9 +113,19 @@ class Providers:
         self._clients: dict[str, AsyncOpenAI] = {}
 
     def client(self, name: str = "default") -> AsyncOpenAI:
-        """The shared client of provider `name` (UnknownProvider if it is not configured)."""
+        """The shared client of provider `name`.
+
+        Raises:
+            UnknownProvider: `name` is not a provider of this deployment.
+            ProviderNotConfigured: it lacks its key (the message names the setting).
+        """
         if name not in self._clients:
             check_provider(self._settings, name, "model.provider")
+            if (missing := missing_setting(self._settings, name)) is not None:
+                raise ProviderNotConfigured(
+                    not_configured_message(name, missing),
+                    details=[{"field": "model.provider", "message": f"set {missing}"}],
+                )
             config = provider_configs(self._settings)[name]
             self._clients[name] = AsyncOpenAI(
                 api_key=api_key(config) or "not-set",

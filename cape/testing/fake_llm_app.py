@@ -1,8 +1,9 @@
 """The fake LLM's ASGI app: OpenAI Chat Completions answered from scripts.
 
 ``POST /v1/chat/completions`` answers from a script picked by the model (``script:<name>``),
-streamed or not; any other model gets a deterministic demo agent. ``GET /v1/models`` lists
-the scripts. ``/_scripts/{name}`` lets tests register scripts and read call counts over HTTP.
+streamed or not; any other model gets the deterministic demo agent (:mod:`cape.testing.demo`).
+``GET /v1/models`` lists the scripts. ``/_scripts/{name}`` lets tests register scripts and read
+call counts over HTTP.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from cape.testing.demo import demo_turn
 from cape.testing.fake_llm_wire import completion_body, error_body, stream_chunks
 from cape.testing.scripts import (
     DEMO_MODEL,
@@ -26,7 +28,6 @@ from cape.testing.scripts import (
     Script,
     ScriptRegistry,
     Turn,
-    demo_turn,
     turn_index,
 )
 
@@ -87,7 +88,8 @@ def create_app(registry: ScriptRegistry, *, chunk_size: int = 8) -> Starlette:
         else:
             registry.record_call(model, index)
             tools = body.get("tools")
-            turn = demo_turn(messages, [t for t in tools if isinstance(t, dict)] if tools else [])
+            offered = [t for t in tools if isinstance(t, dict)] if isinstance(tools, list) else []
+            turn = demo_turn(messages, offered, body.get("response_format"))
         if not body.get("stream"):
             if turn.delay_seconds > 0:
                 await asyncio.sleep(turn.delay_seconds)

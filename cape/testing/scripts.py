@@ -147,23 +147,3 @@ def message_text(message: Mapping[str, Any]) -> str:
     if isinstance(content, list):
         return "".join(str(part.get("text", "")) for part in content if isinstance(part, Mapping))
     return ""
-
-
-def demo_turn(messages: list[dict[str, Any]], tools: list[dict[str, Any]]) -> Turn:
-    """The deterministic demo agent: write the request to answer.md, then say so.
-
-    Args:
-        messages: The request's messages.
-        tools: The request's tool definitions.
-
-    Returns:
-        A ``write_file`` call on turn 0 when that tool is offered, else a short text.
-    """
-    last_user = next((message_text(m) for m in reversed(messages) if m.get("role") == "user"), "")
-    offered = {str(t.get("function", {}).get("name")) for t in tools if isinstance(t, Mapping)}
-    if "write_file" not in offered:
-        return Turn(content=f"You said: {last_user}")
-    if turn_index(messages) == 0:
-        arguments = {"path": "answer.md", "content": f"# Answer\n\n{last_user}\n"}
-        return Turn(tool_calls=[ScriptedToolCall(name="write_file", arguments=arguments)])
-    return Turn(content=DEMO_DONE_TEXT)

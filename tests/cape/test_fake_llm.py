@@ -18,6 +18,8 @@ import httpx
 import openai
 import pytest
 
+from activities.checks import repair_request
+from cape.kb import Passage, render_results
 from cape.testing.fake_llm import (
     FakeLLMServer,
     Fault,
@@ -340,3 +342,69 @@ def test_cli_rejects_a_bad_script_file(tmp_path: Path) -> None:
     result = CliRunner().invoke(fake_llm, ["--port", "0", "--script", str(bad)])
     assert result.exit_code == 1
     assert "cannot load scripts" in result.output
+
+
+async def test_demo_mode_answers_json_for_a_schema(client: openai.AsyncOpenAI) -> None:
+    schema = {
+        "type": "object",
+        "required": ["answer", "domain", "confidence"],
+        "properties": {
+            "answer": {"type": "string"},
+            "domain": {"enum": ["data", "security"]},
+            "confidence": {"type": "number", "minimum": 0, "maximum": 1},
+        },
+    }
+    response_format: Any = {"type": "json_schema", "json_schema": {"name": "a", "schema": schema}}
+    asked = await client.chat.completions.create(
+        model="demo", messages=[user("Audit it\n\nInput: {\"domain\": \"security\"}")],
+        response_format=response_format,
+    )  # fmt: skip
+    answer = json.loads(asked.choices[0].message.content or "")
+    assert answer == {"answer": answer["answer"], "domain": "security", "confidence": 0}
+    assert answer["answer"].startswith("Demo answer to: Audit it")
+
+    # CapeControl's repair request carries the schema: the demo answers it, also after a tool.
+    history: list[Any] = [
+        user("Plan my trip"),
+        assistant("not JSON"),
+        user(repair_request([], schema)),
+    ]
+    repaired = await client.chat.completions.create(
+        model="demo", messages=history, tools=[WRITE_FILE_TOOL], stream=False
+    )
+    assert json.loads(repaired.choices[0].message.content or "")["domain"] == "data"
+    plain = await client.chat.completions.create(
+        model="demo", messages=[user("hi")], response_format={"type": "json_object"}
+    )
+    assert plain.choices[0].message.content == "{}"
+
+
+async def test_demo_mode_searches_the_docs_and_quotes_the_best_section(
+    client: openai.AsyncOpenAI,
+) -> None:
+    docs_tool: Any = {**WRITE_FILE_TOOL, "function": {**WRITE_FILE_TOOL["function"]}}
+    docs_tool["function"]["name"] = "docs_search"
+    first = await client.chat.completions.create(
+        model="demo", messages=[user("approve a call")], tools=[docs_tool]
+    )
+    [call_] = first.choices[0].message.tool_calls or []
+    assert call_.function.name == "docs_search"  # type: ignore[union-attr]
+    assert json.loads(call_.function.arguments) == {"query": "approve a call"}  # type: ignore[union-attr]
+    passage = Passage("concepts.md", "Concepts - Approvals", "approvals", "Approve it.", 2)
+    found = render_results("approve a call", [passage, passage])
+    schema = {"type": "object", "required": ["answer"], "properties": {"answer": {}}}
+    history: list[Any] = [
+        user("approve a call"),
+        first.choices[0].message.model_dump(exclude_none=True),
+        {"role": "tool", "tool_call_id": call_.id, "content": found},
+        assistant("plain text"),
+        user(repair_request(["not JSON"], schema)),
+    ]
+    answered = await client.chat.completions.create(
+        model="demo", messages=history, tools=[docs_tool]
+    )
+    answer = json.loads(answered.choices[0].message.content or "")["answer"]
+    assert answer == (
+        "Demo answer to: approve a call\n\n"
+        f"Concepts - Approvals\npath: {passage.path}\n\nApprove it."
+    )

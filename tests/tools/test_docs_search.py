@@ -9,6 +9,7 @@ import pytest
 from activities.tools import docs_search
 from activities.tools.base import Placement, Risk, ToolError
 from activities.tools.registry import TOOLS, get_tool, openai_tools
+from cape.kb import passages
 from cape.tool_names import TOOL_NAMES
 from tests.tools.conftest import ToolRig
 
@@ -65,5 +66,5 @@ async def test_no_match_and_blank_queries(rig: ToolRig) -> None:
 async def test_long_sections_are_cut(rig: ToolRig) -> None:
     out = await SPEC.handler(rig.context(), {"query": "spec format release notes", "top_k": 1})
     body = out.content.split("---")[1]
-    assert len(body) < docs_search.EXCERPT_CHARS + 200
+    assert len(body) < passages.EXCERPT_CHARS + 200
     assert body.rstrip().endswith("[...]")
