@@ -36,8 +36,12 @@ def free_ports(count: int) -> list[int]:
 
 
 def clean_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The environment without CAPE_/TEMPORAL_ variables of the caller, plus `extra`."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("CAPE_", "TEMPORAL_"))}
+    """The environment without CAPE_/TEMPORAL_/OPENAI_ variables of the caller, plus `extra`.
+
+    With no model provider left, `cape dev` runs the bundled scripted LLM as a child.
+    """
+    prefixes = ("CAPE_", "TEMPORAL_", "OPENAI_")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(prefixes)}
     return env | {"PYTHONUNBUFFERED": "1"} | dict(extra or {})
 
 

@@ -195,7 +195,8 @@ def test_cape_dev_end_to_end(tmp_path: Path, cape_dev_runs: list[CapeDev]) -> No
         assert (data_dir / "cape-dev.pid").exists()
         assert run.interrupt(sig=sig) == 0, run.text()
         assert "Traceback" not in run.text()
-        assert "Stopping api, worker, temporal..." in run.text()
+        assert "the bundled scripted LLM" in output  # no provider in clean_env()
+        assert "Stopping api, worker, fake-llm, temporal..." in run.text()
         for port in ports:
             assert port_is_free(port), f"port {port} still in use after Ctrl-C"
         assert not _processes_using(data_dir), "children left running"
