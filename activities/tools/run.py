@@ -16,6 +16,7 @@ from activities.recorder import Event, StepRecorder
 from activities.tools.base import Placement, Risk, ToolContext, ToolError, ToolOutput, ToolSpec
 from activities.tools.confine import workspace_bytes
 from activities.tools.registry import get_tool
+from activities.tools.stream import OutputStream, stored_stream_bytes
 from activities.types import StepRef, ToolInput, ToolResult
 from activities.workspace import (
     note_progress,
@@ -130,10 +131,12 @@ class ToolActivities:
             raise ToolError("the task's workspace no longer exists on this host")
         ref, attempt = inp.step, activity.info().attempt
 
-        async def emit(text: str) -> None:
-            data = {"id": inp.call.id, "text": text, "attempt": attempt}
+        async def store(data: dict[str, Any]) -> None:
             await self.recorder.emit(ref, Channel.TOOLS, EventType.TOOL_OUTPUT_DELTA, data)
 
+        used = await stored_stream_bytes(self.recorder.sessions, ref.task_id)
+        base = {"id": inp.call.id, "attempt": attempt}
+        stream = OutputStream(self.settings, ref.task_id, base, store, used)
         ctx = ToolContext(
             task_id=ref.task_id,
             step_no=ref.step_no,
@@ -141,11 +144,14 @@ class ToolActivities:
             settings=self.settings,
             sandbox=self.sandbox,
             artifacts=self.store,
-            emit_output=emit,
+            emit_output=stream,
             limits=inp.limits,
         )
-        async with heartbeating():
-            return await spec.handler(ctx, args)
+        try:
+            async with heartbeating():
+                return await spec.handler(ctx, args)
+        finally:
+            stream.close()
 
     async def _after(
         self, inp: ToolInput, spec: ToolSpec | None, workspace: Path, ok: bool
