@@ -10,13 +10,16 @@ from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 
+from activities.heartbeat import heartbeating
 from activities.recorder import StepRecorder
 from activities.registration import register_task
+from activities.snapshot_plan import SnapshotTooLarge
 from activities.types import (
     EventInput,
     FinishInput,
     MarkInput,
     RestoreInput,
+    StepRef,
     WorkspaceInput,
     WorkspaceResult,
 )
@@ -74,6 +77,15 @@ class TaskActivities:
 
         await asyncio.to_thread(work)
 
+    async def _snapshot(self, ref: StepRef, path: Path) -> str | None:
+        if not self.settings.workspace_snapshots:
+            return None
+        try:
+            return await save_snapshot(self.store, ref.task_id, ref.step_no, path, self.settings)
+        except SnapshotTooLarge as exc:  # a fork of a workspace the operator has since bounded
+            log.warning("workspace not snapshotted", reason=str(exc))
+            return None
+
     @activity.defn(name="setup_workspace")
     async def setup_workspace(self, inp: WorkspaceInput) -> WorkspaceResult:
         """Create the task's workspace directory and mark the task running."""
@@ -101,12 +113,11 @@ class TaskActivities:
         done = await self.recorder.begin(ref, {"title": inp.title})
         if done is not None and done.get("host") == self.settings.host_id:
             return self._here(path, done.get("snapshot"))
-        if inp.seed is not None:
-            await restore_snapshot(self.store, ref.task_id, inp.seed, path)
-        await self._prepare(path, None if inp.seed else inp.title, inp.description)
-        snapshot = None
-        if self.settings.workspace_snapshots:
-            snapshot = await save_snapshot(self.store, ref.task_id, ref.step_no, path)
+        async with heartbeating():  # a fork's seed may be large
+            if inp.seed is not None:
+                await restore_snapshot(self.store, ref.task_id, inp.seed, path)
+            await self._prepare(path, None if inp.seed else inp.title, inp.description)
+            snapshot = await self._snapshot(ref, path)
         output = {"path": str(path), "host": self.settings.host_id, "snapshot": snapshot}
         await self.recorder.finish(ref, output)
         return self._here(path, snapshot)
@@ -122,8 +133,9 @@ class TaskActivities:
         done = await self.recorder.begin(ref, {"snapshot": inp.snapshot, "lost": inp.lost_host})
         if done is not None and done.get("host") == self.settings.host_id:
             return self._here(path, inp.snapshot)
-        await restore_snapshot(self.store, ref.task_id, inp.snapshot, path)
-        await self._prepare(path, None, "")
+        async with heartbeating():
+            await restore_snapshot(self.store, ref.task_id, inp.snapshot, path)
+            await self._prepare(path, None, "")
         data = {"host": self.settings.host_id, "lost_host": inp.lost_host, "snapshot": inp.snapshot}
         log.warning("workspace restored from snapshot", **data)
         await self.recorder.finish(

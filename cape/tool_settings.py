@@ -54,6 +54,8 @@ class ToolSettings(BaseSettings):
     host_timeout_seconds: float = Field(60.0, gt=0, description="Wait for a workspace's host.")
     workspace_quota_mb: int = Field(1024, ge=1)
     workspace_snapshots: bool = Field(True, description="Snapshot after steps that change it.")
+    workspace_snapshot_max_files: int = Field(100_000, ge=1, description="Else no snapshot.")
+    workspace_snapshot_max_mb: int = Field(2048, ge=1, description="Else no snapshot.")
     workspace_retention_hours: float = Field(168.0, ge=0)
     workspace_sweep_minutes: float = Field(60.0, ge=0, description="0: never sweep.")
     artifact_dir: Path | None = None

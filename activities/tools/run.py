@@ -13,6 +13,7 @@ from temporalio import activity
 
 from activities.heartbeat import heartbeating
 from activities.recorder import Event, StepRecorder
+from activities.snapshot_plan import SnapshotTooLarge
 from activities.tools.base import Placement, Risk, ToolContext, ToolError, ToolOutput, ToolSpec
 from activities.tools.confine import workspace_bytes
 from activities.tools.registry import get_tool
@@ -96,7 +97,8 @@ class ToolActivities:
                 f"error: internal error in {call.name}: {type(exc).__name__}: {exc}",
                 False,
             )
-        snapshot = await self._after(inp, spec, workspace, ok)
+        snapshot, note = await self._after(inp, spec, workspace, ok)
+        content += note
         if ok and spec is not None and spec.risk == Risk.EXECUTE:
             content = await asyncio.to_thread(self._quota_note, workspace, content)
         await self._finish(inp, out, content, ok, snapshot, restored)
@@ -109,7 +111,8 @@ class ToolActivities:
         snap = await snapshot_before(self.store, ref.task_id, ref.step_no)
         if snap is None:
             return None
-        await restore_snapshot(self.store, ref.task_id, snap, workspace)
+        async with heartbeating():  # a large workspace takes a while to restore
+            await restore_snapshot(self.store, ref.task_id, snap, workspace)
         await asyncio.to_thread(self.sandbox.prepare_workspace, workspace)
         log.info("workspace rewound before running the step again", snapshot=snap)
         return snap
@@ -155,15 +158,25 @@ class ToolActivities:
 
     async def _after(
         self, inp: ToolInput, spec: ToolSpec | None, workspace: Path, ok: bool
-    ) -> str | None:
+    ) -> tuple[str | None, str]:
+        """The step's snapshot id (None if none was stored), and a note for the model."""
         if spec is None or not await asyncio.to_thread(workspace.is_dir):
-            return None
+            return None, ""
         status = "ok" if ok else "error"
         line = f"step {inp.step.step_no}: {inp.call.name} ({status})"
         await asyncio.to_thread(note_progress, workspace, line)
         if not (self.settings.workspace_snapshots and _changes(spec)):
-            return None
-        return await save_snapshot(self.store, inp.step.task_id, inp.step.step_no, workspace)
+            return None, ""
+        ref = inp.step
+        try:
+            async with heartbeating():  # thousands of files take longer than a heartbeat
+                snap = await save_snapshot(
+                    self.store, ref.task_id, ref.step_no, workspace, self.settings
+                )
+        except SnapshotTooLarge as exc:
+            log.warning("workspace not snapshotted", reason=str(exc))
+            return None, f"\n[{exc}]"
+        return snap, ""
 
     def _quota_note(self, workspace: Path, content: str) -> str:
         used = workspace_bytes(workspace)
