@@ -72,7 +72,13 @@ async def test_a_later_snapshot_stores_only_changes_and_restores_exactly(rig: To
     header = read_header(store.path(delta))
     assert header is not None and header["base"] == first
 
-    for snap, expected in ((second, second_tree), (first, first_tree)):
+    # A fork's seed is a copy under another id: it still finds the full snapshot it adds to.
+    await store.put(task, "fork-seed.tar.gz", store.path(delta), artifact_id=f"seed-{task}")
+    for snap, expected in (
+        (second, second_tree),
+        (first, first_tree),
+        (f"seed-{task}", second_tree),
+    ):
         target = ws.parent / f"restored-{snap}"
         await restore_snapshot(store, task, snap, target)
         assert tree(target) == expected
