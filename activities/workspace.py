@@ -17,6 +17,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import structlog
+
 from activities.snapshot_plan import (
     MANIFEST,
     SKIP,
@@ -29,7 +31,10 @@ from activities.snapshot_plan import (
     scan,
 )
 from cape.artifacts import SNAPSHOT_PREFIX, ArtifactStore
+from cape.errors import NotFound
 from cape.settings import Settings
+
+log = structlog.get_logger(__name__)
 
 
 def layout(path: Path, title: str, description: str) -> None:
@@ -100,18 +105,25 @@ def _untar(chain: list[Path], workspace: Path) -> None:
 async def _plan(
     store: ArtifactStore, task_id: str, step_no: int, entries: dict[str, Entry]
 ) -> Plan:
-    """Add to the task's latest full snapshot before `step_no`, or be a full one."""
+    """Add to the task's latest full snapshot before `step_no`, or be a full one.
+
+    A base that cannot be read (gone, damaged) makes this snapshot full: it never depends on it.
+    """
     earlier = [a for a in await store.snapshots(task_id) if (a.step_no or 0) < step_no]
     if not earlier:
         return plan(entries, None, {})
-    header = await asyncio.to_thread(read_header, store.path(earlier[-1]))
-    if header is None:
+    base = earlier[-1]
+    try:
+        header = await asyncio.to_thread(read_header, store.path(base))
+        if header is not None and header["base"] is not None:
+            base = await store.snapshot(header["base"])
+            header = await asyncio.to_thread(read_header, store.path(base))
+    except (OSError, tarfile.TarError, ValueError, NotFound) as exc:
+        log.warning("last snapshot unreadable: storing a full one", error=str(exc))
+        header = None
+    if header is None:  # also a snapshot from before manifests
         return plan(entries, None, {})
-    if header["base"] is None:
-        return plan(entries, earlier[-1].id, header["entries"])
-    base = await store.snapshot(header["base"])
-    base_header = await asyncio.to_thread(read_header, store.path(base))
-    return plan(entries, base.id, base_header["entries"] if base_header else {})
+    return plan(entries, base.id, header["entries"])
 
 
 async def save_snapshot(

@@ -6,6 +6,9 @@ interpreter, not the task's) resolves the allowed requirements and downloads the
 only (`--only-binary=:all:`: nothing is built, so no package code runs) into a staging
 directory outside the workspace. The install then runs in the sandbox, without network, from
 that directory alone (`pip install --no-index --find-links`), shown read-only at its own path.
+
+The fetch runs as the worker's user: the worker's interpreter often lives where the sandbox user
+cannot read it (a pyenv or venv under /root), and the process runs only pip's own code.
 """
 
 from __future__ import annotations

@@ -106,3 +106,17 @@ async def test_a_workspace_over_the_bounds_is_refused_clearly(rig: ToolRig) -> N
     with pytest.raises(SnapshotTooLarge, match="1 MiB"):
         await save_snapshot(rig.store, rig.task_id, 1, rig.workspace, small)
     assert await rig.store.snapshots(rig.task_id) == []
+
+
+async def test_an_unreadable_last_snapshot_makes_the_next_one_full(rig: ToolRig) -> None:
+    ws, store, task = rig.workspace, rig.store, rig.task_id
+    (ws / "data.bin").write_bytes(os.urandom(200_000))
+    first = await save_snapshot(store, task, 1, ws, rig.settings)
+    store.path(await store.get(task, first)).write_bytes(b"damaged")
+    (ws / "small.txt").write_text("small")
+    second = await save_snapshot(store, task, 2, ws, rig.settings)
+    header = read_header(store.path(await store.get(task, second)))
+    assert header is not None and header["base"] is None
+    target = ws.parent / "restored"
+    await restore_snapshot(store, task, second, target)
+    assert tree(target) == tree(ws)
