@@ -137,7 +137,9 @@ class ToolActivities:
         async def store(data: dict[str, Any]) -> None:
             await self.recorder.emit(ref, Channel.TOOLS, EventType.TOOL_OUTPUT_DELTA, data)
 
-        used = await stored_stream_bytes(self.recorder.sessions, ref.task_id)
+        async def used() -> int:
+            return await stored_stream_bytes(self.recorder.sessions, ref.task_id)
+
         base = {"id": inp.call.id, "attempt": attempt}
         stream = OutputStream(self.settings, ref.task_id, base, store, used)
         ctx = ToolContext(

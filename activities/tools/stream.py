@@ -60,7 +60,12 @@ class OutputStream:
     """The `emit_output` of one tool step: splits, counts and stops its `tool-output-delta`s."""
 
     def __init__(
-        self, settings: Settings, task_id: str, base: dict[str, Any], sink: Sink, task_used: int
+        self,
+        settings: Settings,
+        task_id: str,
+        base: dict[str, Any],
+        sink: Sink,
+        task_used: Callable[[], Awaitable[int]],
     ) -> None:
         """A stream storing through `sink`.
 
@@ -69,7 +74,8 @@ class OutputStream:
             task_id: The task whose budget it spends.
             base: The data every event carries (call id, attempt).
             sink: Stores one event's data.
-            task_used: The task's stored stream bytes before this step (`stored_stream_bytes`).
+            task_used: Counts the task's stored stream bytes before this step (asked once, at
+                the first output: most tool steps print nothing).
         """
         self.task_id = task_id
         self.base = base
@@ -77,14 +83,15 @@ class OutputStream:
         self.event_bytes = settings.tool_stream_event_bytes
         self.step_bytes = settings.tool_stream_step_bytes
         self.task_bytes = settings.tool_stream_task_bytes
-        self.task_before = task_used
+        self.task_used = task_used
+        self.task_before: int | None = None
         self.used = 0
         self.stopped = False
         self.overhead = stored_size({**base, "text": ""})
 
     def _left(self) -> int:
         """Bytes this step may still store (step and task caps, the task's live streams)."""
-        task_left = self.task_bytes - self.task_before - _live[self.task_id]
+        task_left = self.task_bytes - (self.task_before or 0) - _live[self.task_id]
         return min(self.step_bytes - self.used, task_left)
 
     async def _send(self, data: dict[str, Any]) -> None:
@@ -95,6 +102,8 @@ class OutputStream:
 
     async def __call__(self, text: str) -> None:
         """Store `text` as one or more events, as far as the caps allow."""
+        if self.task_before is None:
+            self.task_before = await self.task_used()
         while text and not self.stopped:
             room = min(self.event_bytes, self._left() - NOTICE_ROOM) - self.overhead
             count = _fit(text, room) if room > 0 else 0

@@ -18,7 +18,10 @@ def stream(stored: list[dict[str, Any]], task_id: str, task_used: int = 0) -> Ou
     async def sink(data: dict[str, Any]) -> None:
         stored.append(data)
 
-    return OutputStream(SETTINGS, task_id, {"id": "call_1", "attempt": 1}, sink, task_used)
+    async def count() -> int:
+        return task_used
+
+    return OutputStream(SETTINGS, task_id, {"id": "call_1", "attempt": 1}, sink, count)
 
 
 async def test_text_is_split_into_events_under_the_cap_and_kept_whole_below_the_step_cap() -> None:
