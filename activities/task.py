@@ -11,14 +11,17 @@ from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 
+from activities.heartbeat import heartbeating
 from activities.hostview import WORKSPACE, HostView
 from activities.recorder import StepRecorder
 from activities.registration import register_task
+from activities.snapshot_plan import SnapshotTooLarge
 from activities.types import (
     EventInput,
     FinishInput,
     MarkInput,
     RestoreInput,
+    StepRef,
     WorkspaceInput,
     WorkspaceResult,
 )
@@ -84,6 +87,15 @@ class TaskActivities:
 
         await asyncio.to_thread(work)
 
+    async def _snapshot(self, ref: StepRef, path: Path) -> str | None:
+        if not self.settings.workspace_snapshots:
+            return None
+        try:
+            return await save_snapshot(self.store, ref.task_id, ref.step_no, path, self.settings)
+        except SnapshotTooLarge as exc:  # a fork of a workspace the operator has since bounded
+            log.warning("workspace not snapshotted", reason=str(exc))
+            return None
+
     @activity.defn(name="setup_workspace")
     async def setup_workspace(self, inp: WorkspaceInput) -> WorkspaceResult:
         """Create the task's workspace directory and mark the task running."""
@@ -112,12 +124,11 @@ class TaskActivities:
         if self._mine(done):
             assert done is not None
             return self._here(path, done.get("snapshot"))
-        if inp.seed is not None:
-            await restore_snapshot(self.store, ref.task_id, inp.seed, path)
-        await self._prepare(path, None if inp.seed else inp.title, inp.description)
-        snapshot = None
-        if self.settings.workspace_snapshots:
-            snapshot = await save_snapshot(self.store, ref.task_id, ref.step_no, path)
+        async with heartbeating():  # a fork's seed may be large
+            if inp.seed is not None:
+                await restore_snapshot(self.store, ref.task_id, inp.seed, path)
+            await self._prepare(path, None if inp.seed else inp.title, inp.description)
+            snapshot = await self._snapshot(ref, path)
         # Clients see the task's paths as the sandbox does, and the host by its label.
         output = {"path": WORKSPACE, "host": self.settings.host_label, "snapshot": snapshot}
         await self.recorder.finish(ref, output)
@@ -134,8 +145,9 @@ class TaskActivities:
         done = await self.recorder.begin(ref, {"snapshot": inp.snapshot, "lost": inp.lost_host})
         if self._mine(done):
             return self._here(path, inp.snapshot)
-        await restore_snapshot(self.store, ref.task_id, inp.snapshot, path)
-        await self._prepare(path, None, "")
+        async with heartbeating():
+            await restore_snapshot(self.store, ref.task_id, inp.snapshot, path)
+            await self._prepare(path, None, "")
         data = {
             "host": self.settings.host_label,
             "lost_host": inp.lost_host,  # the lost host's label (setup_workspace returned it)

@@ -2,21 +2,39 @@
 
 A snapshot is a gzip'd tar of the workspace (without `.venv`, which `python` recreates and
 `pip_install` refills) stored as an artifact, so any host can restore it when the workspace's
-host is gone.
+host is gone. It holds only what changed since the last full snapshot and stays within the
+operator's bounds (`activities.snapshot_plan`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import io
 import shutil
 import tarfile
 import tempfile
+import time
 from pathlib import Path
 
-from cape.artifacts import SNAPSHOT_PREFIX, ArtifactStore
+import structlog
 
-SKIP = {".venv"}
+from activities.snapshot_plan import (
+    MANIFEST,
+    SKIP,
+    TOP,
+    Entry,
+    Plan,
+    plan,
+    prune,
+    read_header,
+    scan,
+)
+from cape.artifacts import SNAPSHOT_PREFIX, ArtifactStore
+from cape.errors import NotFound
+from cape.settings import Settings
+
+log = structlog.get_logger(__name__)
 
 
 def layout(path: Path, title: str, description: str) -> None:
@@ -41,36 +59,87 @@ def snapshot_id(task_id: str, step_no: int) -> str:
     return SNAPSHOT_PREFIX + hashlib.sha256(f"{task_id}:{step_no}".encode()).hexdigest()[:32]
 
 
-def tar_workspace(workspace: Path, target: Path) -> None:
-    """Write `workspace` (without `.venv`) to the gzip'd tar `target`."""
+def tar_workspace(workspace: Path, target: Path, plan: Plan | None = None) -> None:
+    """Write `workspace` (without `.venv`) to the gzip'd tar `target`.
+
+    A snapshot's `plan` puts its manifest first (reading it never decompresses the files) and
+    leaves out what its base holds; without one the whole workspace is written (an archive).
+    """
 
     def keep(info: tarfile.TarInfo) -> tarfile.TarInfo | None:
         top = Path(info.name).parts[1:2]
-        return None if top and top[0] in SKIP else info
+        if top and top[0] in SKIP:
+            return None
+        return info if plan is None or plan.keep(info) else None
 
     with tarfile.open(target, "w:gz", compresslevel=1) as tar:
-        tar.add(workspace, arcname="workspace", filter=keep)
+        if plan is not None:
+            header = plan.header()
+            manifest = tarfile.TarInfo(MANIFEST)
+            manifest.size, manifest.mtime = len(header), int(time.time())
+            tar.addfile(manifest, io.BytesIO(header))
+        tar.add(workspace, arcname=TOP, filter=keep)
 
 
-def _untar(archive: Path, workspace: Path) -> None:
+def _untar(chain: list[Path], workspace: Path) -> None:
+    """Restore `workspace` from a full snapshot and, if it has one, a snapshot adding to it."""
     workspace.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=workspace.parent, prefix=f".{workspace.name}-restore-"))
     try:
-        with tarfile.open(archive, "r:gz") as tar:
-            # The "data" filter refuses absolute paths, `..`, links out of the tree and devices.
-            tar.extractall(staging, filter="data")
+        for index, archive in enumerate(chain):
+            with tarfile.open(archive, "r:gz") as tar:
+                if index:  # the snapshot on top of the base: make room for its own files
+                    header = read_header(archive) or {"entries": {}}
+                    stored = {m.name.partition("/")[2] for m in tar.getmembers()}
+                    prune(staging / TOP, header["entries"], stored)
+                members = [m for m in tar.getmembers() if m.name != MANIFEST]
+                # The "data" filter refuses absolute paths, `..`, links out of the tree, devices.
+                tar.extractall(staging, members=members, filter="data")
         if workspace.exists():
             shutil.rmtree(workspace)
-        (staging / "workspace").rename(workspace)
+        (staging / TOP).rename(workspace)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 
 
-async def save_snapshot(store: ArtifactStore, task_id: str, step_no: int, workspace: Path) -> str:
-    """Store the workspace as a snapshot artifact of step `step_no`; returns its id."""
+async def _plan(
+    store: ArtifactStore, task_id: str, step_no: int, entries: dict[str, Entry]
+) -> Plan:
+    """Add to the task's latest full snapshot before `step_no`, or be a full one.
+
+    A base that cannot be read (gone, damaged) makes this snapshot full: it never depends on it.
+    """
+    earlier = [a for a in await store.snapshots(task_id) if (a.step_no or 0) < step_no]
+    if not earlier:
+        return plan(entries, None, {})
+    base = earlier[-1]
+    try:
+        header = await asyncio.to_thread(read_header, store.path(base))
+        if header is not None and header["base"] is not None:
+            base = await store.snapshot(header["base"])
+            header = await asyncio.to_thread(read_header, store.path(base))
+    except (OSError, tarfile.TarError, ValueError, NotFound) as exc:
+        log.warning("last snapshot unreadable: storing a full one", error=str(exc))
+        header = None
+    if header is None:  # also a snapshot from before manifests
+        return plan(entries, None, {})
+    return plan(entries, base.id, header["entries"])
+
+
+async def save_snapshot(
+    store: ArtifactStore, task_id: str, step_no: int, workspace: Path, settings: Settings
+) -> str:
+    """Store the workspace as a snapshot artifact of step `step_no`; returns its id.
+
+    Raises:
+        SnapshotTooLarge: the workspace is over the operator's snapshot bounds.
+    """
+    limits = settings.workspace_snapshot_max_files, settings.workspace_snapshot_max_mb * 2**20
+    entries = await asyncio.to_thread(scan, workspace, *limits)
+    chosen = await _plan(store, task_id, step_no, entries)
     with tempfile.TemporaryDirectory(prefix="cape-snap-") as tmp:
         archive = Path(tmp) / "workspace.tar.gz"
-        await asyncio.to_thread(tar_workspace, workspace, archive)
+        await asyncio.to_thread(tar_workspace, workspace, archive, chosen)
         info = await store.put(
             task_id,
             f"snapshot-step-{step_no}.tar.gz",
@@ -87,7 +156,12 @@ async def restore_snapshot(
 ) -> None:
     """Replace `workspace` with the contents of snapshot `artifact_id`."""
     info = await store.get(task_id, artifact_id)
-    await asyncio.to_thread(_untar, store.path(info), workspace)
+    chain = [store.path(info)]
+    header = await asyncio.to_thread(read_header, chain[0])
+    if header is not None and header["base"] is not None:
+        # A fork's seed adds to its parent's full snapshot: bases are found by id alone.
+        chain.insert(0, store.path(await store.snapshot(header["base"])))
+    await asyncio.to_thread(_untar, chain, workspace)
 
 
 async def snapshot_before(store: ArtifactStore, task_id: str, step_no: int) -> str | None:

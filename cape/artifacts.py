@@ -115,6 +115,14 @@ class ArtifactStore:
             raise NotFound(f"no artifact {artifact_id!r} on task {task_id!r}")
         return _info(row)
 
+    async def snapshot(self, artifact_id: str) -> ArtifactInfo:
+        """A workspace snapshot by id alone (a fork's seed adds to its parent's), or NotFound."""
+        async with self.sessions() as session:
+            row = await session.get(Artifact, artifact_id)
+        if row is None or not artifact_id.startswith(SNAPSHOT_PREFIX):
+            raise NotFound(f"no workspace snapshot {artifact_id!r}")
+        return _info(row)
+
     async def list(self, task_id: str) -> list[ArtifactInfo]:
         """Every artifact of the task, oldest first."""
         async with self.sessions() as session:

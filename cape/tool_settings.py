@@ -37,6 +37,10 @@ class ToolSettings(BaseSettings):
     sandbox_max_file_size_mb: int = Field(1024, ge=1)
     sandbox_max_open_files: int = Field(1024, ge=16)
     tool_output_chars: int = Field(16 * 1024, ge=256, description="Head+tail the model sees.")
+    # Streamed output (`tool-output-delta` events), in stored bytes (JSON): see docs/tools.md.
+    tool_stream_event_bytes: int = Field(64 * 1024, ge=1024, description="One event at most.")
+    tool_stream_step_bytes: int = Field(2 * MiB, ge=4096, description="One tool step's events.")
+    tool_stream_task_bytes: int = Field(32 * MiB, ge=4096, description="One task's events.")
     sandbox_python: Path = Field(Path("/usr/bin/python3"), description="Python for task venvs.")
 
     shell_allow: list[str] = Field(default_factory=list, description="Empty: any program.")
@@ -50,6 +54,8 @@ class ToolSettings(BaseSettings):
     host_timeout_seconds: float = Field(60.0, gt=0, description="Wait for a workspace's host.")
     workspace_quota_mb: int = Field(1024, ge=1)
     workspace_snapshots: bool = Field(True, description="Snapshot after steps that change it.")
+    workspace_snapshot_max_files: int = Field(100_000, ge=1, description="Else no snapshot.")
+    workspace_snapshot_max_mb: int = Field(2048, ge=1, description="Else no snapshot.")
     workspace_retention_hours: float = Field(168.0, ge=0)
     workspace_sweep_minutes: float = Field(60.0, ge=0, description="0: never sweep.")
     artifact_dir: Path | None = None

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import re
+import shutil
+import tempfile
+from pathlib import Path
 from typing import Any
 
 from activities.tools.base import Placement, Risk, ToolContext, ToolError, ToolOutput, ToolSpec
@@ -15,6 +18,7 @@ from activities.tools.venv import (
     run_logged,
     workspace_path,
 )
+from activities.tools.wheels import download_wheels
 
 # PEP 508 name, optional extras, optional version specifiers; no URL, path, marker or option.
 _VERSION = r"(?:===|==|!=|<=|>=|~=|<|>)\s*[A-Za-z0-9.*+!_-]+"
@@ -80,16 +84,31 @@ async def python(ctx: ToolContext, args: dict[str, Any]) -> ToolOutput:
     return await run_logged(ctx, "python", argv, limits=limits, stdin=str(code).encode())
 
 
+def _share(staging: Path) -> None:
+    # Made by root with mkdtemp (0700): the sandbox user must read it, never write it.
+    staging.chmod(0o755)
+    for wheel in staging.iterdir():
+        wheel.chmod(0o644)
+
+
 async def pip_install(ctx: ToolContext, args: dict[str, Any]) -> ToolOutput:
-    """Install allow-listed packages into the task venv; the only sandboxed run with network."""
+    """Install allow-listed packages into the task venv: fetched by the host, installed offline.
+
+    See `activities.tools.wheels`: the task's own interpreter never runs with the network.
+    """
     packages = check_requirements(args["packages"], ctx.settings.pip_allow)
-    await ensure_venv(ctx, with_pip=True)
-    argv = [VENV_PYTHON, "-m", "pip", "install", "--no-input", "--disable-pip-version-check"]
-    argv.append("--no-cache-dir")  # a cache would count against the workspace quota
-    if ctx.settings.pip_index_url:
-        argv += ["--index-url", ctx.settings.pip_index_url]
     limits = ctx.sandbox.limits(ctx.limits)
-    return await run_logged(ctx, "pip_install", [*argv, *packages], limits=limits, network=True)
+    staging = Path(await asyncio.to_thread(tempfile.mkdtemp, prefix="cape-wheels-"))
+    try:
+        await download_wheels(ctx.settings, packages, staging, limits.wall_seconds)
+        await asyncio.to_thread(_share, staging)
+        await ensure_venv(ctx, with_pip=True)
+        argv = [VENV_PYTHON, "-m", "pip", "install", "--no-input", "--disable-pip-version-check"]
+        argv.append("--no-cache-dir")  # a cache would count against the workspace quota
+        argv += ["--no-index", "--find-links", str(staging), *packages]
+        return await run_logged(ctx, "pip_install", argv, limits=limits, read_only=[staging])
+    finally:
+        await asyncio.to_thread(shutil.rmtree, staging, True)
 
 
 TOOLS = [
@@ -130,7 +149,8 @@ TOOLS = [
         name="pip_install",
         description=(
             "Install Python packages into the task's virtualenv for the `python` tool. Only "
-            "packages the operator allows can be installed; give names with optional versions."
+            "packages the operator allows can be installed, as wheels (no source builds); give "
+            "names with optional versions."
         ),
         parameters={
             "type": "object",

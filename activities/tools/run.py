@@ -15,9 +15,11 @@ from temporalio import activity
 from activities.heartbeat import heartbeating
 from activities.hostview import HostView
 from activities.recorder import Event, StepRecorder
+from activities.snapshot_plan import SnapshotTooLarge
 from activities.tools.base import Placement, Risk, ToolContext, ToolError, ToolOutput, ToolSpec
 from activities.tools.confine import workspace_bytes
 from activities.tools.registry import get_tool
+from activities.tools.stream import OutputStream, stored_stream_bytes
 from activities.types import StepRef, ToolInput, ToolResult
 from activities.workspace import (
     note_progress,
@@ -98,7 +100,8 @@ class ToolActivities:
                 f"{ERROR_PREFIX}internal error in {call.name}: {type(exc).__name__}: {exc}",
                 False,
             )
-        snapshot = await self._after(inp, spec, workspace, ok)
+        snapshot, note = await self._after(inp, spec, workspace, ok)
+        content += note
         if ok and spec is not None and spec.risk == Risk.EXECUTE:
             content = await asyncio.to_thread(self._quota_note, workspace, content)
         # Tools speak of host paths (git, tracebacks, `pwd` in the degraded sandbox): the model
@@ -117,7 +120,8 @@ class ToolActivities:
         snap = await snapshot_before(self.store, ref.task_id, ref.step_no)
         if snap is None:
             return None
-        await restore_snapshot(self.store, ref.task_id, snap, workspace)
+        async with heartbeating():  # a large workspace takes a while to restore
+            await restore_snapshot(self.store, ref.task_id, snap, workspace)
         await asyncio.to_thread(self.sandbox.prepare_workspace, workspace)
         log.info("workspace rewound before running the step again", snapshot=snap)
         return snap
@@ -139,12 +143,16 @@ class ToolActivities:
             raise ToolError("the task's workspace no longer exists on this host")
         ref, attempt = inp.step, activity.info().attempt
 
-        async def send(text: str) -> None:
-            data = {"id": inp.call.id, "text": text, "attempt": attempt}
+        async def store(data: dict[str, Any]) -> None:
             await self.recorder.emit(ref, Channel.TOOLS, EventType.TOOL_OUTPUT_DELTA, data)
 
-        stream = HostView(self.settings, workspace).stream(send)
+        async def used() -> int:
+            return await stored_stream_bytes(self.recorder.sessions, ref.task_id)
 
+        base = {"id": inp.call.id, "attempt": attempt}
+        output = OutputStream(self.settings, ref.task_id, base, store, used)
+        # Host paths are rewritten before the stream counts and stores what clients will see.
+        stream = HostView(self.settings, workspace).stream(output)
         ctx = ToolContext(
             task_id=ref.task_id,
             step_no=ref.step_no,
@@ -160,18 +168,29 @@ class ToolActivities:
                 return await spec.handler(ctx, args)
         finally:
             await stream.flush()
+            output.close()
 
     async def _after(
         self, inp: ToolInput, spec: ToolSpec | None, workspace: Path, ok: bool
-    ) -> str | None:
+    ) -> tuple[str | None, str]:
+        """The step's snapshot id (None if none was stored), and a note for the model."""
         if spec is None or not await asyncio.to_thread(workspace.is_dir):
-            return None
+            return None, ""
         status = "ok" if ok else "error"
         line = f"step {inp.step.step_no}: {inp.call.name} ({status})"
         await asyncio.to_thread(note_progress, workspace, line)
         if not (self.settings.workspace_snapshots and _changes(spec)):
-            return None
-        return await save_snapshot(self.store, inp.step.task_id, inp.step.step_no, workspace)
+            return None, ""
+        ref = inp.step
+        try:
+            async with heartbeating():  # thousands of files take longer than a heartbeat
+                snap = await save_snapshot(
+                    self.store, ref.task_id, ref.step_no, workspace, self.settings
+                )
+        except SnapshotTooLarge as exc:
+            log.warning("workspace not snapshotted", reason=str(exc))
+            return None, f"\n[{exc}]"
+        return snap, ""
 
     def _quota_note(self, workspace: Path, content: str) -> str:
         used = workspace_bytes(workspace)

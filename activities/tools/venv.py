@@ -12,6 +12,7 @@ import hashlib
 import os
 import tempfile
 import weakref
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path, PurePosixPath
 
@@ -75,7 +76,7 @@ async def run_logged(
     argv: list[str],
     *,
     limits: SandboxLimits,
-    network: bool = False,
+    read_only: Sequence[Path] = (),
     stdin: bytes | None = None,
     cwd: str = ".",
 ) -> ToolOutput:
@@ -93,7 +94,7 @@ async def run_logged(
             workspace=ctx.workspace,
             limits=limits,
             env=SANDBOX_ENV,
-            network=network,
+            read_only=read_only,
             on_output=ctx.emit_output,
             log_path=log_path,
             stdin=stdin,

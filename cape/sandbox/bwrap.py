@@ -2,10 +2,10 @@
 
 The new root is an empty tmpfs, remounted read-only at the end. Into it go /usr read-only (and
 the /bin, /lib... links or directories of this host), a handful of /etc files that programs
-need to start (dynamic linker cache, alternatives, CA certificates; DNS files only with
-network), a synthetic /etc/passwd, /etc/group and /etc/hosts, fresh /proc and /dev, a private
-size-limited /tmp and the workspace read-write at /workspace. Nothing else of the host exists
-inside: not /etc/shadow, /root, /home, /var or the data directory.
+need to start (dynamic linker cache, alternatives, CA certificates), a synthetic /etc/passwd,
+/etc/group and /etc/hosts, fresh /proc and /dev, a private size-limited /tmp and the workspace
+read-write at /workspace. Nothing else of the host exists inside: not /etc/shadow, /root, /home,
+/var or the data directory. There is no network, ever: not even the host's loopback.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import glob
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -31,7 +32,6 @@ ETC = [
     "services",
     "protocols",
 ]
-ETC_NETWORK = ["resolv.conf", "nsswitch.conf", "gai.conf", "host.conf"]
 TOP_LEVEL = ["bin", "sbin", "lib", "lib32", "lib64", "libx32"]
 # Where the child (as root, in its own mount namespace) binds the workspace for bwrap to find.
 PORTAL_CANDIDATES = ["/mnt", "/media", "/srv", "/opt", "/var/tmp", "/tmp"]
@@ -91,31 +91,28 @@ def build(
     *,
     workspace: Path | None,
     cwd: str,
-    network: bool,
     uid: int,
     gid: int,
     tmp_bytes: int,
+    read_only: Sequence[str] = (),
 ) -> Command:
     """The bwrap command that runs `argv` in /workspace/`cwd` (`workspace` None: a tmpfs).
+
+    There is never any network: every run gets a new, empty network namespace (the code a run
+    starts may be the agent's, and the host's loopback holds Temporal, the database and the API).
 
     Args:
         argv: The command to run inside.
         workspace: The host directory bound read-write at /workspace.
         cwd: Normalized directory relative to the workspace.
-        network: Keep the host's network (pip install); otherwise a new, empty netns.
         uid: The uid the command runs as (for the synthetic /etc/passwd).
         gid: Its gid.
         tmp_bytes: Size of the private /tmp and /dev/shm.
+        read_only: Host directories shown read-only at the same path (e.g. fetched wheels).
     """
     command = Command(["bwrap", "--unshare-all"])
-    if network:
-        command.argv.append("--share-net")
     command.argv += ["--die-with-parent", "--new-session", "--hostname", "sandbox"]
     command.argv += _system_args()
-    if network:
-        for name in ETC_NETWORK:
-            if os.path.exists(f"/etc/{name}"):
-                command.argv += ["--ro-bind", f"/etc/{name}", f"/etc/{name}"]
     passwd = (
         "root:x:0:0:root:/root:/usr/sbin/nologin\n"
         f"sandbox:x:{uid}:{gid}:sandbox:{ROOT}:/bin/sh\n"
@@ -124,10 +121,7 @@ def build(
     _data(command, "/etc/passwd", passwd)
     _data(command, "/etc/group", f"root:x:0:\nsandbox:x:{gid}:\nnogroup:x:65534:\n")
     hosts = "127.0.0.1\tlocalhost sandbox\n::1\tlocalhost ip6-localhost ip6-loopback\n"
-    if network and os.path.exists("/etc/hosts"):
-        command.argv += ["--ro-bind", "/etc/hosts", "/etc/hosts"]
-    else:
-        _data(command, "/etc/hosts", hosts)
+    _data(command, "/etc/hosts", hosts)
     size = str(max(tmp_bytes, 1024 * 1024))
     command.argv += ["--proc", "/proc", "--dev", "/dev"]
     command.argv += ["--size", size, "--tmpfs", "/dev/shm", "--size", size, "--tmpfs", "/tmp"]
@@ -135,6 +129,8 @@ def build(
         command.argv += ["--tmpfs", ROOT]
     else:
         command.argv += ["--bind", str(workspace), ROOT]
+    for path in read_only:
+        command.argv += ["--ro-bind", path, path]
     inside = ROOT if cwd in ("", ".") else f"{ROOT}/{cwd}"
     command.argv += ["--chdir", inside, "--remount-ro", "/", "--", *argv]
     return command

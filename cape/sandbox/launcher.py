@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -119,20 +119,21 @@ class Sandbox:
         workspace: Path,
         limits: SandboxLimits,
         env: dict[str, str] | None = None,
-        network: bool = False,
+        read_only: Sequence[Path] = (),
         on_output: OutputCallback | None = None,
         log_path: Path | None = None,
         stdin: bytes | None = None,
         cwd: str = ".",
     ) -> SandboxResult:
-        """Run `argv` with only `workspace` writable (mounted at /workspace).
+        """Run `argv` with only `workspace` writable (mounted at /workspace), without network.
 
         Args:
             argv: Program and arguments, looked up on PATH inside the sandbox.
             workspace: The task's workspace (made by `prepare_workspace`).
             limits: From `limits()`; every one is enforced (see the module docs).
             env: Extra environment; the rest is only PATH, HOME and LANG (nothing of ours).
-            network: Keep the host network (pip install); otherwise there is none.
+            read_only: Host directories the command may read, at the same path (under
+                bubblewrap they are bound read-only; nothing else of the host is visible).
             on_output: Gets the merged stdout+stderr as text, at most ~10 times a second.
             log_path: Receives the full output (up to `output_cap_bytes`).
             stdin: Bytes for the command's stdin (otherwise /dev/null).
@@ -151,7 +152,7 @@ class Sandbox:
         relative = await asyncio.to_thread(check_cwd, root, cwd)
         level, notes, use_portal = await self.level()
         uid, gid = self._ids()
-        isolation = Isolation(level=level, network=network or level == "rlimits", user=uid)
+        isolation = Isolation(level=level, network=level == "rlimits", user=uid)
         isolation.notes += notes
         if level == "rlimits":
             isolation.notes.append("no namespaces: network not blocked, files guarded by uid only")
@@ -172,7 +173,7 @@ class Sandbox:
                     argv,
                     workspace=Path(portal[1]) if portal else root,
                     cwd=relative,
-                    network=network,
+                    read_only=[str(p) for p in read_only],
                     uid=uid,
                     gid=gid,
                     tmp_bytes=limits.memory_bytes,

@@ -62,9 +62,7 @@ async def _run(identity: Identity, uid: int, gid: int) -> Probe:
 
 
 async def _try(identity: Identity, uid: int, gid: int, portal: tuple[str, str] | None) -> Probe:
-    command = bwrap.build(
-        ["true"], workspace=None, cwd=".", network=False, uid=uid, gid=gid, tmp_bytes=1 << 20
-    )
+    command = bwrap.build(["true"], workspace=None, cwd=".", uid=uid, gid=gid, tmp_bytes=1 << 20)
     try:
         proc = await asyncio.create_subprocess_exec(
             *command.argv,

@@ -43,7 +43,7 @@ class Isolation:
     """Which protections a run actually had; recorded on the step."""
 
     level: str  # "bwrap" (namespaces) or "rlimits" (degraded: rlimits + process-group kill)
-    network: bool = False  # True when the run had network access (pip install)
+    network: bool = False  # True when the run was not cut off the network (degraded mode)
     user: int | None = None  # uid the command ran as, outside any namespace
     memory_cgroup: bool = False
     pids_cgroup: bool = False

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -191,3 +193,22 @@ async def test_workspace_under_a_private_parent(sandbox: Sandbox, tmp_path: Path
     assert "system.posix_acl_access" not in os.listxattr(private)
     if ROOT:
         assert workspace.stat().st_mode & 0o777 == 0o750
+
+
+async def test_read_only_directories_are_visible_and_not_writable(
+    sandbox: Sandbox, workspace: Path
+) -> None:
+    shared = Path(tempfile.mkdtemp(prefix="cape-test-ro-"))
+    try:
+        shared.chmod(0o755)
+        (shared / "wheel.txt").write_text("fetched")
+        (shared / "wheel.txt").chmod(0o644)
+        script = f"cat {shared}/wheel.txt; echo x > {shared}/new.txt || echo refused"
+        result = await sandbox.run(
+            ["sh", "-c", script], workspace=workspace, limits=sandbox.limits(), read_only=[shared]
+        )
+        assert "fetched" in result.output and "refused" in result.output, result.output
+        assert not (shared / "new.txt").exists()
+        assert result.isolation.network is False
+    finally:
+        shutil.rmtree(shared)

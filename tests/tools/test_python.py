@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -11,6 +12,7 @@ import pytest
 from activities.tools.base import ToolError, ToolOutput
 from activities.tools.python import TOOLS, check_requirements
 from tests.tools.conftest import ToolRig
+from tests.tools.wheelhouse import make_index
 
 PYTHON, PIP_INSTALL = TOOLS
 
@@ -160,8 +162,34 @@ async def test_pip_install_then_import(rig: ToolRig) -> None:
     installed = await pip_install(rig, "six")
     assert installed.content.startswith("exit code: 0\n"), installed.content
     assert installed.isolation is not None
-    assert installed.isolation["network"] is True
+    assert installed.isolation["network"] is False  # fetched by the host, installed offline
 
     out = await python(rig, step_no=2, code="import six\nprint('six', six.__version__)")
     assert out.content.startswith("exit code: 0\n"), out.content
     assert "six 1." in out.content
+
+
+async def test_pip_install_fetches_wheels_on_the_host_and_installs_offline(
+    rig: ToolRig, tmp_path: Path
+) -> None:
+    index = make_index(tmp_path / "index", {"canarypkg": "1.0"})
+    update = {"pip_allow": ["canarypkg"], "pip_index_url": index}
+    rig.settings = rig.settings.model_copy(update=update)
+
+    installed = await pip_install(rig, "canarypkg==1.0")
+    assert installed.content.startswith("exit code: 0\n"), installed.content
+    assert "Successfully installed canarypkg-1.0" in installed.content
+    out = await python(rig, step_no=2, code="import canarypkg\nprint('v', canarypkg.VERSION)")
+    assert "v 1.0" in out.content, out.content
+    assert not list(rig.workspace.rglob("*.whl"))  # the wheels stayed outside the workspace
+
+
+async def test_pip_install_refuses_a_package_without_a_wheel(rig: ToolRig, tmp_path: Path) -> None:
+    index = make_index(tmp_path / "index", {}, sdists={"sdistonly": "1.0"})
+    update = {"pip_allow": ["sdistonly"], "pip_index_url": index}
+    rig.settings = rig.settings.model_copy(update=update)
+
+    with pytest.raises(ToolError, match=r"wheels \(binary packages\) only") as caught:
+        await pip_install(rig, "sdistonly")
+    assert "source distribution (sdist)" in str(caught.value)
+    assert not (rig.workspace / ".venv").exists()
