@@ -125,6 +125,7 @@ TOOLS = [
         risk=Risk.EXECUTE,
         placement=Placement.WORKSPACE,
         handler=python,
+        needs_isolation=True,
     ),
     ToolSpec(
         name="pip_install",
@@ -149,5 +150,6 @@ TOOLS = [
         risk=Risk.EXECUTE,
         placement=Placement.WORKSPACE,
         handler=pip_install,
+        needs_isolation=True,
     ),
 ]

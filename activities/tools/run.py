@@ -25,6 +25,7 @@ from activities.workspace import (
 )
 from cape.artifacts import ArtifactStore
 from cape.domain import Channel, EventType, StepStatus
+from cape.sandbox.degraded import SandboxRefused
 from cape.sandbox.launcher import Sandbox
 from cape.settings import Settings
 
@@ -85,7 +86,7 @@ class ToolActivities:
                 restored = await self._rewind(ref, workspace)
             out = await self._call(inp, spec, workspace)
             content, ok = out.content, True
-        except ToolError as exc:
+        except (ToolError, SandboxRefused) as exc:
             content, ok = f"error: {exc}", False
         except OSError as exc:
             content, ok = f"error: {exc.strerror or exc}", False
@@ -128,6 +129,8 @@ class ToolActivities:
             raise ToolError(f"arguments are not valid JSON: {exc}") from None
         if not await asyncio.to_thread(workspace.is_dir):
             raise ToolError("the task's workspace no longer exists on this host")
+        if spec.needs_isolation:
+            await self.sandbox.check_isolation()  # SandboxRefused: nothing of the tool runs
         ref, attempt = inp.step, activity.info().attempt
 
         async def emit(text: str) -> None:

@@ -185,10 +185,20 @@ def _run(sup: _Supervisor, settings: Settings, ui: bool) -> None:
     ]:
         click.echo(f"  {label + ':':<18}{value}")
     click.echo(f'  Try: curl -H "Authorization: Bearer {key}" {api_url}/v1/tasks')
+    _warn_about_sandbox(settings)
     click.echo("CapeControl dev is running; press Ctrl-C to stop.")
     while True:
         sup.check()
         time.sleep(0.2)
+
+
+def _warn_about_sandbox(settings: Settings) -> None:
+    # The worker logs this too, but into its log file: say it where the developer looks.
+    from cape.sandbox.launcher import Sandbox
+
+    warning = asyncio.run(Sandbox(settings).startup_warning())
+    if warning is not None:
+        click.secho(f"WARNING: {warning}", fg="yellow", err=True)
 
 
 @click.command()
