@@ -193,6 +193,9 @@ class Sandbox:
         cgroup = await asyncio.to_thread(cgroups.create, limits)
         try:
             isolation.memory_cgroup, isolation.pids_cgroup = cgroup.memory, cgroup.pids
+            isolation.cpu_cgroup = cgroup.cpu
+            if not cgroup.cpu:
+                isolation.notes.append("cpu limited per process only: the wall clock bounds a run")
             isolation.notes += cgroup.notes
             if not cgroup.memory:
                 isolation.notes.append("memory limited by RLIMIT_AS instead of a cgroup")
