@@ -53,8 +53,8 @@ def bad_text_fields(value: Any, path: str) -> list[dict[str, str]]:
 def check_text(value: Any, path: str, what: str = "invalid request") -> None:
     """Raise InvalidInput (422) naming every field of `value` that `problem` refuses."""
     if problems := bad_text_fields(value, path):
-        fields = ", ".join(dict.fromkeys(p["field"] for p in problems))
-        raise InvalidInput(f"{what}: {fields}: text a database cannot store", details=problems)
+        said = "; ".join(dict.fromkeys(f"{p['field']} {p['message']}" for p in problems))
+        raise InvalidInput(f"{what}: {said}", details=problems)
 
 
 def _walk(value: Any, path: str) -> Iterator[tuple[str, str]]:
@@ -64,7 +64,7 @@ def _walk(value: Any, path: str) -> Iterator[tuple[str, str]]:
     elif isinstance(value, dict):
         for key, item in value.items():
             if isinstance(key, str) and (message := problem(key)) is not None:
-                yield path, f"a key {message}"
+                yield path, f"has a key that {message}"
                 continue  # the key cannot be part of a field name either
             yield from _walk(item, f"{path}.{key}")
     elif isinstance(value, list | tuple):
