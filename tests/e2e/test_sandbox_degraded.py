@@ -8,6 +8,8 @@ would have created never appear. `unsafe-rlimits`, the operator's explicit opt-o
 
 from __future__ import annotations
 
+import asyncio
+import signal
 from pathlib import Path
 
 import pytest
@@ -18,6 +20,7 @@ from cape.settings import Settings
 from cape.testing.fake_llm import FakeLLMServer, Turn
 from tests.conftest import Api
 from tests.e2e.tooling import call, events_of, pretty, results, run_task, tool_steps
+from tests.harness import log_tail, spawn, stop_process, wait_until
 
 REFUSED = "refused: this worker cannot isolate commands"
 
@@ -78,3 +81,22 @@ async def test_tools_that_run_code_are_refused_in_the_degraded_mode(
     assert not (workspace / ".venv").exists()
     assert await events_of(settings, task["id"], "tool-output-delta") == []
     assert all(not s.output.get("artifacts") for s in await tool_steps(settings, task["id"]))
+
+
+async def test_the_worker_warns_at_start(settings: Settings, mode: str, tmp_path: Path) -> None:
+    log = tmp_path / "worker.log"
+    proc = spawn("worker", settings, log)  # logs warnings and errors only
+
+    async def warned() -> bool:
+        await asyncio.sleep(0)
+        return "tool sandbox degraded" in log_tail(log, 20000)
+
+    try:
+        await wait_until(warned, "the worker's sandbox warning", limit=90, every=0.2)
+    finally:
+        stop_process(proc, signal.SIGTERM)
+    text = log_tail(log, 20000)
+    if mode == "unsafe-rlimits":
+        assert "WITHOUT containment" in text, text
+    else:
+        assert "will be refused" in text and "docs/security.md" in text, text
