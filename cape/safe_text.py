@@ -91,6 +91,19 @@ def clean(value: Any) -> Any:
     return value
 
 
+def loads_json(text: str | bytes) -> Any:
+    """A stored JSON value, with lone surrogates an older release stored as escapes replaced.
+
+    Only text holding a surrogate escape is walked; rows written since never hold a lone one.
+    """
+    value = json.loads(text)
+    if isinstance(text, str):
+        escaped = "\\ud" in text or "\\uD" in text
+    else:
+        escaped = b"\\ud" in text or b"\\uD" in text
+    return clean(value) if escaped else value
+
+
 def dumps_json(value: Any) -> str:
     """JSON for a database column, never with a lone surrogate (the engines' serializer)."""
     text = json.dumps(value, ensure_ascii=False)

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
-from cape.safe_text import dumps_json
+from cape.safe_text import dumps_json, loads_json
 from cape.settings import Settings
 
 READONLY = "cape_readonly"
@@ -44,6 +44,7 @@ def _options(settings: Settings) -> dict[str, Any]:
     return {
         # No stored JSON may carry a lone surrogate: it would break every read of its row.
         "json_serializer": dumps_json,
+        "json_deserializer": loads_json,
         "pool_size": settings.db_pool_size,
         "max_overflow": settings.db_max_overflow,
         "pool_timeout": settings.db_pool_timeout_seconds,

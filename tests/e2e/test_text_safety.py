@@ -13,8 +13,10 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import text
 from temporalio.worker import Worker
 
+from cape.db.engine import create_engine
 from cape.settings import Settings
 from cape.testing.fake_llm import FakeLLMServer, Turn
 from tests.conftest import Api
@@ -96,3 +98,26 @@ async def test_a_lone_surrogate_in_model_text_is_stored_replaced(
     everything = json.dumps([s.output for s in steps] + [e.data for e in events])
     assert "\\ud800" not in everything and "\\udc00" not in everything
     assert "thinking \\ufffd" in everything
+
+
+async def test_a_row_stored_before_the_fix_reads_back_replaced(
+    api: Api, settings: Settings
+) -> None:
+    # Earlier releases stored the input as JSON with the surrogate escaped: every read failed.
+    created = await api.http.post(
+        "/v1/tasks", json={"agent": "assistant", "input": {"prompt": "x"}}
+    )
+    assert created.status_code == 201, created.text
+    task_id = created.json()["id"]
+    old = json.dumps({"prompt": "old \ud800 row"})  # ensure_ascii: the text `\ud800`
+    value = "CAST(:old AS json)" if not settings.is_sqlite else ":old"
+    engine = create_engine(settings)
+    try:
+        async with engine.begin() as connection:
+            update = text(f"UPDATE tasks SET input = {value} WHERE id = :id")
+            await connection.execute(update, {"old": old, "id": task_id})
+    finally:
+        await engine.dispose()
+    await routes_answer(api.http, "/v1/tasks", f"/v1/tasks/{task_id}")
+    shown = (await api.http.get(f"/v1/tasks/{task_id}")).json()
+    assert shown["input"] == {"prompt": "old \ufffd row"}, shown
