@@ -59,6 +59,8 @@ COPY --from=build /opt/venv /opt/venv
 # The docs are the cape-ai-guide's knowledge base (CAPE_DOCS_DIR).
 COPY --chown=cape:cape docs /app/docs
 
+# CAPE_SANDBOX_PYTHON: the python image has no /usr/bin/python3; task venvs are made, inside the
+# sandbox, from the interpreter under /usr/local (bubblewrap shows /usr read-only).
 # CAPE_DATA_DIR holds the per-task workspaces (docker-compose.yml mounts a volume on
 # /var/lib/cape/workspaces for the workers). The app database is PostgreSQL in production:
 # set CAPE_DATABASE_URL, otherwise a SQLite file is created under CAPE_DATA_DIR.
@@ -67,6 +69,7 @@ ENV PATH=/opt/venv/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     CAPE_DATA_DIR=/var/lib/cape \
     CAPE_DOCS_DIR=/app/docs \
+    CAPE_SANDBOX_PYTHON=/usr/local/bin/python3 \
     CAPE_API_HOST=0.0.0.0 \
     CAPE_API_PORT=8000
 

@@ -25,6 +25,7 @@ from activities.types import LlmInput, LlmResult, StepRef, ToolCall, Usage
 from cape.domain import Channel, EventType
 from cape.llm.pricing import PriceTable
 from cape.llm.providers import ProviderNotConfigured, Providers, UnknownProvider
+from cape.safe_text import clean_text
 
 log = structlog.get_logger(__name__)
 
@@ -63,16 +64,22 @@ class _Accumulator:
         due = time.monotonic() - self._last_flush >= self._coalesce
         if not self.pending or not (force or due):
             return None
-        delta, self.pending = "".join(self.pending), []
+        delta, self.pending = clean_text("".join(self.pending)), []
         self._last_flush = time.monotonic()
         return delta
 
     def result(self) -> LlmResult:
+        # A model may send lone surrogates ("\ud800" in its JSON): no database could store them.
         calls = [
-            ToolCall(id=c["id"] or f"call_{i}", name=c["name"], arguments=c["arguments"] or "{}")
+            ToolCall(
+                id=clean_text(c["id"]) or f"call_{i}",
+                name=clean_text(c["name"]),
+                arguments=clean_text(c["arguments"]) or "{}",
+            )
             for i, c in sorted(self.calls.items())
         ]
-        return LlmResult("".join(self.text) or None, calls, self.finish_reason, self.usage)
+        text = clean_text("".join(self.text)) or None
+        return LlmResult(text, calls, self.finish_reason, self.usage)
 
 
 class LlmActivities:

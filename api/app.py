@@ -23,6 +23,7 @@ from api.routes.task_ops import router as task_ops_router
 from api.routes.tasks import router as tasks_router
 from api.routes.usage import router as usage_router
 from api.runtime import Runtime
+from api.text_guard import TextGuardMiddleware
 from cape.db.engine import create_engine, readonly_session_factory, session_factory
 from cape.registry.builtin import ensure_builtins
 from cape.settings import Settings, get_settings
@@ -69,6 +70,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description=DESCRIPTION,
         lifespan=lifespan,
     )
+    # Added first, so it runs inside the body limit: it reads only bodies within the limit.
+    app.add_middleware(TextGuardMiddleware)
     app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)
     install_error_handlers(app)
     app.include_router(health_router)

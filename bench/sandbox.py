@@ -1,6 +1,6 @@
 """What a sandboxed `true` costs over a bare subprocess `true`.
 
-Run: python bench/sandbox.py [--runs 200] [--warmup 20] [--repeats 3] [--modes bwrap,rlimits]
+Run: python bench/sandbox.py [--runs 200] [--warmup 20] [--repeats 3] [--modes bwrap,unsafe-rlimits]
 
 Each repeat times `--runs` bare `asyncio.create_subprocess_exec("true")` (+ wait) and
 `--runs` `Sandbox.run(["true"])` per mode, one after another, after untimed warm-up runs (the
@@ -50,7 +50,7 @@ async def main() -> None:
     parser.add_argument("--runs", type=int, default=200)
     parser.add_argument("--warmup", type=int, default=20)
     parser.add_argument("--repeats", type=int, default=1)
-    parser.add_argument("--modes", default="bwrap,rlimits")
+    parser.add_argument("--modes", default="bwrap,unsafe-rlimits")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="cape-bench-sandbox-") as tmp:
         settings = Settings(data_dir=Path(tmp) / "data", log_level="WARNING")

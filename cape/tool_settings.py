@@ -17,8 +17,9 @@ MiB = 1024 * 1024
 class ToolSettings(BaseSettings):
     """Sandbox ceilings and defaults, allow-lists and the credentials platform tools use."""
 
-    # Sandbox: `auto` uses bubblewrap when it works here and degrades to rlimits otherwise.
-    sandbox_mode: Literal["auto", "bwrap", "rlimits"] = "auto"
+    # Sandbox: `auto` uses bubblewrap when it works here; without it (or with `rlimits`) tools
+    # that run code are refused, unless `unsafe-rlimits` runs them uncontained (trusted setups).
+    sandbox_mode: Literal["auto", "bwrap", "rlimits", "unsafe-rlimits"] = "auto"
     sandbox_uid: int = Field(64000, ge=1, description="Unprivileged uid that owns workspaces.")
     sandbox_gid: int = Field(64000, ge=1)
     sandbox_wall_seconds: float = Field(60.0, gt=0)

@@ -394,3 +394,36 @@ def test_docker_compose_config_is_valid() -> None:
         timeout=60,
     )
     assert result.returncode == 0, result.stderr
+
+
+SANDBOX_OPTIONS = {"apparmor=unconfined", "systempaths=unconfined", "no-new-privileges=true"}
+# What bubblewrap calls to build a sandbox; the worker's profile must leave them alone.
+BWRAP_SYSCALLS = {"clone", "clone3", "unshare", "mount", "umount2", "pivot_root", "prctl"}
+BWRAP_SYSCALLS |= {"setresuid", "setresgid", "setgroups", "capset", "execve", "chroot"}
+
+
+def test_worker_can_run_the_full_sandbox(services: dict[str, dict[str, Any]]) -> None:
+    worker = services["worker"]
+    options = set(worker["security_opt"])
+    seccomp = [o.split("=", 1)[1] for o in options if o.startswith("seccomp=")]
+    assert len(seccomp) == 1 and options >= SANDBOX_OPTIONS, options
+    # compose reads the profile relative to the project directory and sends its content.
+    profile = json.loads((ROOT / seccomp[0]).read_text())
+    assert profile["defaultAction"] == "SCMP_ACT_ALLOW"
+    denied = {name for rule in profile["syscalls"] for name in rule["names"]}
+    assert all(rule["action"] == "SCMP_ACT_ERRNO" for rule in profile["syscalls"])
+    assert not denied & BWRAP_SYSCALLS, denied & BWRAP_SYSCALLS
+    assert {"init_module", "kexec_load", "bpf", "keyctl", "open_by_handle_at"} <= denied
+    assert int(worker["pids_limit"]) > 0
+    assert worker["environment"]["CAPE_SANDBOX_MODE"] == "bwrap"  # refuses rather than degrades
+    env = " ".join(args for keyword, args in runtime_stage() if keyword == "ENV")
+    # The python image's interpreter, under the /usr the sandbox shows (no /usr/bin/python3).
+    assert "CAPE_SANDBOX_PYTHON=/usr/local/bin/python3" in env
+
+
+@pytest.mark.parametrize("name", ["api", "migrate"])
+def test_only_the_worker_loosens_its_confinement(
+    services: dict[str, dict[str, Any]], name: str
+) -> None:
+    assert "security_opt" not in services[name]
+    assert not services[name].get("privileged") and not services[name].get("cap_add")

@@ -102,6 +102,8 @@ async def run_worker(settings: Settings) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     worker = build_worker(client, settings, engine, provider)
+    if (warning := await Sandbox(settings).startup_warning()) is not None:
+        log.warning("tool sandbox degraded", detail=warning)
     log.info(
         "worker started",
         task_queue=settings.task_queue,

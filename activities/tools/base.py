@@ -88,6 +88,9 @@ class ToolSpec:
     risk: Risk
     placement: Placement
     handler: Handler
+    # Runs code or programs on data the agent controls: refused where the sandbox cannot
+    # isolate (no bubblewrap, see `cape.sandbox.degraded`) unless the operator opted out.
+    needs_isolation: bool = False
 
     def openai_schema(self) -> dict[str, Any]:
         """The `tools=[...]` entry for the chat completions API."""

@@ -208,6 +208,7 @@ GIT_TOOLS = [
         risk=Risk.NETWORK,
         placement=Placement.WORKSPACE,
         handler=git_clone,
+        needs_isolation=True,
     ),
     ToolSpec(
         name="git_branch",
@@ -226,6 +227,7 @@ GIT_TOOLS = [
         risk=Risk.WRITE,
         placement=Placement.WORKSPACE,
         handler=git_branch,
+        needs_isolation=True,
     ),
     ToolSpec(
         name="git_commit",
@@ -246,6 +248,7 @@ GIT_TOOLS = [
         risk=Risk.WRITE,
         placement=Placement.WORKSPACE,
         handler=git_commit,
+        needs_isolation=True,
     ),
     ToolSpec(
         name="git_push",
@@ -263,6 +266,7 @@ GIT_TOOLS = [
         risk=Risk.EXTERNAL,
         placement=Placement.WORKSPACE,
         handler=git_push,
+        needs_isolation=True,
     ),
 ]
 

@@ -144,6 +144,7 @@ TOOLS = [
         risk=Risk.EXECUTE,
         placement=Placement.WORKSPACE,
         handler=python,
+        needs_isolation=True,
     ),
     ToolSpec(
         name="pip_install",
@@ -169,5 +170,6 @@ TOOLS = [
         risk=Risk.EXECUTE,
         placement=Placement.WORKSPACE,
         handler=pip_install,
+        needs_isolation=True,
     ),
 ]

@@ -29,6 +29,7 @@ from activities.workspace import (
 )
 from cape.artifacts import ArtifactStore
 from cape.domain import Channel, EventType, StepStatus
+from cape.sandbox.degraded import SandboxRefused
 from cape.sandbox.launcher import Sandbox
 from cape.settings import Settings
 
@@ -90,7 +91,7 @@ class ToolActivities:
                 restored = await self._rewind(ref, workspace)
             out = await self._call(inp, spec, workspace)
             content, ok = out.content, True
-        except ToolError as exc:
+        except (ToolError, SandboxRefused) as exc:
             content, ok = f"{ERROR_PREFIX}{exc}", False
         except OSError as exc:
             content, ok = f"{ERROR_PREFIX}{exc.strerror or exc}", False
@@ -141,6 +142,8 @@ class ToolActivities:
             raise ToolError(f"arguments are not valid JSON: {exc}") from None
         if not await asyncio.to_thread(workspace.is_dir):
             raise ToolError("the task's workspace no longer exists on this host")
+        if spec.needs_isolation:
+            await self.sandbox.check_isolation()  # SandboxRefused: nothing of the tool runs
         ref, attempt = inp.step, activity.info().attempt
 
         async def store(data: dict[str, Any]) -> None:

@@ -265,5 +265,6 @@ TOOLS = [
         risk=Risk.EXECUTE,
         placement=Placement.WORKSPACE,
         handler=shell,
+        needs_isolation=True,
     )
 ]

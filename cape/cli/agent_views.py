@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-import click
 import httpx
 
 from cape.cli.api_client import ApiClient, ApiError, CliError, unreachable
 from cape.cli.formatting import one_line, table, when
+from cape.cli.terminal import echo
 
 DESCRIPTION_CHARS = 50
 
@@ -33,7 +33,7 @@ def show_agent_list(items: list[dict[str, Any]]) -> None:
     ]
     headers = ["NAME", "DEFAULT", "LATEST", "OWNER", "CATEGORY", "TAGS", "DESCRIPTION"]
     for line in table(headers, rows):
-        click.echo(line)
+        echo(line)
 
 
 def show_versions(versions: list[dict[str, Any]]) -> None:
@@ -49,7 +49,7 @@ def show_versions(versions: list[dict[str, Any]]) -> None:
             note += f" (use {v['successor']})"
         rows.append([str(v["version"]), str(v["status"]), when(v.get("published_at")), note or "-"])
     for line in table(["VERSION", "STATUS", "PUBLISHED", "NOTE"], rows):
-        click.echo(line)
+        echo(line)
 
 
 def show_agent(agent: dict[str, Any]) -> None:
@@ -71,8 +71,8 @@ def show_agent(agent: dict[str, Any]) -> None:
         ("about", one_line(str(agent.get("description") or "-"), 200)),
     ]
     for name, value in fields:
-        click.echo(f"{name + ':':<10}{value}")
-    click.echo("versions:")
+        echo(f"{name + ':':<10}{value}")
+    echo("versions:")
     show_versions(agent.get("versions") or [])
 
 
@@ -88,7 +88,7 @@ def show_triggered(result: dict[str, Any]) -> None:
         for a in result["items"]
     ]  # fmt: skip
     for line in table(["NAME", "VERSION", "OWNER", "FILTER"], rows):
-        click.echo(line)
+        echo(line)
 
 
 def raw_request(

@@ -19,6 +19,7 @@ from cape.cli.agent_views import (
 from cape.cli.api_client import ApiClient, CliError, api_command
 from cape.cli.formatting import echo_json
 from cape.cli.tasks import json_api_options
+from cape.cli.terminal import echo
 
 YAML = "application/yaml"
 SPEC_FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
@@ -34,7 +35,7 @@ def _done(result: dict[str, Any], as_json: bool, message: str) -> None:
     if as_json:
         echo_json(result)
     else:
-        click.echo(message)
+        echo(message)
 
 
 def _created(api: ApiClient, path: Path, publish: bool, force_yaml: bool) -> dict[str, Any]:
@@ -71,7 +72,7 @@ def ls(api: ApiClient, as_json: bool, **filters: Any) -> None:
     if as_json:
         echo_json(page)
     elif not page["items"]:
-        click.echo("no agents")
+        echo("no agents")
     else:
         show_agent_list(page["items"])
 
@@ -196,10 +197,10 @@ def export(api: ApiClient, agent: str, version: str | None, output: Path | None)
     chosen = _version_or_default(api, agent, version)
     text = raw_request(api, "GET", f"/v1/agents/{agent}/versions/{chosen}/export").text
     if output is None:
-        click.echo(text, nl=False)
+        echo(text, nl=False)
     else:
         output.write_text(text, encoding="utf-8")
-        click.echo(f"wrote {agent} {chosen} to {output}", err=True)
+        echo(f"wrote {agent} {chosen} to {output}", err=True)
 
 
 @agents.command("schema")
@@ -221,7 +222,7 @@ def triggers(api: ApiClient, event: str, as_json: bool) -> None:
     if as_json:
         echo_json(found)
     elif not found["items"]:
-        click.echo(f"no agent is triggered by {event}")
+        echo(f"no agent is triggered by {event}")
     else:
         show_triggered(found)
 

@@ -9,6 +9,7 @@ import click
 from cape.cli.api_client import ApiClient, api_command
 from cape.cli.formatting import echo_json
 from cape.cli.tasks import task_command
+from cape.cli.terminal import echo
 
 
 @task_command(
@@ -44,7 +45,7 @@ def answer(
             raise click.ClickException(f"task {task_id} waits for nothing ({task['status']})")
         request_id = str(pending["id"])
         if not as_json:
-            click.echo(f"{action} {request_id} ({_describe(pending)})")
+            echo(f"{action} {request_id} ({_describe(pending)})")
     body: dict[str, Any] = {"request_id": request_id, "action": action, "reason": reason}
     raised = {"max_steps": max_steps, "max_tokens": max_tokens, "max_cost": max_cost}
     body.update({k: v for k, v in raised.items() if v is not None})
@@ -52,7 +53,7 @@ def answer(
     if as_json:
         echo_json(result)
     else:
-        click.echo(f"{action} accepted for {task_id}")
+        echo(f"{action} accepted for {task_id}")
 
 
 def _describe(pending: dict[str, Any]) -> str:
@@ -76,10 +77,10 @@ def usage(api: ApiClient, group_by: str, as_json: bool) -> None:
     if as_json:
         echo_json(report)
         return
-    click.echo(f"{group_by:<40} {'tasks':>6} {'tokens':>12} {'cost $':>12}")
+    echo(f"{group_by:<40} {'tasks':>6} {'tokens':>12} {'cost $':>12}")
     for row in [*report["rows"], report["total"]]:
         line = f"{row['key'][:40]:<40} {row['tasks']:>6} {row['total_tokens']:>12}"
-        click.echo(f"{line} {row['cost_usd']:>12.6f}")
+        echo(f"{line} {row['cost_usd']:>12.6f}")
 
 
 COMMANDS = [usage]

@@ -11,6 +11,8 @@ from typing import Any
 import click
 import httpx
 
+from cape.cli.terminal import echo
+
 DEFAULT_API_URL = "http://127.0.0.1:8000"
 REQUEST_TIMEOUT = 30.0
 CONNECT_TIMEOUT = 5.0
@@ -24,7 +26,7 @@ class CliError(click.ClickException):
 
     def show(self, file: Any = None) -> None:
         """Print `error: <message>` to stderr (click calls this)."""
-        click.echo(f"error: {self.format_message()}", err=True)
+        echo(f"error: {self.format_message()}", err=True)
 
 
 class ApiError(CliError):
@@ -56,9 +58,9 @@ class ApiError(CliError):
         """Print the error, its field details and, for 401, where keys come from."""
         super().show(file)
         for line in _detail_lines(self.details):
-            click.echo(f"  {line}", err=True)
+            echo(f"  {line}", err=True)
         if self.status == 401:
-            click.echo(
+            echo(
                 f"  hint: pass --api-key, set CAPE_API_KEY, or run `cape dev` "
                 f"(it writes {_dev_key_path()})",
                 err=True,

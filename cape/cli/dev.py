@@ -139,6 +139,7 @@ def _banner(
     ]:
         click.echo(f"  {label + ':':<18}{value}")
     click.echo(f'  Try: curl -H "Authorization: Bearer {key}" {api_url}/v1/tasks')
+    _warn_about_sandbox(settings)
     click.echo("CapeControl dev is running; press Ctrl-C to stop.")
 
 
@@ -181,6 +182,15 @@ def _crashed(child_died: ChildDied) -> None:
     else:
         what = f"{child.name} exited unexpectedly ({describe_exit(code)})"
     click.echo(f"{what}; last lines of {child.log_path}:\n{log_tail(child.log_path)}", err=True)
+
+
+def _warn_about_sandbox(settings: Settings) -> None:
+    # The worker logs this too, but into its log file: say it where the developer looks.
+    from cape.sandbox.launcher import Sandbox
+
+    warning = asyncio.run(Sandbox(settings).startup_warning())
+    if warning is not None:
+        click.secho(f"WARNING: {warning}", fg="yellow", err=True)
 
 
 @click.command()

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
 import click
+
+from cape.cli.terminal import json_text
 
 
 def echo_json(value: Any) -> None:
@@ -16,7 +17,9 @@ def echo_json(value: Any) -> None:
     Args:
         value: Anything `json.dumps` accepts.
     """
-    click.echo(json.dumps(value, indent=2, ensure_ascii=False))
+    click.echo(
+        json_text(value)
+    )  # JSON escapes every control character: nothing reaches a terminal raw
 
 
 def one_line(text: str, limit: int) -> str:

@@ -12,6 +12,7 @@ import click
 from cape.cli.api_client import ApiClient
 from cape.cli.formatting import error_text, one_line, total_tokens
 from cape.cli.sse import MAX_RECONNECTS, EventStream
+from cape.cli.terminal import echo, json_text
 
 TOOL_ARGS_CHARS = 120
 TOOL_RESULT_CHARS = 200
@@ -40,18 +41,18 @@ class Renderer:
     def break_line(self) -> None:
         """End a line left open by a step start or streamed text."""
         if self.open_line is not None:
-            click.echo()
+            echo()
             self.open_line = None
 
     def line(self, text: str) -> None:
         """Write a whole line."""
         self.break_line()
-        click.echo(text)
+        echo(text)
 
     def note(self, text: str) -> None:
         """Write a side note (reconnects) to stderr."""
         self.break_line()
-        click.echo(text, err=True)
+        echo(text, err=True)
 
     def _label(self, step: int | None, data: dict[str, Any]) -> str:
         if step is None:
@@ -62,7 +63,7 @@ class Renderer:
 
     def _step_end(self, step: int | None, data: dict[str, Any], outcome: str) -> None:
         if step is not None and self.open_line == ("label", step):
-            click.echo(f" {outcome}")
+            echo(f" {outcome}")
             self.open_line = None
         else:
             self.line(f"{self._label(step, data)} ... {outcome}")
@@ -79,10 +80,10 @@ class Renderer:
             self.break_line()
             attempt = int(data.get("attempt") or 1)
             retry = f" (attempt {attempt})" if attempt > 1 else ""
-            click.echo(f"{self._label(step, data)} ...{retry}", nl=False)
+            echo(f"{self._label(step, data)} ...{retry}", nl=False)
             self.open_line = ("label", step) if step is not None else None
             if step is None:
-                click.echo()
+                echo()
         elif kind == "token-delta":
             text = str(data.get("text", ""))
             if step is None or self.open_line != ("text", step):
@@ -90,7 +91,7 @@ class Renderer:
             if step is not None:
                 self.streamed.add(step)
                 self.open_line = ("text", step)
-            click.echo(text, nl=False)
+            echo(text, nl=False)
             if step is None or text.endswith("\n"):
                 self.open_line = None
         elif kind == "assistant-message":
@@ -141,15 +142,15 @@ class Renderer:
             summary.append(f"{max(self.labels)} steps")
         if total := sum(self.tokens.values()):
             summary.append(f"{total} tokens")
-        click.echo()
-        click.echo(f"{status}" + (f" ({', '.join(summary)})" if summary else ""))
+        echo()
+        echo(f"{status}" + (f" ({', '.join(summary)})" if summary else ""))
         answer = output.get("answer") if isinstance(output, dict) else None
         if answer:
-            click.echo(str(answer))
+            echo(str(answer))
         elif output:
-            click.echo(json.dumps(output, indent=2, ensure_ascii=False))
+            echo(json_text(output))
         if error:
-            click.echo(f"error: {error_text(error)}")
+            echo(f"error: {error_text(error)}")
 
     def gap(self, data: dict[str, Any]) -> None:
         """Say that some events are no longer kept."""
@@ -187,7 +188,7 @@ def follow_task(api: ApiClient, task_id: str, since: int = 0, as_json: bool = Fa
                 renderer.note(f"(skipped an event that is not JSON: {message.data[:80]!r})")
                 continue
             if as_json:
-                click.echo(json.dumps(payload, separators=(",", ":"), ensure_ascii=False))
+                echo(json_text(payload, compact=True))
             if message.event == "end":
                 status = str((payload.get("data") or {}).get("status") or "unknown")
                 if not as_json and renderer.final_status is None:

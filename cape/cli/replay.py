@@ -21,6 +21,7 @@ import click
 
 from cape.cli.formatting import echo_json, one_line
 from cape.cli.processes import load_settings
+from cape.cli.terminal import echo
 
 if TYPE_CHECKING:
     from temporalio.api.history.v1 import HistoryEvent
@@ -259,7 +260,7 @@ async def replay_from(loaded: list[Loaded], query: str | None, limit: int) -> li
     if query:
         loaded = await fetch(query, limit)
         if not loaded:
-            click.echo(f"no workflow matches {query!r}", err=True)
+            echo(f"no workflow matches {query!r}", err=True)
     # Read at call time, so the types registered now (or patched in a test) are the ones used.
     return await replay_all(loaded, worker.main.WORKFLOWS) if loaded else []
 
@@ -288,9 +289,9 @@ def replay(paths: tuple[Path, ...], query: str | None, limit: int, as_json: bool
         echo_json({"replayed": len(outcomes), **counts, "histories": [asdict(o) for o in outcomes]})
     else:
         for outcome in outcomes:
-            click.echo(outcome.line())
+            echo(outcome.line())
         summary = f"{len(outcomes)} replayed, {counts['non_deterministic']} non-deterministic"
-        click.echo(summary + (f", {counts['failed']} failed" if counts["failed"] else ""))
+        echo(summary + (f", {counts['failed']} failed" if counts["failed"] else ""))
     raise click.exceptions.Exit(1 if any(counts.values()) else 0)
 
 

@@ -11,6 +11,7 @@ import httpx
 from cape.cli.api_client import ApiClient, ApiError, CliError, unreachable
 from cape.cli.formatting import echo_json, one_line, table, when
 from cape.cli.tasks import json_api_options
+from cape.cli.terminal import echo
 from cape.cli.views import show_task_list
 
 OVERLAPS = ["skip", "buffer_one", "buffer_all", "cancel_other", "terminate_other", "allow_all"]
@@ -69,7 +70,7 @@ def show_schedule_list(items: list[dict[str, Any]]) -> None:
     ]
     headers = ["ID", "AGENT", "WHEN", "STATE", "NEXT RUN", "RUNS", "PROMPT"]
     for line in table(headers, rows):
-        click.echo(line)
+        echo(line)
 
 
 def show_schedule(schedule: dict[str, Any]) -> None:
@@ -92,14 +93,14 @@ def show_schedule(schedule: dict[str, Any]) -> None:
         ("prompt", one_line(str(schedule["input"].get("prompt", "")), 200)),
     ]
     for name, value in fields:
-        click.echo(f"{name + ':':<10}{value}")
-    click.echo("next runs:")
+        echo(f"{name + ':':<10}{value}")
+    echo("next runs:")
     for stamp in schedule.get("next_run_times") or []:
-        click.echo(f"  {when(stamp)}")
+        echo(f"  {when(stamp)}")
     if schedule.get("recent_actions"):
-        click.echo("recent runs:")
+        echo("recent runs:")
         for run in schedule["recent_actions"]:
-            click.echo(f"  {when(run['started_at'])}  {run['task_id']}")
+            echo(f"  {when(run['started_at'])}  {run['task_id']}")
 
 
 @click.group()
@@ -111,7 +112,7 @@ def _print(schedule: dict[str, Any], as_json: bool, message: str) -> None:
     if as_json:
         echo_json(schedule)
     else:
-        click.echo(message)
+        echo(message)
 
 
 @schedules.command("create")
@@ -156,7 +157,7 @@ def ls(api: ApiClient, as_json: bool) -> None:
     if as_json:
         echo_json({"items": items})
     elif not items:
-        click.echo("no schedules")
+        echo("no schedules")
     else:
         show_schedule_list(items)
 
@@ -251,7 +252,7 @@ def tasks(api: ApiClient, schedule_id: str, limit: int, as_json: bool) -> None:
     if as_json:
         echo_json(page)
     elif not page["items"]:
-        click.echo("no tasks yet")
+        echo("no tasks yet")
     else:
         show_task_list(page["items"])
 

@@ -10,6 +10,7 @@ import click
 from cape.cli.api_client import ApiClient
 from cape.cli.formatting import echo_json
 from cape.cli.tasks import task_command
+from cape.cli.terminal import echo
 
 NOTE = click.option("--note", default="", help="Why (kept in the task's events).")
 
@@ -18,7 +19,7 @@ def _report(task: dict[str, Any], as_json: bool, text: str) -> None:
     if as_json:
         echo_json(task)
     else:
-        click.echo(text)
+        echo(text)
 
 
 @task_command("Print the task as JSON.", NOTE)

@@ -17,6 +17,7 @@ import click
 from cape.cli.api_client import REQUEST_TIMEOUT, ApiClient, api_command
 from cape.cli.formatting import echo_json, error_text
 from cape.cli.render import follow_task
+from cape.cli.terminal import echo
 from cape.cli.views import show_steps, show_task, show_task_list
 
 MAX_WAIT_PER_REQUEST = 300.0  # the API's upper bound for `/wait?timeout=`
@@ -112,10 +113,10 @@ def run(
         if as_json:
             echo_json(task)
         else:
-            click.echo(task_id)
+            echo(task_id)
         return
     if not as_json:
-        click.echo(f"task {task_id} ({task.get('agent')}, model {task.get('model')})")
+        echo(f"task {task_id} ({task.get('agent')}, model {task.get('model')})")
     _exit_with_status(follow_task(api, task_id, as_json=as_json))
 
 
@@ -190,11 +191,11 @@ def ls(
         echo_json({"items": items, "next_cursor": cursor})
         return
     if not items:
-        click.echo("no tasks")
+        echo("no tasks")
         return
     show_task_list(items)
     if cursor:
-        click.echo("(more tasks: use --all, or --limit up to 100)", err=True)
+        echo("(more tasks: use --all, or --limit up to 100)", err=True)
 
 
 @task_command("Print {task, steps} as JSON.")
@@ -229,7 +230,7 @@ def cancel(api: ApiClient, task_id: str, as_json: bool) -> None:
     if as_json:
         echo_json(task)
     else:
-        click.echo(f"cancel requested for {task_id} (status: {task['status']})")
+        echo(f"cancel requested for {task_id} (status: {task['status']})")
 
 
 @task_command(
@@ -262,12 +263,12 @@ def wait(api: ApiClient, task_id: str, timeout: float, as_json: bool) -> None:
     if as_json:
         echo_json(task)
     else:
-        click.echo(f"{task_id}: {task['status']}")
+        echo(f"{task_id}: {task['status']}")
         output = task.get("output")
         if isinstance(output, dict) and output.get("answer"):
-            click.echo(str(output["answer"]))
+            echo(str(output["answer"]))
         if task.get("error"):
-            click.echo(f"error: {error_text(task['error'])}")
+            echo(f"error: {error_text(task['error'])}")
     if task["status"] not in TERMINAL:
         raise click.exceptions.Exit(2)
     _exit_with_status(str(task["status"]))

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
-import click
-
 from cape.cli.formatting import duration, error_text, one_line, table, total_tokens, when
+from cape.cli.terminal import echo, json_text
 
 PROMPT_CHARS = 40
 
@@ -38,7 +36,7 @@ def show_task_list(items: list[dict[str, Any]]) -> None:
     ]
     headers = ["ID", "STATUS", "AGENT", "MODEL", "CREATED", "TOKENS", "PROMPT"]
     for line in table(headers, rows):
-        click.echo(line)
+        echo(line)
 
 
 def show_task(task: dict[str, Any]) -> None:
@@ -75,16 +73,16 @@ def show_task(task: dict[str, Any]) -> None:
             ("now", f"{current} (step {live.get('steps')}, {live.get('llm_turns')} turns)")
         )
     for name, value in fields:
-        click.echo(f"{name + ':':<10}{value}")
+        echo(f"{name + ':':<10}{value}")
     output = task.get("output")
     if isinstance(output, dict) and output.get("answer"):
-        click.echo("answer:")
+        echo("answer:")
         for line in str(output["answer"]).splitlines():
-            click.echo(f"  {line}")
+            echo(f"  {line}")
     elif output:
-        click.echo(f"output:   {json.dumps(output, ensure_ascii=False)}")
+        echo(f"output:   {json_text(output, compact=True)}")
     if task.get("error"):
-        click.echo(f"error:    {error_text(task['error'])}")
+        echo(f"error:    {error_text(task['error'])}")
 
 
 def show_steps(steps: list[dict[str, Any]]) -> None:
@@ -94,9 +92,9 @@ def show_steps(steps: list[dict[str, Any]]) -> None:
         steps: The steps as the API returns them.
     """
     if not steps:
-        click.echo("steps: none yet")
+        echo("steps: none yet")
         return
-    click.echo("steps:")
+    echo("steps:")
     rows = [
         [
             str(s["step_no"]),
@@ -111,8 +109,8 @@ def show_steps(steps: list[dict[str, Any]]) -> None:
     ]
     headers = ["#", "NAME", "KIND", "STATUS", "ATTEMPT", "TIME", "TOKENS"]
     lines = table(headers, rows)
-    click.echo(f"  {lines[0]}")
+    echo(f"  {lines[0]}")
     for step, line in zip(steps, lines[1:], strict=True):
-        click.echo(f"  {line}")
+        echo(f"  {line}")
         if step.get("error"):
-            click.echo(f"      error: {one_line(error_text(step['error']), 200)}")
+            echo(f"      error: {one_line(error_text(step['error']), 200)}")

@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from cape.cli.processes import load_settings
+from cape.cli.terminal import echo
 from cape.logs import configure_logging
 
 
@@ -36,9 +37,9 @@ def sweep(data_dir: Path | None, retention_hours: float | None) -> None:
             report = await sweep_workspaces(settings, sessions, store)
         finally:
             await engine.dispose()
-        click.echo(f"archived and deleted {len(report.deleted)} workspace(s); kept {report.kept}")
+        echo(f"archived and deleted {len(report.deleted)} workspace(s); kept {report.kept}")
         for task_id in report.deleted:
-            click.echo(f"  {task_id}")
+            echo(f"  {task_id}")
 
     asyncio.run(run())
 

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from cape.safe_text import dumps_json, loads_json
 from cape.settings import Settings
 
 READONLY = "cape_readonly"
@@ -39,8 +40,11 @@ def _sqlite_begin(connection: Any) -> None:
     connection.exec_driver_sql("BEGIN" if readonly else "BEGIN IMMEDIATE")
 
 
-def _pool(settings: Settings) -> dict[str, Any]:
+def _options(settings: Settings) -> dict[str, Any]:
     return {
+        # No stored JSON may carry a lone surrogate: it would break every read of its row.
+        "json_serializer": dumps_json,
+        "json_deserializer": loads_json,
         "pool_size": settings.db_pool_size,
         "max_overflow": settings.db_max_overflow,
         "pool_timeout": settings.db_pool_timeout_seconds,
@@ -51,11 +55,13 @@ def create_engine(settings: Settings) -> AsyncEngine:
     """Create the async engine for the configured database."""
     if settings.is_sqlite:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(settings.async_database_url, **_pool(settings))
+        engine = create_async_engine(settings.async_database_url, **_options(settings))
         event.listen(engine.sync_engine, "connect", _sqlite_connect)
         event.listen(engine.sync_engine, "begin", _sqlite_begin)
         return engine
-    return create_async_engine(settings.async_database_url, pool_pre_ping=True, **_pool(settings))
+    return create_async_engine(
+        settings.async_database_url, pool_pre_ping=True, **_options(settings)
+    )
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

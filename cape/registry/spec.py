@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from cape.errors import InvalidInput
 from cape.registry.checks import TEMPLATES, semantic_problems, validation_problems
+from cape.safe_text import check_text
 
 NAME_PATTERN = r"^[a-z][a-z0-9-]{1,62}[a-z0-9]$"
 SLUG_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,63}$"
@@ -190,6 +191,7 @@ def load_yaml(text: str, field: str = "body") -> dict[str, Any]:
         kind = "empty" if data is None else type(data).__name__
         message = f"expected a YAML mapping of spec fields, got {kind}"
         raise InvalidInput(message, details=[{"field": field, "message": message}])
+    check_text(data, field, "invalid YAML")  # YAML escapes can spell "\0" and "\ud800"
     return data
 
 

@@ -1,11 +1,14 @@
-"""Per-run cgroups: memory and pids limits, and a way to find and kill every process of a run.
+"""Per-run cgroups: memory and pids limits, CPU accounting, and every process of a run.
 
-cgroup v1 (separate `memory` and `pids` hierarchies) gets one child cgroup per run under our
-own cgroup in each hierarchy (from /proc/self/cgroup); a pure cgroup v2 host gets one child of
-our own unified cgroup. The child process joins the run's cgroups before it execs (see
-`rlimits.make_preexec`), so everything it starts, even a daemon that called setsid, stays in
-them and can be enumerated and killed. All functions here are blocking but touch only the
-cgroup pseudo-filesystem (microseconds); callers run them in a thread where it matters.
+cgroup v1 (separate `memory`, `pids` and `cpuacct` hierarchies) gets one child cgroup per run
+under our own cgroup in each hierarchy (from /proc/self/cgroup); a pure cgroup v2 host gets one
+child of our own unified cgroup. CPU time is accounted over the whole run (`cpu_seconds`:
+`cpuacct.usage` on v1, `cpu.stat` on v2, which needs no controller), because RLIMIT_CPU counts
+per process and every fork starts again from zero. The child process joins the run's cgroups
+before it execs (see `rlimits.make_preexec`), so everything it starts, even a daemon that
+called setsid, stays in them and can be enumerated and killed. All functions here are
+blocking but touch only the cgroup pseudo-filesystem (microseconds); callers run them in a
+thread where it matters.
 """
 
 from __future__ import annotations
@@ -26,6 +29,8 @@ from cape.sandbox.types import SandboxLimits
 log = structlog.get_logger(__name__)
 
 PREFIX = "cape-sbx"
+CONTROLLERS = ("memory", "pids", "cpu")  # "cpu": accounting only (cpuacct on cgroup v1)
+V1_NAMES = {"cpuacct": "cpu"}
 _counter = itertools.count(1)
 
 
@@ -69,9 +74,9 @@ def _mounts() -> tuple[dict[str, Path], Path | None]:
     for line in Path("/proc/self/mounts").read_text().splitlines():
         _, where, kind, options, *_ = line.split()
         if kind == "cgroup":
-            for name in ("memory", "pids"):
+            for name in ("memory", "pids", "cpuacct"):
                 if name in options.split(","):
-                    v1[name] = Path(where)
+                    v1[V1_NAMES.get(name, name)] = Path(where)
         elif kind == "cgroup2" and v2 is None:
             v2 = Path(where)
     return v1, v2
@@ -87,14 +92,16 @@ def hierarchies() -> Hierarchies:
         return Hierarchies(0, {})
     bases: dict[str, Path] = {}
     for name, mount in v1.items():
-        if name in own:
-            bases[name] = mount / own[name].lstrip("/")
+        hierarchy = "cpuacct" if name == "cpu" else name
+        if hierarchy in own:
+            bases[name] = mount / own[hierarchy].lstrip("/")
     if bases:
         found = Hierarchies(1, bases)
     elif v2 is not None and "" in own:
         base = v2 / own[""].lstrip("/")
         controllers = set(_read(base / "cgroup.controllers").split())
-        found = Hierarchies(2, {n: base for n in ("memory", "pids") if n in controllers})
+        limited: dict[str, Path] = {n: base for n in ("memory", "pids") if n in controllers}
+        found = Hierarchies(2, {**limited, "cpu": base})  # cpu.stat: in every v2 cgroup
     else:
         found = Hierarchies(0, {})
     for base in set(found.bases.values()):
@@ -154,6 +161,22 @@ class RunCgroup:
         """A pids limit is enforced by a cgroup."""
         return "pids" in self.dirs
 
+    @property
+    def cpu(self) -> bool:
+        """The CPU time of the whole run is accounted by a cgroup (see `cpu_seconds`)."""
+        return "cpu" in self.dirs
+
+    def cpu_seconds(self) -> float | None:
+        """CPU time (user + system) used so far by every process the run ever had, or None."""
+        directory = self.dirs.get("cpu")
+        if directory is None:
+            return None
+        if self.version == 1:
+            text = _read(directory / "cpuacct.usage").strip()
+            return int(text) / 1e9 if text.isdigit() else None
+        match = re.search(r"^usage_usec (\d+)$", _read(directory / "cpu.stat"), re.MULTILINE)
+        return int(match.group(1)) / 1e6 if match else None
+
     def procs_files(self) -> list[str]:
         """The `cgroup.procs` files the child writes its pid to before exec."""
         return sorted({str(d / "cgroup.procs") for d in self.dirs.values()})
@@ -209,7 +232,7 @@ def create(limits: SandboxLimits) -> RunCgroup:
     found = hierarchies()
     run = RunCgroup(version=found.version)
     name = f"{PREFIX}-{owner()}-{next(_counter)}"
-    for controller in ("memory", "pids"):
+    for controller in CONTROLLERS:
         base = found.bases.get(controller)
         if base is None:
             run.notes.append(f"no {controller} cgroup on this host")
@@ -230,11 +253,13 @@ def create(limits: SandboxLimits) -> RunCgroup:
 def _make(
     version: int, controller: str, base: Path, directory: Path, limits: SandboxLimits
 ) -> None:
-    if version == 2:
+    if version == 2 and controller != "cpu":  # accounting needs no controller enabled
         enabled = _read(base / "cgroup.subtree_control").split()
         if controller not in enabled:
             _write(base / "cgroup.subtree_control", f"+{controller}")
     directory.mkdir(exist_ok=version == 2)
+    if controller == "cpu":
+        return
     if controller == "memory":
         if version == 2:
             _write(directory / "memory.max", str(limits.memory_bytes))

@@ -1,4 +1,7 @@
-"""Run a command in the sandbox: bubblewrap as the unprivileged sandbox user, or degraded rlimits.
+"""Run a command in the sandbox: bubblewrap as the unprivileged sandbox user.
+
+Without a working bubblewrap runs are refused (`cape.sandbox.degraded`), unless the operator
+chose `CAPE_SANDBOX_MODE=unsafe-rlimits`: then they run uncontained, with rlimits only.
 
 One run: make its cgroups (memory, pids), fork a child that joins them, sets its rlimits and
 drops to the sandbox uid/gid (never bubblewrap as root: root mapped into a user namespace is
@@ -19,6 +22,7 @@ import structlog
 
 from cape.sandbox import bwrap, cgroups, probe
 from cape.sandbox import workspace as workspaces
+from cape.sandbox.degraded import UNSAFE_MODE, SandboxRefused, refused, startup_warning
 from cape.sandbox.execute import Spawn, check_cwd, execute
 from cape.sandbox.output import OutputCollector
 from cape.sandbox.rlimits import Identity, make_preexec, rlimit_values
@@ -93,18 +97,45 @@ class Sandbox:
         """The isolation level runs get here ("bwrap" or "rlimits"), why, and the portal.
 
         The last item says whether the workspace goes through `bwrap.portal()`.
+
+        Raises:
+            SandboxRefused: sandbox_mode is "bwrap" and bubblewrap does not work here.
         """
         mode = self.settings.sandbox_mode
-        if mode == "rlimits":
-            return "rlimits", ["sandbox_mode is rlimits"], False
+        if mode in ("rlimits", UNSAFE_MODE):
+            return "rlimits", [f"sandbox_mode is {mode}"], False
         uid, gid = self._ids()
         found = await probe.probe(self.identity, uid, gid)
         if found.works:
             notes = [] if found.portal or self.identity.uid is None else ["no workspace portal"]
             return "bwrap", notes, found.portal
         if mode == "bwrap":
-            raise RuntimeError(f"sandbox_mode is bwrap but bubblewrap is unusable: {found.detail}")
+            raise refused(f"sandbox_mode is bwrap but bubblewrap is unusable: {found.detail}")
         return "rlimits", [f"bubblewrap unusable, degraded to rlimits: {found.detail}"], False
+
+    async def check_isolation(self) -> None:
+        """Raise SandboxRefused unless runs here are isolated (or the operator opted out).
+
+        Raises:
+            SandboxRefused: no bubblewrap and sandbox_mode is not `unsafe-rlimits`; the message
+                names the reason and the fix.
+        """
+        level, notes, _ = await self.level()
+        self._refuse_unless_isolated(level, notes)
+
+    def _refuse_unless_isolated(self, level: str, notes: list[str]) -> None:
+        if level != "bwrap" and self.settings.sandbox_mode != UNSAFE_MODE:
+            raise refused("; ".join(notes))
+
+    async def startup_warning(self) -> str | None:
+        """What to warn the operator about at start, when runs will not be under bubblewrap."""
+        try:
+            level, notes, _ = await self.level()
+        except SandboxRefused as error:
+            return str(error)
+        if level == "bwrap":
+            return None
+        return startup_warning(self.settings.sandbox_mode, "; ".join(notes))
 
     def _ids(self) -> tuple[int, int]:
         ident = self.identity
@@ -144,13 +175,15 @@ class Sandbox:
 
         Raises:
             ValueError: `cwd` is not a directory inside the workspace.
-            RuntimeError: sandbox_mode is "bwrap" and bubblewrap does not work here.
+            SandboxRefused: bubblewrap does not work here and sandbox_mode is not
+                `unsafe-rlimits` (or is "bwrap"): nothing was run.
         """
         if not argv:
             raise ValueError("argv is empty")
         root = await asyncio.to_thread(workspace.resolve)
         relative = await asyncio.to_thread(check_cwd, root, cwd)
         level, notes, use_portal = await self.level()
+        self._refuse_unless_isolated(level, notes)  # before anything of the run exists
         uid, gid = self._ids()
         isolation = Isolation(level=level, network=level == "rlimits", user=uid)
         isolation.notes += notes
@@ -161,6 +194,9 @@ class Sandbox:
         cgroup = await asyncio.to_thread(cgroups.create, limits)
         try:
             isolation.memory_cgroup, isolation.pids_cgroup = cgroup.memory, cgroup.pids
+            isolation.cpu_cgroup = cgroup.cpu
+            if not cgroup.cpu:
+                isolation.notes.append("cpu limited per process only: the wall clock bounds a run")
             isolation.notes += cgroup.notes
             if not cgroup.memory:
                 isolation.notes.append("memory limited by RLIMIT_AS instead of a cgroup")

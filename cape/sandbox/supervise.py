@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import os
 import signal
 from pathlib import Path
@@ -25,6 +26,7 @@ log = structlog.get_logger(__name__)
 CHUNK = 64 * 1024
 DRAIN_SECONDS = 2.0  # after the kill, for output still in the pipe
 REAP_SECONDS = 5.0  # for the killed processes to be gone
+CPU_CHECK_SECONDS = 0.25  # how often the run's total CPU time is compared with its limit
 
 
 async def supervise(
@@ -34,12 +36,17 @@ async def supervise(
     limits: SandboxLimits,
     cgroup: RunCgroup,
 ) -> str | None:
-    """Run to the end; the kill reason ("wall timeout", "idle timeout", "output limit") or None."""
+    """Run to the end; the kill reason ("wall timeout", "idle timeout", "output limit", ...).
+
+    None when the run ended by itself; "cpu limit" when its processes together used up the CPU.
+    """
     assert proc.stdout is not None
     loop = asyncio.get_running_loop()
     start = loop.time()
     wall_deadline = start + limits.wall_seconds
     last_output = start
+    # RLIMIT_CPU is per process (a fork starts from zero): the run's cgroup counts them all.
+    next_cpu_check = start + CPU_CHECK_SECONDS if cgroup.cpu else math.inf
     reading: asyncio.Future[bytes] | None = None
     eof = False
     reason: str | None = None
@@ -49,7 +56,7 @@ async def supervise(
                 reading = asyncio.ensure_future(proc.stdout.read(CHUNK))
             deadline = min(wall_deadline, last_output + limits.idle_seconds)
             flush_at = collector.due()
-            wake = deadline if flush_at is None else min(deadline, flush_at)
+            wake = min(deadline, next_cpu_check, math.inf if flush_at is None else flush_at)
             waiting: set[asyncio.Future[Any]] = {exited} if reading is None else {exited, reading}
             timeout = max(0.0, wake - loop.time())
             await asyncio.wait(waiting, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
@@ -67,6 +74,12 @@ async def supervise(
             await collector.flush(now)
             if exited.done():
                 break
+            if now >= next_cpu_check:
+                used = cgroup.cpu_seconds()
+                if used is not None and used >= limits.cpu_seconds:
+                    reason = "cpu limit"
+                    break
+                next_cpu_check = now + CPU_CHECK_SECONDS
             if now >= wall_deadline:
                 reason = "wall timeout"
                 break

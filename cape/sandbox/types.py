@@ -47,6 +47,7 @@ class Isolation:
     user: int | None = None  # uid the command ran as, outside any namespace
     memory_cgroup: bool = False
     pids_cgroup: bool = False
+    cpu_cgroup: bool = False  # CPU time limited for the whole run, not only per process
     notes: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:

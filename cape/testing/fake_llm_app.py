@@ -48,6 +48,16 @@ def _fault(fault: Fault) -> JSONResponse:
     return response
 
 
+def _chunk_json(chunk: dict[str, Any]) -> str:
+    r"""The chunk as JSON; a script's lone surrogate goes out as its `\udXXX` escape."""
+    text = json.dumps(chunk, ensure_ascii=False)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = json.dumps(chunk)  # what a real server sends: the surrogate escaped
+    return text
+
+
 async def _json(request: Request) -> Any:
     try:
         return await request.json()
@@ -157,5 +167,5 @@ async def _events(
         model, turn, index, messages, chunk_size=chunk_size, include_usage=include_usage
     )
     for chunk in chunks:
-        yield f"data: {json.dumps(chunk, ensure_ascii=False)}\n\n"
+        yield f"data: {_chunk_json(chunk)}\n\n"
     yield "data: [DONE]\n\n"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+from pathlib import Path
 
 import pytest
 
@@ -28,3 +29,16 @@ def test_stale_run_cgroups_are_swept() -> None:
         for path in (stale, foreign):
             with contextlib.suppress(FileNotFoundError):
                 path.rmdir()
+
+
+def test_cpu_seconds_reads_both_cgroup_versions(tmp_path: Path) -> None:
+    # This host has one cgroup version; the other's file format is checked on a copy of it.
+    v2 = tmp_path / "v2"
+    v2.mkdir()
+    (v2 / "cpu.stat").write_text("usage_usec 2500000\nuser_usec 2000000\nsystem_usec 500000\n")
+    assert cgroups.RunCgroup(2, {"cpu": v2}).cpu_seconds() == 2.5
+    v1 = tmp_path / "v1"
+    v1.mkdir()
+    (v1 / "cpuacct.usage").write_text("1500000000\n")
+    assert cgroups.RunCgroup(1, {"cpu": v1}).cpu_seconds() == 1.5
+    assert cgroups.RunCgroup(2, {}).cpu_seconds() is None

@@ -102,7 +102,7 @@ async def test_no_network_under_bwrap_only_degraded_runs_reach_loopback(
         assert "ConnectionRefusedError" in blocked.output or "unreachable" in blocked.output
         assert accepted == [] and blocked.isolation.network is False
 
-        degraded = make_sandbox("rlimits")
+        degraded = make_sandbox("unsafe-rlimits")
         open_net = await degraded.run(connect, workspace=workspace, limits=degraded.limits())
         assert "CONNECTED" in open_net.output
         assert open_net.isolation.level == "rlimits" and open_net.isolation.network is True
@@ -115,7 +115,7 @@ async def test_no_network_under_bwrap_only_degraded_runs_reach_loopback(
 async def test_rlimits_mode_still_guards_root_files(
     make_sandbox: Callable[[str], Sandbox], workspace: Path
 ) -> None:
-    sandbox = make_sandbox("rlimits")
+    sandbox = make_sandbox("unsafe-rlimits")
     result = await sandbox.run(
         ["sh", "-c", "cat /etc/shadow; ls /root; grep NoNewPrivs /proc/self/status; su -c id"],
         workspace=workspace,

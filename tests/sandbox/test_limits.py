@@ -115,8 +115,33 @@ async def test_cpu_spin_is_stopped_by_the_cpu_limit(
     result = await sandbox.run(
         ["python3", "-c", "while True: pass"], workspace=workspace, limits=limits
     )
-    assert result.killed_reason == "cpu limit" and result.signal == 24 and not result.ok
+    # SIGXCPU from the process's rlimit, or SIGKILL from the run's CPU accounting: both count.
+    assert result.killed_reason == "cpu limit" and result.signal in (24, 9) and not result.ok
     assert not result.timed_out
+
+
+# Each child stays under the per-process RLIMIT_CPU; together they use far more.
+FORKING_SPIN = """
+import subprocess, sys
+spin = "import time\\nt = time.process_time()\\nwhile time.process_time() - t < 0.6: pass"
+for i in range(30):
+    subprocess.run([sys.executable, "-c", spin])
+    print("child", i, flush=True)
+print("finished")
+"""
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_cpu_limit_counts_every_process_of_the_run(
+    make_sandbox: Callable[[str], Sandbox], workspace: Path, mode: str
+) -> None:
+    sandbox = make_sandbox(mode)
+    limits = sandbox.limits({"cpu_seconds": 2, "wall_seconds": 300, "idle_seconds": 120})
+    result = await sandbox.run(["python3", "-c", FORKING_SPIN], workspace=workspace, limits=limits)
+    assert result.isolation.cpu_cgroup, result.isolation
+    assert result.killed_reason == "cpu limit" and not result.ok, result.output
+    assert "finished" not in result.output and "child 0" in result.output
+    assert leftover_cgroups() == []
 
 
 async def test_file_size_limit(sandbox: Sandbox, workspace: Path) -> None:

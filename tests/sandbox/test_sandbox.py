@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from cape.sandbox.degraded import SandboxRefused
 from cape.sandbox.launcher import Sandbox
 from cape.sandbox.types import MiB
 from cape.settings import Settings
@@ -52,7 +53,7 @@ async def test_runs_as_sandbox_user_and_owns_files(
     uid = sandbox_settings.sandbox_uid if ROOT else os.getuid()
     gid = sandbox_settings.sandbox_gid if ROOT else os.getgid()
     assert result.output.splitlines()[:2] == [str(uid), str(gid)]
-    assert result.isolation.user == uid and result.isolation.level == mode
+    assert result.isolation.user == uid and result.isolation.level == mode.removeprefix("unsafe-")
     for path in (workspace / "d", workspace / "d" / "f"):
         assert (path.stat().st_uid, path.stat().st_gid) == (uid, gid)
     assert "root eyes only" not in result.output and "Permission denied" in result.output
@@ -170,12 +171,16 @@ async def test_bwrap_mode_fails_clearly_without_bwrap(
     monkeypatch.setattr(probe, "_cache", {})
     monkeypatch.setenv("PATH", str(workspace))  # no bwrap on this PATH
     strict = make_sandbox("bwrap")
-    with pytest.raises(RuntimeError, match="bubblewrap is unusable: bwrap is not installed"):
+    with pytest.raises(SandboxRefused, match="bubblewrap is unusable: bwrap is not installed"):
         await strict.run(["true"], workspace=workspace, limits=strict.limits())
+    # auto degrades, and the degraded mode contains nothing: it refuses, saying why.
     auto = make_sandbox("auto")
-    result = await auto.run(["true"], workspace=workspace, limits=auto.limits())
+    with pytest.raises(SandboxRefused, match="degraded to rlimits: bwrap is not installed"):
+        await auto.run(["true"], workspace=workspace, limits=auto.limits())
+    unsafe = make_sandbox("unsafe-rlimits")
+    result = await unsafe.run(["true"], workspace=workspace, limits=unsafe.limits())
     assert result.ok and result.isolation.level == "rlimits"
-    assert any("degraded to rlimits" in note for note in result.isolation.notes)
+    assert "sandbox_mode is unsafe-rlimits" in result.isolation.notes
 
 
 async def test_workspace_under_a_private_parent(sandbox: Sandbox, tmp_path: Path) -> None:
