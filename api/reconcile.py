@@ -65,7 +65,10 @@ class Reconcile:
         for task in rows:
             if task.id not in running:
                 found = await self.check_row(task, now)
-                if found is not None:
+                # A row just written may be a step ahead of Temporal (a retry reopens the row,
+                # then resets the workflow): only a settled row is closed.
+                recent = _aware(task.updated_at) >= settled
+                if found is not None and not (found.kind == Kind.WORKFLOW_ENDED and recent):
                     report.findings.append(found)
         open_ids = {t.id for t in rows}
         others = [w for i, w in running.items() if i not in open_ids and w.start_time < settled]

@@ -26,6 +26,7 @@ from tests.harness import stored, wait_until
 from worker.group import WorkerGroup
 
 LIMIT = 60.0
+TRIES = 8  # cancels right after the start: the race of a lost cancellation, several times
 
 
 @pytest.fixture
@@ -65,6 +66,15 @@ async def workflow_status(client: Client, task_id: str) -> WorkflowExecutionStat
         return None
 
 
+async def until_workflow(client: Client, task_id: str, status: WorkflowExecutionStatus) -> None:
+    """Wait until the workflow closes as `status` (its row is written just before it closes)."""
+
+    async def reached() -> bool:
+        return await workflow_status(client, task_id) == status
+
+    await wait_until(reached, f"workflow {task_id} to be {status.name}", LIMIT, 0.1)
+
+
 async def until_status(settings: Settings, task_id: str, *statuses: str) -> Task:
     async def reached() -> Task | None:
         row = (await rows_of(settings, [task_id]))[task_id]
@@ -92,7 +102,7 @@ async def test_reconciler_starts_a_queued_row_and_fails_rows_nothing_can_run(
 
     done = await until_status(settings, queued.id, "succeeded")
     assert done.output == {"answer": f"done {queued.model.removeprefix('script:')}"}
-    assert await workflow_status(client, queued.id) == WorkflowExecutionStatus.COMPLETED
+    await until_workflow(client, queued.id, WorkflowExecutionStatus.COMPLETED)
     for row in (running, stale):
         failed = await until_status(settings, row.id, "failed")
         assert failed.error is not None and failed.error["type"] == "WorkflowMissing"
@@ -145,15 +155,18 @@ async def test_cancel_of_a_terminated_workflow_says_how_it_ended(
 async def test_cancel_of_a_row_whose_workflow_never_started(
     worker: WorkerGroup, api: Api, client: Client, fake_llm: FakeLLMServer, settings: Settings
 ) -> None:
-    recent = new_row(model=answer_script(fake_llm))
+    recent = [new_row(model=answer_script(fake_llm)) for _ in range(TRIES)]
     stale = new_row(age=timedelta(days=2))
-    await insert_rows(settings, recent, stale)
+    await insert_rows(settings, stale, *recent)
 
-    # A recent one is started and canceled at once: its workflow records the cancellation.
-    cancel = await api.http.post(f"/v1/tasks/{recent.id}/cancel")
-    assert cancel.status_code == 202, cancel.text
-    await until_status(settings, recent.id, "canceled")
-    assert await workflow_status(client, recent.id) == WorkflowExecutionStatus.CANCELED
+    # A recent one is started and canceled at once, so the cancellation often lands while its
+    # workspace step runs (which does not heartbeat): it must not be lost when the step ends.
+    for row in recent:
+        cancel = await api.http.post(f"/v1/tasks/{row.id}/cancel")
+        assert cancel.status_code == 202, cancel.text
+    for row in recent:
+        await until_workflow(client, row.id, WorkflowExecutionStatus.CANCELED)
+        assert (await rows_of(settings, [row.id]))[row.id].status == "canceled"
     # One too old to start is canceled directly: nothing ever ran it.
     cancel = await api.http.post(f"/v1/tasks/{stale.id}/cancel")
     assert cancel.status_code == 202, cancel.text
