@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import time
 import uuid
 from collections.abc import Sequence
 from pathlib import Path
@@ -53,9 +54,8 @@ async def all_rows(settings: Settings) -> dict[str, Task]:
         await engine.dispose()
 
 
-async def workflow_ids(address: str) -> set[str]:
+async def workflow_ids(client: Client) -> set[str]:
     """Every workflow id Temporal lists (running or closed)."""
-    client = await Client.connect(address)
     return {w.id async for w in client.list_workflows("WorkflowType = 'AgentTaskWorkflow'")}
 
 
@@ -144,6 +144,15 @@ async def test_no_phantom_task_after_temporal_dies_and_the_api_stops(
                 await temporal.start()
                 procs.start("api", "api", mine)
                 await wait_http(f"{base}/healthz", LIMIT)
+                back = time.monotonic()
+                client = await Client.connect(temporal.address)
+
+                async def every_row_has_a_workflow() -> bool:
+                    return {t.id for t in stranded} <= await workflow_ids(client)
+
+                # Measured, not asserted: the rule says 30 s once both are back.
+                await wait_until(every_row_has_a_workflow, "every row to get a workflow", LIMIT)
+                tally.extra["seconds_to_repair"] = round(time.monotonic() - back)
                 # Rule 2: a retry with the same key finds its task (or starts it afresh).
                 by_key = {t.idempotency_key: t.id for t in stranded if t.idempotency_key}
                 for name, key in keys.items():
@@ -162,7 +171,7 @@ async def test_no_phantom_task_after_temporal_dies_and_the_api_stops(
             assert procs.alive("worker"), procs.tails()
             # Rule 3, from outside: rows and workflows match one to one, all succeeded.
             rows = await all_rows(mine)
-            workflows = await workflow_ids(temporal.address)
+            workflows = await workflow_ids(client)
         tally.extra["rows"] = len(rows)
         tally.extra["repaired_by_reconciler"] = ready["reconciler"]["repaired_total"]
         phantoms = sorted(set(rows) - workflows)
