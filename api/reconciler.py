@@ -79,10 +79,16 @@ class ReconcileLoop:
                 await self.run_pass()
             except (RPCError, RuntimeError, SQLAlchemyError, OSError, TimeoutError) as exc:
                 # Temporal or the database is away: the next pass tries again.
-                self.failed_passes += 1
-                self.last_error = f"{type(exc).__name__}: {exc}"
+                self._failed(exc)
                 log.warning("reconcile pass failed", error=self.last_error)
+            except Exception as exc:  # the timer must outlive a bug in one pass: log it loudly
+                self._failed(exc)
+                log.exception("reconcile pass crashed")
             await asyncio.sleep(self.interval)
+
+    def _failed(self, exc: BaseException) -> None:
+        self.failed_passes += 1
+        self.last_error = f"{type(exc).__name__}: {exc}"
 
     def status(self) -> dict[str, Any]:
         """The counters, as /readyz and the admin route show them."""

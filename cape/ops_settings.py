@@ -19,7 +19,9 @@ class OpsSettings(BaseSettings):
     reconcile_grace_seconds: float = Field(15.0, gt=0)
     # A queued row without a workflow is started when younger than this, failed when older.
     reconcile_start_within_seconds: float = Field(24 * 3600.0, gt=0)
-    workflow_start_timeout_seconds: float = Field(10.0, gt=0)
+    # Above the Temporal client's own retry budget (about 10 s), so an unreachable Temporal
+    # ends in the clean "nothing was created" answer rather than this timeout.
+    workflow_start_timeout_seconds: float = Field(12.0, gt=0)
     admin_owners: list[str] = Field(
         default_factory=list,
         description="Owners whose keys see and repair every owner's tasks on /v1/admin routes.",
