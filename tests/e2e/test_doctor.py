@@ -10,6 +10,7 @@ import asyncio
 import subprocess
 import sys
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -19,10 +20,12 @@ import pytest
 from temporalio.client import Client, WorkflowExecutionStatus
 
 from cape.settings import Settings
+from cape.testing.fake_llm import FakeLLMServer
 from tests.conftest import Api
 from tests.e2e.reconcile_support import insert_rows, new_row, own_database, rows_of, start_for
-from tests.e2e.test_reconcile import workflow_status
+from tests.e2e.test_reconcile import answer_script, until_workflow, workflow_status
 from tests.harness import ROOT, new_api_key, running_api, settings_env, wait_until
+from worker.group import WorkerGroup
 
 LIMIT = 60.0
 
@@ -120,3 +123,46 @@ async def test_admin_owners_see_every_owner(settings: Settings, client: Client) 
         listed = await findings(http, 1)
     assert listed["scope"] == "all"
     assert [f["task_id"] for f in listed["findings"]] == [others.id]
+
+
+@asynccontextmanager
+async def silent_server() -> AsyncIterator[str]:
+    """A TCP server that accepts and never answers: a Temporal that hangs."""
+
+    async def hold(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read()  # until the client gives up
+        writer.close()
+
+    server = await asyncio.start_server(hold, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        yield f"127.0.0.1:{port}"
+    finally:
+        server.close()
+
+
+async def test_a_post_whose_start_hangs_keeps_its_row_and_the_task_runs(
+    worker: WorkerGroup, settings: Settings, client: Client, fake_llm: FakeLLMServer
+) -> None:
+    model = answer_script(fake_llm)
+    async with silent_server() as address:
+        hanging = settings.model_copy(update={"temporal_address": address})
+        key = await new_api_key(hanging)
+        async with (
+            running_api(hanging) as url,
+            httpx.AsyncClient(
+                base_url=url, headers={"Authorization": f"Bearer {key}"}, timeout=30
+            ) as http,
+        ):
+            body = {"agent": "assistant", "input": {"prompt": "write"}, "model": model}
+            created = await http.post("/v1/tasks", json=body, headers={"Idempotency-Key": "k1"})
+    # A 5xx: the task either does not exist or runs. Here the start's outcome was unknown, so
+    # the row is kept, named in the answer, and the repair (the reconciler's job) starts it.
+    assert created.status_code == 503, created.text
+    task_id = created.json()["error"]["details"]["task_id"]
+    assert (await rows_of(settings, [task_id]))[task_id].status == "queued"
+    await asyncio.sleep(settings.reconcile_grace_seconds)  # a fresh row is left to its POST
+    repair = await asyncio.to_thread(doctor, settings, "--repair")
+    assert repair.returncode == 0, repair.stdout + repair.stderr
+    await until_workflow(client, task_id, WorkflowExecutionStatus.COMPLETED)
+    assert (await rows_of(settings, [task_id]))[task_id].status == "succeeded"
