@@ -28,20 +28,13 @@ from activities.types import (
 from activities.workspace import layout, restore_snapshot, save_snapshot
 from cape.artifacts import ArtifactStore
 from cape.db.events import append_event
-from cape.db.models import Task, TaskStep, utcnow
-from cape.domain import Channel, EventType, StepStatus, TaskStatus
+from cape.db.finish import record_finish
+from cape.db.models import Task, utcnow
+from cape.domain import Channel, EventType, TaskStatus
 from cape.sandbox.launcher import Sandbox
 from cape.settings import Settings
 
 log = structlog.get_logger(__name__)
-
-FINISH_EVENTS = {
-    TaskStatus.SUCCEEDED: EventType.TASK_SUCCEEDED,
-    TaskStatus.FAILED: EventType.TASK_FAILED,
-    TaskStatus.CANCELED: EventType.TASK_CANCELED,
-    TaskStatus.TIMED_OUT: EventType.TASK_TIMED_OUT,
-}
-UNFINISHED = (StepStatus.QUEUED, StepStatus.RUNNING, StepStatus.RETRYING)
 
 
 def host_queue(settings: Settings) -> str:
@@ -210,35 +203,18 @@ class TaskActivities:
         structlog.contextvars.bind_contextvars(
             task_id=inp.task_id, workflow_id=activity.info().workflow_id
         )
-        step_status = StepStatus.CANCELED if status == TaskStatus.CANCELED else StepStatus.FAILED
         # A failed activity's message may name a workspace path (an OSError of a snapshot).
         view = HostView(self.settings, self.settings.workspace_root / inp.task_id)
         output, error = view.data(inp.output), view.data(inp.error)
         async with self.sessions.begin() as session:
-            await append_event(
+            # Per run: a task retried after failing (a new run) finishes again.
+            await record_finish(
                 session,
                 inp.task_id,
-                channel=Channel.LIFECYCLE,
-                type=FINISH_EVENTS[status],
-                data={"status": status, "output": output, "error": error},
-                # Per run: a task retried after failing (a new run) finishes again.
-                dedupe_key=f"task-finished:{activity.info().workflow_run_id}",
-            )
-            await session.execute(
-                update(Task)
-                .where(Task.id == inp.task_id)
-                .values(
-                    status=status,
-                    output=output,
-                    error=error,
-                    usage=dict(inp.usage.__dict__),
-                    pending_input=None,
-                    finished_at=utcnow(),
-                )
-            )
-            await session.execute(
-                update(TaskStep)
-                .where(TaskStep.task_id == inp.task_id, TaskStep.status.in_(UNFINISHED))
-                .values(status=step_status, finished_at=utcnow())
+                status,
+                run_id=str(activity.info().workflow_run_id),
+                output=output,
+                error=error,
+                usage=dict(inp.usage.__dict__),
             )
         log.info("task finished", status=status)

@@ -13,6 +13,9 @@ from temporalio.client import Client
 from api.errors import install_error_handlers
 from api.feed import EventFeed
 from api.limits import BodyLimitMiddleware
+from api.reconcile import Reconcile
+from api.reconciler import ReconcileLoop
+from api.routes.admin import router as admin_router
 from api.routes.agents import router as agents_router
 from api.routes.artifacts import router as artifacts_router
 from api.routes.health import router as health_router
@@ -56,11 +59,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             log.warning("built-in agents not seeded: database unavailable", error=str(exc))
         feed = EventFeed(settings, reads)
         await feed.start()
-        app.state.runtime = Runtime(settings, engine, sessions, reads, temporal, feed)
+        # Rows whose workflow never started (the API died mid-request) or ended unrecorded
+        # are repaired at start and on a timer (docs/operations.md, Tasks and workflows).
+        reconciler = ReconcileLoop(
+            Reconcile(settings, temporal, sessions, reads), settings.reconcile_interval_seconds
+        )
+        reconciler.start()
+        app.state.runtime = Runtime(settings, engine, sessions, reads, temporal, feed, reconciler)
         log.info("api started", temporal=settings.temporal_address, url=settings.base_url)
         try:
             yield
         finally:
+            await reconciler.stop()
             await feed.stop()
             await engine.dispose()
 
@@ -83,4 +93,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(schedules_router, prefix="/v1")
     app.include_router(usage_router, prefix="/v1")
     app.include_router(agents_router, prefix="/v1")
+    app.include_router(admin_router, prefix="/v1")
     return app

@@ -8,12 +8,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from temporalio.client import Client
 
 from api.feed import EventFeed
+from api.reconciler import ReconcileLoop
 from cape.settings import Settings
 
 
 @dataclass
 class Runtime:
-    """What routes need: settings, the database, Temporal and the event feed.
+    """What routes need: settings, the database, Temporal, the event feed and the reconciler.
 
     `sessions` write (on SQLite they take the write lock at BEGIN); `read_sessions` only read.
     """
@@ -24,3 +25,4 @@ class Runtime:
     read_sessions: async_sessionmaker[AsyncSession]
     temporal: Client
     feed: EventFeed
+    reconciler: ReconcileLoop

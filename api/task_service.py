@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import uuid
 from dataclasses import dataclass, field
@@ -121,16 +122,31 @@ async def start_task(
         if existing is None:
             raise
         return Started(await _replay(session, temporal, settings, existing, body), False)
+    # The committed row is the outbox of the start: if this request dies before the start
+    # (the API stops, the client goes away), the reconciler starts the workflow from the row
+    # once the row is older than its grace period, which outlasts this bounded attempt.
     try:
-        await start_workflow(temporal, settings, task, spec)
+        async with asyncio.timeout(settings.workflow_start_timeout_seconds):
+            await start_workflow(temporal, settings, task, spec)
     except (RPCError, RuntimeError) as exc:  # RuntimeError: the lazy client never connected
-        # Without a workflow the row would be a task that never runs: remove it so the
-        # client's retry (same Idempotency-Key or not) starts cleanly.
+        # Temporal refused or could not be reached: remove the row so the client's retry
+        # (same Idempotency-Key or not) starts cleanly.
         await session.execute(delete(Task).where(Task.id == task.id))
         await session.commit()
         raise Unavailable(
             "could not start the task: Temporal is unavailable", details=str(exc)
         ) from exc
+    except TimeoutError:
+        # The start may yet have reached Temporal: keep the row, the reconciler finishes it.
+        log.warning("task start timed out; the reconciler will start it", task_id=task.id)
+        raise Unavailable(
+            "Temporal did not confirm the start in time; the task will start when Temporal "
+            "answers (retry with the same Idempotency-Key to get it)",
+            details={"task_id": task.id},
+        ) from None
+    except asyncio.CancelledError:
+        log.warning("task start interrupted; the reconciler will start it", task_id=task.id)
+        raise
     log.info("task created", task_id=task.id, agent=spec.name, version=resolved.version)
     return Started(task, True, [*resolved.warnings, *model_warnings(settings, spec)])
 
@@ -169,6 +185,14 @@ async def _replay(
             details={"task_id": task.id},
         )
     if task.status == TaskStatus.QUEUED:
+        # Start-on-read: an earlier attempt may have died before its workflow started.
         spec = await load_spec(session, task.agent, task.agent_version)
-        await start_workflow(temporal, settings, task, spec)
+        try:
+            async with asyncio.timeout(settings.workflow_start_timeout_seconds):
+                await start_workflow(temporal, settings, task, spec)
+        except TimeoutError:
+            raise Unavailable(
+                "Temporal did not confirm the start in time; retry with the same key",
+                details={"task_id": task.id},
+            ) from None
     return task

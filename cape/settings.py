@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field, SecretStr, field_validator, model_validat
 from pydantic_settings import SettingsConfigDict
 
 from cape.llm_settings import LlmSettings
+from cape.ops_settings import OpsSettings
 from cape.tool_settings import ToolSettings
 
 SEARCH_ATTRIBUTES = {
@@ -22,7 +23,7 @@ SEARCH_ATTRIBUTES = {
 }
 
 
-class Settings(ToolSettings, LlmSettings):
+class Settings(ToolSettings, LlmSettings, OpsSettings):
     """CapeControl settings.
 
     Environment variables use the `CAPE_` prefix except for the names other tools share

@@ -76,6 +76,9 @@ def settings(
         token_coalesce_ms=20,
         sse_ping_seconds=1.0,
         sse_poll_seconds=0.02,
+        # Off: tests share one database and one Temporal, and a timer repairing rows of other
+        # tests would step on them; the reconciler's own tests turn it on.
+        reconcile_interval_seconds=0,
     )
 
 

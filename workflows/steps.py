@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from typing import Any, TypeVar, cast
 
@@ -13,6 +14,9 @@ with workflow.unsafe.imports_passed_through():
     from workflows.types import AgentTaskInput, TaskState
 
 R = TypeVar("R")
+# A cancellation that arrives while a step that does not heartbeat runs (workspace setup) was
+# swallowed when the step then completed: the task went on as if never canceled.
+CANCEL_AFTER_STEP_PATCH = "cancel-after-step"
 
 
 class StepRunner:
@@ -47,7 +51,7 @@ class StepRunner:
         to_start = timedelta(seconds=tuning.host_timeout_seconds) if task_queue else None
         self._state.current_step = name
         self._state.steps += 1
-        return cast(
+        done = cast(
             R,
             await workflow.execute_activity(
                 activity,
@@ -68,6 +72,9 @@ class StepRunner:
                 cancellation_type=workflow.ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
             ),
         )
+        if workflow.cancellation_reason() is not None and workflow.patched(CANCEL_AFTER_STEP_PATCH):
+            raise asyncio.CancelledError  # the run records `canceled`, as for any cancellation
+        return done
 
     def _show_progress(self, current: str, *, final: bool = False) -> None:
         # The Web UI shows these "current details" on the workflow's page; they keep the last

@@ -23,7 +23,10 @@ async def healthz() -> dict[str, str]:
 
 @router.get("/readyz")
 async def readyz(runtime: RuntimeDep) -> JSONResponse:
-    """Ready when both the database and Temporal answer; 503 names what is down."""
+    """Ready when both the database and Temporal answer; 503 names what is down.
+
+    `reconciler` counts the passes and the task rows repaired since the API started.
+    """
     checks: dict[str, str] = {}
     try:
         async with runtime.engine.connect() as conn:
@@ -36,7 +39,11 @@ async def readyz(runtime: RuntimeDep) -> JSONResponse:
         checks["temporal"] = "ok"
     except (RPCError, RuntimeError, TimeoutError) as exc:
         checks["temporal"] = f"unavailable: {type(exc).__name__}"
+    reconciler = runtime.reconciler.status()
     if all(v == "ok" for v in checks.values()):
-        return JSONResponse({"status": "ok", "checks": checks})
-    body = {"error": {"code": "unavailable", "message": "not ready", "details": checks}}
+        return JSONResponse({"status": "ok", "checks": checks, "reconciler": reconciler})
+    body = {
+        "error": {"code": "unavailable", "message": "not ready", "details": checks},
+        "reconciler": reconciler,
+    }
     return JSONResponse(body, status_code=503)

@@ -14,8 +14,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.client import Client, WorkflowFailureError
 from temporalio.service import RPCError
 
-from api.deps import PrincipalDep, SessionDep, SettingsDep, TemporalDep, WriteSessionDep
+from api.deps import PrincipalDep, RuntimeDep, SessionDep, SettingsDep, TemporalDep, WriteSessionDep
 from api.schemas import LiveState, StepOut, TaskCreate, TaskOut, TaskPage, Usage
+from api.task_cancel import cancel_workflow
 from api.task_service import start_task
 from cape.auth import Principal
 from cape.db.models import Task, TaskStep
@@ -193,17 +194,21 @@ async def list_steps(task_id: str, session: SessionDep, principal: PrincipalDep)
 @router.post("/{task_id}/cancel", status_code=status.HTTP_202_ACCEPTED, response_model=TaskOut)
 async def cancel_task(
     task_id: str,
+    runtime: RuntimeDep,
     session: SessionDep,
-    temporal: TemporalDep,
     settings: SettingsDep,
     principal: PrincipalDep,
 ) -> TaskOut:
-    """Ask the task to stop; it ends as `canceled` once its current step is interrupted."""
+    """Ask the task to stop; it ends as `canceled` once its current step is interrupted.
+
+    A task whose workflow already ended in Temporal (terminated there, say) gets that final
+    status and a 409 naming it; one whose workflow never started is canceled.
+    """
     task = await owned_task(session, principal, task_id)
     if TaskStatus(task.status).terminal:
         raise Conflict(f"task {task_id!r} already ended as {task.status}")
     await release(session)
-    await temporal.get_workflow_handle(task_id).cancel()
+    task = await cancel_workflow(runtime.reconciler.reconcile, task, principal.owner)
     return task_out(task, settings)
 
 

@@ -17,6 +17,7 @@ def _register() -> None:
         agents,
         answers,
         dev,
+        doctor,
         fake_llm,
         processes,
         replay,
@@ -28,7 +29,8 @@ def _register() -> None:
 
     # task_ops adds its commands to the `cape tasks` group when imported.
     modules = (
-        dev, processes, fake_llm, tasks, task_ops, answers, schedules, agents, workspaces, replay,
+        dev, processes, doctor, fake_llm, tasks, task_ops, answers, schedules, agents, workspaces,
+        replay,
     )  # fmt: skip
     for module in modules:
         for command in module.COMMANDS:

@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
+from cape.db.models import TaskEvent, TaskStep
 from cape.settings import Settings
 from cape.testing.fake_llm import FakeLLMServer
 from tests.chaos.support import LIMIT, Tally, audit, fleet, rng, wait_terminal
@@ -63,6 +64,31 @@ class Follower:
                 await asyncio.sleep(0.2)
 
 
+async def finish_reading(reading: list[asyncio.Task[None]]) -> None:
+    """Wait (bounded by LIMIT) for every follower to reach `end`; stop those that did not."""
+    try:
+        async with asyncio.timeout(LIMIT):
+            await asyncio.gather(*reading)
+    finally:
+        for task in reading:
+            task.cancel()
+
+
+def audit_streams(
+    followers: list[Follower],
+    by_task: dict[str, tuple[list[TaskStep], list[TaskEvent]]],
+    tally: Tally,
+) -> None:
+    """Each follower saw every stored event of its task once, in order, then `end`."""
+    for follower in followers:
+        _, events = by_task[follower.task_id]
+        try:
+            assert_events(follower.messages, events)
+            assert_end(follower.messages, len(events))
+        except AssertionError as exc:
+            tally.problems.setdefault(follower.task_id, []).append(f"stream: {exc!s:.600}")
+
+
 async def test_sse_clients_resume_across_api_kills(
     worker: WorkerGroup, fake_llm: FakeLLMServer, settings: Settings, tmp_path: Path
 ) -> None:
@@ -97,21 +123,10 @@ async def test_sse_clients_resume_across_api_kills(
                 tally.faults += 1
                 await asyncio.sleep(chance.uniform(0.2, 1.0))
                 procs.start("api", "api", api_settings)
-            try:
-                async with asyncio.timeout(LIMIT):
-                    await asyncio.gather(*reading)
-            finally:
-                for task in reading:
-                    task.cancel()
+            await finish_reading(reading)
         await wait_terminal(settings, ids)
     by_task = await audit(settings, ids, KINDS, tally)
-    for follower in followers:
-        _, events = by_task[follower.task_id]
-        try:
-            assert_events(follower.messages, events)
-            assert_end(follower.messages, len(events))
-        except AssertionError as exc:
-            tally.problems.setdefault(follower.task_id, []).append(f"stream: {exc!s:.600}")
+    audit_streams(followers, by_task, tally)
     tally.lost = len(tally.problems)
     tally.extra["sse_events"] = sum(len(data_of(f.messages)) for f in followers)
     tally.extra["connect_attempts"] = sum(f.connects for f in followers)

@@ -35,7 +35,7 @@ def git_server(tmp_path: Path) -> Iterator[GitServer]:
 
 @pytest.fixture(params=["auto", "unsafe-rlimits"])
 def settings(settings: Settings, git_server: GitServer, request: pytest.FixtureRequest) -> Settings:
-    """The default host id (the host name); the opt-in unsafe degraded sandbox too, which shows host paths."""
+    """The default host id (the host name); also the opt-in unsafe degraded sandbox (host paths)."""
     assert settings.host_id == socket.gethostname()
     return settings.model_copy(
         update={"github_git_url": git_server.url, "sandbox_mode": request.param}
