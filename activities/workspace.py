@@ -14,9 +14,10 @@ import tarfile
 import tempfile
 from pathlib import Path
 
+from activities.tools.workspace_io import append_existing, tar_tree
 from cape.artifacts import SNAPSHOT_PREFIX, ArtifactStore
 
-SKIP = {".venv"}
+SKIP = frozenset({".venv"})
 
 
 def layout(path: Path, title: str, description: str) -> None:
@@ -29,11 +30,11 @@ def layout(path: Path, title: str, description: str) -> None:
 
 
 def note_progress(path: Path, line: str) -> None:
-    """Append one line to the README's progress list (the agent may have removed the file)."""
-    readme = path / "README.md"
-    if readme.is_file() and not readme.is_symlink():
-        with readme.open("a") as out:
-            out.write(f"- {line}\n")
+    """Append one line to the README's progress list (the agent may have removed the file).
+
+    Through `workspace_io`, by descriptor: never through a link the agent put there.
+    """
+    append_existing(path, "README.md", f"- {line}\n".encode())
 
 
 def snapshot_id(task_id: str, step_no: int) -> str:
@@ -42,14 +43,13 @@ def snapshot_id(task_id: str, step_no: int) -> str:
 
 
 def tar_workspace(workspace: Path, target: Path) -> None:
-    """Write `workspace` (without `.venv`) to the gzip'd tar `target`."""
+    """Write `workspace` (without `.venv`) to the gzip'd tar `target`.
 
-    def keep(info: tarfile.TarInfo) -> tarfile.TarInfo | None:
-        top = Path(info.name).parts[1:2]
-        return None if top and top[0] in SKIP else info
-
+    Entries are opened by descriptor (`tar_tree`): a symlink swapped in mid-walk is archived
+    as a symlink, never followed to a host file.
+    """
     with tarfile.open(target, "w:gz", compresslevel=1) as tar:
-        tar.add(workspace, arcname="workspace", filter=keep)
+        tar_tree(tar, workspace, "workspace", SKIP)
 
 
 def _untar(archive: Path, workspace: Path) -> None:
