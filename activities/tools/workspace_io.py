@@ -83,6 +83,16 @@ def write_bytes(workspace: Path, relative: str, data: bytes, limits: Limits) -> 
     return target
 
 
+def remove(workspace: Path, relative: str) -> None:
+    """Delete the workspace file `relative` if it is there (a link itself, never its target)."""
+    try:
+        target = locate(workspace, relative)
+        with parent_dir(target) as dir_fd:
+            os.unlink(target.name, dir_fd=dir_fd)
+    except (ToolError, FileNotFoundError):
+        pass
+
+
 def append_existing(workspace: Path, relative: str, data: bytes) -> bool:
     """Append `data` to the workspace file `relative` if it is there; False when it is not.
 
