@@ -32,6 +32,7 @@ from tests.containment.conftest import (
     tar_members,
 )
 from tests.e2e.test_tools_github import REPO, TOKEN
+from tests.e2e.test_tools_github import git_server as git_server  # the fixture
 from tests.e2e.tooling import call, events_of, pretty, results, run_task
 from tests.harness import stored
 from tests.tools.conftest import ToolRig
