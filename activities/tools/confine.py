@@ -192,16 +192,13 @@ def open_file(dir_fd: int, target: Target, flags: int, mode: int = 0o644) -> int
 
 
 def workspace_bytes(root: Path) -> int:
-    """Bytes used under `root` (every entry, links not followed)."""
+    """Bytes used under `root` (every entry, links not followed, walked by descriptor)."""
     total = 0
-    stack = [str(root)]
-    while stack:
-        with contextlib.suppress(OSError), os.scandir(stack.pop()) as entries:
-            for entry in entries:
+    with contextlib.suppress(OSError):
+        for _, dirs, files, dir_fd in os.fwalk(root):
+            for name in dirs + files:
                 with contextlib.suppress(OSError):
-                    total += entry.stat(follow_symlinks=False).st_size
-                    if entry.is_dir(follow_symlinks=False):
-                        stack.append(entry.path)
+                    total += os.stat(name, dir_fd=dir_fd, follow_symlinks=False).st_size
     return total
 
 
