@@ -168,7 +168,7 @@ def _check_git_dir(git_fd: int, shown: str) -> None:
             raise _refuse(shown, f".git/{name} points outside the repository")
     for name in LEGACY_REMOTES:  # remote definitions outside the config
         mode = kind(name)
-        if mode is not None and stat.S_ISDIR(mode) and _listing(git_fd, name):
+        if mode is not None and stat.S_ISDIR(mode) and listing(git_fd, name):
             raise _refuse(shown, f".git/{name}/ defines remotes")
     for dirpath, dirnames, filenames, dir_fd in os.fwalk(".", dir_fd=git_fd):
         for name in dirnames + filenames:
@@ -180,7 +180,7 @@ def _check_git_dir(git_fd: int, shown: str) -> None:
                 raise _refuse(shown, f"{path} is special")
 
 
-def _listing(dir_fd: int, name: str) -> list[str]:
+def listing(dir_fd: int, name: str) -> list[str]:
     """The entries of the directory `name` in `dir_fd` (not followed)."""
     fd = os.open(name, DIR_FLAGS, dir_fd=dir_fd)
     try:

@@ -9,6 +9,7 @@ clone's bundle comes in on stdin, a push's bundle is left in `.cape/` and read b
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import PurePosixPath
 
 import structlog
@@ -76,11 +77,13 @@ async def sandboxed(
     its output was cut (it cannot be trusted then), or, with `check`, on a non-zero exit.
     """
     full_env = {**GIT_ENV, **(REPO_ENV if repo else {}), **(env or {})}
+    limits = ctx.sandbox.limits(ctx.limits)
+    limits = replace(limits, idle_seconds=limits.wall_seconds)  # quiet git is not stuck git
     try:
         result = await ctx.sandbox.run(
             argv,
             workspace=ctx.workspace,
-            limits=ctx.sandbox.limits(ctx.limits),
+            limits=limits,
             env=full_env,
             cwd=cwd,
             stdin=stdin,

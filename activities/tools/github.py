@@ -8,7 +8,6 @@ a clone is made there and handed in as a bundle, a push takes a bundle the sandb
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 from contextlib import AbstractAsyncContextManager
 from pathlib import PurePosixPath
@@ -18,13 +17,14 @@ import structlog
 
 from activities.tools import git_sandbox
 from activities.tools.base import Placement, Risk, ToolContext, ToolError, ToolOutput, ToolSpec
-from activities.tools.confine import DIR_FLAGS, Target, check_writable, locate, parent_dir
+from activities.tools.confine import Target, check_writable, locate, parent_dir
 from activities.tools.git_ops import (
     CLONE_TIMEOUT_SECONDS,
     IDENTITY,
     NO_TOKEN,
     Git,
     Repo,
+    listing,
     parse_repo,
 )
 from activities.tools.github_api import API_TOOLS
@@ -61,8 +61,7 @@ def _check_clone_target(target: Target, relative: str) -> None:
     """Refuse a clone target that exists and is not an empty directory (looked at by fd)."""
     try:
         with parent_dir(target) as dir_fd:
-            entries = os.listdir(fd := os.open(target.name, DIR_FLAGS, dir_fd=dir_fd))
-            os.close(fd)
+            entries = listing(dir_fd, target.name)
     except ToolError:
         return  # a missing parent: git makes it, in the sandbox
     except FileNotFoundError:
