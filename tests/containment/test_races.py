@@ -25,11 +25,18 @@ READ_TRIES = 3000  # reads are quick: many more tries for the same odds
 APPEND_TRIES = 20000  # the note's window is a few microseconds
 
 
-def _decoy(rig: ToolRig, canary: Canary, name: str) -> tuple[Path, Path]:
-    """`name` (a directory holding a file named like the canary) and `link` to the canary's dir."""
+def _decoy(rig: ToolRig, canary: Canary, name: str, decoys: int = 0) -> tuple[Path, Path]:
+    """`name` (a directory holding a file named like the canary) and `link` to the canary's dir.
+
+    `decoys` empty files, listed before the canary's name, exist on both sides: a walk that
+    listed the real directory finds them through the symlink too, and reads on to the canary.
+    """
     real = rig.workspace / name
     real.mkdir(exist_ok=True)
     (real / canary.host_file.name).write_text("an ordinary workspace file\n")
+    for n in range(decoys):
+        (real / f"a-{n:05d}").touch()
+        (canary.host_dir / f"a-{n:05d}").touch(mode=0o600)
     link = rig.workspace / "link"
     link.symlink_to(canary.host_dir)
     return real, link
@@ -46,7 +53,7 @@ def _file_decoy(rig: ToolRig, canary: Canary, name: str, target: Path) -> tuple[
 def test_snapshot_never_archives_a_swapped_in_host_file(
     rig: ToolRig, canary: Canary, tmp_path: Path
 ) -> None:
-    real, link = _decoy(rig, canary, "data")
+    real, link = _decoy(rig, canary, "data", decoys=200)
     archive = tmp_path / "snap.tar.gz"
     before = canary.owners()
     with racing(real, link):
