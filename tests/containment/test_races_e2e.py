@@ -11,7 +11,9 @@ artifact, step or event may hold it, and no host file may change owner.
 from __future__ import annotations
 
 import json
+import os
 import re
+from typing import Any
 
 import pytest
 
@@ -43,12 +45,29 @@ while time.monotonic() < end:
 print("swaps", swaps)
 """
 
+LOOP_RACER = """
+import ctypes, time
+libc = ctypes.CDLL(None, use_errno=True)
+end = time.monotonic() + {seconds}
+swaps = 0
+while time.monotonic() < end:
+    for _ in range(1000):
+        swaps += libc.renameat2(-100, b"{first}", -100, b"{second}", 2) == 0
+print("swaps", swaps)
+"""
+
 
 @pytest.fixture
 def settings(settings: Settings) -> Settings:
     # Snapshots do not heartbeat yet (issue 11, class 4): give slow ones on a loaded machine
     # room, so the test is about what they hold, not how long they take.
     return settings.model_copy(update={"heartbeat_timeout_seconds": 60.0})
+
+
+def _swaps(events: list[Any]) -> int:
+    """How many exchanges the racer made (it prints `swaps N`), to know the race was run."""
+    (raced,) = [r["content"] for r in results(events) if "swaps" in r["content"]]
+    return int(re.findall(r"swaps (\d+)", raced)[0])
 
 
 async def test_snapshots_never_hold_a_swapped_in_host_file(
@@ -84,5 +103,28 @@ async def test_snapshots_never_hold_a_swapped_in_host_file(
     assert canary.owners() == before
     assert task["status"] == "succeeded", pretty(task)
     assert archives >= SNAPSHOTS
-    (raced,) = [r["content"] for r in results(events) if "swaps" in r["content"]]
-    assert int(re.findall(r"swaps (\d+)", raced)[0]) >= 1, raced  # the race did happen
+    assert _swaps(events) >= 1  # the race did happen
+
+
+async def test_create_pdf_never_writes_outside_end_to_end(
+    api: Api, worker: object, fake_llm: FakeLLMServer, settings: Settings, canary: Canary
+) -> None:
+    """`output/` swapped for a symlink to a host dir while PDFs render and are written."""
+    setup = f"mkdir -p output && ln -s {canary.host_dir} link"
+    racer = LOOP_RACER.format(seconds=15, first="output", second="link")
+    pdfs = [
+        call("create_pdf", output=f"report-{n}.pdf", markdown=f"# Report {n}\n")
+        for n in range(SNAPSHOTS)
+    ]
+    turns = [
+        Turn(tool_calls=[call("shell", command=setup)]),
+        Turn(tool_calls=[call("shell", command=f"python3 -c '{racer}'"), *pdfs]),
+        Turn(content="done"),
+    ]
+    listing, before = sorted(os.listdir(canary.host_dir)), canary.owners()
+    task = await run_task(api, fake_llm, turns, timeout=180)
+    assert sorted(os.listdir(canary.host_dir)) == listing
+    assert canary.owners() == before
+    assert task["status"] == "succeeded", pretty(task)
+    _, events = await stored(settings, task["id"])
+    assert _swaps(events) >= 1
