@@ -43,15 +43,16 @@ def _git(ctx: ToolContext) -> AbstractAsyncContextManager[Git]:
     return Git.session(ctx.settings.github_git_url, ctx.settings.github_token.get_secret_value())
 
 
-async def _branch_name(ctx: ToolContext, repo: Repo, name: str) -> str:
-    """`name` if it is a valid branch name; force (`+`) and refspec (`:`) syntax are refused."""
+async def _branch_name(host: Git, name: str) -> str:
+    """`name` if it is a valid branch name; force (`+`) and refspec (`:`) syntax are refused.
+
+    A pure check of the string, so host git does it outside any repository.
+    """
     if name.startswith("+"):
         raise ToolError(f"{name!r}: force pushes are not allowed")
     if name.startswith("-"):
         raise ToolError(f"{name!r} is not a valid branch name")
-    code, out = await git_sandbox.git(
-        ctx, repo.dir, ["check-ref-format", "--branch", name], check=False
-    )
+    code, out, _ = await host.run(["check-ref-format", "--branch", name], check=False)
     if code != 0 or out.strip() != name:
         raise ToolError(f"{name!r} is not a valid branch name")
     return name
@@ -108,7 +109,7 @@ async def git_branch(ctx: ToolContext, args: dict[str, Any]) -> ToolOutput:
     """Create a branch (from `from`, default the current HEAD) and check it out."""
     async with _git(ctx) as host:
         repo = await host.open_repo(ctx.workspace, args["dir"])
-    name = await _branch_name(ctx, repo, args["name"])
+        name = await _branch_name(host, args["name"])
     command = ["switch", "--create", name]
     if args.get("from"):
         if args["from"].startswith("-"):
@@ -135,16 +136,8 @@ async def git_commit(ctx: ToolContext, args: dict[str, Any]) -> ToolOutput:
     _check_paths(paths)
     async with _git(ctx) as host:
         repo = await host.open_repo(ctx.workspace, args["dir"])
-    await git_sandbox.git(ctx, repo.dir, ["add", "--all", "--", *paths])
-    code, err = await git_sandbox.git(ctx, repo.dir, ["diff", "--cached", "--quiet"], check=False)
-    if code == 0:
-        raise ToolError("nothing to commit: no changes in the given paths")
-    if code != 1:
-        raise ToolError(f"git diff failed: {err.strip()}")
-    command = ["commit", "--no-verify", "--no-gpg-sign", "--cleanup=whitespace", "-m", message]
-    _, out = await git_sandbox.git(ctx, repo.dir, command, env=IDENTITY)
-    _, sha = await git_sandbox.git(ctx, repo.dir, ["rev-parse", "HEAD"])
-    return ToolOutput(f"committed {sha.strip()}\n{out.strip()}")
+    out, sha = await git_sandbox.commit(ctx, repo.dir, message, paths, IDENTITY)
+    return ToolOutput(f"committed {sha}\n{out.strip()}")
 
 
 def _origin(ctx: ToolContext, repo: Repo, shown: str) -> str:
@@ -175,7 +168,7 @@ async def git_push(ctx: ToolContext, args: dict[str, Any]) -> ToolOutput:
             if code != 0:
                 raise ToolError("HEAD is not on a branch; give the branch to push")
             branch = out.strip()
-        branch = await _branch_name(ctx, repo, branch)
+        branch = await _branch_name(host, branch)
         ref = f"refs/heads/{branch}"
         verify = ["rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}"]
         code, _ = await git_sandbox.git(ctx, repo.dir, verify, check=False)
