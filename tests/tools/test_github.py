@@ -337,9 +337,7 @@ async def test_api_errors_carry_githubs_message(rig: ToolRig, github_api: GitHub
 
 
 async def test_empty_repository_clone_commit_and_push(rig: ToolRig, git_server: GitServer) -> None:
-    bare = git_server.root / "acme" / "empty.git"
-    git_server._run(["git", "init", "-q", "--bare", str(bare)])
-    git_server.git("acme/empty", "config", "http.receivepack", "true")
+    git_server.create_empty("acme/empty")
     ctx = context(rig, git_server)
     cloned = await call(ctx, "git_clone", repo="acme/empty")
     assert "empty repository" in cloned.content
