@@ -83,8 +83,9 @@ async def sandboxed(
 ) -> tuple[int, str]:
     """Run `argv` in the sandbox in workspace directory `cwd`; returns (exit code, output).
 
-    The output is stdout and stderr together. Raises ToolError when the run was killed, when
-    its output was cut (it cannot be trusted then), or, with `check`, on a non-zero exit.
+    The output is stdout and stderr together, long output cut to its head and tail (what is
+    parsed comes last). Raises ToolError when the run was killed or, with `check`, on a
+    non-zero exit.
     """
     full_env = {**GIT_ENV, **(REPO_ENV if repo else {}), **(env or {})}
     limits = ctx.sandbox.limits(ctx.limits)
@@ -105,8 +106,6 @@ async def sandboxed(
     )
     if reason:
         raise ToolError(f"git {what} was stopped in the sandbox ({reason})")
-    if result.truncated:
-        raise ToolError(f"git {what} printed more than the sandbox's output limit")
     code = result.exit_code if result.exit_code is not None else -1
     if check and code != 0:
         log.info("sandboxed git failed", command=what, code=code)
