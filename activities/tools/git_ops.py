@@ -270,8 +270,9 @@ class Git:
             if isinstance(exc, TimeoutError):
                 raise ToolError(f"git {command} timed out after {timeout:.0f}s") from None
             raise
-        stdout = redact(out.decode(errors="replace"), self.token)
-        stderr = redact(err.decode(errors="replace"), self.token)
+        # The private temp dir is the host's business: messages never name it.
+        stdout = redact(out.decode(errors="replace"), self.token).replace(str(self.home), "")
+        stderr = redact(err.decode(errors="replace"), self.token).replace(str(self.home), "")
         code = proc.returncode or 0
         if check and code != 0:
             log.info("git failed", command=command, code=code)

@@ -80,7 +80,7 @@ async def git_clone(ctx: ToolContext, args: dict[str, Any]) -> ToolOutput:
     target = locate(ctx.workspace, relative)
     check_writable(target)
     await asyncio.to_thread(_check_clone_target, target, relative)
-    command = ["clone", "--bare", "--no-recurse-submodules"]
+    command = ["clone", "--bare", "--quiet", "--no-recurse-submodules"]
     branch = args.get("branch")
     if branch:
         if branch.startswith("-"):
@@ -89,7 +89,10 @@ async def git_clone(ctx: ToolContext, args: dict[str, Any]) -> ToolOutput:
     url = f"{ctx.settings.github_git_url.rstrip('/')}/{owner}/{name}.git"
     async with _git(ctx) as host:
         bare, bundle = str(host.home / "clone.git"), host.home / "clone.bundle"
-        await host.run([*command, "--", url, bare], timeout=CLONE_TIMEOUT_SECONDS)
+        try:
+            await host.run([*command, "--", url, bare], timeout=CLONE_TIMEOUT_SECONDS)
+        except ToolError as exc:
+            raise ToolError(f"cannot clone {owner}/{name} into {relative!r}: {exc}") from None
         _, refs, _ = await host.run(["--git-dir", bare, "for-each-ref", "--count=1"])
         data = None
         if refs.strip():
