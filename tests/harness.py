@@ -25,7 +25,7 @@ from cape.auth import create_api_key
 from cape.db.engine import create_engine, session_factory
 from cape.db.models import TaskEvent, TaskStep
 from cape.settings import Settings
-from cape.testing.databases import create_postgres_database, drop_postgres_database
+from cli.testing.databases import create_postgres_database, drop_postgres_database
 
 ROOT = Path(__file__).resolve().parents[1]
 T = TypeVar("T")
@@ -57,7 +57,7 @@ def spawn(command: str, settings: Settings, log: Path) -> subprocess.Popen[bytes
     """Start `cape <command>` as a real process with `settings`."""
     handle = log.open("ab")
     return subprocess.Popen(
-        [sys.executable, "-m", "cape.cli", command],
+        [sys.executable, "-m", "cli", command],
         env=settings_env(settings),
         stdout=handle,
         stderr=subprocess.STDOUT,

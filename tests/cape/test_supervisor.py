@@ -14,8 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from cape.cli.devpids import PidFile
-from cape.cli.supervisor import (
+from cape.parentdeath import ParentLink, die_with_parent
+from cape.procinfo import port_holder, process_identity
+from cli.devpids import PidFile
+from cli.supervisor import (
     ChildDied,
     ChildSpec,
     GaveUp,
@@ -24,8 +26,6 @@ from cape.cli.supervisor import (
     Supervisor,
     describe_exit,
 )
-from cape.parentdeath import ParentLink, die_with_parent
-from cape.procinfo import port_holder, process_identity
 from tests.devstack import running
 from tests.harness import ROOT
 
@@ -46,7 +46,7 @@ def test_restart_policy_backoff_doubles_up_to_the_cap() -> None:
 
 
 def test_restarts_count_within_the_window_only(tmp_path: Path) -> None:
-    from cape.cli.supervisor import Child
+    from cli.supervisor import Child
 
     policy = RestartPolicy(max_restarts=2, window_seconds=10.0)
     child = Child(ChildSpec("worker", ["true"], policy=policy), tmp_path / "w.log")

@@ -1,4 +1,9 @@
-"""The embedded Temporal dev server: binary lookup, tuned arguments, readiness checks."""
+"""The embedded Temporal dev server: binary lookup, tuned arguments, readiness checks.
+
+Only the launcher (`cape dev`), the tests and the benchmarks start a dev server; the search
+attributes every cluster needs are registered by :mod:`cape.search_attributes`, which the
+worker imports too.
+"""
 
 from __future__ import annotations
 
@@ -11,19 +16,13 @@ import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-from temporalio.api.enums.v1 import IndexedValueType
-from temporalio.api.operatorservice.v1 import (
-    AddSearchAttributesRequest,
-    ListSearchAttributesRequest,
-)
 from temporalio.client import Client
-from temporalio.service import RPCError, RPCStatusCode
 
 from cape.errors import RuntimeFailure
 from cape.procinfo import port_holder
 from cape.settings import SEARCH_ATTRIBUTES
 
-# Values are JSON literals. Measured in DESIGN.md ("Dev server tuning"): the stock poll rates
+# Values are JSON literals. Measured in docs/performance.md ("Durable timers"): the stock poll rates
 # (20/s on the dev server's single shard) add ~50 ms to every dispatch; one task-queue partition
 # avoids partition hops. The default 1 s timer time shift fires every durable timer (sleeps,
 # retry backoffs) up to a second late: a 100 ms sleep took ~1.03 s, with "10ms" ~0.23 s.
@@ -179,41 +178,3 @@ async def wait_for_temporal(
                 f"Temporal at {address} did not answer in {wait_seconds:g}s: {last}"
             )
         await asyncio.sleep(0.25)
-
-
-async def ensure_search_attributes(
-    client: Client, namespace: str, attributes: Mapping[str, str] = SEARCH_ATTRIBUTES
-) -> list[str]:
-    """Register the custom search attributes that `namespace` lacks (idempotent).
-
-    Args:
-        client: A connected client.
-        namespace: The namespace to register them in.
-        attributes: Name to type; only Keyword is used by CapeControl today.
-
-    Returns:
-        The names that were added (empty when all existed).
-    """
-    listed = await client.operator_service.list_search_attributes(
-        ListSearchAttributesRequest(namespace=namespace)
-    )
-    missing = {
-        name: IndexedValueType.Value(f"INDEXED_VALUE_TYPE_{_upper_snake(kind)}")
-        for name, kind in attributes.items()
-        if name not in listed.custom_attributes
-    }
-    if missing:
-        try:
-            await client.operator_service.add_search_attributes(
-                AddSearchAttributesRequest(namespace=namespace, search_attributes=missing)
-            )
-        except RPCError as exc:
-            # Several workers starting together on a new cluster race to register them.
-            if exc.status != RPCStatusCode.ALREADY_EXISTS:
-                raise
-    return sorted(missing)
-
-
-def _upper_snake(kind: str) -> str:
-    # "Keyword" -> "KEYWORD", "KeywordList" -> "KEYWORD_LIST", "Datetime" -> "DATETIME".
-    return "".join(f"_{c}" if c.isupper() and i else c for i, c in enumerate(kind)).upper()

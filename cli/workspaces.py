@@ -7,9 +7,9 @@ from pathlib import Path
 
 import click
 
-from cape.cli.processes import load_settings
-from cape.cli.terminal import echo
 from cape.logs import configure_logging
+from cli.processes import load_settings
+from cli.terminal import echo
 
 
 @click.group()

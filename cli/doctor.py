@@ -8,11 +8,11 @@ from typing import Any
 
 import click
 
-from cape.cli.formatting import echo_json, table
-from cape.cli.processes import data_dir_option, load_settings
 from cape.logs import configure_logging
 from cape.reconciliation import Report
 from cape.settings import Settings
+from cli.formatting import echo_json, table
+from cli.processes import data_dir_option, load_settings
 
 CONNECT_SECONDS = 10.0
 

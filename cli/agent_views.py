@@ -6,9 +6,9 @@ from typing import Any
 
 import httpx
 
-from cape.cli.api_client import ApiClient, ApiError, CliError, unreachable
-from cape.cli.formatting import one_line, table, when
-from cape.cli.terminal import echo
+from cli.api_client import ApiClient, ApiError, CliError, unreachable
+from cli.formatting import one_line, table, when
+from cli.terminal import echo
 
 DESCRIPTION_CHARS = 50
 

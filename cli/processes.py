@@ -14,10 +14,10 @@ import click
 import structlog
 from sqlalchemy.engine import make_url
 
-from cape.devserver import PortInUse, check_port_free
 from cape.logs import configure_logging
 from cape.parentdeath import watch_parent
 from cape.settings import Settings
+from cli.devserver import PortInUse, check_port_free
 
 F = TypeVar("F", bound=Callable[..., Any])
 log = structlog.get_logger(__name__)
@@ -124,7 +124,7 @@ def api(data_dir: Path | None, host: str | None, port: int | None) -> None:
 @data_dir_option
 def migrate(data_dir: Path | None) -> None:
     """Bring the app database to the latest schema."""
-    from cape.db.migrate import upgrade
+    from migrations.apply import upgrade
 
     settings = load_settings(data_dir)
     upgrade(settings)

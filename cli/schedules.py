@@ -8,11 +8,11 @@ from typing import Any
 import click
 import httpx
 
-from cape.cli.api_client import ApiClient, ApiError, CliError, unreachable
-from cape.cli.formatting import echo_json, one_line, table, when
-from cape.cli.tasks import json_api_options
-from cape.cli.terminal import echo
-from cape.cli.views import show_task_list
+from cli.api_client import ApiClient, ApiError, CliError, unreachable
+from cli.formatting import echo_json, one_line, table, when
+from cli.tasks import json_api_options
+from cli.terminal import echo
+from cli.views import show_task_list
 
 OVERLAPS = ["skip", "buffer_one", "buffer_all", "cancel_other", "terminate_other", "allow_all"]
 

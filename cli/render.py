@@ -9,10 +9,10 @@ from typing import Any
 
 import click
 
-from cape.cli.api_client import ApiClient
-from cape.cli.formatting import error_text, one_line, total_tokens
-from cape.cli.sse import MAX_RECONNECTS, EventStream
-from cape.cli.terminal import echo, json_text
+from cli.api_client import ApiClient
+from cli.formatting import error_text, one_line, total_tokens
+from cli.sse import MAX_RECONNECTS, EventStream
+from cli.terminal import echo, json_text
 
 TOOL_ARGS_CHARS = 120
 TOOL_RESULT_CHARS = 200

@@ -1,4 +1,8 @@
-"""Apply Alembic migrations programmatically (used by `cape dev`, `cape migrate`, tests)."""
+"""Apply Alembic migrations programmatically (used by `cape dev`, `cape migrate`, tests).
+
+It lives beside the scripts it runs: they import the core's table definitions, so the core
+(`cape/`) never imports this package.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +11,9 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 
-import migrations
 from cape.settings import Settings
 
-MIGRATIONS_DIR = Path(migrations.__file__).parent
+MIGRATIONS_DIR = Path(__file__).parent
 
 
 def alembic_config(settings: Settings) -> Config:

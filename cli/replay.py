@@ -19,9 +19,9 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from cape.cli.formatting import echo_json, one_line
-from cape.cli.processes import load_settings
-from cape.cli.terminal import echo
+from cli.formatting import echo_json, one_line
+from cli.processes import load_settings
+from cli.terminal import echo
 
 if TYPE_CHECKING:
     from temporalio.api.history.v1 import HistoryEvent

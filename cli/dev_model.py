@@ -15,10 +15,10 @@ from dataclasses import dataclass
 
 import httpx
 
-from cape.devserver import DevServerError
 from cape.llm.providers import any_configured
 from cape.settings import Settings
-from cape.testing.scripts import DEMO_MODEL
+from cli.devserver import DevServerError
+from cli.testing.scripts import DEMO_MODEL
 
 READY_TIMEOUT_SECONDS = 30.0
 
@@ -37,7 +37,7 @@ class DemoModel:
 
     def command(self) -> list[str]:
         """The child's command line."""
-        cli = [sys.executable, "-m", "cape.cli", "fake-llm"]
+        cli = [sys.executable, "-m", "cli", "fake-llm"]
         return [*cli, "--host", self.host, "--port", str(self.port)]
 
     def configure(self, settings: Settings) -> Settings:

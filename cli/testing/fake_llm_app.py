@@ -1,7 +1,7 @@
 """The fake LLM's ASGI app: OpenAI Chat Completions answered from scripts.
 
 ``POST /v1/chat/completions`` answers from a script picked by the model (``script:<name>``),
-streamed or not; any other model gets the deterministic demo agent (:mod:`cape.testing.demo`).
+streamed or not; any other model gets the deterministic demo agent (:mod:`cli.testing.demo`).
 ``GET /v1/models`` lists the scripts. ``/_scripts/{name}`` lets tests register scripts and read
 call counts over HTTP.
 """
@@ -19,9 +19,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from cape.testing.demo import demo_turn
-from cape.testing.fake_llm_wire import completion_body, error_body, stream_chunks
-from cape.testing.scripts import (
+from cli.testing.demo import demo_turn
+from cli.testing.fake_llm_wire import completion_body, error_body, stream_chunks
+from cli.testing.scripts import (
     DEMO_MODEL,
     SCRIPT_PREFIX,
     Fault,

@@ -11,7 +11,7 @@ from typing import Any
 import click
 import httpx
 
-from cape.cli.terminal import echo
+from cli.terminal import echo
 
 DEFAULT_API_URL = "http://127.0.0.1:8000"
 REQUEST_TIMEOUT = 30.0

@@ -14,11 +14,11 @@ from typing import Any, NoReturn
 
 import click
 
-from cape.cli.api_client import REQUEST_TIMEOUT, ApiClient, api_command
-from cape.cli.formatting import echo_json, error_text
-from cape.cli.render import follow_task
-from cape.cli.terminal import echo
-from cape.cli.views import show_steps, show_task, show_task_list
+from cli.api_client import REQUEST_TIMEOUT, ApiClient, api_command
+from cli.formatting import echo_json, error_text
+from cli.render import follow_task
+from cli.terminal import echo
+from cli.views import show_steps, show_task, show_task_list
 
 MAX_WAIT_PER_REQUEST = 300.0  # the API's upper bound for `/wait?timeout=`
 TERMINAL = frozenset({"succeeded", "failed", "canceled", "timed_out", "rejected"})

@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from cape.cli.terminal import json_text
+from cli.terminal import json_text
 
 
 def echo_json(value: Any) -> None:

@@ -7,10 +7,10 @@ from typing import Any
 
 import click
 
-from cape.cli.api_client import ApiClient
-from cape.cli.formatting import echo_json
-from cape.cli.tasks import task_command
-from cape.cli.terminal import echo
+from cli.api_client import ApiClient
+from cli.formatting import echo_json
+from cli.tasks import task_command
+from cli.terminal import echo
 
 NOTE = click.option("--note", default="", help="Why (kept in the task's events).")
 

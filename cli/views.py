@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from cape.cli.formatting import duration, error_text, one_line, table, total_tokens, when
-from cape.cli.terminal import echo, json_text
+from cli.formatting import duration, error_text, one_line, table, total_tokens, when
+from cli.terminal import echo, json_text
 
 PROMPT_CHARS = 40
 

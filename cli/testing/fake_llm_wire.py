@@ -8,7 +8,7 @@ import uuid
 from collections.abc import Iterator
 from typing import Any
 
-from cape.testing.scripts import Turn, message_text
+from cli.testing.scripts import Turn, message_text
 
 _ERROR_TYPES = {
     400: "invalid_request_error",

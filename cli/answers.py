@@ -6,10 +6,10 @@ from typing import Any
 
 import click
 
-from cape.cli.api_client import ApiClient, api_command
-from cape.cli.formatting import echo_json
-from cape.cli.tasks import task_command
-from cape.cli.terminal import echo
+from cli.api_client import ApiClient, api_command
+from cli.formatting import echo_json
+from cli.tasks import task_command
+from cli.terminal import echo
 
 
 @task_command(

@@ -13,7 +13,7 @@ def cli() -> None:
 
 def _register() -> None:
     # Imported here so `cape --help` stays cheap and each command module stays independent.
-    from cape.cli import (
+    from cli import (
         agents,
         answers,
         dev,

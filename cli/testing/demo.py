@@ -3,7 +3,7 @@
 On its first turn it writes the request to answer.md when it may (write_file offered), else
 searches the docs for it (docs_search offered); then it answers.
 When JSON is asked for, it answers with a small instance of the schema (see
-:mod:`cape.testing.schema_instance`): the schema comes from the request's ``response_format``,
+:mod:`cli.testing.schema_instance`): the schema comes from the request's ``response_format``,
 or from the repair request CapeControl sends when an answer misses the agent's output schema.
 So every built-in agent gets an answer its output check accepts, after one repair at most.
 """
@@ -16,8 +16,8 @@ from typing import Any
 
 from cape.kb.passages import RESULTS_INTRO, RESULTS_SEPARATOR
 from cape.task_text import SCHEMA_REQUEST
-from cape.testing.schema_instance import instance_of
-from cape.testing.scripts import DEMO_DONE_TEXT, ScriptedToolCall, Turn, message_text, turn_index
+from cli.testing.schema_instance import instance_of
+from cli.testing.scripts import DEMO_DONE_TEXT, ScriptedToolCall, Turn, message_text, turn_index
 
 TEXT_LIMIT = 300  # characters of the request quoted in JSON answers
 FOUND_LIMIT = 1500  # characters of the best docs_search section quoted in JSON answers

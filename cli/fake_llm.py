@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 import yaml
 
-from cape.testing.fake_llm import (
+from cli.testing.fake_llm import (
     Script,
     ScriptRegistry,
     base_url_for,

@@ -14,12 +14,14 @@ from pathlib import Path
 import click
 import httpx
 
-from cape import devserver
 from cape.auth import KEY_PREFIX
-from cape.cli.dev_model import DemoModel, demo_model, model_line
-from cape.cli.devpids import AlreadyRunning, PidFile
-from cape.cli.processes import load_settings, register_key
-from cape.cli.supervisor import (
+from cape.search_attributes import ensure_search_attributes
+from cape.settings import Settings
+from cli import devserver
+from cli.dev_model import DemoModel, demo_model, model_line
+from cli.devpids import AlreadyRunning, PidFile
+from cli.processes import load_settings, register_key
+from cli.supervisor import (
     ChildDied,
     ChildSpec,
     GaveUp,
@@ -29,7 +31,6 @@ from cape.cli.supervisor import (
     describe_exit,
     log_tail,
 )
-from cape.settings import Settings
 
 HOST = "127.0.0.1"
 STOP_TIMEOUT = 10.0
@@ -58,7 +59,7 @@ def _temporal_ready(settings: Settings) -> Callable[[Callable[[], bool]], None]:
             wait_seconds=READY_TIMEOUT,
             alive=alive,
         )
-        await devserver.ensure_search_attributes(client, settings.temporal_namespace)
+        await ensure_search_attributes(client, settings.temporal_namespace)
 
     return lambda alive: asyncio.run(ready(alive))
 
@@ -95,7 +96,7 @@ def children(
         db_file=settings.data_dir / "temporal.db",
     )
     env = os.environ | _children_settings(settings, demo).to_env() | {"PYTHONUNBUFFERED": "1"}
-    cape = [sys.executable, "-m", "cape.cli"]
+    cape = [sys.executable, "-m", "cli"]
     health = f"http://{HOST}:{settings.api_port}/healthz"
     specs = [
         ChildSpec(
@@ -144,7 +145,7 @@ def _banner(
 
 
 def _run(sup: Supervisor, settings: Settings, specs: list[ChildSpec]) -> str:
-    from cape.db.migrate import upgrade
+    from migrations.apply import upgrade
 
     # The app database needs no Temporal: ready before any child starts.
     upgrade(settings)

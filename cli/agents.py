@@ -9,17 +9,17 @@ from typing import Any
 
 import click
 
-from cape.cli.agent_views import (
+from cli.agent_views import (
     raw_request,
     show_agent,
     show_agent_list,
     show_triggered,
     show_versions,
 )
-from cape.cli.api_client import ApiClient, CliError, api_command
-from cape.cli.formatting import echo_json
-from cape.cli.tasks import json_api_options
-from cape.cli.terminal import echo
+from cli.api_client import ApiClient, CliError, api_command
+from cli.formatting import echo_json
+from cli.tasks import json_api_options
+from cli.terminal import echo
 
 YAML = "application/yaml"
 SPEC_FILE = click.Path(exists=True, dir_okay=False, path_type=Path)

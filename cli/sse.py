@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 import httpx
 
-from cape.cli.api_client import (
+from cli.api_client import (
     CONNECT_TIMEOUT,
     REQUEST_TIMEOUT,
     ApiClient,

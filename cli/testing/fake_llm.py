@@ -6,8 +6,8 @@ Tests run it in a background thread::
         client = openai.AsyncOpenAI(base_url=srv.base_url, api_key="x")
         ...  # model="script:s"
 
-The app itself lives in :mod:`cape.testing.fake_llm_app`, the script models in
-:mod:`cape.testing.scripts`; both are re-exported here.
+The app itself lives in :mod:`cli.testing.fake_llm_app`, the script models in
+:mod:`cli.testing.scripts`; both are re-exported here.
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ from types import TracebackType
 import uvicorn
 from starlette.types import ASGIApp
 
-from cape.testing.fake_llm_app import create_app
-from cape.testing.scripts import (
+from cli.testing.fake_llm_app import create_app
+from cli.testing.scripts import (
     Fault,
     Script,
     ScriptedToolCall,
