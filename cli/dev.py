@@ -14,8 +14,6 @@ from pathlib import Path
 import click
 import httpx
 
-from cape.auth import KEY_PREFIX
-from cape.search_attributes import ensure_search_attributes
 from cape.settings import Settings
 from cli import devserver
 from cli.dev_model import DemoModel, demo_model, model_line
@@ -42,6 +40,8 @@ class _PortBusy(click.ClickException):
 
 
 def _dev_key(data_dir: Path) -> str:
+    from cape.auth import KEY_PREFIX  # sqlalchemy: not loaded for the other `cape` commands
+
     path = data_dir / "dev-api-key"
     if path.exists() and (key := path.read_text().strip()):
         return key
@@ -53,6 +53,8 @@ def _dev_key(data_dir: Path) -> str:
 
 def _temporal_ready(settings: Settings) -> Callable[[Callable[[], bool]], None]:
     async def ready(alive: Callable[[], bool]) -> None:
+        from cape.search_attributes import ensure_search_attributes
+
         client = await devserver.wait_for_temporal(
             settings.temporal_address,
             settings.temporal_namespace,

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 
 import httpx
 
-from cape.llm.providers import any_configured
 from cape.settings import Settings
 from cli.devserver import DevServerError
 from cli.testing.scripts import DEMO_MODEL
@@ -69,6 +68,9 @@ class DemoModel:
 
 def demo_model(settings: Settings, host: str) -> DemoModel | None:
     """The scripted LLM to run when no provider is configured, on a free port; else None."""
+    # Imported here: the openai SDK it loads doubled the start-up time of every `cape` command.
+    from cape.llm.providers import any_configured
+
     if any_configured(settings):
         return None
     with socket.socket() as sock:

@@ -15,12 +15,14 @@ import sys
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
-
-from temporalio.client import Client
+from typing import TYPE_CHECKING
 
 from cape.errors import RuntimeFailure
 from cape.procinfo import port_holder
 from cape.settings import SEARCH_ATTRIBUTES
+
+if TYPE_CHECKING:
+    from temporalio.client import Client
 
 # Values are JSON literals. Measured in docs/performance.md ("Durable timers"): the stock poll rates
 # (20/s on the dev server's single shard) add ~50 ms to every dispatch; one task-queue partition
@@ -168,7 +170,7 @@ async def wait_for_temporal(
     deadline = time.monotonic() + wait_seconds
     while True:
         try:
-            return await Client.connect(address, namespace=namespace)
+            return await _connect(address, namespace)
         except RuntimeError as exc:
             last = exc
         if alive is not None and not alive():
@@ -178,3 +180,10 @@ async def wait_for_temporal(
                 f"Temporal at {address} did not answer in {wait_seconds:g}s: {last}"
             )
         await asyncio.sleep(0.25)
+
+
+async def _connect(address: str, namespace: str) -> Client:
+    # Imported here: the SDK is needed only once a server runs, not for every `cape` command.
+    from temporalio.client import Client
+
+    return await Client.connect(address, namespace=namespace)

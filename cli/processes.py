@@ -12,7 +12,6 @@ from typing import Any, TypeVar
 
 import click
 import structlog
-from sqlalchemy.engine import make_url
 
 from cape.logs import configure_logging
 from cape.parentdeath import watch_parent
@@ -52,6 +51,8 @@ def load_settings(data_dir: Path | None = None, **overrides: Any) -> Settings:
 
 def redacted_url(url: str) -> str:
     """A database URL with its password masked, safe to print."""
+    from sqlalchemy.engine import make_url  # sqlalchemy: only for the commands that need it
+
     return make_url(url).render_as_string(hide_password=True)
 
 
