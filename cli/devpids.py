@@ -3,7 +3,7 @@
 `<data dir>/cape-dev.pid` holds JSON: `cape dev`'s own pid and identity, and each child's.
 A clean stop removes it. When `cape dev` finds one at start, the previous run stopped
 uncleanly: a child that is still alive *and* is still the same process (same start time and
-command line, see `cape.procinfo.process_identity`) is stopped; a live `cape dev` on the same
+command line, see `cli.procinfo.process_identity`) is stopped; a live `cape dev` on the same
 data dir is an error. A reused pid never matches, so no stranger is ever signalled.
 """
 
@@ -20,7 +20,7 @@ from typing import Any
 import structlog
 
 from cape.errors import RuntimeFailure
-from cape.procinfo import process_identity
+from cli.procinfo import process_identity
 
 log = structlog.get_logger(__name__)
 FILE_NAME = "cape-dev.pid"

@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from cape.errors import RuntimeFailure
-from cape.procinfo import port_holder
 from cape.settings import SEARCH_ATTRIBUTES
+from cli.procinfo import port_holder
 
 if TYPE_CHECKING:
     from temporalio.client import Client

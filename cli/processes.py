@@ -14,9 +14,9 @@ import click
 import structlog
 
 from cape.logs import configure_logging
-from cape.parentdeath import watch_parent
 from cape.settings import Settings
 from cli.devserver import PortInUse, check_port_free
+from cli.parentdeath import watch_parent
 
 F = TypeVar("F", bound=Callable[..., Any])
 log = structlog.get_logger(__name__)

@@ -20,8 +20,8 @@ from types import FrameType
 
 import click
 
-from cape.parentdeath import ParentLink, die_with_parent
 from cli.devpids import PidFile
+from cli.parentdeath import ParentLink, die_with_parent
 
 
 def log_tail(path: Path, lines: int = 25, max_bytes: int = 8192) -> str:

@@ -20,8 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from cape.procinfo import process_identity
 from cli.devserver import dev_server_args, temporal_binary, wait_for_temporal
+from cli.procinfo import process_identity
 from tests.chaos.support import LIMIT
 from tests.devstack import CapeDev, clean_env, dev_command, free_ports, running
 from tests.harness import wait_until
