@@ -30,6 +30,7 @@ from activities.snapshot_plan import (
     read_header,
     scan,
 )
+from activities.tools.workspace_io import append_existing, tar_tree
 from cape.artifacts import SNAPSHOT_PREFIX, ArtifactStore
 from cape.errors import NotFound
 from cape.settings import Settings
@@ -47,11 +48,11 @@ def layout(path: Path, title: str, description: str) -> None:
 
 
 def note_progress(path: Path, line: str) -> None:
-    """Append one line to the README's progress list (the agent may have removed the file)."""
-    readme = path / "README.md"
-    if readme.is_file() and not readme.is_symlink():
-        with readme.open("a") as out:
-            out.write(f"- {line}\n")
+    """Append one line to the README's progress list (the agent may have removed the file).
+
+    Through `workspace_io`, by descriptor: never through a link the agent put there.
+    """
+    append_existing(path, "README.md", f"- {line}\n".encode())
 
 
 def snapshot_id(task_id: str, step_no: int) -> str:
@@ -64,21 +65,38 @@ def tar_workspace(workspace: Path, target: Path, plan: Plan | None = None) -> No
 
     A snapshot's `plan` puts its manifest first (reading it never decompresses the files) and
     leaves out what its base holds; without one the whole workspace is written (an archive).
+
+    Entries are opened by descriptor (`tar_tree`): a symlink swapped in mid-walk is archived
+    as a symlink, never followed to a host file.
     """
-
-    def keep(info: tarfile.TarInfo) -> tarfile.TarInfo | None:
-        top = Path(info.name).parts[1:2]
-        if top and top[0] in SKIP:
-            return None
-        return info if plan is None or plan.keep(info) else None
-
     with tarfile.open(target, "w:gz", compresslevel=1) as tar:
         if plan is not None:
             header = plan.header()
             manifest = tarfile.TarInfo(MANIFEST)
             manifest.size, manifest.mtime = len(header), int(time.time())
             tar.addfile(manifest, io.BytesIO(header))
-        tar.add(workspace, arcname=TOP, filter=keep)
+        tar_tree(tar, workspace, TOP, frozenset(SKIP), None if plan is None else plan.keep)
+
+
+def _restore_filter(member: tarfile.TarInfo, dest: str) -> tarfile.TarInfo:
+    """Tar's "data" filter, except that a symlink may point anywhere.
+
+    The agent may leave `ln -s /etc x` in its workspace: that link means something only inside
+    the sandbox, and restoring it as a link is harmless. What the filter still refuses is any
+    entry whose name escapes the tree (absolute, `..`) and any entry written *through* a link
+    (a parent component that is a symlink on disk), so a restore never writes outside.
+    """
+    parent = Path(dest)
+    for part in Path(member.name).parts[:-1]:
+        parent = parent / part
+        if parent.is_symlink():
+            raise tarfile.OutsideDestinationError(member, str(parent))
+    if member.issym():
+        name = Path(member.name)
+        if name.is_absolute() or ".." in name.parts:
+            raise tarfile.OutsideDestinationError(member, member.name)
+        return member
+    return tarfile.data_filter(member, dest)
 
 
 def _untar(chain: list[Path], workspace: Path) -> None:
@@ -93,8 +111,7 @@ def _untar(chain: list[Path], workspace: Path) -> None:
                     stored = {m.name.partition("/")[2] for m in tar.getmembers()}
                     prune(staging / TOP, header["entries"], stored)
                 members = [m for m in tar.getmembers() if m.name != MANIFEST]
-                # The "data" filter refuses absolute paths, `..`, links out of the tree, devices.
-                tar.extractall(staging, members=members, filter="data")
+                tar.extractall(staging, members=members, filter=_restore_filter)
         if workspace.exists():
             shutil.rmtree(workspace)
         (staging / TOP).rename(workspace)

@@ -1,10 +1,11 @@
-"""Path confinement for the workspace file tools.
+"""Path confinement for every host-side access to a workspace (file tools, `workspace_io`).
 
 A path is resolved and checked against the workspace root, then every directory on the way is
 opened with O_NOFOLLOW relative to its parent's descriptor, and the descriptor's real path
 (/proc/self/fd) is checked again. All further work happens relative to that descriptor, so a
 symlink swapped in after the check cannot redirect it; the final component is never followed.
-Writes go to a temporary file that is renamed over the target (a hard or symbolic link at the
+There is deliberately no function that returns a checked path to open later by name. Writes go
+to a temporary file that is renamed over the target (a hard or symbolic link at the
 target is replaced, never written through).
 """
 
@@ -50,18 +51,6 @@ class Target:
     parts: tuple[str, ...]
     name: str  # "" for the workspace root itself
     shown: str  # the normalized relative path, for messages
-
-
-def resolve(workspace: Path, relative: str) -> Path:
-    """Resolve `relative` inside `workspace`, refusing absolute paths, `..` and symlink escapes.
-
-    Follows a final symlink that stays inside; the tools themselves never follow one.
-    """
-    target = locate(workspace, relative)
-    full = target.root.joinpath(*target.parts, target.name).resolve()
-    if not full.is_relative_to(target.root):
-        raise ToolError(f"path {relative!r} leads outside the workspace")
-    return full
 
 
 def locate(workspace: Path, relative: str) -> Target:
@@ -192,16 +181,13 @@ def open_file(dir_fd: int, target: Target, flags: int, mode: int = 0o644) -> int
 
 
 def workspace_bytes(root: Path) -> int:
-    """Bytes used under `root` (every entry, links not followed)."""
+    """Bytes used under `root` (every entry, links not followed, walked by descriptor)."""
     total = 0
-    stack = [str(root)]
-    while stack:
-        with contextlib.suppress(OSError), os.scandir(stack.pop()) as entries:
-            for entry in entries:
+    with contextlib.suppress(OSError):
+        for _, dirs, files, dir_fd in os.fwalk(root):
+            for name in dirs + files:
                 with contextlib.suppress(OSError):
-                    total += entry.stat(follow_symlinks=False).st_size
-                    if entry.is_dir(follow_symlinks=False):
-                        stack.append(entry.path)
+                    total += os.stat(name, dir_fd=dir_fd, follow_symlinks=False).st_size
     return total
 
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import mimetypes
+import os
 import re
 import smtplib
 import ssl
@@ -16,13 +18,13 @@ from typing import Any
 
 import structlog
 
-from activities.tools import files
 from activities.tools.base import Placement, Risk, ToolContext, ToolError, ToolOutput, ToolSpec
 from activities.tools.templates import (
     html_to_text,
     read_workspace_text,
     render_template,
 )
+from activities.tools.workspace_io import open_for_read, read_fd
 from cape.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -123,21 +125,31 @@ def _body(ctx: ToolContext, args: dict[str, Any]) -> tuple[str, str | None]:
 
 
 def _attachments(workspace: Path, paths: list[str]) -> list[tuple[str, str, bytes]]:
-    """(name, media type, bytes) of each attachment, refusing escapes and too much data."""
-    resolved = [(rel, files.resolve(workspace, rel)) for rel in paths]
-    total = 0
-    for rel, path in resolved:
-        if not path.is_file():
-            raise ToolError(f"attachment {rel!r} is not a file in the workspace")
-        total += path.stat().st_size
-    if total > MAX_ATTACHMENT_BYTES:
-        raise ToolError(f"attachments are {total} bytes; the limit is {MAX_ATTACHMENT_BYTES}")
-    out = []
-    for rel, path in resolved:
-        name = PurePosixPath(rel).name  # the name the model gave, even through a symlink
-        guessed, encoding = mimetypes.guess_type(name)
-        media = _ENCODED_TYPES.get(encoding or "") if encoding else guessed
-        out.append((name, media or "application/octet-stream", path.read_bytes()))
+    """(name, media type, bytes) of each attachment, refusing escapes, links and too much data.
+
+    Each file is opened once by descriptor (`workspace_io`) and read from that descriptor.
+    """
+    with contextlib.ExitStack() as stack:
+        opened = []
+        for rel in paths:
+            try:
+                fd, _ = stack.enter_context(open_for_read(workspace, rel))
+            except ToolError as exc:
+                raise ToolError(f"attachment {rel!r}: {exc}") from None
+            opened.append((rel, fd))
+        total = sum(os.fstat(fd).st_size for _, fd in opened)
+        if total > MAX_ATTACHMENT_BYTES:
+            raise ToolError(f"attachments are {total} bytes; the limit is {MAX_ATTACHMENT_BYTES}")
+        out, total = [], 0
+        for rel, fd in opened:
+            name = PurePosixPath(rel).name
+            guessed, encoding = mimetypes.guess_type(name)
+            media = _ENCODED_TYPES.get(encoding or "") if encoding else guessed
+            data = read_fd(fd, MAX_ATTACHMENT_BYTES + 1 - total)
+            total += len(data)
+            if total > MAX_ATTACHMENT_BYTES:  # a file grew after the check
+                raise ToolError(f"attachments are over the limit of {MAX_ATTACHMENT_BYTES} bytes")
+            out.append((name, media or "application/octet-stream", data))
     return out
 
 

@@ -38,13 +38,12 @@ from activities.tools.confine import (
     open_file,
     parent_dir,
     replace_file,
-    resolve,
     symlink_error,
 )
 from activities.tools.diffpatch import apply_diff, apply_edits
 
-# Limits, locate, parent_dir and resolve are re-exported: other tools and the tests use them here.
-__all__ = ["TOOLS", "Limits", "ToolError", "locate", "parent_dir", "resolve"]
+# Limits, locate and parent_dir are re-exported: the tests use them here.
+__all__ = ["TOOLS", "Limits", "ToolError", "locate", "parent_dir"]
 
 MAX_WRITE_BYTES = MiB  # per write/append call
 MAX_FILE_BYTES = 10 * MiB  # a file after append or patch

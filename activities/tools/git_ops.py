@@ -1,11 +1,13 @@
-"""Running git for the GitHub tools: a clean environment, neutralized repo config, no leaked token.
+"""Git on the host for the GitHub tools: network only, in a private temp dir, never the workspace.
 
-The workspace is agent-controlled, so every repository in it is untrusted: its `.git/config` could
-name hooks, filters, an fsmonitor, another push URL or an `include` of some host file, and `.git`
-itself could be a gitfile or symlink into another repository. Git runs as a normal host process
-(it needs the network), so `Repo.open` refuses any repository whose layout or config is not what
-git itself writes, and every command gets `-c` overrides for the single-valued dangerous keys.
-The token only ever travels in the environment of one git process, scoped to the GitHub URL.
+The workspace is agent-controlled, so git never runs on the host against a repository in it (a
+crafted `.git/index` with `../` paths would make root's git read any host file into a commit).
+Work on the agent's repository runs in the sandbox (`git_sandbox`); the host only clones from or
+pushes to GitHub, in a throwaway directory of its own, exchanging bundles with the sandbox. Its
+environment is built from scratch and the token only ever travels in the environment of one git
+process, scoped to the GitHub URL. `check_layout` still refuses a repository whose layout or
+config is not what git itself writes (by descriptor, see `confine`), so that the agent's repo
+config cannot switch on hooks, filters or other remotes even inside the sandbox.
 """
 
 from __future__ import annotations
@@ -21,11 +23,12 @@ import tempfile
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 import structlog
 
 from activities.tools.base import ToolError
+from activities.tools.confine import DIR_FLAGS, check_inside, locate, parent_dir
 
 log = structlog.get_logger(__name__)
 
@@ -75,6 +78,7 @@ _PROXIES = [f"{scheme}_proxy" for scheme in ("http", "https", "all", "no")]
 # Certificates and proxies the host needs to reach GitHub; nothing else of our environment.
 PASS_ENV = ["PATH", "SSL_CERT_FILE", "SSL_CERT_DIR", "GIT_SSL_CAINFO", "CURL_CA_BUNDLE"]
 PASS_ENV += _PROXIES + [name.upper() for name in _PROXIES]
+MAX_CONFIG_BYTES = 1024 * 1024
 REPO_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]*/[A-Za-z0-9_.-]+")
 
 
@@ -100,59 +104,89 @@ def redact(text: str, token: str) -> str:
     return text
 
 
-def resolve_in(workspace: Path, relative: str) -> Path:
-    """`relative` inside the workspace, refusing absolute paths, `..` and symlink escapes."""
-    if not relative.strip() or PurePosixPath(relative).is_absolute():
-        raise ToolError(f"dir {relative!r} must be a path relative to the workspace")
-    root = workspace.resolve()
-    target = (root / relative).resolve()
-    if not target.is_relative_to(root):
-        raise ToolError(f"dir {relative!r} is outside the workspace")
-    return target
-
-
-def chown_tree(top: Path, uid: int, gid: int) -> None:
-    """Give `top` and everything under it to the sandbox user, never following symlinks."""
-    if os.geteuid() != 0:
-        return
-    os.chown(top, uid, gid, follow_symlinks=False)
-    for dirpath, dirnames, filenames in os.walk(top):
-        for name in dirnames + filenames:
-            os.chown(os.path.join(dirpath, name), uid, gid, follow_symlinks=False)
-
-
 @dataclass(frozen=True)
 class Repo:
-    """A checked repository: its top-level directory and config (already vetted)."""
+    """A checked repository: its directory relative to the workspace and its (vetted) config."""
 
-    root: Path
+    dir: str
     config: dict[str, list[str]]
 
-    @property
-    def git_dir(self) -> Path:
-        """The `.git` directory."""
-        return self.root / ".git"
+
+def _refuse(shown: str, why: str) -> ToolError:
+    return ToolError(f"refusing to use {shown!r}: {why}")
 
 
-def check_layout(root: Path, shown: str) -> None:
-    """Refuse a `.git` that is not a plain directory, or that points or links elsewhere."""
-    git_dir = root / ".git"
-    if git_dir.is_symlink() or not git_dir.is_dir() or not (git_dir / "HEAD").is_file():
+def check_layout(workspace: Path, relative: str) -> tuple[str, bytes]:
+    """Refuse a `.git` that is not a plain directory, or that points or links elsewhere.
+
+    Everything is looked at through descriptors opened without following links, so a swap
+    cannot point the check elsewhere. Returns the repository's normalized relative directory
+    and the bytes of its `.git/config`.
+    """
+    target = locate(workspace, relative)
+    shown = target.shown
+    with parent_dir(target) as parent:
+        try:
+            top = os.open(target.name or ".", DIR_FLAGS, dir_fd=parent)
+        except OSError:
+            raise ToolError(f"{shown!r} is not a directory in the workspace") from None
+    try:
+        check_inside(top, target)
+        try:
+            git_fd = os.open(".git", DIR_FLAGS, dir_fd=top)
+        except OSError:
+            raise ToolError(f"{shown!r} is not the top of a git repository; clone one") from None
+    finally:
+        os.close(top)
+    try:
+        _check_git_dir(git_fd, shown)
+        flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
+        try:
+            fd = os.open("config", flags, dir_fd=git_fd)
+        except OSError:
+            raise _refuse(shown, ".git/config is missing or not a file") from None
+        with os.fdopen(fd, "rb") as config:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                raise _refuse(shown, ".git/config is not a regular file")
+            return shown, config.read(MAX_CONFIG_BYTES)
+    finally:
+        os.close(git_fd)
+
+
+def _check_git_dir(git_fd: int, shown: str) -> None:
+    def kind(name: str) -> int | None:
+        try:
+            return os.stat(name, dir_fd=git_fd, follow_symlinks=False).st_mode
+        except OSError:
+            return None
+
+    head = kind("HEAD")
+    if head is None or not stat.S_ISREG(head):
         raise ToolError(f"{shown!r} is not the top of a git repository; clone one with git_clone")
     for name in FORBIDDEN_FILES:
-        if os.path.lexists(git_dir / name):
-            raise ToolError(f"refusing to use {shown!r}: .git/{name} points outside the repository")
+        if kind(name) is not None:
+            raise _refuse(shown, f".git/{name} points outside the repository")
     for name in LEGACY_REMOTES:  # remote definitions outside the config
-        if (git_dir / name).is_dir() and any((git_dir / name).iterdir()):
-            raise ToolError(f"refusing to use {shown!r}: .git/{name}/ defines remotes")
-    for dirpath, dirnames, filenames in os.walk(git_dir):
+        mode = kind(name)
+        if mode is not None and stat.S_ISDIR(mode) and listing(git_fd, name):
+            raise _refuse(shown, f".git/{name}/ defines remotes")
+    for dirpath, dirnames, filenames, dir_fd in os.fwalk(".", dir_fd=git_fd):
         for name in dirnames + filenames:
-            path = Path(dirpath, name)
-            mode = path.lstat().st_mode
+            mode = os.stat(name, dir_fd=dir_fd, follow_symlinks=False).st_mode
+            path = os.path.normpath(os.path.join(".git", dirpath, name))
             if stat.S_ISLNK(mode):
-                raise ToolError(f"refusing to use {shown!r}: {path.relative_to(root)} is a symlink")
+                raise _refuse(shown, f"{path} is a symlink")
             if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):  # a FIFO would hang git
-                raise ToolError(f"refusing to use {shown!r}: {path.relative_to(root)} is special")
+                raise _refuse(shown, f"{path} is special")
+
+
+def listing(dir_fd: int, name: str) -> list[str]:
+    """The entries of the directory `name` in `dir_fd` (not followed)."""
+    fd = os.open(name, DIR_FLAGS, dir_fd=dir_fd)
+    try:
+        return os.listdir(fd)
+    finally:
+        os.close(fd)
 
 
 class Git:
@@ -170,7 +204,7 @@ class Git:
         with tempfile.TemporaryDirectory(prefix="cape-git-") as home:
             yield cls(Path(home), base_url, token)
 
-    def env(self, repo: Path | None, extra: dict[str, str] | None) -> dict[str, str]:
+    def env(self, extra: dict[str, str] | None) -> dict[str, str]:
         """A from-scratch environment: no host config, prompts or pagers; the token if any."""
         env = {k: os.environ[k] for k in PASS_ENV if k in os.environ}
         env.update(
@@ -188,10 +222,7 @@ class Git:
             GIT_NO_REPLACE_OBJECTS="1",
             GIT_ALLOW_PROTOCOL=self.base_url.partition(":")[0],
         )
-        if repo is not None:  # explicit: no discovery, and core.worktree cannot move the tree
-            env.update(GIT_DIR=str(repo / ".git"), GIT_WORK_TREE=str(repo))
-        else:  # never pick up a repository around the temp HOME
-            env.update(GIT_CEILING_DIRECTORIES=str(self.home.parent))
+        env.update(GIT_CEILING_DIRECTORIES=str(self.home.parent))  # no repository around HOME
         if self.token:  # sent only to URLs under the GitHub base
             env.update(
                 GIT_CONFIG_COUNT="1",
@@ -205,12 +236,13 @@ class Git:
         self,
         args: list[str],
         *,
-        repo: Path | None = None,
         check: bool = True,
         timeout: float = GIT_TIMEOUT_SECONDS,
         extra_env: dict[str, str] | None = None,
     ) -> tuple[int, str, str]:
-        """Run `git args`; returns (exit code, stdout, stderr), all redacted.
+        """Run `git args` in the temp HOME; returns (exit code, stdout, stderr), all redacted.
+
+        Only for the network half of a tool, on directories of this session (`--git-dir`).
 
         Raises:
             ToolError: on a non-zero exit (when `check`) or the timeout, with git's stderr.
@@ -218,12 +250,12 @@ class Git:
         argv = ["git", "--no-pager"]
         for key, value in OVERRIDES.items():
             argv += ["-c", f"{key}={value}"]
-        command = args[0]
+        command = args[2] if args[0] == "--git-dir" else args[0]
         argv += args
         proc = await asyncio.create_subprocess_exec(
             *argv,
-            cwd=repo or self.home,
-            env=self.env(repo, extra_env),
+            cwd=self.home,
+            env=self.env(extra_env),
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
@@ -250,11 +282,12 @@ class Git:
         return code, stdout, stderr
 
     async def open_repo(self, workspace: Path, relative: str) -> Repo:
-        """Check the repository at `relative` and its config before any command touches it."""
-        root = resolve_in(workspace, relative)
-        await asyncio.to_thread(check_layout, root, relative)
+        """Check the repository at `relative`, its layout and config, before any command runs."""
+        shown, raw = await asyncio.to_thread(check_layout, workspace, relative)
+        copy = self.home / "checked-config"  # our copy: git never opens the workspace's file
+        await asyncio.to_thread(copy.write_bytes, raw)
         _, listing, _ = await self.run(
-            ["config", "--file", str(root / ".git" / "config"), "--no-includes", "--null", "--list"]
+            ["config", "--file", str(copy), "--no-includes", "--null", "--list"]
         )
         config: dict[str, list[str]] = {}
         for entry in filter(None, listing.split("\0")):
@@ -268,4 +301,4 @@ class Git:
                 f"refusing to run git in {relative!r}: its .git/config sets {', '.join(bad)}, "
                 "which these tools do not allow; remove them (git config --unset)"
             )
-        return Repo(root, config)
+        return Repo(shown, config)

@@ -1,7 +1,8 @@
 """The GitHub tools: clone, branch, commit and push in the workspace; issues and pull requests.
 
-Git runs on the workspace's host as a normal process (see `git_ops` for how the untrusted
-repository and the token are handled); what it writes is handed back to the sandbox user.
+Git works on the agent's repository only inside the sandbox, as the sandbox user
+(`git_sandbox`); the host runs git only for the network, in a private temp dir (`git_ops`):
+a clone is made there and handed in as a bundle, a push takes a bundle the sandbox wrote.
 """
 
 from __future__ import annotations
@@ -9,23 +10,25 @@ from __future__ import annotations
 import asyncio
 import re
 from contextlib import AbstractAsyncContextManager
-from pathlib import Path, PurePosixPath
+from pathlib import PurePosixPath
 from typing import Any
 
 import structlog
 
+from activities.tools import git_sandbox
 from activities.tools.base import Placement, Risk, ToolContext, ToolError, ToolOutput, ToolSpec
+from activities.tools.confine import Target, check_writable, locate, parent_dir
 from activities.tools.git_ops import (
     CLONE_TIMEOUT_SECONDS,
     IDENTITY,
     NO_TOKEN,
     Git,
     Repo,
-    chown_tree,
+    listing,
     parse_repo,
-    resolve_in,
 )
 from activities.tools.github_api import API_TOOLS
+from activities.tools.workspace_io import read_bytes, remove
 
 log = structlog.get_logger(__name__)
 
@@ -40,68 +43,80 @@ def _git(ctx: ToolContext) -> AbstractAsyncContextManager[Git]:
     return Git.session(ctx.settings.github_git_url, ctx.settings.github_token.get_secret_value())
 
 
-async def _chown(ctx: ToolContext, top: Path) -> None:
-    await asyncio.to_thread(chown_tree, top, ctx.settings.sandbox_uid, ctx.settings.sandbox_gid)
+async def _branch_name(host: Git, name: str) -> str:
+    """`name` if it is a valid branch name; force (`+`) and refspec (`:`) syntax are refused.
 
-
-async def _branch_name(git: Git, repo: Repo, name: str) -> str:
-    """`name` if it is a valid branch name; force (`+`) and refspec (`:`) syntax are refused."""
+    A pure check of the string, so host git does it outside any repository.
+    """
     if name.startswith("+"):
         raise ToolError(f"{name!r}: force pushes are not allowed")
-    code, out, _ = await git.run(
-        ["check-ref-format", "--branch", name], repo=repo.root, check=False
-    )
-    if name.startswith("-") or code != 0 or out.strip() != name:
+    if name.startswith("-"):
+        raise ToolError(f"{name!r} is not a valid branch name")
+    code, out, _ = await host.run(["check-ref-format", "--branch", name], check=False)
+    if code != 0 or out.strip() != name:
         raise ToolError(f"{name!r} is not a valid branch name")
     return name
+
+
+def _check_clone_target(target: Target, relative: str) -> None:
+    """Refuse a clone target that exists and is not an empty directory (looked at by fd)."""
+    try:
+        with parent_dir(target) as dir_fd:
+            entries = listing(dir_fd, target.name)
+    except ToolError:
+        return  # a missing parent: git makes it, in the sandbox
+    except FileNotFoundError:
+        return
+    except OSError:
+        raise ToolError(f"{relative!r} already exists and is not a directory") from None
+    if entries:
+        raise ToolError(f"{relative!r} already exists and is not empty; choose another dir")
 
 
 async def git_clone(ctx: ToolContext, args: dict[str, Any]) -> ToolOutput:
     """Clone a GitHub repository into the workspace (default `src/<name>`)."""
     owner, name = parse_repo(args["repo"])
     relative = args.get("dir") or f"src/{name}"
-    target = resolve_in(ctx.workspace, relative)
-    if target.exists() and (not target.is_dir() or any(target.iterdir())):
-        raise ToolError(f"{relative!r} already exists and is not empty; choose another dir")
-    top = target  # the highest directory the clone creates, to hand over to the sandbox user
-    while not top.parent.exists():
-        top = top.parent
-    command = ["clone", "--no-recurse-submodules", "--origin", "origin"]
-    if args.get("branch"):
-        if args["branch"].startswith("-"):
-            raise ToolError(f"{args['branch']!r} is not a valid branch name")
-        command += ["--branch", args["branch"]]
+    target = locate(ctx.workspace, relative)
+    check_writable(target)
+    await asyncio.to_thread(_check_clone_target, target, relative)
+    command = ["clone", "--bare", "--no-recurse-submodules"]
+    branch = args.get("branch")
+    if branch:
+        if branch.startswith("-"):
+            raise ToolError(f"{branch!r} is not a valid branch name")
+        command += ["--branch", branch]
     url = f"{ctx.settings.github_git_url.rstrip('/')}/{owner}/{name}.git"
-    async with _git(ctx) as git:
-        try:
-            await git.run([*command, "--", url, str(target)], timeout=CLONE_TIMEOUT_SECONDS)
-        finally:
-            if top.exists():
-                await _chown(ctx, top)
-        _, head, _ = await git.run(["log", "-1", "--format=%h %s"], repo=target, check=False)
-        _, branch, _ = await git.run(["branch", "--show-current"], repo=target, check=False)
-    log.info("git clone", repo=f"{owner}/{name}", dir=relative)
-    summary = f"HEAD {head.strip()}" if head.strip() else "empty repository"
+    async with _git(ctx) as host:
+        bare, bundle = str(host.home / "clone.git"), host.home / "clone.bundle"
+        await host.run([*command, "--", url, bare], timeout=CLONE_TIMEOUT_SECONDS)
+        _, refs, _ = await host.run(["--git-dir", bare, "for-each-ref", "--count=1"])
+        data = None
+        if refs.strip():
+            await host.run(["--git-dir", bare, "bundle", "create", "-q", str(bundle), "--all"])
+            data = await asyncio.to_thread(bundle.read_bytes)
+    await git_sandbox.clone_from(ctx, data, target.shown, url, branch)
+    _, head = await git_sandbox.git(ctx, target.shown, ["log", "-1", "--format=%h %s"], check=False)
+    _, current = await git_sandbox.git(ctx, target.shown, ["branch", "--show-current"], check=False)
+    log.info("git clone", repo=f"{owner}/{name}", dir=target.shown)
+    summary = f"HEAD {head.strip()}" if data is not None and head.strip() else "empty repository"
     return ToolOutput(
-        f"cloned {owner}/{name} into {relative} (branch {branch.strip() or '-'}, {summary})"
+        f"cloned {owner}/{name} into {target.shown} (branch {current.strip() or '-'}, {summary})"
     )
 
 
 async def git_branch(ctx: ToolContext, args: dict[str, Any]) -> ToolOutput:
     """Create a branch (from `from`, default the current HEAD) and check it out."""
-    async with _git(ctx) as git:
-        repo = await git.open_repo(ctx.workspace, args["dir"])
-        name = await _branch_name(git, repo, args["name"])
-        command = ["switch", "--create", name]
-        if args.get("from"):
-            if args["from"].startswith("-"):
-                raise ToolError(f"{args['from']!r} is not a valid ref")
-            command.append(args["from"])
-        try:
-            await git.run(command, repo=repo.root)
-        finally:  # switching rewrites work-tree files as root
-            await _chown(ctx, repo.root)
-        _, head, _ = await git.run(["log", "-1", "--format=%h %s"], repo=repo.root, check=False)
+    async with _git(ctx) as host:
+        repo = await host.open_repo(ctx.workspace, args["dir"])
+        name = await _branch_name(host, args["name"])
+    command = ["switch", "--create", name]
+    if args.get("from"):
+        if args["from"].startswith("-"):
+            raise ToolError(f"{args['from']!r} is not a valid ref")
+        command.append(args["from"])
+    await git_sandbox.git(ctx, repo.dir, command)
+    _, head = await git_sandbox.git(ctx, repo.dir, ["log", "-1", "--format=%h %s"], check=False)
     return ToolOutput(f"created and checked out branch {name} at {head.strip() or 'no commit'}")
 
 
@@ -119,23 +134,10 @@ async def git_commit(ctx: ToolContext, args: dict[str, Any]) -> ToolOutput:
         raise ToolError("message must not be empty")
     paths = args.get("paths") or ["."]
     _check_paths(paths)
-    async with _git(ctx) as git:
-        repo = await git.open_repo(ctx.workspace, args["dir"])
-        try:
-            await git.run(["add", "--all", "--", *paths], repo=repo.root)
-            code, _, err = await git.run(
-                ["diff", "--cached", "--quiet"], repo=repo.root, check=False
-            )
-            if code == 0:
-                raise ToolError("nothing to commit: no changes in the given paths")
-            if code != 1:
-                raise ToolError(f"git diff failed: {err.strip()}")
-            command = ["commit", "--no-verify", "--no-gpg-sign", "--cleanup=whitespace"]
-            _, out, _ = await git.run([*command, "-m", message], repo=repo.root, extra_env=IDENTITY)
-        finally:  # new objects and the index were written as root
-            await _chown(ctx, repo.git_dir)
-        _, sha, _ = await git.run(["rev-parse", "HEAD"], repo=repo.root)
-    return ToolOutput(f"committed {sha.strip()}\n{out.strip()}")
+    async with _git(ctx) as host:
+        repo = await host.open_repo(ctx.workspace, args["dir"])
+    out, sha = await git_sandbox.commit(ctx, repo.dir, message, paths, IDENTITY)
+    return ToolOutput(f"committed {sha}\n{out.strip()}")
 
 
 def _origin(ctx: ToolContext, repo: Repo, shown: str) -> str:
@@ -149,35 +151,50 @@ def _origin(ctx: ToolContext, repo: Repo, shown: str) -> str:
 
 
 async def git_push(ctx: ToolContext, args: dict[str, Any]) -> ToolOutput:
-    """Push a branch (default: the current one) to origin; never forced."""
+    """Push a branch (default: the current one) to origin; never forced.
+
+    The sandbox bundles the branch into `.cape/`; the host reads that file by descriptor into
+    a fresh repository of its own and pushes from there, so host git never opens the agent's.
+    """
     if not ctx.settings.github_token.get_secret_value():
         raise ToolError(NO_TOKEN)
-    async with _git(ctx) as git:
-        repo = await git.open_repo(ctx.workspace, args["dir"])
+    async with _git(ctx) as host:
+        repo = await host.open_repo(ctx.workspace, args["dir"])
         full_name = _origin(ctx, repo, args["dir"])
         branch = args.get("branch")
         if not branch:
             head = ["symbolic-ref", "--quiet", "--short", "HEAD"]
-            code, out, _ = await git.run(head, repo=repo.root, check=False)
+            code, out = await git_sandbox.git(ctx, repo.dir, head, check=False)
             if code != 0:
                 raise ToolError("HEAD is not on a branch; give the branch to push")
             branch = out.strip()
-        branch = await _branch_name(git, repo, branch)
+        branch = await _branch_name(host, branch)
         ref = f"refs/heads/{branch}"
-        code, sha, _ = await git.run(
-            ["rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}"], repo=repo.root, check=False
-        )
+        verify = ["rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}"]
+        code, _ = await git_sandbox.git(ctx, repo.dir, verify, check=False)
         if code != 0:
             raise ToolError(f"there is no local branch {branch!r} in {args['dir']!r}")
-        command = ["push", "--porcelain", "--no-verify", "--set-upstream", "origin"]
+        name = await git_sandbox.bundle_of(ctx, repo.dir, ref)
+        limit = ctx.sandbox.limits(ctx.limits).file_size_bytes
         try:
-            _, out, _ = await git.run([*command, f"{ref}:{ref}"], repo=repo.root)
+            data = await asyncio.to_thread(read_bytes, ctx.workspace, name, limit)
         finally:
-            await _chown(ctx, repo.git_dir)
+            await asyncio.to_thread(remove, ctx.workspace, name)
+        bundle, bare = host.home / "push.bundle", str(host.home / "push.git")
+        await asyncio.to_thread(bundle.write_bytes, data)
+        await host.run(["init", "-q", "--bare", bare])
+        fetch = ["--git-dir", bare, "fetch", "-q", str(bundle), f"{ref}:{ref}"]
+        await host.run(fetch, extra_env={"GIT_ALLOW_PROTOCOL": "file"})  # our own bundle
+        _, sha, _ = await host.run(["--git-dir", bare, "rev-parse", "--verify", ref])
+        target = f"{ctx.settings.github_git_url.rstrip('/')}/{full_name}.git"
+        command = ["--git-dir", bare, "push", "--porcelain", "--no-verify", target]
+        _, out, _ = await host.run([*command, f"{ref}:{ref}"])
+    sha = sha.strip()
+    await git_sandbox.track(ctx, repo.dir, branch, sha)
     url = f"{ctx.settings.github_git_url.rstrip('/')}/{full_name}/tree/{branch}"
     log.info("git push", repo=full_name, branch=branch)
-    record = {"action": "push", "repo": full_name, "ref": branch, "commit": sha.strip(), "url": url}
-    content = f"pushed {branch} ({sha.strip()[:12]}) to {full_name}: {url}\n{out.strip()}"
+    record = {"action": "push", "repo": full_name, "ref": branch, "commit": sha, "url": url}
+    content = f"pushed {branch} ({sha[:12]}) to {full_name}: {url}\n{out.strip()}"
     return ToolOutput(content, [("github", record)])
 
 

@@ -23,14 +23,11 @@ import structlog
 from weasyprint import CSS, HTML  # type: ignore[import-untyped]
 from weasyprint.urls import URLFetcher, URLFetcherResponse  # type: ignore[import-untyped]
 
-from activities.tools import files
 from activities.tools.base import Placement, Risk, ToolContext, ToolError, ToolOutput, ToolSpec
+from activities.tools.confine import Limits, check_writable, locate
 from activities.tools.pdf_charts import CHART_SCHEMA, MAX_CHARTS, check_charts, render_charts
-from activities.tools.templates import (
-    give_to_workspace_owner,
-    read_workspace_text,
-    render_template,
-)
+from activities.tools.templates import read_workspace_text, render_template
+from activities.tools.workspace_io import read_bytes, write_bytes
 
 log = structlog.get_logger(__name__)
 
@@ -109,9 +106,10 @@ class _Fetcher(URLFetcher):  # type: ignore[misc]
             return super().fetch(url, headers)
         if scheme == "chart" and url[6:] in self.charts:
             return URLFetcherResponse(url, self.charts[url[6:]], {"Content-Type": "image/png"})
-        if scheme == "file" and (path := self._workspace_file(url)) is not None:
-            media = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
-            return URLFetcherResponse(url, path.read_bytes(), {"Content-Type": media})
+        if scheme == "file" and (found := self._workspace_file(url)) is not None:
+            name, data = found
+            media = mimetypes.guess_type(name)[0] or "application/octet-stream"
+            return URLFetcherResponse(url, data, {"Content-Type": media})
         self.refused.append(self._shown(url))
         raise ValueError(f"{url} is not a workspace file, data: URI or chart")
 
@@ -120,13 +118,19 @@ class _Fetcher(URLFetcher):  # type: ignore[misc]
         prefix = self.root.as_uri() + "/"
         return url.removeprefix(prefix) if url.startswith(prefix) else url
 
-    def _workspace_file(self, url: str) -> Path | None:
+    def _workspace_file(self, url: str) -> tuple[str, bytes] | None:
+        """(name, bytes) of a workspace file URL, read by descriptor; None for anything else."""
         parts = urlsplit(url)
         if parts.netloc not in ("", "localhost"):
             return None
-        path = Path(url2pathname(parts.path)).resolve()
-        ok = path.is_relative_to(self.root) and path.is_file()
-        return path if ok and path.stat().st_size <= MAX_RESOURCE_BYTES else None
+        path = Path(os.path.normpath(url2pathname(parts.path)))
+        if not path.is_relative_to(self.root) or path == self.root:
+            return None
+        try:
+            data = read_bytes(self.root, str(path.relative_to(self.root)), MAX_RESOURCE_BYTES)
+        except (ToolError, OSError):
+            return None
+        return path.name, data
 
 
 def _output_path(output: str) -> str:
@@ -145,7 +149,7 @@ def _source_html(workspace: Path, args: dict[str, Any]) -> tuple[str, Path]:
     if kind == "source_file":
         rel = args["source_file"]
         text = read_workspace_text(workspace, rel, MAX_SOURCE_BYTES)
-        base = files.resolve(workspace, rel).parent
+        base = base.joinpath(os.path.normpath(rel)).parent
         kind = "markdown" if rel.lower().endswith((".md", ".markdown")) else "html"
         if kind == "html" and not rel.lower().endswith((".html", ".htm")):
             raise ToolError("source_file must be a .md, .markdown, .html or .htm file")
@@ -193,17 +197,6 @@ def _render(
         return document.write_pdf(), len(document.pages)
 
 
-def _store(workspace: Path, target: Path, data: bytes) -> None:
-    """Write the PDF atomically and hand it to the workspace's owner."""
-    if target.is_dir():
-        raise ToolError(f"{target.name!r} is a directory")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.part")
-    tmp.write_bytes(data)
-    tmp.replace(target)
-    give_to_workspace_owner(workspace, target)
-
-
 def artifact_id(task_id: str, step_no: int) -> str:
     """The PDF artifact's id: the same for every retry of a step."""
     return uuid.uuid5(uuid.NAMESPACE_URL, f"cape:{task_id}:{step_no}:pdf").hex
@@ -214,7 +207,7 @@ async def create_pdf(ctx: ToolContext, args: dict[str, Any]) -> ToolOutput:
     charts = args.get("charts", [])
     check_charts(charts)
     rel = _output_path(args["output"])
-    target = files.resolve(ctx.workspace, rel)
+    check_writable(locate(ctx.workspace, rel))  # refuse a bad path before rendering
     html, base = await asyncio.to_thread(_source_html, ctx.workspace, args)
     html, appended = _place_charts(html, charts)
     pngs = await asyncio.to_thread(render_charts, charts)
@@ -222,8 +215,9 @@ async def create_pdf(ctx: ToolContext, args: dict[str, Any]) -> ToolOutput:
     data, pages = await asyncio.to_thread(
         _render, html, base, fetcher, args.get("css", ""), args.get("title")
     )
-    await asyncio.to_thread(_store, ctx.workspace, target, data)
-    shown = str(target.relative_to(ctx.workspace.resolve()))
+    # By descriptor, atomically, owned by the sandbox user (`workspace_io`).
+    target = await asyncio.to_thread(write_bytes, ctx.workspace, rel, data, Limits.of(ctx.settings))
+    shown = target.shown
     info = await ctx.artifacts.put(
         ctx.task_id,
         target.name,

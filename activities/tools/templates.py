@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import operator
-import os
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
@@ -12,8 +11,8 @@ from jinja2 import StrictUndefined
 from jinja2.exceptions import SecurityError
 from jinja2.sandbox import SandboxedEnvironment
 
-from activities.tools import files
 from activities.tools.base import ToolError
+from activities.tools.workspace_io import read_bytes
 
 # A template may expand its input (loops, repetition); cap what one render can produce.
 MAX_RENDER_CHARS = 4 * 1024 * 1024
@@ -128,26 +127,8 @@ def html_to_text(html: str) -> str:
 
 
 def read_workspace_text(workspace: Path, relative: str, max_bytes: int) -> str:
-    """Read a UTF-8 text file of the workspace, refusing escapes and files over `max_bytes`."""
-    path = files.resolve(workspace, relative)
-    if not path.is_file():
-        raise ToolError(f"no file {relative!r} in the workspace")
-    size = path.stat().st_size
-    if size > max_bytes:
-        raise ToolError(f"{relative!r} is {size} bytes; the limit is {max_bytes}")
-    return path.read_bytes().decode("utf-8", errors="replace")
+    """Read a UTF-8 text file of the workspace, refusing escapes, links and files over `max_bytes`.
 
-
-def give_to_workspace_owner(workspace: Path, path: Path) -> None:
-    """Chown `path` and its new parents to the workspace's owner, so sandboxed runs can edit it.
-
-    Only root can and needs to: otherwise the file already belongs to the caller.
+    By descriptor (`workspace_io`): a symlink swapped in after the check is never followed.
     """
-    if os.geteuid() != 0:
-        return
-    root = workspace.resolve()
-    owner = root.stat()
-    current = path
-    while current != root and current.is_relative_to(root):
-        os.chown(current, owner.st_uid, owner.st_gid, follow_symlinks=False)
-        current = current.parent
+    return read_bytes(workspace, relative, max_bytes).decode("utf-8", errors="replace")

@@ -177,6 +177,13 @@ class GitServer:
         self.git(repo, "config", "http.receivepack", "true")
         return bare
 
+    def create_empty(self, repo: str) -> Path:
+        """A bare repository "owner/name" without any commit, accepting pushes."""
+        bare = self.root / f"{repo}.git"
+        self._run(["git", "init", "-q", "--bare", str(bare)])
+        self.git(repo, "config", "http.receivepack", "true")
+        return bare
+
     def commit_upstream(self, repo: str, name: str, text: str, branch: str = "main") -> str:
         """Add a commit on the server's `branch` (someone else's push); returns its sha."""
         with tempfile.TemporaryDirectory(prefix="git-server-work-") as tmp:

@@ -10,6 +10,7 @@ import pytest
 
 from activities.tools import files
 from activities.tools.base import Placement, Risk, ToolError
+from activities.tools.workspace_io import read_bytes
 from tests.tools.conftest import ToolRig
 
 SPECS = {spec.name: spec for spec in files.TOOLS}
@@ -371,13 +372,14 @@ async def test_writing_through_a_file_as_directory_is_a_tool_error(rig: ToolRig)
     assert "not a regular file" in await refused(rig, "write_file", path="adir", content="x")
 
 
-def test_resolve_keeps_its_contract(rig: ToolRig, outside: Path) -> None:
+def test_host_side_reads_go_by_descriptor(rig: ToolRig, outside: Path) -> None:
     (rig.workspace / "real.txt").write_text("r")
     (rig.workspace / "alias.txt").symlink_to("real.txt")
     (rig.workspace / "esc").symlink_to(outside / "secret.txt")
-    root = rig.workspace.resolve()
-    assert files.resolve(rig.workspace, "alias.txt") == root / "real.txt"
-    assert files.resolve(rig.workspace, "new/dir/f.txt") == root / "new/dir/f.txt"
-    for bad in ("esc", "../x", "/etc/passwd", ""):
+    assert read_bytes(rig.workspace, "real.txt", 10) == b"r"
+    assert files.locate(rig.workspace, "new/dir/f.txt").shown == "new/dir/f.txt"
+    for bad in ("alias.txt", "esc", "../x", "/etc/passwd", "", "."):
         with pytest.raises(ToolError):
-            files.resolve(rig.workspace, bad)
+            read_bytes(rig.workspace, bad, 10)
+    with pytest.raises(ToolError, match="limit"):
+        read_bytes(rig.workspace, "real.txt", 0)

@@ -334,3 +334,33 @@ async def test_api_errors_carry_githubs_message(rig: ToolRig, github_api: GitHub
         with pytest.raises(ToolError, match="CAPE_GITHUB_TOKEN"):
             await call(context(rig, token=""), tool, repo=REPO, **args)
     assert len(github_api.requests) == 2  # nothing was sent without a token
+
+
+async def test_empty_repository_clone_commit_and_push(rig: ToolRig, git_server: GitServer) -> None:
+    git_server.create_empty("acme/empty")
+    ctx = context(rig, git_server)
+    cloned = await call(ctx, "git_clone", repo="acme/empty")
+    assert "empty repository" in cloned.content
+    repo = rig.workspace / "src" / "empty"
+    (repo / "first.txt").write_text("first\n")
+    done = await call(ctx, "git_commit", dir="src/empty", message="First")
+    sha = done.content.split()[1]
+    branch = (repo / ".git" / "HEAD").read_text().split("/")[-1].strip()
+    pushed = await call(ctx, "git_push", dir="src/empty")
+    assert git_server.git("acme/empty", "rev-parse", f"refs/heads/{branch}").strip() == sha
+    assert pushed.records[0][1]["commit"] == sha
+    config = (repo / ".git" / "config").read_text()
+    assert f"{git_server.url}/acme/empty.git" in config and f'[branch "{branch}"]' in config
+
+
+async def test_commit_with_output_over_the_limit_reports_its_sha(
+    rig: ToolRig, git_server: GitServer
+) -> None:
+    ctx, repo = await cloned(rig, git_server)
+    for n in range(1500):  # git prints a line per new file: far over the output limit
+        (repo / f"file-{n:04d}.txt").write_text(f"{n}\n")
+    done = await call(ctx, "git_commit", dir="src/widget", message="Many files")
+    sha = done.content.split()[1]
+    pushed = await call(ctx, "git_push", dir="src/widget")
+    assert git_server.git(REPO, "rev-parse", "main").strip() == sha
+    assert pushed.records[0][1]["commit"] == sha

@@ -120,3 +120,24 @@ async def test_an_unreadable_last_snapshot_makes_the_next_one_full(rig: ToolRig)
     target = ws.parent / "restored"
     await restore_snapshot(store, task, second, target)
     assert tree(target) == tree(ws)
+
+
+async def test_links_that_point_anywhere_restore_as_links_and_nothing_is_written_through_them(
+    rig: ToolRig, tmp_path: Path
+) -> None:
+    ws, store, task = rig.workspace, rig.store, rig.task_id
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (ws / "etc").symlink_to("/etc")  # `ln -s /etc etc` by the agent
+    (ws / "up").symlink_to("../../../outside")
+    (ws / "keep.txt").write_text("keep")
+    expected = tree(ws)
+    snap = await save_snapshot(store, task, 1, ws, rig.settings)
+
+    target = ws.parent / "restored"
+    await restore_snapshot(store, task, snap, target)
+    assert tree(target) == expected
+    assert (
+        os.readlink(target / "etc") == "/etc" and os.readlink(target / "up") == "../../../outside"
+    )
+    assert list(outside.iterdir()) == []
