@@ -1,4 +1,4 @@
-"""Classifying LLM HTTP errors into Temporal retry decisions (DESIGN.md, Errors)."""
+"""Classifying LLM HTTP errors into Temporal retry decisions (docs/architecture.md, Errors)."""
 
 from __future__ import annotations
 

@@ -39,7 +39,7 @@ from bench.services import start_services  # noqa: E402
 from bench.stack import BenchError  # noqa: E402
 from bench.stats import compact, pct, print_summary, spread, verdict  # noqa: E402
 from cape.domain import TaskStatus  # noqa: E402
-from cape.testing.scripts import Script, Turn  # noqa: E402
+from cli.testing.scripts import Script, Turn  # noqa: E402
 
 AGENT = "assistant"
 TARGET_P99_MS = 50

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.stack import BenchError, Stack
-from cape.testing.databases import drop_postgres_database
+from cli.testing.databases import drop_postgres_database
 
 PG_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 

@@ -16,7 +16,7 @@ from temporalio.client import Client, WorkflowFailureError
 from bench.bare import WORKFLOW_NAME
 from bench.stack import BenchError
 from cape.domain import TaskStatus
-from cape.testing.scripts import Script, ScriptedToolCall, Turn
+from cli.testing.scripts import Script, ScriptedToolCall, Turn
 
 # The agent loop of one Cape task: workspace, LLM (asks for `shell echo ok`), the shell tool in
 # the sandbox, LLM (answers); then finish_task records the outcome.

@@ -34,7 +34,7 @@ from bench.harness import Bench, add_common_args, bench_main, quick_defaults  # 
 from bench.services import start_services  # noqa: E402
 from bench.stack import BenchError  # noqa: E402
 from bench.stats import compact, print_summary  # noqa: E402
-from cape.testing.scripts import Script, ScriptedToolCall, Turn  # noqa: E402
+from cli.testing.scripts import Script, ScriptedToolCall, Turn  # noqa: E402
 
 AGENT = "bench-long"
 # Temporal's per-run limits (history.historyCountLimitWarn/Error, historySizeLimitWarn/Error).

@@ -15,7 +15,7 @@ import temporalio
 from bench.load import BARE_SHAPES, CAPE_ACTIVITIES, CAPE_AGENT, CAPE_STEPS, SHELL_SCRIPT, Round
 from bench.procstat import MACHINE
 from bench.stats import compact, pct, print_summary, spread, verdict
-from cape import devserver
+from cli import devserver
 
 
 def print_round(index: int, rounds: Sequence[Round]) -> None:
@@ -184,7 +184,7 @@ def print_header(args: argparse.Namespace, db_label: str, db_file: Path | None) 
         f"  machine: {os.cpu_count()} CPUs, {platform.system()} {platform.release()}, "
         f"Python {platform.python_version()}, temporalio {temporalio.__version__}"
     )
-    print(f"  Temporal: {version}; dev server {temporal_db}, tuned with cape.devserver.tuning_args")
+    print(f"  Temporal: {version}; dev server {temporal_db}, tuned with cli.devserver.tuning_args")
     print(f"  app database: {db_label}")
     print(
         "  processes: temporal, fake LLM (`cape fake-llm`), Cape worker (`cape worker`), Cape API "

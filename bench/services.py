@@ -19,10 +19,11 @@ import httpx
 from temporalio.client import Client
 
 from bench.stack import BenchError, Proc, Stack, free_port, wait_http
-from cape import devserver
+from cape.search_attributes import ensure_search_attributes
 from cape.settings import Settings
-from cape.testing.databases import create_postgres_database, postgres_version
-from cape.testing.scripts import Script
+from cli import devserver
+from cli.testing.databases import create_postgres_database, postgres_version
+from cli.testing.scripts import Script
 
 WORKERS = str(Path(__file__).resolve().with_name("workers.py"))
 
@@ -73,10 +74,10 @@ async def start_services(
     temporal = stack.start("temporal", [str(devserver.temporal_binary()), *server_args])
     address = f"127.0.0.1:{temporal_port}"
     client = await devserver.wait_for_temporal(address, alive=lambda: temporal.popen.poll() is None)
-    await devserver.ensure_search_attributes(client, "default")
+    await ensure_search_attributes(client, "default")
 
     llm_port = free_port()
-    stack.start("fake-llm", [py, "-m", "cape.cli", "fake-llm", "--port", str(llm_port)])
+    stack.start("fake-llm", [py, "-m", "cli", "fake-llm", "--port", str(llm_port)])
 
     if args.db == "postgres":
         database_url, pg_name = create_postgres_database(args.pg_admin_url, "cape_bench")
@@ -95,8 +96,8 @@ async def start_services(
         default_model="demo",
         **(settings_update or {}),
     )
-    from cape.cli.processes import register_key
-    from cape.db.migrate import upgrade
+    from cli.processes import register_key
+    from migrations.apply import upgrade
 
     upgrade(settings)
     key = await register_key(settings, owner="bench", name="bench")
@@ -104,7 +105,7 @@ async def start_services(
     api_port = free_port()
     env = cape_env(settings, api_port, args.log_level)
     worker = stack.start("worker", [py, WORKERS, "cape"], env)
-    stack.start("api", [py, "-m", "cape.cli", "api"], env)
+    stack.start("api", [py, "-m", "cli", "api"], env)
     bare_queue = f"bench-bare-{tag}"
     bare_worker = None
     if bare:

@@ -43,7 +43,7 @@ from bench.services import start_services  # noqa: E402
 from bench.stack import BenchError, Proc, Stack  # noqa: E402
 from bench.stats import compact, pct, print_summary, spread, verdict  # noqa: E402
 from bench.workers import OPTIONS_ENV  # noqa: E402
-from cape.testing.scripts import Script, Turn  # noqa: E402
+from cli.testing.scripts import Script, Turn  # noqa: E402
 
 CAPE_WORKFLOW = "AgentTaskWorkflow"
 SCRIPT = "bench-slow"

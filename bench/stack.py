@@ -22,7 +22,7 @@ from bench.procstat import (
     pg_backends_cpu,
     proc_cpu_seconds,
 )
-from cape.cli.dev import log_tail
+from cli.dev import log_tail
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -15,7 +15,7 @@ from temporalio import workflow
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
-from cape.devserver import temporal_binary, tuning_args
+from cli.devserver import temporal_binary, tuning_args
 
 
 @workflow.defn(sandboxed=False)

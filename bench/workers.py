@@ -78,7 +78,7 @@ def patch_worker_options() -> dict[str, Any]:
 
 def run_cape_worker() -> None:
     """`cape worker` with the overrides (the CLI command exits the process itself)."""
-    from cape.cli.processes import worker
+    from cli.processes import worker
 
     patch_worker_options()
     worker.main(args=[], prog_name="cape worker")

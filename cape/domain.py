@@ -6,7 +6,7 @@ from enum import StrEnum
 
 
 class TaskStatus(StrEnum):
-    """Lifecycle of a task (DESIGN.md, Statuses)."""
+    """Lifecycle of a task (docs/architecture.md, Statuses)."""
 
     QUEUED = "queued"
     RUNNING = "running"

@@ -33,7 +33,7 @@ class CapeError(Exception):
         self.details = details
 
     def to_body(self) -> dict[str, Any]:
-        """The JSON error body DESIGN.md prescribes."""
+        """The JSON error body of every HTTP error (docs/architecture.md, Errors)."""
         return {"error": {"code": self.code, "message": self.message, "details": self.details}}
 
 

@@ -15,11 +15,11 @@ from temporalio.common import SearchAttributeKey
 from temporalio.testing import WorkflowEnvironment
 
 from cape.db.engine import create_engine
-from cape.db.migrate import upgrade
-from cape.devserver import temporal_binary, tuning_args
 from cape.llm.providers import Providers
 from cape.settings import SEARCH_ATTRIBUTES, Settings
-from cape.testing.fake_llm import FakeLLMServer
+from cli.devserver import temporal_binary, tuning_args
+from cli.testing.fake_llm import FakeLLMServer
+from migrations.apply import upgrade
 from tests.harness import drop_database, make_database, new_api_key, running_api
 from worker.group import WorkerGroup
 from worker.main import build_worker

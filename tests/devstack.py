@@ -20,7 +20,7 @@ from pathlib import Path
 from tests.harness import ROOT
 
 # How a child of `cape dev` is recognised by its command line.
-MARKERS = {"temporal": "server start-dev", "worker": "cape.cli worker", "api": "cape.cli api"}
+MARKERS = {"temporal": "server start-dev", "worker": "-m cli worker", "api": "-m cli api"}
 
 
 def free_ports(count: int) -> list[int]:
@@ -47,7 +47,7 @@ def clean_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
 
 def dev_command(data_dir: Path, ports: Sequence[int], *extra: str) -> list[str]:
     """`cape dev` on `data_dir` with ports (API, Temporal, UI); `--no-ui` when no UI port."""
-    command = [sys.executable, "-m", "cape.cli", "dev", "--data-dir", str(data_dir)]
+    command = [sys.executable, "-m", "cli", "dev", "--data-dir", str(data_dir)]
     command += ["--api-port", str(ports[0]), "--temporal-port", str(ports[1])]
     command += ["--ui-port", str(ports[2])] if len(ports) > 2 else ["--no-ui"]
     return command + list(extra)

@@ -104,7 +104,7 @@ def exec_form(args: str) -> list[str]:
 
 
 def registered_cape_commands() -> set[str]:
-    from cape.cli import main
+    from cli import main
 
     main._register()
     return set(main.cli.commands)
@@ -321,7 +321,7 @@ def test_commands_are_real_cape_subcommands(services: dict[str, dict[str, Any]])
 
 
 def test_documented_admin_commands_exist() -> None:
-    from cape.cli import main
+    from cli import main
 
     main._register()
     keys = main.cli.commands["keys"]

@@ -9,9 +9,9 @@ from alembic.migration import MigrationContext
 from sqlalchemy import create_engine
 
 import cape.db.agent_models  # noqa: F401  (registers the registry tables)
-from cape.db.migrate import upgrade
 from cape.db.models import Base
 from cape.settings import Settings
+from migrations.apply import upgrade
 
 
 def test_migrations_match_models(tmp_path: Path) -> None:

@@ -23,6 +23,7 @@ from cape.db.engine import create_engine, readonly_session_factory, session_fact
 from cape.llm.pricing import PriceTable
 from cape.llm.providers import Providers, any_configured, missing_setting
 from cape.sandbox.launcher import Sandbox
+from cape.search_attributes import ensure_search_attributes
 from cape.settings import Settings
 from worker.group import WorkerGroup
 from worker.retention import sweep_forever
@@ -91,8 +92,6 @@ def build_worker(
 
 async def run_worker(settings: Settings) -> None:
     """Connect, run until SIGINT/SIGTERM, then shut down and release resources."""
-    from cape.devserver import ensure_search_attributes
-
     client = await Client.connect(settings.temporal_address, namespace=settings.temporal_namespace)
     await ensure_search_attributes(client, settings.temporal_namespace)
     engine = create_engine(settings)

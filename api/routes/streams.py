@@ -22,7 +22,7 @@ WS_POLICY_VIOLATION = 1008
 
 
 def envelope(event: TaskEvent) -> dict[str, Any]:
-    """The event envelope of DESIGN.md."""
+    """The event envelope (docs/architecture.md, Event envelope)."""
     return {
         "seq": event.seq,
         "task_id": event.task_id,

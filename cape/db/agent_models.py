@@ -1,4 +1,4 @@
-"""Registry tables: agents and their versioned specs (DESIGN.md, Statuses: agent version)."""
+"""Registry tables: agents and their versioned specs (docs/architecture.md, Statuses)."""
 
 from __future__ import annotations
 

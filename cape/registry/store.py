@@ -17,7 +17,7 @@ SYSTEM_OWNER = "system"  # the owner of the built-in agents
 
 
 class VersionStatus(StrEnum):
-    """Lifecycle of an agent version (DESIGN.md, Statuses)."""
+    """Lifecycle of an agent version (docs/architecture.md, Statuses)."""
 
     DRAFT = "draft"
     PUBLISHED = "published"

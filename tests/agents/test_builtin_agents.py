@@ -18,7 +18,7 @@ from activities.types import LlmInput
 from cape.db.models import TaskStep
 from cape.registry.spec import AgentSpec
 from cape.settings import Settings
-from cape.testing.fake_llm import FakeLLMServer, Script, Turn
+from cli.testing.fake_llm import FakeLLMServer, Script, Turn
 from tests.agents.builtin_examples import (
     DOMAINS,
     QA_ANSWERS,

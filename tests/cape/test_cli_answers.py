@@ -7,7 +7,7 @@ import uuid
 
 from temporalio.worker import Worker
 
-from cape.testing.fake_llm import FakeLLMServer, Script, Turn
+from cli.testing.fake_llm import FakeLLMServer, Script, Turn
 from tests.cape.test_cli_tasks import cape
 from tests.conftest import Api
 from tests.e2e.agent_support import publish, spec, start, wait_status

@@ -12,8 +12,8 @@ import json
 import pytest
 from temporalio.worker import Worker
 
-from cape.cli.terminal import safe
-from cape.testing.fake_llm import FakeLLMServer, Turn
+from cli.terminal import safe
+from cli.testing.fake_llm import FakeLLMServer, Turn
 from tests.cape.test_cli_tasks import cape, finished
 from tests.conftest import Api
 from tests.e2e.tooling import call, start_task

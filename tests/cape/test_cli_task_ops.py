@@ -6,7 +6,7 @@ import json
 
 from temporalio.worker import Worker
 
-from cape.testing.fake_llm import FakeLLMServer, Turn
+from cli.testing.fake_llm import FakeLLMServer, Turn
 from tests.cape.test_cli_tasks import cape
 from tests.conftest import Api
 from tests.e2e.tooling import call, run_task, wait_task

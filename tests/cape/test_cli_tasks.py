@@ -18,10 +18,10 @@ import pytest
 from click.testing import CliRunner
 from temporalio.worker import Worker
 
-from cape.cli.render import Renderer
-from cape.cli.sse import parse_sse
-from cape.testing.fake_llm import FakeLLMServer, Fault, Script, Turn
-from cape.testing.scripts import DEMO_DONE_TEXT
+from cli.render import Renderer
+from cli.sse import parse_sse
+from cli.testing.fake_llm import FakeLLMServer, Fault, Script, Turn
+from cli.testing.scripts import DEMO_DONE_TEXT
 from tests.conftest import Api
 from tests.harness import ROOT, free_port
 
@@ -40,7 +40,7 @@ class Result:
 async def cape(
     api_url: str, key: str | None, *args: str, env: dict[str, str] | None = None
 ) -> Result:
-    """Run `python -m cape.cli` as a real process.
+    """Run `python -m cli` as a real process.
 
     Not CliRunner: the API serves from this test's event loop and logs to sys.stdout, which
     CliRunner would swap for the whole process while the command runs.
@@ -54,7 +54,7 @@ async def cape(
         if k not in ("CAPE_API_KEY", "CAPE_API_URL", "CAPE_DATA_DIR")
     }
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "cape.cli", *argv,
+        sys.executable, "-m", "cli", *argv,
         cwd=ROOT, env=base | (env or {}),
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )  # fmt: skip

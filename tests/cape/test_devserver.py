@@ -17,17 +17,17 @@ from temporalio import workflow
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
-from cape.devserver import (
+from cape.search_attributes import ensure_search_attributes
+from cape.settings import SEARCH_ATTRIBUTES
+from cli.devserver import (
     DevServerError,
     PortInUse,
     check_port_free,
     dev_server_args,
-    ensure_search_attributes,
     temporal_binary,
     tuning_args,
     wait_for_temporal,
 )
-from cape.settings import SEARCH_ATTRIBUTES
 from tests.devstack import CapeDev, clean_env, dev_command, free_ports
 
 DYNAMIC = [

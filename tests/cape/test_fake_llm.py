@@ -20,7 +20,7 @@ import pytest
 
 from activities.checks import repair_request
 from cape.kb import Passage, render_results
-from cape.testing.fake_llm import (
+from cli.testing.fake_llm import (
     FakeLLMServer,
     Fault,
     Script,
@@ -300,7 +300,7 @@ def test_load_scripts_from_yaml_and_json(tmp_path: Path) -> None:
 def test_cli_serves_loaded_scripts_until_interrupted(tmp_path: Path) -> None:
     scripts = tmp_path / "scripts.yaml"
     scripts.write_text("cli:\n  - content: from the cli\n")
-    code = "from cape.cli.fake_llm import fake_llm; fake_llm()"
+    code = "from cli.fake_llm import fake_llm; fake_llm()"
     args = ["--port", "0", "--script", str(scripts)]
     proc = subprocess.Popen(
         [sys.executable, "-c", code, *args],
@@ -333,7 +333,7 @@ def test_cli_serves_loaded_scripts_until_interrupted(tmp_path: Path) -> None:
 def test_cli_rejects_a_bad_script_file(tmp_path: Path) -> None:
     from click.testing import CliRunner
 
-    from cape.cli.fake_llm import COMMANDS, fake_llm
+    from cli.fake_llm import COMMANDS, fake_llm
 
     assert [fake_llm] == COMMANDS
     assert fake_llm.name == "fake-llm"

@@ -42,7 +42,7 @@ class FreshDev:
     def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
         """`cape ARGS` as a process that finds the API and the dev key as a user's shell would."""
         env = _clean_env() | {"CAPE_API_URL": self.api_url, "CAPE_DATA_DIR": str(self.data_dir)}
-        command = [sys.executable, "-m", "cape.cli", *args]
+        command = [sys.executable, "-m", "cli", *args]
         return subprocess.run(
             command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=RUN_TIMEOUT
         )
@@ -63,7 +63,7 @@ def fresh_dev(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FreshDev]:
     options += ["--temporal-port", str(free_port()), "--no-ui"]
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "cape.cli", "dev", *options],
+            [sys.executable, "-m", "cli", "dev", *options],
             cwd=ROOT, env=_clean_env() | {"PYTHONUNBUFFERED": "1"},
             stdout=out, stderr=subprocess.STDOUT,
         )  # fmt: skip

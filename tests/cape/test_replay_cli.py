@@ -17,9 +17,9 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 import worker.main
-from cape.cli.replay import replay
 from cape.settings import Settings
-from cape.testing.fake_llm import FakeLLMServer
+from cli.replay import replay
+from cli.testing.fake_llm import FakeLLMServer
 from tests.conftest import Api
 from tests.harness import ROOT, free_port, settings_env, wait_until
 from tests.replay.changed_workflow import ReorderedAgentTaskWorkflow
@@ -180,7 +180,7 @@ async def test_histories_from_the_server_replay(
     await wait_until(listed, "the task in the visibility store")
     # A real process: the API and worker run in this event loop, the command runs its own.
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "cape.cli", "replay", "--query", query, "--json",
+        sys.executable, "-m", "cli", "replay", "--query", query, "--json",
         cwd=ROOT, env=settings_env(settings),
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )  # fmt: skip

@@ -8,7 +8,7 @@ import jsonschema
 import pytest
 
 from cape.registry.builtin import load_builtin_specs
-from cape.testing.schema_instance import instance_of
+from cli.testing.schema_instance import instance_of
 
 SCHEMAS: list[dict[str, Any]] = [
     {"type": "object", "required": ["a"], "properties": {"a": {"type": "string", "minLength": 40}}},

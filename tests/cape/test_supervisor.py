@@ -14,8 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from cape.cli.devpids import PidFile
-from cape.cli.supervisor import (
+from cli.devpids import PidFile
+from cli.parentdeath import ParentLink, die_with_parent
+from cli.procinfo import port_holder, process_identity
+from cli.supervisor import (
     ChildDied,
     ChildSpec,
     GaveUp,
@@ -24,8 +26,6 @@ from cape.cli.supervisor import (
     Supervisor,
     describe_exit,
 )
-from cape.parentdeath import ParentLink, die_with_parent
-from cape.procinfo import port_holder, process_identity
 from tests.devstack import running
 from tests.harness import ROOT
 
@@ -46,7 +46,7 @@ def test_restart_policy_backoff_doubles_up_to_the_cap() -> None:
 
 
 def test_restarts_count_within_the_window_only(tmp_path: Path) -> None:
-    from cape.cli.supervisor import Child
+    from cli.supervisor import Child
 
     policy = RestartPolicy(max_restarts=2, window_seconds=10.0)
     child = Child(ChildSpec("worker", ["true"], policy=policy), tmp_path / "w.log")
@@ -156,7 +156,7 @@ def test_a_child_dies_with_its_sigkilled_parent() -> None:
     assert die_with_parent() is not None
     middle, child = _spawn_middle(
         "import subprocess, time\n"
-        "from cape.parentdeath import die_with_parent\n"
+        "from cli.parentdeath import die_with_parent\n"
         "p = subprocess.Popen(['sleep', '600'], preexec_fn=die_with_parent())\n"
         "print(p.pid, flush=True)\n"
         "time.sleep(600)\n"
@@ -177,7 +177,7 @@ def test_a_cape_child_stops_when_the_supervisor_pipe_closes() -> None:
     proc = subprocess.Popen(
         [sys.executable, "-c",
          "import sys, time\n"
-         "from cape.parentdeath import watch_parent\n"
+         "from cli.parentdeath import watch_parent\n"
          "print(watch_parent(), flush=True)\n"
          "time.sleep(600)\n"],
         env=os.environ | link.env(), pass_fds=link.pass_fds, stdout=subprocess.PIPE,

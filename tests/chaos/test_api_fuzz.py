@@ -25,8 +25,8 @@ from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.core.result import Ok
 
-from cape.db.migrate import upgrade
 from cape.settings import Settings
+from migrations.apply import upgrade
 from tests.chaos.support import LIMIT, Tally, fleet
 from tests.harness import drop_database, free_port, make_database, new_api_key, wait_http
 

@@ -17,7 +17,7 @@ import pytest
 
 from cape.db.models import TaskEvent, TaskStep
 from cape.settings import Settings
-from cape.testing.fake_llm import FakeLLMServer
+from cli.testing.fake_llm import FakeLLMServer
 from tests.chaos.support import LIMIT, Tally, audit, fleet, rng, wait_terminal
 from tests.e2e.test_resume import (
     assert_end,

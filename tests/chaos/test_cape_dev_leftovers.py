@@ -20,8 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from cape.devserver import dev_server_args, temporal_binary, wait_for_temporal
-from cape.procinfo import process_identity
+from cli.devserver import dev_server_args, temporal_binary, wait_for_temporal
+from cli.procinfo import process_identity
 from tests.chaos.support import LIMIT
 from tests.devstack import CapeDev, clean_env, dev_command, free_ports, running
 from tests.harness import wait_until
@@ -76,7 +76,7 @@ async def test_leftover_is_stopped_and_a_held_port_is_named(tmp_path: Path) -> N
                     "identity": process_identity(leftover.pid),
                 },
                 # The pid is alive but is not the recorded process any more (reused).
-                {"name": "worker", "pid": decoy.pid, "identity": "1 python -m cape.cli worker"},
+                {"name": "worker", "pid": decoy.pid, "identity": "1 python -m cli worker"},
             ],
         }
         (data_dir / "cape-dev.pid").write_text(json.dumps(record))
@@ -101,7 +101,7 @@ async def test_leftover_is_stopped_and_a_held_port_is_named(tmp_path: Path) -> N
             f"port {ports[0]} (API) is already in use on 127.0.0.1 by pid {api_pid} ("
             in other.stderr
         )
-        assert "cape.cli api" in other.stderr
+        assert "-m cli api" in other.stderr
 
         same = await asyncio.to_thread(run_dev, data_dir, free_ports(2))
         assert same.returncode == 2, same.stdout + same.stderr

@@ -26,7 +26,7 @@ import pytest
 from temporalio.client import Client, WorkflowExecutionStatus
 
 from cape.settings import Settings
-from cape.testing.fake_llm import FakeLLMServer
+from cli.testing.fake_llm import FakeLLMServer
 from tests.chaos.support import LIMIT, Probe, Tally, audit, probe, rng, wait_terminal
 from tests.chaos.test_api_restart import Follower
 from tests.devstack import CapeDev, dev_command, free_ports, running

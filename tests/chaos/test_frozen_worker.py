@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from cape.settings import Settings
-from cape.testing.fake_llm import FakeLLMServer
+from cli.testing.fake_llm import FakeLLMServer
 from tests.chaos.support import Tally, audit, fleet, wait_count, wait_terminal
 from tests.conftest import Api
 from tests.e2e.test_crash import KINDS, start_tasks, two_files_script

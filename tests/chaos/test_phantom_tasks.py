@@ -25,7 +25,7 @@ from temporalio.client import Client
 from cape.db.engine import create_engine, readonly_session_factory
 from cape.db.models import Task
 from cape.settings import Settings
-from cape.testing.fake_llm import FakeLLMServer
+from cli.testing.fake_llm import FakeLLMServer
 from tests.chaos.support import LIMIT, Tally, audit, fleet, rng, wait_terminal
 from tests.chaos.test_api_restart import Follower, audit_streams, finish_reading
 from tests.chaos.test_temporal_restart import temporal_server

@@ -25,7 +25,7 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from cape.settings import Settings
-from cape.testing.fake_llm import FakeLLMServer
+from cli.testing.fake_llm import FakeLLMServer
 from tests.chaos.support import LIMIT, Tally, audit, fleet, rng, wait_count, wait_terminal
 from tests.conftest import Api
 from tests.e2e.test_crash import KINDS, start_tasks, two_files_script

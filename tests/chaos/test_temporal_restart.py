@@ -18,9 +18,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from cape.devserver import dev_server_args, temporal_binary, wait_for_temporal
 from cape.settings import Settings
-from cape.testing.fake_llm import FakeLLMServer
+from cli.devserver import dev_server_args, temporal_binary, wait_for_temporal
+from cli.testing.fake_llm import FakeLLMServer
 from tests.chaos.support import LIMIT, Tally, audit, fleet, rng, wait_count, wait_terminal
 from tests.e2e.test_resume import slow_script, start_named_task
 from tests.harness import free_port, log_tail, new_api_key, running_api, stop_process

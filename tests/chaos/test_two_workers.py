@@ -16,7 +16,7 @@ import pytest
 
 from cape.db.models import TaskEvent, TaskStep
 from cape.settings import Settings
-from cape.testing.fake_llm import FakeLLMServer
+from cli.testing.fake_llm import FakeLLMServer
 from tests.chaos.support import Tally, audit, fleet, rng, wait_count, wait_terminal
 from tests.conftest import Api
 from tests.e2e.test_crash import KINDS, snapshots, start_tasks, two_files_script

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from cape.settings import Settings
-from cape.testing.fake_llm import FakeLLMServer
+from cli.testing.fake_llm import FakeLLMServer
 from tests.chaos.support import LIMIT, Tally, audit, fleet, probe, rng, wait_terminal
 from tests.conftest import Api
 from tests.e2e.test_crash import KINDS, start_tasks, two_files_script

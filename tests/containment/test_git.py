@@ -20,7 +20,7 @@ from pydantic import SecretStr
 from activities.tools.base import ToolError
 from activities.tools.github import TOOLS
 from cape.settings import Settings
-from cape.testing.fake_llm import FakeLLMServer, Turn
+from cli.testing.fake_llm import FakeLLMServer, Turn
 from tests.conftest import Api
 from tests.containment.conftest import (
     TRIES,

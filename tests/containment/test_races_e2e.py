@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from cape.settings import Settings
-from cape.testing.fake_llm import FakeLLMServer, Turn
+from cli.testing.fake_llm import FakeLLMServer, Turn
 from tests.conftest import Api
 from tests.containment.conftest import Canary, files_under, tar_members
 from tests.e2e.tooling import call, pretty, results, run_task

@@ -21,11 +21,11 @@ from temporalio.client import Client
 from api.task_input import start_workflow
 from cape.db.agent_models import Agent
 from cape.db.engine import create_engine, session_factory
-from cape.db.migrate import upgrade
 from cape.db.models import Task, utcnow
 from cape.registry.builtin import ensure_builtins
 from cape.registry.resolve import load_spec
 from cape.settings import Settings
+from migrations.apply import upgrade
 from tests.harness import drop_database, make_database
 
 

@@ -14,7 +14,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from cape.settings import Settings
-from cape.testing.fake_llm import FakeLLMServer, Script, Turn
+from cli.testing.fake_llm import FakeLLMServer, Script, Turn
 from tests.conftest import Api
 from tests.harness import new_api_key
 

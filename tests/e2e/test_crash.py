@@ -23,7 +23,7 @@ from sqlalchemy import select
 from cape.db.engine import create_engine, readonly_session_factory
 from cape.db.models import TaskEvent, TaskStep
 from cape.settings import Settings
-from cape.testing.fake_llm import FakeLLMServer, Script, ScriptedToolCall, Turn, create_app
+from cli.testing.fake_llm import FakeLLMServer, Script, ScriptedToolCall, Turn, create_app
 from tests.conftest import Api
 from tests.harness import (
     check_exactly_once,

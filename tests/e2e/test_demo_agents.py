@@ -14,7 +14,7 @@ import yaml
 from temporalio.worker import Worker
 
 from cape.registry.builtin import BUILTIN_DIR
-from cape.testing.scripts import DEMO_MODEL
+from cli.testing.scripts import DEMO_MODEL
 from tests.agents.builtin_examples import QA_INPUTS, SPECIALIST, specialist_input
 from tests.conftest import Api
 from tests.e2e.tooling import pretty, wait_task

@@ -20,7 +20,7 @@ import pytest
 from temporalio.client import Client, WorkflowExecutionStatus
 
 from cape.settings import Settings
-from cape.testing.fake_llm import FakeLLMServer
+from cli.testing.fake_llm import FakeLLMServer
 from tests.conftest import Api
 from tests.e2e.reconcile_support import insert_rows, new_row, own_database, rows_of, start_for
 from tests.e2e.test_reconcile import answer_script, until_workflow, workflow_status
@@ -43,7 +43,7 @@ async def settings(settings: Settings, tmp_path: Path) -> AsyncIterator[Settings
 def doctor(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
     """Run `cape doctor` as a real process against the test's database and Temporal."""
     return subprocess.run(
-        [sys.executable, "-m", "cape.cli", "doctor", *args],
+        [sys.executable, "-m", "cli", "doctor", *args],
         env=settings_env(settings),
         cwd=ROOT,
         capture_output=True,

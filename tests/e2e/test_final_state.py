@@ -14,7 +14,7 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from cape.settings import Settings
-from cape.testing.fake_llm import FakeLLMServer, Fault, Script, Turn
+from cli.testing.fake_llm import FakeLLMServer, Fault, Script, Turn
 from tests.cape.test_cli_tasks import cape
 from tests.conftest import Api
 from tests.e2e.agent_support import publish, spec, start, wait_status

@@ -10,7 +10,7 @@ from temporalio.worker import Worker
 
 from cape.db.models import TaskEvent
 from cape.settings import Settings
-from cape.testing.fake_llm import FakeLLMServer, Fault, Script, Turn
+from cli.testing.fake_llm import FakeLLMServer, Fault, Script, Turn
 from tests.conftest import Api
 from tests.harness import read_sse, stored
 

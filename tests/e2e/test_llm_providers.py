@@ -9,7 +9,7 @@ from temporalio.worker import Worker
 
 from cape.llm_settings import Price, ProviderConfig
 from cape.settings import Settings
-from cape.testing.fake_llm import FakeLLMServer, Fault, Script, Turn
+from cli.testing.fake_llm import FakeLLMServer, Fault, Script, Turn
 from tests.conftest import Api
 from tests.e2e.agent_support import publish, spec, stack, start
 from tests.e2e.tooling import call, events_of, pretty, wait_task

@@ -8,7 +8,7 @@ import pytest
 from temporalio.client import Client
 
 from cape.settings import Settings
-from cape.testing.fake_llm import FakeLLMServer, Script, Turn
+from cli.testing.fake_llm import FakeLLMServer, Script, Turn
 from tests.e2e.agent_support import publish, spec, stack, start
 from tests.e2e.tooling import call, pretty, wait_task
 from tests.harness import stored

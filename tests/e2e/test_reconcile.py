@@ -18,7 +18,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from cape.db.models import Task
 from cape.settings import Settings
-from cape.testing.fake_llm import FakeLLMServer, Script, Turn
+from cli.testing.fake_llm import FakeLLMServer, Script, Turn
 from tests.conftest import Api
 from tests.e2e.reconcile_support import insert_rows, new_row, own_database, rows_of
 from tests.e2e.test_resume import slow_script, start_named_task

@@ -20,12 +20,12 @@ import pytest
 from temporalio.client import Client
 from temporalio.worker import Worker
 
-from cape.cli.processes import API_SHUTDOWN_GRACE_SECONDS
 from cape.db.engine import create_engine
 from cape.db.models import TaskEvent
 from cape.llm.providers import Providers
 from cape.settings import Settings
-from cape.testing.fake_llm import FakeLLMServer, Script, ScriptedToolCall, Turn, create_app
+from cli.processes import API_SHUTDOWN_GRACE_SECONDS
+from cli.testing.fake_llm import FakeLLMServer, Script, ScriptedToolCall, Turn, create_app
 from tests.conftest import Api
 from tests.harness import (
     free_port,

@@ -25,7 +25,7 @@ from temporalio.worker import Worker
 from cape.db.engine import create_engine, session_factory
 from cape.db.models import Task
 from cape.settings import Settings
-from cape.testing.fake_llm import FakeLLMServer, Script, Turn
+from cli.testing.fake_llm import FakeLLMServer, Script, Turn
 from tests.conftest import Api
 from tests.e2e.test_api_errors import assert_fields
 from tests.harness import ROOT, free_port, new_api_key, running_api
@@ -408,10 +408,10 @@ async def test_temporal_down_is_503(settings: Settings) -> None:
 
 
 async def cape(url: str, key: str, *args: str) -> tuple[int, str]:
-    """Run `python -m cape.cli schedules <command> --api-url ... <args>` as a real process."""
+    """Run `python -m cli schedules <command> --api-url ... <args>` as a real process."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("CAPE_API")}
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "cape.cli", "schedules", args[0], "--api-url", url,
+        sys.executable, "-m", "cli", "schedules", args[0], "--api-url", url,
         "--api-key", key, *args[1:],
         cwd=ROOT, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
     )  # fmt: skip

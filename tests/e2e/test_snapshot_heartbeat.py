@@ -10,7 +10,7 @@ import pytest
 from temporalio.worker import Worker
 
 from cape.settings import Settings
-from cape.testing.fake_llm import FakeLLMServer, Turn
+from cli.testing.fake_llm import FakeLLMServer, Turn
 from tests.conftest import Api
 from tests.e2e.test_workspace_snapshots import snapshot_sizes
 from tests.e2e.tooling import call, pretty, run_task

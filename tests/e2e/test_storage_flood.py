@@ -17,7 +17,7 @@ from temporalio.worker import Worker
 from cape.db.engine import create_engine, session_factory
 from cape.db.models import TaskEvent
 from cape.settings import Settings
-from cape.testing.fake_llm import FakeLLMServer, Turn
+from cli.testing.fake_llm import FakeLLMServer, Turn
 from tests.conftest import Api
 from tests.e2e.tooling import call, events_of, pretty, run_task
 

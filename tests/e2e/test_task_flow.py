@@ -8,7 +8,7 @@ from pathlib import Path
 from temporalio.worker import Worker
 
 from cape.settings import Settings
-from cape.testing.fake_llm import FakeLLMServer, Script, ScriptedToolCall, Turn
+from cli.testing.fake_llm import FakeLLMServer, Script, ScriptedToolCall, Turn
 from tests.conftest import Api
 from tests.harness import read_sse, stored
 

@@ -7,7 +7,7 @@ import uuid
 from temporalio.worker import Worker
 
 from cape.settings import Settings
-from cape.testing.fake_llm import FakeLLMServer, Turn
+from cli.testing.fake_llm import FakeLLMServer, Turn
 from tests.conftest import Api
 from tests.e2e.tooling import call, events_of, pretty, results, run_task, start_task, wait_task
 from tests.harness import stored, wait_until
@@ -146,7 +146,7 @@ async def test_fork_reuses_the_steps_before_the_fork_point_and_the_workspace(
         Turn(tool_calls=[call("write_file", path="result.md", content="result B")]),
         Turn(content="B"),
     ]
-    from cape.testing.fake_llm import Script
+    from cli.testing.fake_llm import Script
 
     fake_llm.add_script(Script(name=name, turns=fork_turns))
     forked = await api.http.post(

@@ -16,7 +16,7 @@ from temporalio.worker import Worker
 from websockets.asyncio.client import connect
 
 from cape.settings import Settings
-from cape.testing.fake_llm import FakeLLMServer, Fault, Script, ScriptedToolCall, Turn
+from cli.testing.fake_llm import FakeLLMServer, Fault, Script, ScriptedToolCall, Turn
 from tests.conftest import Api
 from tests.e2e.agent_support import wait_status
 from tests.harness import new_api_key, read_sse, stored

@@ -18,7 +18,7 @@ from temporalio.worker import Worker
 
 from cape.db.engine import create_engine
 from cape.settings import Settings
-from cape.testing.fake_llm import FakeLLMServer, Turn
+from cli.testing.fake_llm import FakeLLMServer, Turn
 from tests.conftest import Api
 from tests.e2e.test_api_errors import assert_fields
 from tests.e2e.tooling import call, pretty, run_task

@@ -9,7 +9,7 @@ import pytest
 from temporalio.worker import Worker
 
 from cape.settings import Settings
-from cape.testing.fake_llm import FakeLLMServer, Turn
+from cli.testing.fake_llm import FakeLLMServer, Turn
 from tests.conftest import Api
 from tests.e2e.tooling import call, events_of, pretty, results, run_task, tool_steps
 from tests.harness import stored

@@ -10,7 +10,7 @@ from temporalio.service import RPCError
 from temporalio.worker import Worker
 
 from cape.settings import Settings
-from cape.testing.fake_llm import FakeLLMServer, Script, Turn
+from cli.testing.fake_llm import FakeLLMServer, Script, Turn
 from tests.conftest import Api
 from tests.e2e.agent_support import publish, spec, start
 from tests.e2e.tooling import pretty, wait_task

@@ -12,7 +12,7 @@ from temporalio.client import Client
 from cape.db.engine import create_engine
 from cape.llm.providers import Providers
 from cape.settings import Settings
-from cape.testing.fake_llm import FakeLLMServer, Turn
+from cli.testing.fake_llm import FakeLLMServer, Turn
 from tests.conftest import Api
 from tests.e2e.tooling import call, events_of, pretty, results, start_task, wait_task
 from tests.harness import stored, wait_until

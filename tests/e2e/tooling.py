@@ -8,7 +8,7 @@ from typing import Any
 
 from cape.db.models import TaskEvent, TaskStep
 from cape.settings import Settings
-from cape.testing.fake_llm import FakeLLMServer, Script, ScriptedToolCall, Turn
+from cli.testing.fake_llm import FakeLLMServer, Script, ScriptedToolCall, Turn
 from tests.conftest import Api
 from tests.harness import stored
 

@@ -17,11 +17,11 @@ from tests.registry.conftest import spec, unique
 
 
 async def agents(api: Api, command: str, *args: str, key: str | None = None) -> Result:
-    """Run `python -m cape.cli agents COMMAND --api-url .. --api-key .. ARGS` as a process."""
+    """Run `python -m cli agents COMMAND --api-url .. --api-key .. ARGS` as a process."""
     argv = ["agents", command, "--api-url", api.url, "--api-key", key or api.key, *args]
     env = {k: v for k, v in os.environ.items() if not k.startswith("CAPE_API")}
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "cape.cli", *argv, cwd=ROOT, env=env,
+        sys.executable, "-m", "cli", *argv, cwd=ROOT, env=env,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )  # fmt: skip
     out, err = await asyncio.wait_for(proc.communicate(), 120)

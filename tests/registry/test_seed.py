@@ -15,10 +15,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from cape.db.agent_models import Agent, AgentVersion
 from cape.db.engine import create_engine, session_factory
-from cape.db.migrate import upgrade
 from cape.db.models import AuditEvent
 from cape.registry.builtin import BUILTIN_DIR, ensure_builtins, load_builtin_specs, seed_builtins
 from cape.settings import Settings
+from migrations.apply import upgrade
 from tests.harness import drop_database, make_database
 
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 
-from cape.testing.fake_llm import FakeLLMServer, Fault, Script, ScriptedToolCall, Turn
+from cli.testing.fake_llm import FakeLLMServer, Fault, Script, ScriptedToolCall, Turn
 from tests.harness import wait_until
 
 LIMIT = 60.0

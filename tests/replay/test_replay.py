@@ -16,7 +16,7 @@ from temporalio.client import Client, WorkflowHistory
 from temporalio.worker import Replayer, Worker
 from temporalio.workflow import NondeterminismError
 
-from cape.testing.fake_llm import FakeLLMServer
+from cli.testing.fake_llm import FakeLLMServer
 from tests.conftest import Api
 from tests.replay.changed_workflow import ReorderedAgentTaskWorkflow
 from tests.replay.shapes import SHAPES, run_shape

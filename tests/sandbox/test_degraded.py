@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from cape.cli.dev import _warn_about_sandbox
 from cape.sandbox import probe
 from cape.sandbox.degraded import SandboxRefused
 from cape.sandbox.launcher import Sandbox
+from cli.dev import _warn_about_sandbox
 
 
 async def test_rlimits_mode_refuses_before_anything_runs(

@@ -1,0 +1,43 @@
+"""The `cape` command: subcommands live in their own modules and are added here."""
+
+from __future__ import annotations
+
+import click
+
+
+@click.group()
+@click.version_option(package_name="capecontrol")
+def cli() -> None:
+    """CapeControl: durable AI-agent tasks on Temporal."""
+
+
+def _register() -> None:
+    # Imported here so `cape --help` stays cheap and each command module stays independent.
+    from cli import (
+        agents,
+        answers,
+        dev,
+        doctor,
+        fake_llm,
+        processes,
+        replay,
+        schedules,
+        task_ops,
+        tasks,
+        workspaces,
+    )
+
+    # task_ops adds its commands to the `cape tasks` group when imported.
+    modules = (
+        dev, processes, doctor, fake_llm, tasks, task_ops, answers, schedules, agents, workspaces,
+        replay,
+    )  # fmt: skip
+    for module in modules:
+        for command in module.COMMANDS:
+            cli.add_command(command)
+
+
+def main() -> None:
+    """Entry point of the `cape` console script."""
+    _register()
+    cli()
