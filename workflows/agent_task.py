@@ -8,7 +8,7 @@ from datetime import timedelta
 from typing import Any
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy, SearchAttributeKey
+from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError, CancelledError
 
 with workflow.unsafe.imports_passed_through():
@@ -30,6 +30,15 @@ with workflow.unsafe.imports_passed_through():
         WorkspaceInput,
         WorkspaceResult,
     )
+    from cape.contracts.failures import Failure
+    from cape.contracts.temporal import (
+        AGENT_TASK_WORKFLOW,
+        PAUSE_SIGNAL,
+        PROVIDE_INPUT_UPDATE,
+        RESUME_SIGNAL,
+        STATE_QUERY,
+        STATUS_KEY,
+    )
     from workflows.rules import (
         check_answer,
         describe,
@@ -49,7 +58,6 @@ with workflow.unsafe.imports_passed_through():
         TaskState,
     )
 
-STATUS_KEY = SearchAttributeKey.for_keyword("CapeStatus")
 # Tool steps run on the task queue of the host holding the workspace (issue 4); histories
 # recorded before ran them on the shared queue and must replay unchanged.
 HOST_QUEUE_PATCH = "workspace-host-queue"
@@ -70,7 +78,7 @@ class _Ended(Exception):
         self.status, self.error = status, error
 
 
-@workflow.defn(name="AgentTaskWorkflow")
+@workflow.defn(name=AGENT_TASK_WORKFLOW)
 class AgentTaskWorkflow(StepRunner):
     """Workspace setup, then LLM turns and the tool calls they ask for, until an answer."""
 
@@ -83,24 +91,24 @@ class AgentTaskWorkflow(StepRunner):
         self._model_index = 0
         self._asked = 0
 
-    @workflow.query
+    @workflow.query(name=STATE_QUERY)
     def state(self) -> TaskState:
         """Live progress: status, current step, counts, usage and what the task waits for."""
         return self._state
 
-    @workflow.signal
+    @workflow.signal(name=PAUSE_SIGNAL)
     def pause(self, request: PauseRequest) -> None:
         """Stop at the next step boundary (the running step finishes first)."""
         self._state.paused = True
         self._pause_request = request
 
-    @workflow.signal
+    @workflow.signal(name=RESUME_SIGNAL)
     def resume(self, request: PauseRequest) -> None:
         """Carry on after a pause (or cancel a pause not reached yet)."""
         self._state.paused = False
         self._pause_request = request
 
-    @workflow.update
+    @workflow.update(name=PROVIDE_INPUT_UPDATE)
     def provide_input(self, answer: InputAnswer) -> dict[str, Any]:
         """Answer the pending approval or budget question; the loop carries on with it."""
         self._answer = answer
@@ -149,7 +157,7 @@ class AgentTaskWorkflow(StepRunner):
                 raise
             error = describe(err, self._state.current_step)
             await self._finish("failed", error=error)
-            raise ApplicationError(error["message"], error, type="TaskFailed") from err
+            raise ApplicationError(error["message"], error, type=Failure.TASK_FAILED) from err
         except _Ended as ended:
             await self._finish(ended.status, error=ended.error)
             if ended.status == "timed_out":
@@ -158,7 +166,7 @@ class AgentTaskWorkflow(StepRunner):
                 ) from None
             return self._result(None)
         except ApplicationError as err:
-            error = {"type": err.type or "ApplicationError", "message": err.message}
+            error = {"type": err.type or Failure.UNTYPED, "message": err.message}
             await self._finish("failed", error=error)
             raise
         except asyncio.CancelledError:
@@ -230,7 +238,7 @@ class AgentTaskWorkflow(StepRunner):
                     "the agent's answer does not match its output schema: "
                     + "; ".join(check.problems),
                     {"problems": check.problems},
-                    type="OutputInvalid",
+                    type=Failure.OUTPUT_INVALID,
                     non_retryable=True,
                 )
             repairs -= 1  # the check step told the model what is wrong: it answers again
@@ -347,7 +355,10 @@ class AgentTaskWorkflow(StepRunner):
         if deadline and workflow.now().isoformat() >= deadline:
             raise _Ended(
                 "timed_out",
-                {"type": "TaskTimeout", "message": f"the task ran past its deadline {deadline}"},
+                {
+                    "type": Failure.TASK_TIMEOUT,
+                    "message": f"the task ran past its deadline {deadline}",
+                },
             )
         over = exceeded(state.limits, state.usage, state.llm_turns)
         if over is None:
@@ -355,7 +366,7 @@ class AgentTaskWorkflow(StepRunner):
         if over["exceeded"] == "max_steps" and not workflow.patched(BUDGET_INPUT_PATCH):
             raise ApplicationError(
                 f"max_steps ({over['limit']}) reached before the agent answered",
-                type="MaxStepsReached",
+                type=Failure.MAX_STEPS_REACHED,
                 non_retryable=True,
             )
         self._asked += 1
@@ -385,7 +396,7 @@ class AgentTaskWorkflow(StepRunner):
                 raise _Ended(
                     "timed_out",
                     {
-                        "type": "InputExpired",
+                        "type": Failure.INPUT_EXPIRED,
                         "message": f"no answer to {pending['id']} within {timeout:g} s",
                         "pending": pending,
                     },
@@ -452,7 +463,7 @@ class AgentTaskWorkflow(StepRunner):
                     f"{inp.tuning.host_timeout_seconds:g} s and the workspace has no snapshot "
                     "to restore elsewhere",
                     {"host": lost},
-                    type="WorkspaceHostLost",
+                    type=Failure.WORKSPACE_HOST_LOST,
                     non_retryable=True,
                 )
             workflow.logger.warning("workspace host %s lost; restoring its snapshot", lost)
@@ -558,4 +569,7 @@ def _outcome(output: dict[str, Any] | None, error: dict[str, Any] | None) -> str
 def _canceled(answer: InputAnswer) -> dict[str, Any]:
     who = f" by {answer.by}" if answer.by else ""
     reason = f": {answer.reason}" if answer.reason else ""
-    return {"type": "CanceledByUser", "message": f"canceled{who} while waiting for input{reason}"}
+    return {
+        "type": Failure.CANCELED_BY_USER,
+        "message": f"canceled{who} while waiting for input{reason}",
+    }

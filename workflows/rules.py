@@ -15,6 +15,7 @@ from temporalio.exceptions import (
 )
 
 from activities.types import ModelChoice, Usage
+from cape.contracts.failures import Failure
 from workflows.types import AgentTaskInput, InputAnswer
 
 ANSWERS = {"approval": {"approve", "reject", "cancel"}, "budget": {"raise", "cancel"}}
@@ -64,7 +65,7 @@ def describe(err: ActivityError, step: str | None) -> dict[str, Any]:
     """The task's error object from a failed step."""
     cause = err.cause
     if isinstance(cause, ApplicationError):
-        return {"type": cause.type or "ApplicationError", "message": cause.message, "step": step}
+        return {"type": cause.type or Failure.UNTYPED, "message": cause.message, "step": step}
     message = str(cause) if cause is not None else str(err)
     return {"type": type(cause or err).__name__, "message": message, "step": step}
 
@@ -88,20 +89,20 @@ def check_answer(
 ) -> None:
     """Refuse an answer that does not fit the pending question (the update's validator)."""
     if pending is None:
-        raise InputRefused("the task is not waiting for input", type="NoPendingInput")
+        raise InputRefused("the task is not waiting for input", type=Failure.NO_PENDING_INPUT)
     if answer.request_id != pending["id"]:
         raise InputRefused(
             f"stale answer: the task waits for {pending['id']!r}, not {answer.request_id!r}",
-            type="StaleInput",
+            type=Failure.STALE_INPUT,
         )
     if answered:
-        raise InputRefused(f"{pending['id']!r} was already answered", type="DuplicateInput")
+        raise InputRefused(f"{pending['id']!r} was already answered", type=Failure.DUPLICATE_INPUT)
     allowed = ANSWERS[pending["kind"]]
     if answer.action not in allowed:
         raise InputRefused(
             f"action {answer.action!r} does not answer a {pending['kind']} question; "
             f"use one of {', '.join(sorted(allowed))}",
-            type="InvalidAnswer",
+            type=Failure.INVALID_ANSWER,
         )
     if answer.action == "raise":
         _check_raise(answer, used)
@@ -116,11 +117,11 @@ def _check_raise(answer: InputAnswer, used: dict[str, Any]) -> None:
     given = {k: v for k, v in raised.items() if v is not None}
     if not given:
         raise InputRefused(
-            "a raise needs a new max_steps, max_tokens or max_cost", type="InvalidAnswer"
+            "a raise needs a new max_steps, max_tokens or max_cost", type=Failure.INVALID_ANSWER
         )
     for name, value in given.items():
         if value <= used.get(name, 0):
             raise InputRefused(
                 f"{name} must be above what the task used ({used.get(name, 0)})",
-                type="InvalidAnswer",
+                type=Failure.INVALID_ANSWER,
             )
