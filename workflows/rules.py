@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from typing import Any
 
 from temporalio.exceptions import (
     ActivityError,
@@ -16,6 +15,7 @@ from temporalio.exceptions import (
 
 from activities.types import ModelChoice, Usage
 from cape.contracts.failures import Failure
+from cape.contracts.records import Budgets, Exceeded, PendingQuestion, TaskError
 from workflows.types import AgentTaskInput, InputAnswer
 
 ANSWERS = {"approval": {"approve", "reject", "cancel"}, "budget": {"raise", "cancel"}}
@@ -61,7 +61,7 @@ def model_failed(err: ActivityError) -> bool:
     return isinstance(cause, ApplicationError) and cause.non_retryable
 
 
-def describe(err: ActivityError, step: str | None) -> dict[str, Any]:
+def describe(err: ActivityError, step: str | None) -> TaskError:
     """The task's error object from a failed step."""
     cause = err.cause
     if isinstance(cause, ApplicationError):
@@ -70,22 +70,21 @@ def describe(err: ActivityError, step: str | None) -> dict[str, Any]:
     return {"type": type(cause or err).__name__, "message": message, "step": step}
 
 
-def exceeded(limits: dict[str, Any], usage: Usage, llm_turns: int) -> dict[str, Any] | None:
+def exceeded(limits: Budgets, usage: Usage, llm_turns: int) -> Exceeded | None:
     """The first budget the task has used up, as {exceeded, used, limit}, or None."""
-    used = {
-        "max_steps": llm_turns,
-        "max_tokens": usage.total_tokens,
-        "max_cost": round(usage.cost_usd, 6),
-    }
-    for name, value in used.items():
-        limit = limits.get(name)
+    checks: list[tuple[str, float, float | None]] = [
+        ("max_steps", llm_turns, limits.get("max_steps")),
+        ("max_tokens", usage.total_tokens, limits.get("max_tokens")),
+        ("max_cost", round(usage.cost_usd, 6), limits.get("max_cost")),
+    ]
+    for name, value, limit in checks:
         if limit is not None and value >= limit:
             return {"exceeded": name, "used": value, "limit": limit}
     return None
 
 
 def check_answer(
-    pending: dict[str, Any] | None, answered: bool, answer: InputAnswer, used: dict[str, Any]
+    pending: PendingQuestion | None, answered: bool, answer: InputAnswer, used: dict[str, float]
 ) -> None:
     """Refuse an answer that does not fit the pending question (the update's validator)."""
     if pending is None:
@@ -108,7 +107,7 @@ def check_answer(
         _check_raise(answer, used)
 
 
-def _check_raise(answer: InputAnswer, used: dict[str, Any]) -> None:
+def _check_raise(answer: InputAnswer, used: dict[str, float]) -> None:
     raised = {
         "max_steps": answer.max_steps,
         "max_tokens": answer.max_tokens,
