@@ -23,6 +23,7 @@ from activities.recorder import Event, StepRecorder
 from activities.tools.registry import openai_tools
 from activities.types import LlmInput, LlmResult, StepRef, ToolCall, Usage
 from cape.contracts.failures import Failure
+from cape.contracts.steps import ChatMessage, LlmStepOutput, read_llm
 from cape.domain import Channel, EventType
 from cape.llm.pricing import PriceTable
 from cape.llm.providers import ProviderNotConfigured, Providers, UnknownProvider
@@ -109,7 +110,7 @@ class LlmActivities:
         )
         done = await self.recorder.begin(ref, {"model": inp.model, "provider": inp.provider})
         if done is not None:
-            return _from_output(done)
+            return _from_output(read_llm(done))
         async with self.reads() as session:
             messages = await load_messages(session, ref.task_id, inp.system_prompt, ref.step_no)
         tools = openai_tools(inp.tools)
@@ -198,21 +199,27 @@ def _events(result: LlmResult, inp: LlmInput, priced: bool) -> list[Event]:
     return events
 
 
-def _to_output(result: LlmResult) -> dict[str, Any]:
-    message: dict[str, Any] = {"role": "assistant", "content": result.content}
+def _to_output(result: LlmResult) -> LlmStepOutput:
+    message: ChatMessage = {"role": "assistant", "content": result.content}
     if result.tool_calls:
         message["tool_calls"] = [
             {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
             for c in result.tool_calls
         ]
+    usage = result.usage
     return {
         "message": message,
         "finish_reason": result.finish_reason,
-        "usage": result.usage.__dict__,
+        "usage": {
+            "prompt_tokens": usage.prompt_tokens,
+            "completion_tokens": usage.completion_tokens,
+            "total_tokens": usage.total_tokens,
+            "cost_usd": usage.cost_usd,
+        },
     }
 
 
-def _from_output(output: dict[str, Any]) -> LlmResult:
+def _from_output(output: LlmStepOutput) -> LlmResult:
     message = output["message"]
     calls = [
         ToolCall(c["id"], c["function"]["name"], c["function"]["arguments"])

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -83,7 +83,7 @@ class StepRecorder:
     async def finish(
         self,
         ref: StepRef,
-        output: dict[str, Any],
+        output: Mapping[str, Any],
         *,
         status: StepStatus = StepStatus.SUCCEEDED,
         usage: Usage | None = None,
@@ -116,7 +116,7 @@ class StepRecorder:
                 step_no=ref.step_no,
                 dedupe_key=f"step:{ref.step_no}:finished:{_run()}",
             )
-            row.status, row.output, row.finished_at = status, output, utcnow()
+            row.status, row.output, row.finished_at = status, dict(output), utcnow()
             row.usage = usage.__dict__ if usage else None
             if usage is not None:
                 # In the step's own transaction: totals count each finished step exactly once.

@@ -28,6 +28,8 @@ from activities.workspace import (
     snapshot_before,
 )
 from cape.artifacts import ArtifactStore
+from cape.contracts.failures import Failure
+from cape.contracts.steps import ToolStepOutput, read_tool
 from cape.domain import Channel, EventType, StepStatus
 from cape.sandbox.degraded import SandboxRefused
 from cape.sandbox.launcher import Sandbox
@@ -76,7 +78,8 @@ class ToolActivities:
         )
         started = await self.recorder.start(ref, {"tool": call.name, "arguments": call.arguments})
         if (done := started.done) is not None:
-            return ToolResult(done["ok"], _brief(done["content"]), done.get("snapshot"))
+            stored = read_tool(done)
+            return ToolResult(stored["ok"], _brief(stored["content"]), stored.get("snapshot"))
         if inp.denied is not None:  # a person refused the call: the model hears why
             await self._finish(inp, None, inp.denied, False, None, None)
             return ToolResult(False, _brief(inp.denied))
@@ -215,14 +218,16 @@ class ToolActivities:
         restored: str | None,
     ) -> None:
         call = inp.call
-        output: dict[str, Any] = {"tool_call_id": call.id, "ok": ok, "content": content}
+        output: ToolStepOutput = {"tool_call_id": call.id, "ok": ok, "content": content}
         events: list[Event] = []
         if restored is not None:
             output["restored_from"] = restored
             data = {"snapshot": restored, "reason": "step run again"}
             events.append((Channel.LIFECYCLE, EventType.WORKSPACE_RESTORED, data))
         if out is not None:
-            output.update(isolation=out.isolation, artifacts=out.artifacts, records=out.records)
+            output["isolation"] = out.isolation
+            output["artifacts"] = out.artifacts
+            output["records"] = list(out.records)
             events += [(Channel.TOOLS, kind, data) for kind, data in out.records]
             for artifact_id in out.artifacts:
                 info = await self.store.get(inp.step.task_id, artifact_id)
@@ -233,7 +238,7 @@ class ToolActivities:
         if not ok:
             # The content says "error: ..." to the model; the error object has the type apart.
             message = content.removeprefix(ERROR_PREFIX)
-            output["error"] = {"type": "ToolError", "message": message}
+            output["error"] = {"type": Failure.TOOL_ERROR, "message": message}
             log.info("tool error returned to the model", tool=call.name, error=content[:500])
         result = {"id": call.id, "name": call.name, "ok": ok, "content": content}
         events.append((Channel.TOOLS, EventType.TOOL_RESULT, result))
