@@ -23,6 +23,7 @@ from activities.recorder import Event, StepRecorder
 from activities.tools.registry import openai_tools
 from activities.types import LlmInput, LlmResult, StepRef, ToolCall, Usage
 from cape.contracts.failures import Failure
+from cape.contracts.records import StepError
 from cape.contracts.steps import ChatMessage, LlmStepOutput, read_llm
 from cape.domain import Channel, EventType
 from cape.llm.pricing import PriceTable
@@ -125,9 +126,7 @@ class LlmActivities:
                 else Failure.PROVIDER_UNKNOWN
             )
             error = ApplicationError(exc.message, type=kind, non_retryable=True)
-            await self.recorder.fail(
-                ref, {"type": error.type, "message": exc.message}, retrying=False
-            )
+            await self.recorder.fail(ref, {"type": kind, "message": exc.message}, retrying=False)
             raise error from exc
         try:
             async with heartbeating():
@@ -147,9 +146,8 @@ class LlmActivities:
             error, retryable = classify(exc)
             retrying = retryable and not _last_attempt()
             log.warning("llm call failed", error=error.message, retrying=retrying)
-            await self.recorder.fail(
-                ref, {"type": error.type, "message": error.message}, retrying=retrying
-            )
+            failed: StepError = {"type": error.type or Failure.UNTYPED, "message": error.message}
+            await self.recorder.fail(ref, failed, retrying=retrying)
             raise error from exc
         result = acc.result()
         cost = self.prices.cost(

@@ -13,6 +13,7 @@ from temporalio.exceptions import ApplicationError
 
 from activities.types import StepRef, Usage
 from cape.contracts.failures import Failure
+from cape.contracts.records import StepError
 from cape.db.events import append_event
 from cape.db.models import Task, TaskStep, utcnow
 from cape.domain import Channel, EventType, StepStatus
@@ -131,7 +132,7 @@ class StepRecorder:
                 )
             row.error = output.get("error") if status != StepStatus.SUCCEEDED else None
 
-    async def fail(self, ref: StepRef, error: dict[str, Any], *, retrying: bool) -> None:
+    async def fail(self, ref: StepRef, error: StepError, *, retrying: bool) -> None:
         """Record an attempt's failure: `step-retrying` when Temporal will retry, else failed."""
         attempt = activity.info().attempt
         status = StepStatus.RETRYING if retrying else StepStatus.FAILED
@@ -153,7 +154,7 @@ class StepRecorder:
             )
             row = await _step_row(session, ref)
             if row is not None:
-                row.status, row.error = status, error
+                row.status, row.error = status, dict(error)
                 if not retrying:
                     row.finished_at = utcnow()
 
