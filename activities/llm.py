@@ -20,7 +20,7 @@ from activities.conversation import load_messages
 from activities.heartbeat import heartbeating
 from activities.llm_errors import classify
 from activities.recorder import Event, StepRecorder
-from activities.tools.registry import openai_tools
+from activities.tools.registry import openai_tools, tools
 from activities.types import LlmInput, LlmResult, StepRef, ToolCall, Usage
 from cape.contracts.failures import Failure
 from cape.contracts.records import StepError
@@ -99,6 +99,7 @@ class LlmActivities:
         self.reads = reads
         self.recorder = StepRecorder(sessions)
         self.provider = provider
+        tools()  # load the tool modules now, not in the event loop at the first turn
         self.coalesce_seconds = coalesce_seconds
         self.prices = prices
 

@@ -18,7 +18,7 @@ from activities.recorder import Event, StepRecorder
 from activities.snapshot_plan import SnapshotTooLarge
 from activities.tools.base import Placement, Risk, ToolContext, ToolError, ToolOutput, ToolSpec
 from activities.tools.confine import workspace_bytes
-from activities.tools.registry import get_tool
+from activities.tools.registry import get_tool, tools
 from activities.tools.stream import OutputStream, stored_stream_bytes
 from activities.types import StepRef, ToolInput, ToolResult
 from activities.workspace import (
@@ -68,6 +68,7 @@ class ToolActivities:
         self.settings = settings
         self.sandbox = sandbox
         self.store = store
+        tools()  # load the tool modules now, not in the event loop at the first call
 
     @activity.defn(name="run_tool")
     async def run_tool(self, inp: ToolInput) -> ToolResult:
