@@ -27,6 +27,8 @@ from activities.types import (
 )
 from activities.workspace import layout, restore_snapshot, save_snapshot
 from cape.artifacts import ArtifactStore
+from cape.contracts.steps import WorkspaceStepOutput
+from cape.contracts.temporal import host_queue as contract_host_queue
 from cape.db.events import append_event
 from cape.db.finish import record_finish
 from cape.db.models import Task, utcnow
@@ -39,7 +41,7 @@ log = structlog.get_logger(__name__)
 
 def host_queue(settings: Settings) -> str:
     """The task queue only this host's worker polls: steps that touch its workspaces."""
-    return f"{settings.task_queue}@{settings.host_id}"
+    return contract_host_queue(settings.task_queue, settings.host_id)
 
 
 class TaskActivities:
@@ -123,7 +125,11 @@ class TaskActivities:
             await self._prepare(path, None if inp.seed else inp.title, inp.description)
             snapshot = await self._snapshot(ref, path)
         # Clients see the task's paths as the sandbox does, and the host by its label.
-        output = {"path": WORKSPACE, "host": self.settings.host_label, "snapshot": snapshot}
+        output: WorkspaceStepOutput = {
+            "path": WORKSPACE,
+            "host": self.settings.host_label,
+            "snapshot": snapshot,
+        }
         await self.recorder.finish(ref, output)
         return self._here(path, snapshot)
 
@@ -147,10 +153,14 @@ class TaskActivities:
             "snapshot": inp.snapshot,
         }
         log.warning("workspace restored from snapshot", **data)
+        restored: WorkspaceStepOutput = {
+            "path": WORKSPACE,
+            "host": self.settings.host_label,
+            "lost_host": inp.lost_host,
+            "snapshot": inp.snapshot,
+        }
         await self.recorder.finish(
-            ref,
-            {"path": WORKSPACE, **data},
-            events=[(Channel.LIFECYCLE, EventType.WORKSPACE_RESTORED, data)],
+            ref, restored, events=[(Channel.LIFECYCLE, EventType.WORKSPACE_RESTORED, data)]
         )
         return self._here(path, inp.snapshot)
 

@@ -17,8 +17,8 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from cape.contracts.temporal import SEARCH_ATTRIBUTES
 from cape.errors import RuntimeFailure
-from cape.settings import SEARCH_ATTRIBUTES
 from cli.procinfo import port_holder
 
 if TYPE_CHECKING:

@@ -17,8 +17,8 @@ from temporalio import workflow
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
+from cape.contracts.temporal import SEARCH_ATTRIBUTES
 from cape.search_attributes import ensure_search_attributes
-from cape.settings import SEARCH_ATTRIBUTES
 from cli.devserver import (
     DevServerError,
     PortInUse,

@@ -16,13 +16,13 @@ from pathlib import Path
 
 import httpx
 from temporalio.client import Client
-from temporalio.common import SearchAttributeKey
 from temporalio.testing import WorkflowEnvironment
 
+from cape.contracts.temporal import SEARCH_ATTRIBUTE_KEYS
 from cape.db.engine import create_engine
 from cape.llm.providers import Providers
 from cape.search_attributes import ensure_search_attributes
-from cape.settings import SEARCH_ATTRIBUTES, Settings
+from cape.settings import Settings
 from cli.devserver import temporal_binary, tuning_args
 from cli.testing.fake_llm import FakeLLMServer
 from migrations.apply import upgrade
@@ -77,7 +77,7 @@ async def record_on(address: str | None) -> dict[str, str]:
         return await record(await Client.connect(address))
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=str(temporal_binary()),
-        search_attributes=[SearchAttributeKey.for_keyword(n) for n in SEARCH_ATTRIBUTES],
+        search_attributes=SEARCH_ATTRIBUTE_KEYS,
         dev_server_extra_args=tuning_args(None),
     )
     try:
