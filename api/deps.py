@@ -11,8 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import HTTPConnection
 from temporalio.client import Client
 
-from api.feed import EventFeed
 from api.runtime import Runtime
+from api.streams.feed import EventFeed
 from cape.auth import Principal, authenticate
 from cape.errors import Unauthorized
 from cape.settings import Settings

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Query, Request, Response, status
 
-from api.agent_queries import (
+from api.agents.queries import (
     AgentFilter,
     agent_out,
     agents_for_event,
@@ -15,7 +15,7 @@ from api.agent_queries import (
     version_out,
     version_summary,
 )
-from api.agent_schemas import (
+from api.agents.schemas import (
     SPEC_DOC,
     SPEC_EXAMPLE,
     AgentCreated,
@@ -29,7 +29,7 @@ from api.agent_schemas import (
     VersionSummary,
     YankBody,
 )
-from api.agent_service import (
+from api.agents.service import (
     add_version,
     create_agent,
     deprecate_version,

@@ -5,8 +5,8 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from api.deps import PrincipalDep, SessionDep, TemporalDep
-from api.routes.tasks import owned_task, release
-from api.task_answers import InputAccepted, InputBody, answer_task
+from api.tasks.answers import InputAccepted, InputBody, answer_task
+from api.tasks.routes import owned_task, release
 
 router = APIRouter(prefix="/tasks", tags=["tasks"])
 

@@ -17,8 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client, WorkflowExecution, WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
 
-from api.task_input import OWNER_KEY, start_workflow
-from api.workflow_outcome import ended_outcome, missing
+from api.admin.outcome import ended_outcome, missing
+from api.tasks.launch import OWNER_KEY, start_workflow
 from cape.db.finish import record_finish
 from cape.db.models import Task, utcnow
 from cape.domain import TaskStatus

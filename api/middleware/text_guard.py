@@ -12,7 +12,7 @@ import json
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.limits import has_own_limit
+from api.middleware.body_limit import has_own_limit
 from cape.errors import InvalidInput
 from cape.safe_text import check_text
 

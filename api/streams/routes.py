@@ -10,8 +10,8 @@ from fastapi import APIRouter, Header, Query, WebSocket, WebSocketDisconnect
 from fastapi.responses import StreamingResponse
 
 from api.deps import FeedDep, RuntimeDep, SessionDep, StreamPrincipalDep, get_stream_principal
-from api.feed import End, FeedItem, Gap, Ping
-from api.routes.tasks import owned_task
+from api.streams.feed import End, FeedItem, Gap, Ping
+from api.tasks.routes import owned_task
 from cape.db.models import TaskEvent
 from cape.errors import ClientError, InvalidInput
 

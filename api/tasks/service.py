@@ -14,9 +14,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.client import Client
 from temporalio.service import RPCError
 
-from api.schemas import TaskCreate
-from api.task_input import model_warnings, start_workflow
-from api.task_limits import task_limits
+from api.tasks.launch import model_warnings, start_workflow
+from api.tasks.limits import task_limits
+from api.tasks.schemas import TaskCreate
 from cape.auth import Principal
 from cape.db.events import append_event
 from cape.db.models import Task

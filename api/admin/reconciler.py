@@ -12,7 +12,7 @@ import structlog
 from sqlalchemy.exc import SQLAlchemyError
 from temporalio.service import RPCError
 
-from api.reconcile import Reconcile
+from api.admin.reconcile import Reconcile
 from cape.db.models import utcnow
 from cape.reconciliation import AUTOMATIC, Report
 

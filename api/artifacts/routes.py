@@ -2,8 +2,8 @@
 
 Uploads are stored as artifacts only; they are not copied into the task's workspace.
 The upload route reads its own body under `artifact_max_upload_mb` (the global body limit
-lets it through, see `api.limits.OWN_LIMIT_ROUTES`) so a too-large upload is cut off while it
-streams in, never buffered whole.
+lets it through, see `api.middleware.body_limit.OWN_LIMIT_ROUTES`) so a too-large upload is
+cut off while it streams in, never buffered whole.
 """
 
 from __future__ import annotations
@@ -22,9 +22,9 @@ from sqlalchemy import select
 from starlette.datastructures import FormData, UploadFile
 from starlette.types import Message
 
-from api.artifact_schemas import ArtifactOut
+from api.artifacts.schemas import ArtifactOut
 from api.deps import PrincipalDep, RuntimeDep, SessionDep, SettingsDep
-from api.routes.tasks import owned_task, release
+from api.tasks.routes import owned_task, release
 from cape.artifacts import ArtifactInfo, ArtifactStore
 from cape.db.models import Artifact
 from cape.errors import InvalidInput, NotFound, PayloadTooLarge

@@ -34,7 +34,7 @@ from temporalio.common import SearchAttributePair, TypedSearchAttributes
 from temporalio.service import RPCError, RPCStatusCode
 
 from activities.types import TaskRegistration
-from api.schedule_schemas import (
+from api.schedules.schemas import (
     SCHEDULE_ID_PATTERN,
     ScheduleCreate,
     SchedulePatch,
@@ -47,7 +47,7 @@ from api.schedule_schemas import (
     timing_of,
     timing_problems,
 )
-from api.task_input import AGENT_KEY, OWNER_KEY, STATUS_KEY, workflow_input
+from api.tasks.launch import AGENT_KEY, OWNER_KEY, STATUS_KEY, workflow_input
 from cape.auth import Principal
 from cape.db.models import Task
 from cape.domain import TaskStatus

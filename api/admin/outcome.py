@@ -13,7 +13,7 @@ from temporalio.client import (
     WorkflowHistoryEventFilterType,
 )
 
-from api.task_input import STATUS_KEY
+from api.tasks.launch import STATUS_KEY
 from cape.domain import TaskStatus
 from cape.reconciliation import Outcome
 

@@ -7,13 +7,13 @@ from typing import Any
 from fastapi import APIRouter, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 
+from api.artifacts.routes import ArtifactStoreDep
 from api.deps import PrincipalDep, SettingsDep, TemporalDep, WriteSessionDep
-from api.routes.artifacts import ArtifactStoreDep
-from api.routes.tasks import owned_task, release, task_out
-from api.schemas import TaskCreate, TaskOut
-from api.task_fork import ForkRequest, fork_task
-from api.task_ops import retry_task, signal_pause
-from api.task_service import start_task
+from api.tasks.fork import ForkRequest, fork_task
+from api.tasks.ops import retry_task, signal_pause
+from api.tasks.routes import owned_task, release, task_out
+from api.tasks.schemas import TaskCreate, TaskOut
+from api.tasks.service import start_task
 
 router = APIRouter(prefix="/tasks", tags=["tasks"])
 

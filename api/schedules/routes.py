@@ -10,8 +10,7 @@ from sqlalchemy import and_, or_, select
 from temporalio.client import Client, ScheduleActionExecutionStartWorkflow, ScheduleDescription
 
 from api.deps import PrincipalDep, SessionDep, SettingsDep, TemporalDep
-from api.routes.tasks import decode_cursor, release, task_out
-from api.schedule_schemas import (
+from api.schedules.schemas import (
     ScheduleActionOut,
     ScheduleCreate,
     ScheduleNote,
@@ -24,7 +23,7 @@ from api.schedule_schemas import (
     overlap_policy,
     timing_of,
 )
-from api.schedule_service import (
+from api.schedules.service import (
     NEXT_RUNS,
     create_schedule,
     decode,
@@ -33,7 +32,8 @@ from api.schedule_service import (
     temporal_errors,
     update_schedule,
 )
-from api.schemas import TaskPage
+from api.tasks.routes import decode_cursor, release, task_out
+from api.tasks.schemas import TaskPage
 from cape.auth import Principal
 from cape.db.models import Task
 from cape.settings import Settings

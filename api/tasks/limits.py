@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from api.schemas import TaskCreate
+from api.tasks.schemas import TaskCreate
 from cape.registry.spec import Limits
 from cape.settings import Settings
 

@@ -15,9 +15,9 @@ from temporalio.client import Client, WorkflowFailureError
 from temporalio.service import RPCError
 
 from api.deps import PrincipalDep, RuntimeDep, SessionDep, SettingsDep, TemporalDep, WriteSessionDep
-from api.schemas import LiveState, StepOut, TaskCreate, TaskOut, TaskPage, Usage
-from api.task_cancel import cancel_workflow
-from api.task_service import start_task
+from api.tasks.cancel import cancel_workflow
+from api.tasks.schemas import LiveState, StepOut, TaskCreate, TaskOut, TaskPage, Usage
+from api.tasks.service import start_task
 from cape.auth import Principal
 from cape.db.models import Task, TaskStep
 from cape.domain import TaskStatus

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from api.reconcile import Reconcile
+from api.admin.reconcile import Reconcile
 from cape.db.models import Task
 from cape.domain import TaskStatus
 from cape.errors import Conflict

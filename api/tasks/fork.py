@@ -11,8 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.client import Client
 from temporalio.service import RPCError
 
-from api.task_input import fork_seed_id, start_workflow
-from api.task_service import new_task_id
+from api.tasks.launch import fork_seed_id, start_workflow
+from api.tasks.service import new_task_id
 from cape.artifacts import ArtifactStore
 from cape.auth import Principal
 from cape.db.events import append_event

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from sqlalchemy import Select, exists, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api.agent_schemas import (
+from api.agents.schemas import (
     AgentOut,
     AgentPage,
     AgentSummary,
