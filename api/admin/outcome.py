@@ -13,9 +13,9 @@ from temporalio.client import (
     WorkflowHistoryEventFilterType,
 )
 
-from api.tasks.launch import STATUS_KEY
 from cape.domain import TaskStatus
 from cape.reconciliation import Outcome
+from cape.tasks.start import STATUS_KEY
 
 
 def missing(reason: str) -> Outcome:

@@ -18,7 +18,7 @@ from temporalio.client import Client, WorkflowExecution, WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.admin.outcome import ended_outcome, missing
-from api.tasks.launch import OWNER_KEY, start_workflow
+from api.tasks.launch import start_workflow
 from cape.db.finish import record_finish
 from cape.db.models import Task, utcnow
 from cape.domain import TaskStatus
@@ -26,11 +26,12 @@ from cape.errors import NotFound
 from cape.reconciliation import Action, Finding, Kind, Outcome, Report
 from cape.registry.resolve import load_spec
 from cape.settings import Settings
+from cape.tasks.ids import API_TASK_PREFIX
+from cape.tasks.start import OWNER_KEY
 
 log = structlog.get_logger(__name__)
 OPEN = [TaskStatus.QUEUED, TaskStatus.RUNNING, TaskStatus.INPUT_REQUIRED, TaskStatus.PAUSED]
 WORKFLOW_TYPE = "AgentTaskWorkflow"
-API_TASK_PREFIX = "task_"  # ids the API gives; a schedule's runs are named after the schedule
 
 
 class Reconcile:

@@ -1,72 +1,26 @@
 """Artifact routes: list a task's artifacts, download one, upload a file to a task.
 
 Uploads are stored as artifacts only; they are not copied into the task's workspace.
-The upload route reads its own body under `artifact_max_upload_mb` (the global body limit
-lets it through, see `api.middleware.body_limit.OWN_LIMIT_ROUTES`) so a too-large upload is
-cut off while it streams in, never buffered whole.
 """
 
 from __future__ import annotations
 
-import asyncio
-import mimetypes
-import shutil
-import tempfile
-from datetime import datetime
-from pathlib import Path
-from typing import IO, Annotated, Any
-
-from fastapi import APIRouter, Depends, Request, Response, status
+from fastapi import APIRouter, Request, Response, status
 from fastapi.responses import FileResponse
-from sqlalchemy import select
-from starlette.datastructures import FormData, UploadFile
-from starlette.types import Message
 
-from api.artifacts.schemas import ArtifactOut
-from api.deps import PrincipalDep, RuntimeDep, SessionDep, SettingsDep
-from api.tasks.routes import owned_task, release
-from cape.artifacts import ArtifactInfo, ArtifactStore
-from cape.db.models import Artifact
-from cape.errors import InvalidInput, NotFound, PayloadTooLarge
-from cape.settings import Settings
+from api.artifacts.schemas import UPLOAD_BODY, ArtifactOut
+from api.artifacts.uploads import artifact_file, list_artifacts, upload
+from api.deps import ArtifactStoreDep, OwnedTaskDep, ReadSessionsDep, SessionDep, SettingsDep
 
 router = APIRouter(prefix="/tasks/{task_id}/artifacts", tags=["artifacts"])
-MiB = 1024 * 1024
-MULTIPART_OVERHEAD = 64 * 1024  # boundaries and part headers around the file's bytes
-MAX_NAME_CHARS = 255
-
-
-def get_artifact_store(runtime: RuntimeDep) -> ArtifactStore:
-    """The artifact store on the app's database and `settings.artifact_root`."""
-    return ArtifactStore(runtime.sessions, runtime.settings.artifact_root)
-
-
-ArtifactStoreDep = Annotated[ArtifactStore, Depends(get_artifact_store)]
-
-
-def _out(
-    info: ArtifactInfo | Artifact, settings: Settings, created: datetime | None
-) -> ArtifactOut:
-    url = f"{settings.base_url}/v1/tasks/{info.task_id}/artifacts/{info.id}"
-    return ArtifactOut(
-        id=info.id, task_id=info.task_id, name=info.name, media_type=info.media_type,
-        size=info.size, sha256=info.sha256, step_no=info.step_no, created_at=created,
-        download_url=url,
-    )  # fmt: skip
 
 
 @router.get("", response_model=list[ArtifactOut])
-async def list_artifacts(
-    task_id: str, session: SessionDep, settings: SettingsDep, principal: PrincipalDep
+async def list_task_artifacts(
+    task: OwnedTaskDep, session: SessionDep, settings: SettingsDep
 ) -> list[ArtifactOut]:
     """The task's artifacts, oldest first, each with its download URL."""
-    await owned_task(session, principal, task_id)
-    rows = await session.scalars(
-        select(Artifact)
-        .where(Artifact.task_id == task_id)
-        .order_by(Artifact.created_at, Artifact.id)
-    )
-    return [_out(row, settings, row.created_at) for row in rows]
+    return await list_artifacts(session, settings, task.id)
 
 
 @router.get(
@@ -75,22 +29,10 @@ async def list_artifacts(
     responses={200: {"content": {"application/octet-stream": {}}, "description": "The bytes."}},
 )
 async def download_artifact(
-    task_id: str,
-    artifact_id: str,
-    session: SessionDep,
-    store: ArtifactStoreDep,
-    principal: PrincipalDep,
+    task: OwnedTaskDep, artifact_id: str, store: ArtifactStoreDep
 ) -> FileResponse:
     """The artifact's bytes, with its media type and file name (as an attachment)."""
-    await owned_task(session, principal, task_id)
-    await release(session)
-    info = await store.get(task_id, artifact_id)
-    path = store.path(info)
-    if not await asyncio.to_thread(path.is_file):
-        raise NotFound(
-            f"the file of artifact {artifact_id!r} is missing from the artifact store",
-            details={"task_id": task_id, "artifact_id": artifact_id},
-        )
+    info, path = await artifact_file(store, task.id, artifact_id)
     # attachment + nosniff: an uploaded text/html must not render on the API's origin.
     return FileResponse(
         path,
@@ -101,23 +43,6 @@ async def download_artifact(
     )
 
 
-UPLOAD_BODY = {
-    "required": True,
-    "content": {
-        "multipart/form-data": {
-            "schema": {
-                "type": "object",
-                "required": ["file"],
-                "properties": {
-                    "file": {"type": "string", "format": "binary"},
-                    "name": {"type": "string", "description": "File name; default: the part's."},
-                },
-            }
-        }
-    },
-}
-
-
 @router.post(
     "",
     status_code=status.HTTP_201_CREATED,
@@ -125,121 +50,18 @@ UPLOAD_BODY = {
     openapi_extra={"requestBody": UPLOAD_BODY},
 )
 async def upload_artifact(
-    task_id: str,
+    task: OwnedTaskDep,
     request: Request,
     response: Response,
-    session: SessionDep,
     store: ArtifactStoreDep,
+    reads: ReadSessionsDep,
     settings: SettingsDep,
-    principal: PrincipalDep,
 ) -> ArtifactOut:
     """Upload a file to the task as an artifact (multipart: `file`, optional `name`).
 
     The media type must match `artifact_upload_types` (422 names `body.file` and lists the
     allowed types); a file over `artifact_max_upload_mb` is a 413.
     """
-    await owned_task(session, principal, task_id)
-    await release(session)
-    limit = settings.artifact_max_upload_mb * MiB
-    form = await _read_form(request, limit)
-    try:
-        upload, name = _fields(form)
-        if upload.size is not None and upload.size > limit:
-            raise _too_large(limit)
-        media_type = _media_type(upload, name, settings.artifact_upload_types)
-        info = await _store(store, settings.artifact_root, task_id, upload, name, media_type)
-    finally:
-        await form.close()
-    row = await session.get(Artifact, info.id)
-    response.headers["Location"] = f"/v1/tasks/{task_id}/artifacts/{info.id}"
-    return _out(info, settings, row.created_at if row else None)
-
-
-def _too_large(limit: int) -> PayloadTooLarge:
-    return PayloadTooLarge(
-        f"the upload exceeds the limit of {limit} bytes", details={"limit_bytes": limit}
-    )
-
-
-def _invalid(field: str, message: str, **extra: Any) -> InvalidInput:
-    return InvalidInput(
-        f"invalid upload: {message}",
-        details=[{"field": f"body.{field}", "message": message, **extra}],
-    )
-
-
-async def _read_form(request: Request, limit: int) -> FormData:
-    """Parse the multipart body, counting bytes as they arrive (413 past the limit)."""
-    ceiling = limit + MULTIPART_OVERHEAD
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > ceiling:
-        raise _too_large(limit)
-    if not request.headers.get("content-type", "").startswith("multipart/form-data"):
-        raise _invalid("file", "send multipart/form-data with a `file` part")
-    received = 0
-
-    async def counted() -> Message:
-        nonlocal received
-        message = await request.receive()
-        if message["type"] == "http.request":
-            received += len(message.get("body", b""))
-            if received > ceiling:
-                raise _too_large(limit)
-        return message
-
-    return await Request(request.scope, counted).form(max_files=1, max_fields=4)
-
-
-def _fields(form: FormData) -> tuple[UploadFile, str]:
-    upload = form.get("file")
-    if not isinstance(upload, UploadFile):
-        raise _invalid("file", "a `file` part (with a filename) is required")
-    name = form.get("name")
-    if isinstance(name, str) and name.strip():
-        return upload, _check_name(name.strip(), "name")
-    return upload, _check_name((upload.filename or "").strip(), "file")
-
-
-def _check_name(name: str, field: str) -> str:
-    if not name:
-        raise _invalid(field, "the file needs a name")
-    if "/" in name or "\\" in name or name in (".", ".."):
-        raise _invalid(field, f"file name {name!r} must not contain path separators")
-    if len(name) > MAX_NAME_CHARS or any(ord(c) < 32 or ord(c) == 127 for c in name):
-        raise _invalid(field, f"file name must be 1-{MAX_NAME_CHARS} printable characters")
-    return name
-
-
-def _media_type(upload: UploadFile, name: str, allowed: list[str]) -> str:
-    declared = (upload.content_type or "").split(";")[0].strip().lower()
-    if declared in ("", "application/octet-stream"):  # clients send this for "unknown"
-        declared = mimetypes.guess_type(name)[0] or "application/octet-stream"
-    for pattern in allowed:
-        pattern = pattern.lower()
-        if declared == pattern or (pattern.endswith("/*") and declared.startswith(pattern[:-1])):
-            return declared
-    raise _invalid("file", f"media type {declared!r} is not accepted for uploads", allowed=allowed)
-
-
-async def _store(
-    store: ArtifactStore,
-    root: Path,
-    task_id: str,
-    upload: UploadFile,
-    name: str,
-    media_type: str,
-) -> ArtifactInfo:
-    # The store copies from a path; the spooled upload is staged next to the artifacts.
-    def stage() -> IO[bytes]:
-        root.mkdir(parents=True, exist_ok=True)
-        staged = tempfile.NamedTemporaryFile(dir=root, prefix=".upload-")  # noqa: SIM115
-        upload.file.seek(0)
-        shutil.copyfileobj(upload.file, staged, MiB)
-        staged.flush()
-        return staged
-
-    staged = await asyncio.to_thread(stage)
-    try:
-        return await store.put(task_id, name, Path(staged.name), media_type)
-    finally:
-        await asyncio.to_thread(staged.close)
+    out = await upload(request, store, reads, settings, task.id)
+    response.headers["Location"] = f"/v1/tasks/{task.id}/artifacts/{out.id}"
+    return out

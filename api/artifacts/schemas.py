@@ -19,3 +19,20 @@ class ArtifactOut(BaseModel):
     step_no: int | None = Field(description="The step that stored it; null for uploads.")
     created_at: datetime | None
     download_url: str
+
+
+UPLOAD_BODY = {
+    "required": True,
+    "content": {
+        "multipart/form-data": {
+            "schema": {
+                "type": "object",
+                "required": ["file"],
+                "properties": {
+                    "file": {"type": "string", "format": "binary"},
+                    "name": {"type": "string", "description": "File name; default: the part's."},
+                },
+            }
+        }
+    },
+}

@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field
 from temporalio.client import ScheduleIntervalSpec, ScheduleOverlapPolicy, ScheduleSpec
 
+from api.tasks.schemas import TaskPage as TaskPage  # a schedule's tasks: the tasks' page
 from cape.errors import InvalidInput
 
 SCHEDULE_ID_PATTERN = r"^[a-z0-9][a-z0-9-]{0,23}$"

@@ -1,10 +1,4 @@
-"""Schedules on Temporal Schedules: each run starts `AgentTaskWorkflow`, which registers its task.
-
-The action starts workflow `sch-<schedule id>` (Temporal appends the run's time) with no task id
-and a `TaskRegistration`: the run's workflow id becomes the task id and its first step inserts the
-row. The owner is the schedule's memo and `CapeOwner` search attribute; the action's memo keeps
-the cron text (Temporal stores cron as calendars).
-"""
+"""Schedule operations on Temporal Schedules: create, update, list and find the caller's."""
 
 from __future__ import annotations
 
@@ -14,15 +8,12 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
-from typing import Any
 
 import structlog
-from sqlalchemy.ext.asyncio import AsyncSession
-from temporalio.api.common.v1 import Payload
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import (
     Client,
     Schedule,
-    ScheduleActionStartWorkflow,
     ScheduleAlreadyRunningError,
     ScheduleDescription,
     SchedulePolicy,
@@ -34,10 +25,13 @@ from temporalio.common import SearchAttributePair, TypedSearchAttributes
 from temporalio.service import RPCError, RPCStatusCode
 
 from activities.types import TaskRegistration
+from api.schedules.action import build_action, decode, not_found, task_input
 from api.schedules.schemas import (
     SCHEDULE_ID_PATTERN,
     ScheduleCreate,
+    ScheduleNote,
     SchedulePatch,
+    ScheduleTrigger,
     Timing,
     check_timing,
     merged_timing,
@@ -47,19 +41,14 @@ from api.schedules.schemas import (
     timing_of,
     timing_problems,
 )
-from api.tasks.launch import AGENT_KEY, OWNER_KEY, STATUS_KEY, workflow_input
 from cape.auth import Principal
-from cape.db.models import Task
-from cape.domain import TaskStatus
 from cape.errors import Conflict, InvalidInput, NotFound, Unavailable
 from cape.registry.resolve import load_spec, resolve_agent
-from cape.registry.spec import AgentSpec
 from cape.registry.validate import input_problems
 from cape.settings import Settings
-from workflows.types import AgentTaskInput
+from cape.tasks.start import AGENT_KEY, OWNER_KEY
 
 log = structlog.get_logger(__name__)
-WORKFLOW = "AgentTaskWorkflow"
 NEXT_RUNS = 5
 DESCRIBE_CONCURRENCY = 8  # a listing describes each schedule for its full view
 # Owners outside this alphabet are listed by memo instead of a visibility query (no escaping).
@@ -77,7 +66,7 @@ def temporal_errors(schedule_id: str, timing: Timing | None = None) -> Iterator[
         ) from None
     except RPCError as exc:
         if exc.status == RPCStatusCode.NOT_FOUND:
-            raise _not_found(schedule_id) from None
+            raise not_found(schedule_id) from None
         if exc.status == RPCStatusCode.INVALID_ARGUMENT and timing is not None:
             zone = "time zone" in exc.message
             field = "body.timezone" if zone else "body.cron" if timing.cron else "body"
@@ -96,103 +85,23 @@ def _unavailable(exc: Exception) -> Unavailable:
     return Unavailable("the Temporal service is unavailable; retry shortly", details=str(exc))
 
 
-def _not_found(schedule_id: str) -> NotFound:
-    return NotFound(f"schedule {schedule_id!r} not found", details={"schedule_id": schedule_id})
-
-
-# --- the action -----------------------------------------------------------------------------
-
-
-def task_input(settings: Settings, reg: TaskRegistration, spec: AgentSpec) -> AgentTaskInput:
-    """The workflow input of each run: the pinned version's prompt, tools and budgets."""
-    assert reg.schedule_id is not None
-    limits = {
-        "max_steps": reg.max_steps,
-        "max_tokens": spec.limits.max_tokens,
-        "max_cost": spec.limits.max_cost,
-        "timeout_seconds": spec.limits.timeout_seconds,
-    }
-    transient = Task(
-        id=f"sch-{reg.schedule_id}", agent=reg.agent, agent_version=reg.agent_version,
-        owner=reg.owner, status=TaskStatus.QUEUED, input=reg.input, model=reg.model,
-        max_steps=reg.max_steps, usage={}, last_seq=0, limits=limits,
-    )  # fmt: skip
-    inp = workflow_input(settings, transient, spec)
-    inp.task_id = ""  # the run's workflow id becomes the task id
-    inp.registration = reg
-    return inp
-
-
-def build_action(
-    inp: AgentTaskInput, schedule_id: str, task_queue: str, cron: str | None
-) -> ScheduleActionStartWorkflow:
-    """The start-workflow action of the schedule, tagged like a task started by the API."""
-    assert inp.registration is not None
-    prompt = str(inp.registration.input.get("prompt", ""))
-    memo: dict[str, Any] = {"owner": inp.owner, "schedule_id": schedule_id}
-    if cron is not None:
-        memo["cron"] = cron
-    pairs = [(AGENT_KEY, inp.agent), (OWNER_KEY, inp.owner), (STATUS_KEY, str(TaskStatus.QUEUED))]
-    return ScheduleActionStartWorkflow(
-        WORKFLOW,
-        inp,
-        id=f"sch-{schedule_id}",
-        task_queue=task_queue,
-        memo=memo,
-        typed_search_attributes=TypedSearchAttributes(
-            [SearchAttributePair(key, value) for key, value in pairs]
-        ),
-        static_summary=f"{inp.agent}@{inp.agent_version}: {inp.title} (schedule {schedule_id})",
-        static_details=f"owner: {inp.owner}\nmodel: {inp.model}\n\n{prompt[:1000]}",
-        run_timeout=timedelta(days=7),
-    )
-
-
-@dataclasses.dataclass(frozen=True)
-class Current:
-    """What a schedule's description holds, decoded: its action's input, queue and cron."""
-
-    action: AgentTaskInput
-    registration: TaskRegistration
-    task_queue: str
-    cron: str | None
-
-
-async def decode(temporal: Client, desc: ScheduleDescription) -> Current:
-    """Decode the action of a schedule this API made (else NotFound: not one of ours)."""
-    action = desc.schedule.action
-    if not isinstance(action, ScheduleActionStartWorkflow) or action.workflow != WORKFLOW:
-        raise _not_found(desc.id)
-    payloads = [arg for arg in action.args if isinstance(arg, Payload)]
-    inp = None
-    if len(payloads) == 1:
-        [inp] = await temporal.data_converter.decode(payloads, [AgentTaskInput])
-    if not isinstance(inp, AgentTaskInput) or inp.registration is None:
-        raise _not_found(desc.id)
-    memo = action.memo or {}
-    cron = None
-    if isinstance(memo.get("cron"), Payload):
-        [cron] = await temporal.data_converter.decode([memo["cron"]], [str])
-    return Current(inp, inp.registration, action.task_queue, cron)
-
-
 # --- operations -----------------------------------------------------------------------------
 
 
 async def owned(temporal: Client, principal: Principal, schedule_id: str) -> ScheduleDescription:
     """The caller's schedule, or 404 (another owner's schedule is not revealed)."""
     if re.fullmatch(SCHEDULE_ID_PATTERN, schedule_id) is None:
-        raise _not_found(schedule_id)
+        raise not_found(schedule_id)
     with temporal_errors(schedule_id):
         desc = await temporal.get_schedule_handle(schedule_id).describe()
         memo = await desc.memo()
     if memo.get("owner") != principal.owner:
-        raise _not_found(schedule_id)
+        raise not_found(schedule_id)
     return desc
 
 
 async def create_schedule(
-    session: AsyncSession,
+    reads: async_sessionmaker[AsyncSession],
     temporal: Client,
     settings: Settings,
     principal: Principal,
@@ -203,9 +112,9 @@ async def create_schedule(
     The agent's version is resolved now (`agent_version` or the default) and pinned: every run
     uses it, as a task started by the API would.
     """
-    resolved = await resolve_agent(session, principal, body.agent, body.agent_version)
+    async with reads() as session:  # closed before Temporal is asked
+        resolved = await resolve_agent(session, principal, body.agent, body.agent_version)
     agent = resolved.spec
-    await session.close()  # nothing more to read: do not hold a connection while Temporal works
     # Every problem at once: the input, the budget and the timing.
     problems = input_problems(agent.input_schema, body.input)
     ceiling = agent.limits.max_steps
@@ -252,7 +161,7 @@ async def create_schedule(
 
 
 async def update_schedule(
-    session: AsyncSession,
+    reads: async_sessionmaker[AsyncSession],
     temporal: Client,
     settings: Settings,
     principal: Principal,
@@ -267,8 +176,8 @@ async def update_schedule(
     inp = current.action
     if patch.input is not None or patch.model is not None or patch.max_steps is not None:
         pinned = current.registration
-        agent = await load_spec(session, pinned.agent, pinned.agent_version)
-        await session.close()
+        async with reads() as session:
+            agent = await load_spec(session, pinned.agent, pinned.agent_version)
         reg = dataclasses.replace(
             pinned,
             input=pinned.input if patch.input is None else patch.input,
@@ -325,3 +234,30 @@ async def _describe(
                 return await temporal.get_schedule_handle(schedule_id).describe()
     except NotFound:
         return None  # deleted since the (lagging) listing saw it
+
+
+async def act(
+    temporal: Client, principal: Principal, schedule_id: str, action: str,
+    body: ScheduleNote | ScheduleTrigger | None,
+) -> ScheduleDescription:  # fmt: skip
+    """Pause, unpause or trigger the caller's schedule; returns its description after."""
+    await owned(temporal, principal, schedule_id)
+    handle = temporal.get_schedule_handle(schedule_id)
+    with temporal_errors(schedule_id):
+        if action == "pause":
+            note = body.note if isinstance(body, ScheduleNote) else None
+            await handle.pause(note=note or f"paused by {principal.owner}")
+        elif action == "unpause":
+            note = body.note if isinstance(body, ScheduleNote) else None
+            await handle.unpause(note=note or f"unpaused by {principal.owner}")
+        else:
+            overlap = body.overlap if isinstance(body, ScheduleTrigger) else None
+            await handle.trigger(overlap=overlap_policy(overlap) if overlap else None)
+        return await handle.describe()
+
+
+async def delete_owned(temporal: Client, principal: Principal, schedule_id: str) -> None:
+    """Delete the caller's schedule (404 when it is not theirs)."""
+    await owned(temporal, principal, schedule_id)
+    with temporal_errors(schedule_id):
+        await temporal.get_schedule_handle(schedule_id).delete()

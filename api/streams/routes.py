@@ -9,9 +9,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Query, WebSocket, WebSocketDisconnect
 from fastapi.responses import StreamingResponse
 
-from api.deps import FeedDep, RuntimeDep, SessionDep, StreamPrincipalDep, get_stream_principal
+from api.deps import FeedDep, ReadSessionsDep, StreamOwnedTaskDep, get_stream_principal
 from api.streams.feed import End, FeedItem, Gap, Ping
-from api.tasks.routes import owned_task
+from api.tasks.queries import load_owned_task
 from cape.db.models import TaskEvent
 from cape.errors import ClientError, InvalidInput
 
@@ -22,7 +22,7 @@ WS_POLICY_VIOLATION = 1008
 
 
 def envelope(event: TaskEvent) -> dict[str, Any]:
-    """The event envelope of DESIGN.md."""
+    """The event envelope (docs/api.md): what SSE `data:` and WebSocket messages carry."""
     return {
         "seq": event.seq,
         "task_id": event.task_id,
@@ -67,10 +67,8 @@ def _sse(item: FeedItem, task_id: str) -> str:
 
 @router.get("/{task_id}/events", response_class=StreamingResponse)
 async def stream_events(
-    task_id: str,
-    session: SessionDep,
+    task: StreamOwnedTaskDep,
     feed: FeedDep,
-    principal: StreamPrincipalDep,
     since: Since = None,
     last_event_id: LastEventId = None,
 ) -> StreamingResponse:
@@ -79,14 +77,12 @@ async def stream_events(
     Each event has `id: <seq>` and `event: <channel>`; `: ping` comments keep idle connections
     open; a resume point older than what is kept yields an explicit `gap` event.
     """
-    await owned_task(session, principal, task_id)
     after = _resume_point(last_event_id, since)
-    await session.close()  # the stream may last hours: do not hold a pooled connection
 
     async def body() -> AsyncIterator[str]:
         yield "retry: 1000\n\n"
-        async for item in feed.follow(task_id, after):
-            yield _sse(item, task_id)
+        async for item in feed.follow(task.id, after):
+            yield _sse(item, task.id)
 
     headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
     return StreamingResponse(body(), media_type="text/event-stream", headers=headers)
@@ -96,7 +92,7 @@ async def stream_events(
 async def websocket_events(
     websocket: WebSocket,
     task_id: str,
-    runtime: RuntimeDep,
+    reads: ReadSessionsDep,
     feed: FeedDep,
     since: Since = None,
 ) -> None:
@@ -107,8 +103,7 @@ async def websocket_events(
     """
     try:
         principal = await get_stream_principal(websocket)
-        async with runtime.read_sessions() as session:
-            await owned_task(session, principal, task_id)
+        await load_owned_task(reads, principal, task_id)
     except ClientError as exc:
         await websocket.accept()
         await websocket.close(code=WS_POLICY_VIOLATION, reason=_close_reason(exc))

@@ -3,45 +3,20 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
 from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
+from api.tasks.schemas import InputAccepted, InputBody
 from cape.db.models import Task
 from cape.domain import TaskStatus
 from cape.errors import Conflict, InvalidInput, Unavailable
+from workflows.agent_task import AgentTaskWorkflow
 from workflows.types import InputAnswer
 
 UPDATE_TIMEOUT_SECONDS = 15.0  # a worker must take the update within this time
 REFUSED_AS_CONFLICT = {"StaleInput", "DuplicateInput", "NoPendingInput"}
-
-
-class InputBody(BaseModel):
-    """The answer to `pending_input` (see `GET /v1/tasks/{id}`)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    request_id: str = Field(
-        min_length=1, max_length=128, description="`pending_input.id` of the question answered."
-    )
-    action: Literal["approve", "reject", "raise", "cancel"] = Field(
-        description="approval: approve | reject | cancel; budget: raise | cancel."
-    )
-    reason: str = Field("", max_length=2000, description="Told to the model on a rejection.")
-    max_steps: int | None = Field(None, ge=1, le=10_000, description="A raised budget.")
-    max_tokens: int | None = Field(None, ge=1, description="A raised budget.")
-    max_cost: float | None = Field(None, gt=0, description="A raised budget (US dollars).")
-
-
-class InputAccepted(BaseModel):
-    """The task took the answer and carries on (or ends, when it was `cancel`)."""
-
-    request_id: str
-    action: str
-    accepted: bool
 
 
 async def answer_task(temporal: Client, task: Task, body: InputBody, by: str) -> InputAccepted:
@@ -52,10 +27,10 @@ async def answer_task(temporal: Client, task: Task, body: InputBody, by: str) ->
             details={"status": task.status},
         )
     answer = InputAnswer(by=by, **body.model_dump())
-    handle = temporal.get_workflow_handle(task.id)
+    handle = temporal.get_workflow_handle_for(AgentTaskWorkflow.run, task.id)
     try:
-        result: dict[str, Any] = await asyncio.wait_for(
-            handle.execute_update("provide_input", answer, result_type=dict),
+        result = await asyncio.wait_for(
+            handle.execute_update(AgentTaskWorkflow.provide_input, answer),
             timeout=UPDATE_TIMEOUT_SECONDS,
         )
     except WorkflowUpdateFailedError as exc:

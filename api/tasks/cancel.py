@@ -9,9 +9,10 @@ from cape.errors import Conflict
 from cape.reconciliation import Action, Kind, Outcome
 
 
-async def cancel_workflow(reconcile: Reconcile, task: Task, by: str) -> Task:
+async def cancel_task(reconcile: Reconcile, task: Task, by: str) -> Task:
     """Cancel the open task's workflow, or bring the row into line when none runs.
 
+    A task whose row already ended is a 409.
     Temporal accepts a cancel of a closed workflow and nothing happens, so the workflow is
     looked at first. A running one is asked to cancel (the task ends `canceled` once its step
     is interrupted). A workflow that ended (terminated in Temporal, say) gives the row its final
@@ -19,6 +20,8 @@ async def cancel_workflow(reconcile: Reconcile, task: Task, by: str) -> Task:
     canceled, so the workflow records the cancellation as usual; when it cannot start, the row
     is canceled directly (nothing ran). Returns the task as it now is.
     """
+    if TaskStatus(task.status).terminal:
+        raise Conflict(f"task {task.id!r} already ended as {task.status}")
     found = await reconcile.check_row(task)
     handle = reconcile.temporal.get_workflow_handle(task.id)
     if found is None:  # running: the usual case

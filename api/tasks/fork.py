@@ -2,46 +2,32 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import structlog
-from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
 from temporalio.service import RPCError
 
-from api.tasks.launch import fork_seed_id, start_workflow
-from api.tasks.service import new_task_id
+from api.tasks.launch import start_workflow
+from api.tasks.schemas import ForkRequest
 from cape.artifacts import ArtifactStore
 from cape.auth import Principal
-from cape.db.events import append_event
 from cape.db.models import Task, TaskStep
-from cape.domain import Channel, EventType, StepKind, TaskStatus
+from cape.domain import StepKind
 from cape.errors import Conflict, InvalidInput, Unavailable
 from cape.registry.resolve import resolve_agent
+from cape.registry.spec import AgentSpec
 from cape.registry.validate import validate_input
 from cape.settings import Settings
+from cape.tasks.ids import fork_seed_id, new_task_id
+from cape.tasks.rows import NewTask, add_task
 
 log = structlog.get_logger(__name__)
 CONVERSATION = (StepKind.LLM, StepKind.TOOL, StepKind.CHECK)  # steps a fork copies
 
 
-class ForkRequest(BaseModel):
-    """Where to fork from and what to change."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    step: int = Field(ge=2, description="An LLM step of the parent: the fork runs it again.")
-    input_patch: dict[str, Any] = Field(default_factory=dict, description="Merged into input.")
-    model: str | None = Field(None, max_length=256)
-    agent_version: str | None = Field(
-        None, max_length=64, description="A version or range; default: the parent's version."
-    )
-
-
 async def fork_task(
-    session: AsyncSession,
+    sessions: async_sessionmaker[AsyncSession],
     temporal: Client,
     settings: Settings,
     principal: Principal,
@@ -56,64 +42,13 @@ async def fork_task(
     model, a copy of the parent's steps before `step` (so the conversation up to there is not
     paid for again) and the workspace as the parent's last snapshot before `step` left it.
     """
-    # Before the session's first query: on SQLite that query takes the write lock, which the
-    # store's own session would then wait for.
+    # Before this request's own session: on SQLite a writing session takes the write lock,
+    # which the store's session would then wait for.
     earlier = [a.id for a in await store.snapshots(parent.id) if (a.step_no or 0) < request.step]
-    # The parent's pinned version unless another version or range is asked for.
-    wanted = request.agent_version or parent.agent_version
-    resolved = await resolve_agent(session, principal, parent.agent, wanted)
-    agent = resolved.spec
-    new_input = {**parent.input, **request.input_patch}
-    validate_input(agent.name, agent.input_schema, new_input)
     snapshot = earlier[-1] if earlier else None
-    steps = list(
-        await session.scalars(
-            select(TaskStep).where(TaskStep.task_id == parent.id).order_by(TaskStep.step_no)
-        )
-    )
-    llm_steps = [s.step_no for s in steps if s.kind == StepKind.LLM]
-    if request.step not in llm_steps:
-        raise InvalidInput(
-            f"step {request.step} is not an LLM step of task {parent.id!r}",
-            details=[{"field": "body.step", "message": f"LLM steps: {llm_steps}"}],
-        )
-    task = Task(
-        id=new_task_id(principal.owner, None),
-        agent=agent.name,
-        agent_version=resolved.version,
-        owner=principal.owner,
-        status=TaskStatus.QUEUED,
-        input=new_input,
-        model=request.model or parent.model,
-        max_steps=parent.max_steps,
-        limits=parent.limits,
-        usage={},
-        last_seq=0,
-        parent_id=parent.id,
-        relation="fork",
-        fork_step=request.step,
-    )
-    if snapshot is None:
-        raise Conflict(
-            f"task {parent.id!r} has no workspace snapshot before step {request.step}; "
-            "forks need snapshots (CAPE_WORKSPACE_SNAPSHOTS=true when the parent ran)"
-        )
-    # The reads above began the session's transaction: the writes join it.
-    session.add(task)
-    await session.flush()
-    for step in steps:
-        if 1 < step.step_no < request.step and step.kind in CONVERSATION:
-            session.add(_copy_step(step, task.id))
-    await append_event(
-        session,
-        task.id,
-        channel=Channel.LIFECYCLE,
-        type=EventType.TASK_CREATED,
-        data={"agent": agent.name, "agent_version": agent.version, "model": task.model,
-              "parent_id": parent.id, "relation": "fork", "fork_step": request.step},
-        dedupe_key="task-created",
-    )  # fmt: skip
-    await session.commit()
+    async with sessions() as session:
+        task, agent = await _add_fork(session, principal, parent, request, snapshot)
+    assert snapshot is not None  # _add_fork refuses a fork without one
     source = await store.get(parent.id, snapshot)
     await store.put(
         task.id, "fork-seed.tar.gz", store.path(source), "application/gzip",
@@ -127,6 +62,53 @@ async def fork_task(
         ) from exc
     log.info("task forked", task_id=task.id, parent=parent.id, step=request.step)
     return task
+
+
+async def _add_fork(
+    session: AsyncSession,
+    principal: Principal,
+    parent: Task,
+    request: ForkRequest,
+    snapshot: str | None,
+) -> tuple[Task, AgentSpec]:
+    """Validate the fork and commit its row, its copied steps and its `task-created` event."""
+    # The parent's pinned version unless another version or range is asked for.
+    wanted = request.agent_version or parent.agent_version
+    resolved = await resolve_agent(session, principal, parent.agent, wanted)
+    agent = resolved.spec
+    new_input = {**parent.input, **request.input_patch}
+    validate_input(agent.name, agent.input_schema, new_input)
+    steps = list(
+        await session.scalars(
+            select(TaskStep).where(TaskStep.task_id == parent.id).order_by(TaskStep.step_no)
+        )
+    )
+    llm_steps = [s.step_no for s in steps if s.kind == StepKind.LLM]
+    if request.step not in llm_steps:
+        raise InvalidInput(
+            f"step {request.step} is not an LLM step of task {parent.id!r}",
+            details=[{"field": "body.step", "message": f"LLM steps: {llm_steps}"}],
+        )
+    if snapshot is None:
+        raise Conflict(
+            f"task {parent.id!r} has no workspace snapshot before step {request.step}; "
+            "forks need snapshots (CAPE_WORKSPACE_SNAPSHOTS=true when the parent ran)"
+        )
+    new = NewTask(
+        id=new_task_id(principal.owner, None), agent=agent.name, agent_version=resolved.version,
+        owner=principal.owner, input=new_input, model=request.model or parent.model,
+        max_steps=parent.max_steps, limits=parent.limits, parent_id=parent.id, relation="fork",
+        fork_step=request.step,
+    )  # fmt: skip
+    # The reads above began the session's transaction: the writes join it.
+    task = await add_task(
+        session, new, {"parent_id": parent.id, "relation": "fork", "fork_step": request.step}
+    )
+    for step in steps:
+        if 1 < step.step_no < request.step and step.kind in CONVERSATION:
+            session.add(_copy_step(step, task.id))
+    await session.commit()
+    return task, agent
 
 
 def _copy_step(step: TaskStep, task_id: str) -> TaskStep:

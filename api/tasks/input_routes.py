@@ -4,20 +4,16 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from api.deps import PrincipalDep, SessionDep, TemporalDep
-from api.tasks.answers import InputAccepted, InputBody, answer_task
-from api.tasks.routes import owned_task, release
+from api.deps import OwnedTaskDep, PrincipalDep, TemporalDep
+from api.tasks.answers import answer_task
+from api.tasks.schemas import InputAccepted, InputBody
 
 router = APIRouter(prefix="/tasks", tags=["tasks"])
 
 
 @router.post("/{task_id}/input", response_model=InputAccepted)
 async def provide_input(
-    task_id: str,
-    body: InputBody,
-    session: SessionDep,
-    temporal: TemporalDep,
-    principal: PrincipalDep,
+    task: OwnedTaskDep, body: InputBody, temporal: TemporalDep, principal: PrincipalDep
 ) -> InputAccepted:
     """Answer what the task waits for (`pending_input` of `GET /v1/tasks/{id}`).
 
@@ -27,6 +23,4 @@ async def provide_input(
     (stale `request_id`), a second answer to the same one, or an answer while the task waits
     for nothing is a 409 and changes nothing.
     """
-    task = await owned_task(session, principal, task_id)
-    await release(session)
     return await answer_task(temporal, task, body, principal.owner)

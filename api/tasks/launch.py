@@ -1,34 +1,25 @@
-"""The workflow side of a task: its AgentTaskInput, search attributes and the start call."""
+"""The workflow side of a new task: its typed `AgentTaskInput` and the start by reference."""
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from temporalio.client import Client
-from temporalio.common import (
-    SearchAttributeKey,
-    SearchAttributePair,
-    TypedSearchAttributes,
-    WorkflowIDConflictPolicy,
-)
+from temporalio.common import WorkflowIDConflictPolicy
 
 from activities.types import ModelChoice
 from cape.db.models import Task
-from cape.domain import TaskStatus
 from cape.llm.providers import is_configured, missing_setting, not_configured_message
 from cape.registry.output_binding import bind_output_schema
 from cape.registry.spec import AgentSpec
 from cape.settings import Settings
 from cape.task_text import title_of, user_message
+from cape.tasks.ids import fork_seed_id
+from cape.tasks.rows import NewTask
+from cape.tasks.start import RUN_TIMEOUT, queued_attributes
+from workflows.agent_task import AgentTaskWorkflow
 from workflows.types import ActivityTuning, AgentTaskInput
 
-AGENT_KEY = SearchAttributeKey.for_keyword("CapeAgent")
-OWNER_KEY = SearchAttributeKey.for_keyword("CapeOwner")
-STATUS_KEY = SearchAttributeKey.for_keyword("CapeStatus")
-VERSION_KEY = SearchAttributeKey.for_keyword("CapeAgentVersion")
 
-
-def workflow_input(settings: Settings, task: Task, spec: AgentSpec) -> AgentTaskInput:
+def workflow_input(settings: Settings, task: NewTask, spec: AgentSpec) -> AgentTaskInput:
     """The workflow input of `task`: its pinned agent version's prompt, tools, model and limits.
 
     The system prompt is rendered here, once, with the task's input; provider credentials never
@@ -44,7 +35,7 @@ def workflow_input(settings: Settings, task: Task, spec: AgentSpec) -> AgentTask
         model=task.model,
         system_prompt=spec.render_prompt(task.input),
         tools=spec.tool_names,
-        title=task_title(task),
+        title=title_of(task.input, task.id),
         prompt_preview=user_message(task.input)[:500],
         max_steps=task.max_steps,
         tool_limits=spec.tool_limits,
@@ -60,16 +51,7 @@ def workflow_input(settings: Settings, task: Task, spec: AgentSpec) -> AgentTask
         approval_tools=spec.approval_tools,
         # Bound to this input: `x-cape-equals-input` properties must echo it (output_binding).
         output_schema=bind_output_schema(spec.output_schema, task.input),
-        tuning=ActivityTuning(
-            llm_timeout_seconds=settings.llm_timeout_seconds,
-            tool_timeout_seconds=settings.tool_timeout_seconds,
-            heartbeat_timeout_seconds=settings.heartbeat_timeout_seconds,
-            retry_initial_seconds=settings.retry_initial_seconds,
-            retry_max_attempts=settings.retry_max_attempts,
-            host_timeout_seconds=settings.host_timeout_seconds,
-            input_timeout_seconds=settings.input_timeout_seconds,
-            history_events_limit=settings.history_events_limit,
-        ),
+        tuning=tuning(settings),
     )
     if spec.knowledge is not None and not is_configured(settings, provider):
         # No model to ask: an agent with a knowledge base still answers from retrieval alone.
@@ -82,6 +64,20 @@ def workflow_input(settings: Settings, task: Task, spec: AgentSpec) -> AgentTask
             "top_k": spec.knowledge.top_k,
         }
     return inp
+
+
+def tuning(settings: Settings) -> ActivityTuning:
+    """The activities' timeouts and retries from the settings (injectable for tests)."""
+    return ActivityTuning(
+        llm_timeout_seconds=settings.llm_timeout_seconds,
+        tool_timeout_seconds=settings.tool_timeout_seconds,
+        heartbeat_timeout_seconds=settings.heartbeat_timeout_seconds,
+        retry_initial_seconds=settings.retry_initial_seconds,
+        retry_max_attempts=settings.retry_max_attempts,
+        host_timeout_seconds=settings.host_timeout_seconds,
+        input_timeout_seconds=settings.input_timeout_seconds,
+        history_events_limit=settings.history_events_limit,
+    )
 
 
 def model_warnings(settings: Settings, spec: AgentSpec) -> list[str]:
@@ -102,38 +98,23 @@ def model_warnings(settings: Settings, spec: AgentSpec) -> list[str]:
     return warnings
 
 
-def fork_seed_id(task_id: str) -> str:
-    """The artifact id of a fork's starting workspace (a copy of its parent's snapshot)."""
-    return f"seed-{task_id}"[:64]
-
-
-def task_title(task: Task) -> str:
-    """The input's title, else the prompt's first line, else the task id."""
-    return title_of(task.input, task.id)
-
-
-async def start_workflow(temporal: Client, settings: Settings, task: Task, spec: AgentSpec) -> None:
+async def start_workflow(
+    temporal: Client, settings: Settings, task: Task | NewTask, spec: AgentSpec
+) -> None:
     """Start (or find) the task's workflow; workflow id = task id."""
-    inp = workflow_input(settings, task, spec)
-    prompt = inp.prompt_preview
+    new = task if isinstance(task, NewTask) else NewTask.of(task)
+    inp = workflow_input(settings, new, spec)
     await temporal.start_workflow(
-        "AgentTaskWorkflow",
+        AgentTaskWorkflow.run,
         inp,
-        id=task.id,
+        id=new.id,
         task_queue=settings.task_queue,
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-        search_attributes=TypedSearchAttributes(
-            [
-                SearchAttributePair(AGENT_KEY, inp.agent),
-                SearchAttributePair(VERSION_KEY, inp.agent_version),
-                SearchAttributePair(OWNER_KEY, task.owner),
-                SearchAttributePair(STATUS_KEY, str(TaskStatus.QUEUED)),
-            ]
-        ),
+        search_attributes=queued_attributes(inp.agent, new.owner, inp.agent_version),
         static_summary=f"{inp.agent}@{inp.agent_version}: {inp.title}",
         static_details=(
-            f"owner: {task.owner}\nagent: {inp.agent}@{inp.agent_version}\n"
-            f"model: {inp.provider}/{task.model}\n\n{prompt}"
+            f"owner: {new.owner}\nagent: {inp.agent}@{inp.agent_version}\n"
+            f"model: {inp.provider}/{new.model}\n\n{inp.prompt_preview}"
         ),
-        run_timeout=timedelta(days=7),
+        run_timeout=RUN_TIMEOUT,
     )

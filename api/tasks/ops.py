@@ -8,16 +8,21 @@ from typing import Any
 
 import structlog
 from sqlalchemy import update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.api.common.v1 import WorkflowExecution
 from temporalio.api.workflowservice.v1 import ResetWorkflowExecutionRequest
 from temporalio.client import Client, WorkflowHistory
 from temporalio.service import RPCError
 
+from api.tasks.schemas import RerunBody, TaskCreate
+from api.tasks.service import Started, start_task
+from cape.auth import Principal
 from cape.db.events import append_event
 from cape.db.models import Task
 from cape.domain import Channel, EventType, TaskStatus
 from cape.errors import Conflict, Unavailable
+from cape.settings import Settings
+from workflows.agent_task import AgentTaskWorkflow
 from workflows.types import PauseRequest
 
 log = structlog.get_logger(__name__)
@@ -31,9 +36,10 @@ async def signal_pause(temporal: Client, task: Task, pause: bool, by: str, note:
         raise Conflict(f"task {task.id!r} is {status}; only a queued or running task can pause")
     if not pause and status.terminal:
         raise Conflict(f"task {task.id!r} already ended as {status}")
+    handle = temporal.get_workflow_handle_for(AgentTaskWorkflow.run, task.id)
+    signal = AgentTaskWorkflow.pause if pause else AgentTaskWorkflow.resume
     try:
-        handle = temporal.get_workflow_handle(task.id)
-        await handle.signal("pause" if pause else "resume", PauseRequest(by=by, note=note))
+        await handle.signal(signal, PauseRequest(by=by, note=note))
     except RPCError as exc:
         raise Unavailable("could not reach the task's workflow", details=str(exc)) from exc
 
@@ -64,7 +70,9 @@ def reset_point(history: WorkflowHistory) -> tuple[int, str]:
     return event.activity_task_scheduled_event_attributes.workflow_task_completed_event_id, summary
 
 
-async def retry_task(session: AsyncSession, temporal: Client, task: Task, by: str) -> str:
+async def retry_task(
+    sessions: async_sessionmaker[AsyncSession], temporal: Client, task: Task, by: str
+) -> str:
     """Reset the failed task's workflow to just before its failed step; returns the new run id.
 
     Steps that finished are not run again (their results are in the kept history); the failed
@@ -81,7 +89,7 @@ async def retry_task(session: AsyncSession, temporal: Client, task: Task, by: st
         raise Unavailable("could not read the task's history", details=str(exc)) from exc
     point, step = reset_point(history)
     error, finished_at = task.error, task.finished_at
-    await _reopen(session, task, step, by)
+    await _reopen(sessions, task, step, by)
     try:
         reply = await temporal.workflow_service.reset_workflow_execution(
             ResetWorkflowExecutionRequest(
@@ -93,14 +101,16 @@ async def retry_task(session: AsyncSession, temporal: Client, task: Task, by: st
             )
         )
     except RPCError as exc:
-        await _reclose(session, task.id, error, finished_at)
+        await _reclose(sessions, task.id, error, finished_at)
         raise Unavailable("Temporal refused the reset", details=str(exc)) from exc
     log.info("task retried", task_id=task.id, step=step, run_id=reply.run_id)
     return reply.run_id
 
 
-async def _reopen(session: AsyncSession, task: Task, step: str, by: str) -> None:
-    async with session.begin():
+async def _reopen(
+    sessions: async_sessionmaker[AsyncSession], task: Task, step: str, by: str
+) -> None:
+    async with sessions.begin() as session:
         await append_event(
             session,
             task.id,
@@ -116,11 +126,38 @@ async def _reopen(session: AsyncSession, task: Task, step: str, by: str) -> None
 
 
 async def _reclose(
-    session: AsyncSession, task_id: str, error: dict[str, Any] | None, finished_at: datetime | None
+    sessions: async_sessionmaker[AsyncSession],
+    task_id: str,
+    error: dict[str, Any] | None,
+    finished_at: datetime | None,
 ) -> None:
-    async with session.begin():
+    async with sessions.begin() as session:
         await session.execute(
             update(Task)
             .where(Task.id == task_id)
             .values(status=TaskStatus.FAILED, error=error, finished_at=finished_at)
         )
+
+
+async def rerun_task(
+    sessions: async_sessionmaker[AsyncSession],
+    temporal: Client,
+    settings: Settings,
+    principal: Principal,
+    old: Task,
+    change: RerunBody,
+) -> Started:
+    """Start a new task like `old` (agent, input, model, budgets) with `change` applied."""
+    limits = old.limits or {}
+    request = TaskCreate(
+        agent=old.agent,
+        agent_version=change.agent_version,
+        input=change.input if change.input is not None else old.input,
+        model=change.model or old.model,
+        max_steps=change.max_steps or old.max_steps,
+        max_tokens=limits.get("max_tokens"),
+        max_cost=limits.get("max_cost"),
+    )
+    return await start_task(
+        sessions, temporal, settings, principal, request, None, parent=(old.id, "rerun")
+    )

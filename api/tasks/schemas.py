@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -130,3 +130,62 @@ class EventOut(BaseModel):
     channel: str
     type: str
     data: dict[str, Any]
+
+
+class PauseBody(BaseModel):
+    """Why the task is paused or resumed (kept in its events)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    note: str = Field("", max_length=500)
+
+
+class RerunBody(BaseModel):
+    """What to change in the new run; by default the same agent, input, model and budget."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    agent_version: str | None = Field(
+        None, max_length=64, description="A version or range; default: the agent's default."
+    )
+    model: str | None = Field(None, max_length=256)
+    max_steps: int | None = Field(None, ge=1, le=10_000)
+    input: dict[str, Any] | None = Field(None, description="Replaces the input when given.")
+
+
+class ForkRequest(BaseModel):
+    """Where to fork from and what to change."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    step: int = Field(ge=2, description="An LLM step of the parent: the fork runs it again.")
+    input_patch: dict[str, Any] = Field(default_factory=dict, description="Merged into input.")
+    model: str | None = Field(None, max_length=256)
+    agent_version: str | None = Field(
+        None, max_length=64, description="A version or range; default: the parent's version."
+    )
+
+
+class InputBody(BaseModel):
+    """The answer to `pending_input` (see `GET /v1/tasks/{id}`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    request_id: str = Field(
+        min_length=1, max_length=128, description="`pending_input.id` of the question answered."
+    )
+    action: Literal["approve", "reject", "raise", "cancel"] = Field(
+        description="approval: approve | reject | cancel; budget: raise | cancel."
+    )
+    reason: str = Field("", max_length=2000, description="Told to the model on a rejection.")
+    max_steps: int | None = Field(None, ge=1, le=10_000, description="A raised budget.")
+    max_tokens: int | None = Field(None, ge=1, description="A raised budget.")
+    max_cost: float | None = Field(None, gt=0, description="A raised budget (US dollars).")
+
+
+class InputAccepted(BaseModel):
+    """The task took the answer and carries on (or ends, when it was `cancel`)."""
+
+    request_id: str
+    action: str
+    accepted: bool
