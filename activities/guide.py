@@ -13,6 +13,7 @@ from temporalio.exceptions import ApplicationError
 
 from activities.recorder import StepRecorder
 from activities.types import RetrievalInput, RetrievalResult
+from cape.contracts.failures import Failure
 from cape.domain import Channel, EventType
 from cape.errors import InvalidInput
 from cape.kb import retrieval_answer
@@ -51,10 +52,10 @@ class GuideActivities:
                 retrieval_answer, inp.query, inp.context, inp.format, inp.top_k, self.docs_dir
             )
         except InvalidInput as exc:
-            error = {"type": "InvalidInput", "message": exc.message, "details": exc.details}
+            error = {"type": Failure.INVALID_INPUT, "message": exc.message, "details": exc.details}
             await self.recorder.fail(ref, error, retrying=False)
             raise ApplicationError(
-                exc.message, error, type="InvalidInput", non_retryable=True
+                exc.message, error, type=Failure.INVALID_INPUT, non_retryable=True
             ) from exc
         log.info(
             "answered from the docs",

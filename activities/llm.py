@@ -22,6 +22,7 @@ from activities.llm_errors import classify
 from activities.recorder import Event, StepRecorder
 from activities.tools.registry import openai_tools
 from activities.types import LlmInput, LlmResult, StepRef, ToolCall, Usage
+from cape.contracts.failures import Failure
 from cape.domain import Channel, EventType
 from cape.llm.pricing import PriceTable
 from cape.llm.providers import ProviderNotConfigured, Providers, UnknownProvider
@@ -118,9 +119,9 @@ class LlmActivities:
         except UnknownProvider as exc:
             # Fails at once: no retry can give the worker a provider or its key.
             kind = (
-                "ProviderNotConfigured"
+                Failure.PROVIDER_NOT_CONFIGURED
                 if isinstance(exc, ProviderNotConfigured)
-                else "ProviderUnknown"
+                else Failure.PROVIDER_UNKNOWN
             )
             error = ApplicationError(exc.message, type=kind, non_retryable=True)
             await self.recorder.fail(

@@ -7,6 +7,8 @@ from datetime import timedelta
 import openai
 from temporalio.exceptions import ApplicationError
 
+from cape.contracts.failures import Failure, llm_http
+
 RETRYABLE_STATUS = frozenset({408, 409, 429})
 MAX_RETRY_AFTER_SECONDS = 300.0
 
@@ -43,7 +45,7 @@ def classify(error: Exception) -> tuple[ApplicationError, bool]:
             ApplicationError(
                 message,
                 {"status": status},
-                type=_permanent_kind(error) or f"LLMHttp{status}",
+                type=_permanent_kind(error) or llm_http(status),
                 non_retryable=not retryable,
                 next_retry_delay=(
                     timedelta(seconds=min(delay, MAX_RETRY_AFTER_SECONDS))
@@ -54,14 +56,14 @@ def classify(error: Exception) -> tuple[ApplicationError, bool]:
             retryable,
         )
     if isinstance(error, openai.APITimeoutError | openai.APIConnectionError):
-        return ApplicationError(f"LLM unreachable: {error}", type="LLMConnection"), True
-    return ApplicationError(f"LLM call failed: {error!r}", type="LLMError"), True
+        return ApplicationError(f"LLM unreachable: {error}", type=Failure.LLM_CONNECTION), True
+    return ApplicationError(f"LLM call failed: {error!r}", type=Failure.LLM_ERROR), True
 
 
 CONTEXT_MARKERS = ("context length", "context_length", "maximum context", "context window")
 
 
-def _permanent_kind(error: openai.APIStatusError) -> str | None:
+def _permanent_kind(error: openai.APIStatusError) -> Failure | None:
     """`ModelNotFound` or `ContextTooLong`: failures another model may not have."""
     code = ""
     if isinstance(error.body, dict):
@@ -69,9 +71,9 @@ def _permanent_kind(error: openai.APIStatusError) -> str | None:
         code = str(inner.get("code") or "") if isinstance(inner, dict) else ""
     text = _message(error).lower()
     if error.status_code == 404 or code == "model_not_found":
-        return "ModelNotFound"
+        return Failure.MODEL_NOT_FOUND
     if code == "context_length_exceeded" or any(m in text for m in CONTEXT_MARKERS):
-        return "ContextTooLong"
+        return Failure.CONTEXT_TOO_LONG
     return None
 
 

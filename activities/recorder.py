@@ -12,6 +12,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.types import StepRef, Usage
+from cape.contracts.failures import Failure
 from cape.db.events import append_event
 from cape.db.models import Task, TaskStep, utcnow
 from cape.domain import Channel, EventType, StepStatus
@@ -181,6 +182,6 @@ def _superseded(row: TaskStep | None, attempt: int) -> bool:
 def _stale(ref: StepRef, attempt: int) -> ApplicationError:
     return ApplicationError(
         f"step {ref.step_no}: attempt {attempt} was superseded by a newer attempt",
-        type="StepSuperseded",
+        type=Failure.STEP_SUPERSEDED,
         non_retryable=True,
     )

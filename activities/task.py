@@ -27,6 +27,7 @@ from activities.types import (
 )
 from activities.workspace import layout, restore_snapshot, save_snapshot
 from cape.artifacts import ArtifactStore
+from cape.contracts.temporal import host_queue as contract_host_queue
 from cape.db.events import append_event
 from cape.db.finish import record_finish
 from cape.db.models import Task, utcnow
@@ -39,7 +40,7 @@ log = structlog.get_logger(__name__)
 
 def host_queue(settings: Settings) -> str:
     """The task queue only this host's worker polls: steps that touch its workspaces."""
-    return f"{settings.task_queue}@{settings.host_id}"
+    return contract_host_queue(settings.task_queue, settings.host_id)
 
 
 class TaskActivities:

@@ -8,6 +8,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from cape.contracts.records import PendingQuestion, TaskError
+from cape.domain import StepKind, TaskStatus
+
 
 @dataclass
 class StepRef:
@@ -16,7 +19,7 @@ class StepRef:
     task_id: str
     step_no: int
     name: str
-    kind: str
+    kind: StepKind
 
 
 @dataclass
@@ -145,9 +148,9 @@ class FinishInput:
     """Record the task's final status, result and lifecycle event."""
 
     task_id: str
-    status: str
+    status: TaskStatus
     output: dict[str, Any] | None = None
-    error: dict[str, Any] | None = None
+    error: TaskError | None = None
     usage: Usage = field(default_factory=Usage)
 
 
@@ -156,11 +159,11 @@ class MarkInput:
     """Record a status change the workflow made on its own (paused, resumed)."""
 
     task_id: str
-    status: str
+    status: TaskStatus
     event: str
     data: dict[str, Any] = field(default_factory=dict)
     channel: str = "lifecycle"
-    pending: dict[str, Any] | None = None  # what the task now waits for (None clears it)
+    pending: PendingQuestion | None = None  # what the task now waits for (None clears it)
 
 
 @dataclass

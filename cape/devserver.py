@@ -19,9 +19,9 @@ from temporalio.api.operatorservice.v1 import (
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
+from cape.contracts.temporal import SEARCH_ATTRIBUTES
 from cape.errors import RuntimeFailure
 from cape.procinfo import port_holder
-from cape.settings import SEARCH_ATTRIBUTES
 
 # Values are JSON literals. Measured in DESIGN.md ("Dev server tuning"): the stock poll rates
 # (20/s on the dev server's single shard) add ~50 ms to every dispatch; one task-queue partition

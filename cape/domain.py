@@ -35,6 +35,13 @@ TERMINAL_TASK_STATUSES = frozenset(
 )
 
 
+class TaskMode(StrEnum):
+    """How a task answers: the agent loop with a model, or from the docs alone (the guide)."""
+
+    LLM = "llm"
+    RETRIEVAL = "retrieval"
+
+
 class StepStatus(StrEnum):
     """Lifecycle of one step."""
 

@@ -11,16 +11,11 @@ from pathlib import Path
 from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
+from cape.contracts.temporal import DEFAULT_TASK_QUEUE
+from cape.contracts.temporal import SEARCH_ATTRIBUTES as SEARCH_ATTRIBUTES  # re-exported
 from cape.llm_settings import LlmSettings
 from cape.ops_settings import OpsSettings
 from cape.tool_settings import ToolSettings
-
-SEARCH_ATTRIBUTES = {
-    "CapeAgent": "Keyword",
-    "CapeAgentVersion": "Keyword",
-    "CapeOwner": "Keyword",
-    "CapeStatus": "Keyword",
-}
 
 
 class Settings(ToolSettings, LlmSettings, OpsSettings):
@@ -37,7 +32,7 @@ class Settings(ToolSettings, LlmSettings, OpsSettings):
     database_url: str = ""
     temporal_address: str = Field("127.0.0.1:7233", validation_alias="TEMPORAL_ADDRESS")
     temporal_namespace: str = Field("default", validation_alias="TEMPORAL_NAMESPACE")
-    task_queue: str = "cape-agent-tasks"
+    task_queue: str = DEFAULT_TASK_QUEUE
 
     openai_api_key: SecretStr = Field(SecretStr(""), validation_alias="OPENAI_API_KEY")
     openai_base_url: str = Field("https://api.openai.com/v1", validation_alias="OPENAI_BASE_URL")

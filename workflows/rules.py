@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from typing import Any
 
 from temporalio.exceptions import (
     ActivityError,
@@ -15,6 +14,8 @@ from temporalio.exceptions import (
 )
 
 from activities.types import ModelChoice, Usage
+from cape.contracts.failures import Failure
+from cape.contracts.records import Budgets, Exceeded, PendingQuestion, TaskError
 from workflows.types import AgentTaskInput, InputAnswer
 
 ANSWERS = {"approval": {"approve", "reject", "cancel"}, "budget": {"raise", "cancel"}}
@@ -60,54 +61,53 @@ def model_failed(err: ActivityError) -> bool:
     return isinstance(cause, ApplicationError) and cause.non_retryable
 
 
-def describe(err: ActivityError, step: str | None) -> dict[str, Any]:
+def describe(err: ActivityError, step: str | None) -> TaskError:
     """The task's error object from a failed step."""
     cause = err.cause
     if isinstance(cause, ApplicationError):
-        return {"type": cause.type or "ApplicationError", "message": cause.message, "step": step}
+        return {"type": cause.type or Failure.UNTYPED, "message": cause.message, "step": step}
     message = str(cause) if cause is not None else str(err)
     return {"type": type(cause or err).__name__, "message": message, "step": step}
 
 
-def exceeded(limits: dict[str, Any], usage: Usage, llm_turns: int) -> dict[str, Any] | None:
+def exceeded(limits: Budgets, usage: Usage, llm_turns: int) -> Exceeded | None:
     """The first budget the task has used up, as {exceeded, used, limit}, or None."""
-    used = {
-        "max_steps": llm_turns,
-        "max_tokens": usage.total_tokens,
-        "max_cost": round(usage.cost_usd, 6),
-    }
-    for name, value in used.items():
-        limit = limits.get(name)
+    checks: list[tuple[str, float, float | None]] = [
+        ("max_steps", llm_turns, limits.get("max_steps")),
+        ("max_tokens", usage.total_tokens, limits.get("max_tokens")),
+        ("max_cost", round(usage.cost_usd, 6), limits.get("max_cost")),
+    ]
+    for name, value, limit in checks:
         if limit is not None and value >= limit:
             return {"exceeded": name, "used": value, "limit": limit}
     return None
 
 
 def check_answer(
-    pending: dict[str, Any] | None, answered: bool, answer: InputAnswer, used: dict[str, Any]
+    pending: PendingQuestion | None, answered: bool, answer: InputAnswer, used: dict[str, float]
 ) -> None:
     """Refuse an answer that does not fit the pending question (the update's validator)."""
     if pending is None:
-        raise InputRefused("the task is not waiting for input", type="NoPendingInput")
+        raise InputRefused("the task is not waiting for input", type=Failure.NO_PENDING_INPUT)
     if answer.request_id != pending["id"]:
         raise InputRefused(
             f"stale answer: the task waits for {pending['id']!r}, not {answer.request_id!r}",
-            type="StaleInput",
+            type=Failure.STALE_INPUT,
         )
     if answered:
-        raise InputRefused(f"{pending['id']!r} was already answered", type="DuplicateInput")
+        raise InputRefused(f"{pending['id']!r} was already answered", type=Failure.DUPLICATE_INPUT)
     allowed = ANSWERS[pending["kind"]]
     if answer.action not in allowed:
         raise InputRefused(
             f"action {answer.action!r} does not answer a {pending['kind']} question; "
             f"use one of {', '.join(sorted(allowed))}",
-            type="InvalidAnswer",
+            type=Failure.INVALID_ANSWER,
         )
     if answer.action == "raise":
         _check_raise(answer, used)
 
 
-def _check_raise(answer: InputAnswer, used: dict[str, Any]) -> None:
+def _check_raise(answer: InputAnswer, used: dict[str, float]) -> None:
     raised = {
         "max_steps": answer.max_steps,
         "max_tokens": answer.max_tokens,
@@ -116,11 +116,11 @@ def _check_raise(answer: InputAnswer, used: dict[str, Any]) -> None:
     given = {k: v for k, v in raised.items() if v is not None}
     if not given:
         raise InputRefused(
-            "a raise needs a new max_steps, max_tokens or max_cost", type="InvalidAnswer"
+            "a raise needs a new max_steps, max_tokens or max_cost", type=Failure.INVALID_ANSWER
         )
     for name, value in given.items():
         if value <= used.get(name, 0):
             raise InputRefused(
                 f"{name} must be above what the task used ({used.get(name, 0)})",
-                type="InvalidAnswer",
+                type=Failure.INVALID_ANSWER,
             )

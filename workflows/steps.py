@@ -4,16 +4,21 @@ from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
-from typing import Any, TypeVar, cast
+from typing import TypeVar
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
+from temporalio.types import MethodAsyncSingleParam
 
 with workflow.unsafe.imports_passed_through():
     from activities.types import StepRef, WorkspaceResult
+    from cape.domain import StepKind
     from workflows.types import AgentTaskInput, TaskState
 
-R = TypeVar("R")
+# An activity method (`LlmActivities.call_llm`): the class it belongs to, its input and result.
+ActivityClass = TypeVar("ActivityClass")
+Arg = TypeVar("Arg")
+Result = TypeVar("Result")
 # A cancellation that arrives while a step that does not heartbeat runs (workspace setup) was
 # swallowed when the step then completed: the task went on as if never canceled.
 CANCEL_AFTER_STEP_PATCH = "cancel-after-step"
@@ -28,49 +33,48 @@ class StepRunner:
         self._input: AgentTaskInput | None = None
         self._ws = WorkspaceResult(path="")
 
-    def _ref(self, name: str, kind: str) -> StepRef:
+    @property
+    def _task(self) -> AgentTaskInput:
+        # Set first thing by `run`; handlers and steps only run after it.
         assert self._input is not None
+        return self._input
+
+    def _ref(self, name: str, kind: StepKind) -> StepRef:
         self._step_no += 1
-        return StepRef(self._input.task_id, self._step_no, name, kind)
+        return StepRef(self._task.task_id, self._step_no, name, kind)
 
     async def _step(
         self,
         name: str,
-        kind: str,
-        activity: str,
-        arg: Any,
-        result: type[R],
+        activity: MethodAsyncSingleParam[ActivityClass, Arg, Result],
+        arg: Arg,
         timeout: float,
         task_queue: str | None = None,
         summary: str | None = None,
-    ) -> R:
-        assert self._input is not None
-        tuning = self._input.tuning
+    ) -> Result:
+        """Run one step's activity with the task's retries; the step shows as current meanwhile."""
+        tuning = self._task.tuning
         self._show_progress(summary or name)
         # On a host's own queue, a step that no worker picks up means the host is gone.
         to_start = timedelta(seconds=tuning.host_timeout_seconds) if task_queue else None
         self._state.current_step = name
         self._state.steps += 1
-        done = cast(
-            R,
-            await workflow.execute_activity(
-                activity,
-                arg,
-                result_type=result,
-                task_queue=task_queue,
-                schedule_to_start_timeout=to_start,
-                start_to_close_timeout=timedelta(seconds=timeout),
-                heartbeat_timeout=timedelta(seconds=tuning.heartbeat_timeout_seconds),
-                retry_policy=RetryPolicy(
-                    initial_interval=timedelta(seconds=tuning.retry_initial_seconds),
-                    maximum_interval=timedelta(seconds=max(60.0, tuning.retry_initial_seconds)),
-                    maximum_attempts=tuning.retry_max_attempts,
-                ),
-                summary=summary or name,
-                # Waiting for the step to stop keeps finish_task's event the task's last: with
-                # TRY_CANCEL a streaming LLM step went on writing deltas after `task-canceled`.
-                cancellation_type=workflow.ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+        done = await workflow.execute_activity_method(
+            activity,
+            arg,
+            task_queue=task_queue,
+            schedule_to_start_timeout=to_start,
+            start_to_close_timeout=timedelta(seconds=timeout),
+            heartbeat_timeout=timedelta(seconds=tuning.heartbeat_timeout_seconds),
+            retry_policy=RetryPolicy(
+                initial_interval=timedelta(seconds=tuning.retry_initial_seconds),
+                maximum_interval=timedelta(seconds=max(60.0, tuning.retry_initial_seconds)),
+                maximum_attempts=tuning.retry_max_attempts,
             ),
+            summary=summary or name,
+            # Waiting for the step to stop keeps finish_task's event the task's last: with
+            # TRY_CANCEL a streaming LLM step went on writing deltas after `task-canceled`.
+            cancellation_type=workflow.ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
         )
         if workflow.cancellation_reason() is not None and workflow.patched(CANCEL_AFTER_STEP_PATCH):
             raise asyncio.CancelledError  # the run records `canceled`, as for any cancellation

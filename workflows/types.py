@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from activities.types import ModelChoice, TaskRegistration, Usage, WorkspaceResult
+from cape.contracts.records import Budgets, Fallback, PendingQuestion, TaskError
+from cape.domain import TaskMode, TaskStatus
 
 
 @dataclass
@@ -32,9 +34,9 @@ class Carry:
     usage: Usage
     workspace: WorkspaceResult
     model_index: int
-    limits: dict[str, Any]
+    limits: Budgets
     runs: int
-    fallbacks: list[dict[str, Any]] = field(default_factory=list)
+    fallbacks: list[Fallback] = field(default_factory=list)
 
 
 @dataclass
@@ -71,7 +73,7 @@ class AgentTaskInput:
     approval_tools: list[str] = field(default_factory=list)  # calls that wait for a person
     output_schema: dict[str, Any] | None = None  # the final answer must be JSON matching it
     # "retrieval": no model is configured, answer from the docs alone (the guide).
-    mode: str = "llm"
+    mode: TaskMode = TaskMode.LLM
     retrieval: dict[str, Any] | None = None
     carry: Carry | None = None  # set when this run continues an earlier one
 
@@ -80,17 +82,19 @@ class AgentTaskInput:
 class TaskState:
     """What the `state` query returns while the task runs."""
 
-    status: str = "queued"
+    status: TaskStatus = TaskStatus.QUEUED
     paused: bool = False  # a pause was asked for; the task stops at its next step boundary
     current_step: str | None = None
     steps: int = 0
     llm_turns: int = 0
     usage: Usage = field(default_factory=Usage)
-    error: dict[str, Any] | None = None
+    error: TaskError | None = None
     model: str = ""
-    limits: dict[str, Any] = field(default_factory=dict)
-    pending_input: dict[str, Any] | None = None  # the approval or budget question, if any
-    fallbacks: list[dict[str, Any]] = field(default_factory=list)  # model switches and why
+    limits: Budgets = field(
+        default_factory=lambda: Budgets(max_steps=0, max_tokens=None, max_cost=None)
+    )
+    pending_input: PendingQuestion | None = None  # the approval or budget question, if any
+    fallbacks: list[Fallback] = field(default_factory=list)  # model switches and why
     runs: int = 1  # workflow runs so far (continue-as-new)
 
 

@@ -7,6 +7,7 @@ from temporalio.common import WorkflowIDConflictPolicy
 
 from activities.types import ModelChoice
 from cape.db.models import Task
+from cape.domain import TaskMode
 from cape.llm.providers import is_configured, missing_setting, not_configured_message
 from cape.registry.output_binding import bind_output_schema
 from cape.registry.spec import AgentSpec
@@ -55,7 +56,7 @@ def workflow_input(settings: Settings, task: NewTask, spec: AgentSpec) -> AgentT
     )
     if spec.knowledge is not None and not is_configured(settings, provider):
         # No model to ask: an agent with a knowledge base still answers from retrieval alone.
-        inp.mode = "retrieval"
+        inp.mode = TaskMode.RETRIEVAL
         context = task.input.get("context")
         inp.retrieval = {
             "query": str(task.input.get("query") or user_message(task.input)),

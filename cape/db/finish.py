@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy import update
@@ -27,7 +28,7 @@ async def record_finish(
     *,
     run_id: str,
     output: dict[str, Any] | None = None,
-    error: dict[str, Any] | None = None,
+    error: Mapping[str, object] | None = None,
     usage: dict[str, Any] | None = None,
     only_open: bool = False,
 ) -> bool:
