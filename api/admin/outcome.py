@@ -13,15 +13,18 @@ from temporalio.client import (
     WorkflowHistoryEventFilterType,
 )
 
+from cape.contracts.failures import Failure
+from cape.contracts.temporal import STATUS_KEY
 from cape.domain import TaskStatus
 from cape.reconciliation import Outcome
-from cape.tasks.start import STATUS_KEY
 
 
 def missing(reason: str) -> Outcome:
     """The outcome of a task whose workflow does not exist: failed, saying why."""
     message = f"the task's workflow does not exist in Temporal ({reason}); nothing runs it"
-    return Outcome(TaskStatus.FAILED, "reconciled", {"type": "WorkflowMissing", "message": message})
+    return Outcome(
+        TaskStatus.FAILED, "reconciled", {"type": Failure.WORKFLOW_MISSING, "message": message}
+    )
 
 
 async def ended_outcome(temporal: Client, desc: WorkflowExecutionDescription) -> Outcome:
@@ -40,19 +43,23 @@ async def ended_outcome(temporal: Client, desc: WorkflowExecutionDescription) ->
         identity = ended.identity if ended else ""
         by = f" by {identity}" if identity else ""
         message = f"the task's workflow was terminated in Temporal{by}: {reason or 'no reason'}"
-        error = {"type": "WorkflowTerminated", "message": message, "reason": reason}
+        error = {"type": Failure.WORKFLOW_TERMINATED, "message": message, "reason": reason}
         return Outcome(TaskStatus.FAILED, run, error | {"identity": identity})
     if status == WorkflowExecutionStatus.FAILED:
         failed = close.workflow_execution_failed_event_attributes if close else None
         cause = failed.failure.message if failed else "unknown"
-        error = {"type": "WorkflowFailed", "message": f"the task's workflow failed: {cause}"}
+        error = {"type": Failure.WORKFLOW_FAILED, "message": f"the task's workflow failed: {cause}"}
         return Outcome(TaskStatus.FAILED, run, error)
     if status == WorkflowExecutionStatus.CANCELED:
         message = "the task's workflow was canceled before it recorded an outcome"
-        return Outcome(TaskStatus.CANCELED, run, {"type": "WorkflowCanceled", "message": message})
+        return Outcome(
+            TaskStatus.CANCELED, run, {"type": Failure.WORKFLOW_CANCELED, "message": message}
+        )
     if status == WorkflowExecutionStatus.TIMED_OUT:
         message = "the task's workflow ran past its run timeout"
-        return Outcome(TaskStatus.TIMED_OUT, run, {"type": "WorkflowTimedOut", "message": message})
+        return Outcome(
+            TaskStatus.TIMED_OUT, run, {"type": Failure.WORKFLOW_TIMED_OUT, "message": message}
+        )
     return await _completed(handle, desc)
 
 

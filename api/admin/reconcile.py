@@ -19,6 +19,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from api.admin.outcome import ended_outcome, missing
 from api.tasks.launch import start_workflow
+from cape.contracts.temporal import AGENT_TASK_WORKFLOW, OWNER_KEY
 from cape.db.finish import record_finish
 from cape.db.models import Task, utcnow
 from cape.domain import TaskStatus
@@ -27,11 +28,9 @@ from cape.reconciliation import Action, Finding, Kind, Outcome, Report
 from cape.registry.resolve import load_spec
 from cape.settings import Settings
 from cape.tasks.ids import API_TASK_PREFIX
-from cape.tasks.start import OWNER_KEY
 
 log = structlog.get_logger(__name__)
 OPEN = [TaskStatus.QUEUED, TaskStatus.RUNNING, TaskStatus.INPUT_REQUIRED, TaskStatus.PAUSED]
-WORKFLOW_TYPE = "AgentTaskWorkflow"
 
 
 class Reconcile:
@@ -112,7 +111,7 @@ class Reconcile:
     async def _running(self, owner: str | None) -> dict[str, WorkflowExecution]:
         queue = self.settings.task_queue.replace("'", "")
         query = (
-            f"WorkflowType = '{WORKFLOW_TYPE}' AND ExecutionStatus = 'Running'"
+            f"WorkflowType = '{AGENT_TASK_WORKFLOW}' AND ExecutionStatus = 'Running'"
             f" AND TaskQueue = '{queue}'"
         )
         found: dict[str, WorkflowExecution] = {}

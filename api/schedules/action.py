@@ -16,6 +16,7 @@ from temporalio.client import Client, ScheduleActionStartWorkflow, ScheduleDescr
 
 from activities.types import TaskRegistration
 from api.tasks.launch import workflow_input
+from cape.contracts.temporal import AGENT_TASK_WORKFLOW
 from cape.errors import NotFound
 from cape.registry.spec import AgentSpec
 from cape.settings import Settings
@@ -24,8 +25,6 @@ from cape.tasks.rows import NewTask
 from cape.tasks.start import RUN_TIMEOUT, queued_attributes
 from workflows.agent_task import AgentTaskWorkflow
 from workflows.types import AgentTaskInput
-
-WORKFLOW = "AgentTaskWorkflow"  # the registered name, as a described action reports it
 
 
 def not_found(schedule_id: str) -> NotFound:
@@ -88,7 +87,10 @@ class Current:
 async def decode(temporal: Client, desc: ScheduleDescription) -> Current:
     """Decode the action of a schedule this API made (else NotFound: not one of ours)."""
     action = desc.schedule.action
-    if not isinstance(action, ScheduleActionStartWorkflow) or action.workflow != WORKFLOW:
+    if (
+        not isinstance(action, ScheduleActionStartWorkflow)
+        or action.workflow != AGENT_TASK_WORKFLOW
+    ):
         raise not_found(desc.id)
     payloads = [arg for arg in action.args if isinstance(arg, Payload)]
     inp = None

@@ -42,11 +42,11 @@ from api.schedules.schemas import (
     timing_problems,
 )
 from cape.auth import Principal
+from cape.contracts.temporal import AGENT_KEY, OWNER_KEY
 from cape.errors import Conflict, InvalidInput, NotFound, Unavailable
 from cape.registry.resolve import load_spec, resolve_agent
 from cape.registry.validate import input_problems
 from cape.settings import Settings
-from cape.tasks.start import AGENT_KEY, OWNER_KEY
 
 log = structlog.get_logger(__name__)
 NEXT_RUNS = 5

@@ -9,6 +9,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.tasks.schemas import InputAccepted, InputBody
+from cape.contracts.failures import INPUT_CONFLICTS
 from cape.db.models import Task
 from cape.domain import TaskStatus
 from cape.errors import Conflict, InvalidInput, Unavailable
@@ -16,7 +17,6 @@ from workflows.agent_task import AgentTaskWorkflow
 from workflows.types import InputAnswer
 
 UPDATE_TIMEOUT_SECONDS = 15.0  # a worker must take the update within this time
-REFUSED_AS_CONFLICT = {"StaleInput", "DuplicateInput", "NoPendingInput"}
 
 
 async def answer_task(temporal: Client, task: Task, body: InputBody, by: str) -> InputAccepted:
@@ -50,6 +50,6 @@ def _refusal(exc: WorkflowUpdateFailedError) -> Exception:
     cause = exc.cause
     if not isinstance(cause, ApplicationError):
         return Conflict(f"the answer was refused: {cause or exc}")
-    if cause.type in REFUSED_AS_CONFLICT:
+    if cause.type in INPUT_CONFLICTS:
         return Conflict(cause.message, details={"reason": cause.type})
     return InvalidInput(cause.message, details=[{"field": "body", "message": cause.message}])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from api.admin.reconcile import Reconcile
+from cape.contracts.failures import Failure
 from cape.db.models import Task
 from cape.domain import TaskStatus
 from cape.errors import Conflict
@@ -42,7 +43,9 @@ async def cancel_task(reconcile: Reconcile, task: Task, by: str) -> Task:
             await handle.cancel()
             return task
     message = f"canceled by {by}; the task's workflow was not running, so nothing ran"
-    outcome = Outcome(TaskStatus.CANCELED, "reconciled", {"type": "Canceled", "message": message})
+    outcome = Outcome(
+        TaskStatus.CANCELED, "reconciled", {"type": Failure.CANCELED, "message": message}
+    )
     await reconcile.record(task.id, outcome)
     async with reconcile.reads() as session:
         now = await session.get(Task, task.id, populate_existing=True)

@@ -8,14 +8,11 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
+from temporalio.common import SearchAttributePair, TypedSearchAttributes
 
+from cape.contracts.temporal import AGENT_KEY, AGENT_VERSION_KEY, OWNER_KEY, STATUS_KEY
 from cape.domain import TaskStatus
 
-AGENT_KEY = SearchAttributeKey.for_keyword("CapeAgent")
-OWNER_KEY = SearchAttributeKey.for_keyword("CapeOwner")
-STATUS_KEY = SearchAttributeKey.for_keyword("CapeStatus")
-VERSION_KEY = SearchAttributeKey.for_keyword("CapeAgentVersion")
 RUN_TIMEOUT = timedelta(days=7)  # a run continues as new long before; this bounds a stuck one
 
 
@@ -26,7 +23,7 @@ def queued_attributes(agent: str, owner: str, version: str | None) -> TypedSearc
     """
     pairs = [SearchAttributePair(AGENT_KEY, agent)]
     if version is not None:
-        pairs.append(SearchAttributePair(VERSION_KEY, version))
+        pairs.append(SearchAttributePair(AGENT_VERSION_KEY, version))
     pairs += [
         SearchAttributePair(OWNER_KEY, owner),
         SearchAttributePair(STATUS_KEY, str(TaskStatus.QUEUED)),
