@@ -26,7 +26,7 @@ from api.tasks.queries import load_owned_task
 from cape.artifacts import ArtifactStore
 from cape.auth import Principal, authenticate
 from cape.db.models import Task
-from cape.errors import Unauthorized
+from cape.errors import ClientError, Unauthorized
 from cape.settings import Settings
 
 _bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: Bearer cape_...`")
@@ -147,6 +147,20 @@ async def get_stream_owned_task(
 ) -> Task:
     """`get_owned_task` for a stream (the key may come as `?access_token=`)."""
     return await load_owned_task(runtime.read_sessions, principal, task_id)
+
+
+async def stream_refusal(connection: HTTPConnection, task_id: str) -> ClientError | None:
+    """Why a WebSocket may not follow task `task_id` (no key, unknown key, not the caller's).
+
+    Browsers cannot read a refused handshake's status, so the route accepts and closes with
+    the reason instead of letting a dependency refuse. None: the caller may follow it.
+    """
+    try:
+        principal = await get_stream_principal(connection)
+        await load_owned_task(get_runtime(connection).read_sessions, principal, task_id)
+    except ClientError as error:
+        return error
+    return None
 
 
 OwnedTaskDep = Annotated[Task, Depends(get_owned_task)]

@@ -25,6 +25,7 @@ from cape.auth import Principal
 from cape.db.agent_models import Agent, AgentVersion
 from cape.errors import InvalidInput, NotFound
 from cape.registry.resolve import find_agent, spec_of, visible_rows
+from cape.registry.spec import AgentSpec, dump_yaml
 from cape.registry.store import VersionStatus, default_row, display_row, newest, ordered
 from cape.settings import Settings
 
@@ -89,6 +90,38 @@ async def find_version(
         f"agent {name!r} has no version {version}",
         details={"agent": name, "version": version, "available": [r.version for r in rows]},
     )
+
+
+async def find_spec(
+    session: AsyncSession, principal: Principal, name: str, version: str
+) -> tuple[AgentVersion, AgentSpec]:
+    """The visible version `version` of agent `name` and its parsed spec."""
+    _, _, row = await find_version(session, principal, name, version)
+    return row, spec_of(row)
+
+
+async def export_yaml(
+    session: AsyncSession, principal: Principal, name: str, version: str
+) -> tuple[str, str]:
+    """The version's spec as YAML, and the file name to download it as."""
+    row, spec = await find_spec(session, principal, name, version)
+    return dump_yaml(spec), f"{name}-{row.version}.yaml"
+
+
+async def agent_view(
+    session: AsyncSession, principal: Principal, name: str, settings: Settings
+) -> AgentOut:
+    """The API view of the agent `name` (NotFound unless the caller can see it)."""
+    agent, rows = await find_agent(session, principal, name)
+    return agent_out(agent, rows, settings)
+
+
+async def version_list(
+    session: AsyncSession, principal: Principal, name: str
+) -> list[VersionSummary]:
+    """The summaries of the agent's versions the caller can see."""
+    _, rows = await find_agent(session, principal, name)
+    return [version_summary(row) for row in rows]
 
 
 @dataclass(frozen=True)

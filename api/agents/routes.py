@@ -9,15 +9,19 @@ from fastapi import APIRouter, Body, Query, Request, Response, status
 from api.agents.queries import (
     AgentFilter,
     agent_out,
+    agent_view,
     agents_for_event,
+    export_yaml,
+    find_spec,
     find_version,
     search_agents,
+    version_list,
     version_out,
-    version_summary,
 )
 from api.agents.schemas import (
     SPEC_DOC,
     SPEC_EXAMPLE,
+    YAML_TYPES,
     AgentCreated,
     AgentOut,
     AgentPage,
@@ -34,20 +38,17 @@ from api.agents.service import (
     create_agent,
     deprecate_version,
     publish_version,
+    read_yaml_spec,
     replace_draft,
     set_default,
     yank_version,
 )
 from api.deps import PrincipalDep, SessionDep, SettingsDep, WriteSessionDep
-from cape.errors import InvalidInput, UnsupportedMediaType
-from cape.registry.resolve import find_agent, spec_of
-from cape.registry.spec import dump_yaml, load_yaml
 
 router = APIRouter(prefix="/agents", tags=["agents"])
 SpecBody = Annotated[dict[str, Any], Body(description=SPEC_DOC, examples=[SPEC_EXAMPLE])]
 Publish = Annotated[bool, Query(description="Publish the new version at once.")]
 Q_DOC = "Text in the name, description, tags or goals."
-YAML_TYPES = ("application/yaml", "text/yaml", "application/x-yaml")
 YAML_BODY = {
     "requestBody": {
         "required": True,
@@ -89,19 +90,8 @@ async def import_yaml(
     Send the YAML as the body with `Content-Type: application/yaml` (or `text/yaml`); any other
     type is a 415. YAML errors give their line and column.
     """
-    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if media not in YAML_TYPES:
-        raise UnsupportedMediaType(
-            f"send the spec as YAML with Content-Type application/yaml, not {media or 'none'!r}",
-            details={"accepted": list(YAML_TYPES)},
-        )
-    try:
-        text = (await request.body()).decode("utf-8")
-    except UnicodeDecodeError:
-        raise InvalidInput(
-            "the body is not UTF-8 text", details=[{"field": "body", "message": "not UTF-8"}]
-        ) from None
-    agent, rows, row = await create_agent(session, principal, load_yaml(text), publish)
+    data = await read_yaml_spec(request)
+    agent, rows, row = await create_agent(session, principal, data, publish)
     return AgentCreated(agent=agent_out(agent, rows, settings), version=version_out(row, settings))
 
 
@@ -135,8 +125,7 @@ async def get_agent(
     name: str, session: SessionDep, settings: SettingsDep, principal: PrincipalDep
 ) -> AgentOut:
     """An agent: owner, category, tags, default and latest version, and its versions."""
-    agent, rows = await find_agent(session, principal, name)
-    return agent_out(agent, rows, settings)
+    return await agent_view(session, principal, name, settings)
 
 
 @router.get("/{name}/versions", response_model=list[VersionSummary])
@@ -144,8 +133,7 @@ async def list_versions(
     name: str, session: SessionDep, principal: PrincipalDep
 ) -> list[VersionSummary]:
     """The agent's versions, oldest first (drafts only for the owner)."""
-    _, rows = await find_agent(session, principal, name)
-    return [version_summary(row) for row in rows]
+    return await version_list(session, principal, name)
 
 
 @router.post(
@@ -248,11 +236,11 @@ async def put_default(
 )
 async def export(name: str, version: str, session: SessionDep, principal: PrincipalDep) -> Response:
     """The version's spec as YAML (import it elsewhere with `POST /v1/agents/import`)."""
-    _, _, row = await find_version(session, principal, name, version)
+    text, filename = await export_yaml(session, principal, name, version)
     return Response(
-        dump_yaml(spec_of(row)),
+        text,
         media_type="application/yaml",
-        headers={"Content-Disposition": f'attachment; filename="{name}-{row.version}.yaml"'},
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
     )
 
 
@@ -261,6 +249,5 @@ async def schemas(
     name: str, version: str, session: SessionDep, principal: PrincipalDep
 ) -> SchemasOut:
     """The version's input and output JSON Schemas."""
-    _, _, row = await find_version(session, principal, name, version)
-    spec = spec_of(row)
+    _, spec = await find_spec(session, principal, name, version)
     return SchemasOut(input_schema=spec.input_schema, output_schema=spec.output_schema)

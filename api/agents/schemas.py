@@ -28,6 +28,9 @@ SPEC_EXAMPLE = {
 }
 
 
+YAML_TYPES = ("application/yaml", "text/yaml", "application/x-yaml")  # accepted by import
+
+
 class VersionSummary(BaseModel):
     """One version of an agent, without its spec."""
 

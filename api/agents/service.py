@@ -10,13 +10,15 @@ from __future__ import annotations
 from typing import Any
 
 import structlog
+from fastapi import Request
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from api.agents.schemas import YAML_TYPES
 from cape.auth import Principal
 from cape.db.agent_models import Agent, AgentVersion
 from cape.db.models import utcnow
-from cape.errors import Conflict, Forbidden, InvalidInput, NotFound
+from cape.errors import Conflict, Forbidden, InvalidInput, NotFound, UnsupportedMediaType
 from cape.registry.resolve import (
     ResolvedAgent,
     find_agent,
@@ -25,7 +27,7 @@ from cape.registry.resolve import (
     visible_rows,
 )
 from cape.registry.semver import parse as parse_version
-from cape.registry.spec import AgentSpec, parse_spec
+from cape.registry.spec import AgentSpec, load_yaml, parse_spec
 from cape.registry.store import VersionStatus, audit, precedence, refresh, versions_of
 
 __all__ = [
@@ -263,3 +265,23 @@ async def set_default(
     refresh(agent, rows)
     await _commit(session, name)
     return agent, rows
+
+
+async def read_yaml_spec(request: Request) -> dict[str, Any]:
+    """The spec a YAML body holds; 415 for another media type, 422 for text that is not UTF-8.
+
+    YAML errors give their line and column.
+    """
+    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media not in YAML_TYPES:
+        raise UnsupportedMediaType(
+            f"send the spec as YAML with Content-Type application/yaml, not {media or 'none'!r}",
+            details={"accepted": list(YAML_TYPES)},
+        )
+    try:
+        text = (await request.body()).decode("utf-8")
+    except UnicodeDecodeError:
+        raise InvalidInput(
+            "the body is not UTF-8 text", details=[{"field": "body", "message": "not UTF-8"}]
+        ) from None
+    return load_yaml(text)

@@ -6,10 +6,13 @@ import asyncio
 import contextlib
 import dataclasses
 
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client, WorkflowFailureError
 from temporalio.service import RPCError
 
+from api.tasks.queries import load_owned_task
 from api.tasks.schemas import LiveState
+from cape.auth import Principal
 from cape.db.models import Task
 from cape.domain import TaskStatus
 from workflows.agent_task import AgentTaskWorkflow
@@ -31,9 +34,18 @@ async def live_state(temporal: Client, task: Task) -> LiveState | None:
     return LiveState.model_validate(dataclasses.asdict(state))
 
 
-async def wait_for_end(temporal: Client, task_id: str, timeout: float) -> None:
-    """Wait up to `timeout` seconds for the task's workflow to end (in any way)."""
-    handle = temporal.get_workflow_handle_for(AgentTaskWorkflow.run, task_id)
+async def wait_for_end(
+    temporal: Client,
+    reads: async_sessionmaker[AsyncSession],
+    principal: Principal,
+    task: Task,
+    timeout: float,
+) -> Task:
+    """The task once its workflow ended (in any way), or as it is after `timeout` seconds."""
+    if TaskStatus(task.status).terminal:
+        return task
+    handle = temporal.get_workflow_handle_for(AgentTaskWorkflow.run, task.id)
     # A failed or canceled workflow has ended too; the row says how.
     with contextlib.suppress(TimeoutError, WorkflowFailureError):
         await asyncio.wait_for(handle.result(), timeout)
+    return await load_owned_task(reads, principal, task.id)

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from api.pagination import decode_cursor, encode_cursor
 from cape.auth import Principal
 from cape.db.models import Task, TaskStep
+from cape.domain import TaskStatus
 from cape.errors import NotFound
 
 
@@ -27,6 +28,18 @@ async def load_owned_task(
     """`owned_task` in a session of its own, closed on return (the row stays readable)."""
     async with sessions() as session:
         return await owned_task(session, principal, task_id)
+
+
+def task_filters(
+    owner: str, status: TaskStatus | None = None, agent: str | None = None
+) -> list[ColumnElement[bool]]:
+    """The conditions of a listing: the owner's tasks, optionally of one status and agent."""
+    filters = [Task.owner == owner]
+    if status is not None:
+        filters.append(Task.status == status)
+    if agent is not None:
+        filters.append(Task.agent == agent)
+    return filters
 
 
 @dataclass(frozen=True)

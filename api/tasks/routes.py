@@ -18,12 +18,10 @@ from api.deps import (
 )
 from api.tasks.cancel import cancel_task as cancel_owned_task
 from api.tasks.live import live_state, wait_for_end
-from api.tasks.queries import load_owned_task, task_page, task_steps
-from api.tasks.schemas import StepOut, TaskCreate, TaskOut, TaskPage
+from api.tasks.queries import task_filters, task_page, task_steps
+from api.tasks.schemas import StepOut, TaskCreate, TaskOut, TaskPage, TaskStatus
 from api.tasks.service import start_task
 from api.tasks.views import task_out
-from cape.db.models import Task
-from cape.domain import TaskStatus
 
 router = APIRouter(prefix="/tasks", tags=["tasks"])
 IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=256)]
@@ -65,11 +63,7 @@ async def list_tasks(
     cursor: Annotated[str | None, Query(max_length=512)] = None,
 ) -> TaskPage:
     """List the caller's tasks, newest first, filtered by status and agent."""
-    filters = [Task.owner == principal.owner]
-    if status_filter is not None:
-        filters.append(Task.status == status_filter)
-    if agent is not None:
-        filters.append(Task.agent == agent)
+    filters = task_filters(principal.owner, status_filter, agent)
     page = await task_page(session, filters, limit, cursor)
     return TaskPage(items=[task_out(t, settings) for t in page.rows], next_cursor=page.next_cursor)
 
@@ -109,7 +103,5 @@ async def wait_for_task(
     timeout: Annotated[float, Query(gt=0, le=300)] = 30.0,
 ) -> TaskOut:
     """Wait up to `timeout` seconds for the task to end, then return it (ended or not)."""
-    if not TaskStatus(task.status).terminal:
-        await wait_for_end(temporal, task.id, timeout)
-        task = await load_owned_task(reads, principal, task.id)
+    task = await wait_for_end(temporal, reads, principal, task, timeout)
     return task_out(task, settings, await live_state(temporal, task))

@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from cape.domain import TaskStatus
+from cape.domain import TaskStatus as TaskStatus  # the `status` filter of the listing
 
 
 class TaskCreate(BaseModel):
