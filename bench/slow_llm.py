@@ -43,9 +43,10 @@ from bench.services import start_services  # noqa: E402
 from bench.stack import BenchError, Proc, Stack  # noqa: E402
 from bench.stats import compact, pct, print_summary, spread, verdict  # noqa: E402
 from bench.workers import OPTIONS_ENV  # noqa: E402
+from cape.contracts.temporal import AGENT_TASK_WORKFLOW  # noqa: E402
 from cape.testing.scripts import Script, Turn  # noqa: E402
 
-CAPE_WORKFLOW = "AgentTaskWorkflow"
+CAPE_WORKFLOW = AGENT_TASK_WORKFLOW
 SCRIPT = "bench-slow"
 TARGET_RATIO, TARGET_RSS_MIB = 1.1, 300
 RETRIES_503 = 20

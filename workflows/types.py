@@ -126,3 +126,12 @@ class InputAnswer:
     max_steps: int | None = None
     max_tokens: int | None = None
     max_cost: float | None = None
+
+
+@dataclass
+class InputReceipt:
+    """Update result of `provide_input`: the task took the answer and carries on with it."""
+
+    request_id: str
+    action: str
+    accepted: bool = True

@@ -43,7 +43,9 @@ async def answer_task(temporal: Client, task: Task, body: InputBody, by: str) ->
         if exc.status == RPCStatusCode.NOT_FOUND:  # the workflow ended meanwhile
             raise Conflict(f"task {task.id!r} is no longer waiting for input") from None
         raise
-    return InputAccepted.model_validate(result)
+    return InputAccepted(
+        request_id=result.request_id, action=result.action, accepted=result.accepted
+    )
 
 
 def _refusal(exc: WorkflowUpdateFailedError) -> Exception:

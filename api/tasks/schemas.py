@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from cape.contracts.records import Budgets, Fallback, PendingQuestion
 from cape.domain import TaskStatus as TaskStatus  # the `status` filter of the listing
 
 
@@ -44,7 +45,10 @@ class Usage(BaseModel):
 
 
 class LiveState(BaseModel):
-    """What the running workflow reports through its `state` query."""
+    """What the running workflow reports through its `state` query (`workflows.types.TaskState`).
+
+    The budgets, question and fallbacks are the workflow's own records (`cape.contracts.records`).
+    """
 
     status: str
     current_step: str | None
@@ -53,9 +57,9 @@ class LiveState(BaseModel):
     usage: Usage
     paused: bool = False
     model: str = ""
-    limits: dict[str, Any] = Field(default_factory=dict)
-    pending_input: dict[str, Any] | None = None
-    fallbacks: list[dict[str, Any]] = Field(
+    limits: Budgets | None = None
+    pending_input: PendingQuestion | None = None
+    fallbacks: list[Fallback] = Field(
         default_factory=list, description="Model switches: from, to and the failure behind each."
     )
     runs: int = Field(1, description="Workflow runs so far (the task continues as new).")

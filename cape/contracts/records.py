@@ -31,8 +31,10 @@ class Exceeded(TypedDict):
     """The first budget a task has used up (`workflows.rules.exceeded`)."""
 
     exceeded: str  # max_steps | max_tokens | max_cost
-    used: float  # an int for max_steps and max_tokens; JSON keeps it as written
-    limit: float
+    # An int for max_steps and max_tokens, a float for max_cost: `int | float` keeps each as
+    # written when pydantic reads it back (a `float` would turn 5 into 5.0).
+    used: int | float
+    limit: int | float
 
 
 class BudgetQuestion(TypedDict):
@@ -41,8 +43,8 @@ class BudgetQuestion(TypedDict):
     id: str
     kind: str  # "budget"
     exceeded: str
-    used: float
-    limit: float
+    used: int | float
+    limit: int | float
     expires_at: NotRequired[str]
 
 

@@ -109,10 +109,9 @@ class GuideProbe:
 
     @workflow.run
     async def run(self, inp: RetrievalInput) -> RetrievalResult:
-        return await workflow.execute_activity(
-            "answer_from_docs",
+        return await workflow.execute_activity_method(
+            GuideActivities.answer_from_docs,
             inp,
-            result_type=RetrievalResult,
             start_to_close_timeout=timedelta(seconds=60),
             retry_policy=RetryPolicy(initial_interval=timedelta(seconds=0.2), maximum_attempts=3),
         )

@@ -17,6 +17,7 @@ from temporalio import workflow
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
+from cape.contracts.temporal import SEARCH_ATTRIBUTES
 from cape.devserver import (
     DevServerError,
     PortInUse,
@@ -27,7 +28,6 @@ from cape.devserver import (
     tuning_args,
     wait_for_temporal,
 )
-from cape.settings import SEARCH_ATTRIBUTES
 from tests.devstack import CapeDev, clean_env, dev_command, free_ports
 
 DYNAMIC = [

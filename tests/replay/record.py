@@ -16,14 +16,14 @@ from pathlib import Path
 
 import httpx
 from temporalio.client import Client
-from temporalio.common import SearchAttributeKey
 from temporalio.testing import WorkflowEnvironment
 
+from cape.contracts.temporal import SEARCH_ATTRIBUTE_KEYS
 from cape.db.engine import create_engine
 from cape.db.migrate import upgrade
 from cape.devserver import ensure_search_attributes, temporal_binary, tuning_args
 from cape.llm.providers import Providers
-from cape.settings import SEARCH_ATTRIBUTES, Settings
+from cape.settings import Settings
 from cape.testing.fake_llm import FakeLLMServer
 from tests.harness import new_api_key, running_api
 from tests.replay.shapes import SHAPES, run_shape
@@ -76,7 +76,7 @@ async def record_on(address: str | None) -> dict[str, str]:
         return await record(await Client.connect(address))
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=str(temporal_binary()),
-        search_attributes=[SearchAttributeKey.for_keyword(n) for n in SEARCH_ATTRIBUTES],
+        search_attributes=SEARCH_ATTRIBUTE_KEYS,
         dev_server_extra_args=tuning_args(None),
     )
     try:
