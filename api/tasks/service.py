@@ -59,12 +59,10 @@ async def start_task(
     row is written in a short session of its own: none is open while Temporal is asked.
     """
     async with sessions() as session:
-        found = await _existing(session, principal.owner, idempotency_key)
-        if found is None:
-            created = await _create(session, settings, principal, body, idempotency_key, parent)
-    if found is not None:
-        return Started(await _replay(sessions, temporal, settings, found, body), False)
-    if isinstance(created, Task):  # the key's task, inserted concurrently by another request
+        created = await _existing(session, principal.owner, idempotency_key) or await _create(
+            session, settings, principal, body, idempotency_key, parent
+        )
+    if isinstance(created, Task):  # the key's task: an earlier one, or a concurrent request's
         return Started(await _replay(sessions, temporal, settings, created, body), False)
     row, new, spec, warnings = created
     # The committed row is the outbox of the start: if this request dies before the start
