@@ -8,7 +8,7 @@ from temporalio.common import WorkflowIDConflictPolicy
 from activities.types import ModelChoice
 from cape.db.models import Task
 from cape.domain import TaskMode
-from cape.llm.providers import is_configured, missing_setting, not_configured_message
+from cape.llm.providers import is_configured
 from cape.registry.output_binding import bind_output_schema
 from cape.registry.spec import AgentSpec
 from cape.settings import Settings
@@ -79,24 +79,6 @@ def tuning(settings: Settings) -> ActivityTuning:
         input_timeout_seconds=settings.input_timeout_seconds,
         history_events_limit=settings.history_events_limit,
     )
-
-
-def model_warnings(settings: Settings, spec: AgentSpec) -> list[str]:
-    """Warnings for a new task whose models' providers lack their key here.
-
-    The worker has settings of its own, so the task starts anyway; without the key there too it
-    fails at its first LLM step, naming the setting. An agent that answers from its knowledge
-    base when no model is configured (the guide) needs none.
-    """
-    if spec.knowledge is not None and not is_configured(settings, spec.model.provider):
-        return []
-    providers = dict.fromkeys(m.provider for m in [spec.model, *spec.model.fallbacks])
-    warnings = []
-    for name in providers:
-        if (missing := missing_setting(settings, name)) is not None:
-            message = not_configured_message(name, missing)
-            warnings.append(f"{message}; the task fails unless its worker has it")
-    return warnings
 
 
 async def start_workflow(

@@ -12,8 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
 from temporalio.service import RPCError
 
-from api.tasks.launch import model_warnings, start_workflow
-from api.tasks.limits import task_limits
+from api.tasks.launch import start_workflow
 from api.tasks.schemas import TaskCreate
 from cape.auth import Principal
 from cape.db.models import Task
@@ -26,6 +25,7 @@ from cape.registry.spec import AgentSpec
 from cape.registry.validate import input_problems
 from cape.settings import Settings
 from cape.tasks.ids import new_task_id
+from cape.tasks.limits import model_warnings, task_limits
 from cape.tasks.rows import NewTask, add_task
 
 log = structlog.get_logger(__name__)
@@ -109,7 +109,8 @@ async def _create(
     """Validate the request and commit the queued row (or return the key's concurrent task)."""
     resolved = await resolve_agent(session, principal, body.agent, body.agent_version)
     spec = resolved.spec
-    limits, problems = task_limits(body, spec.limits, settings)
+    asked = body.model_dump(include={"max_steps", "max_tokens", "max_cost"})
+    limits, problems = task_limits(asked, spec.limits, settings)
     problems = input_problems(spec.input_schema, body.input) + problems
     if problems:
         fields = ", ".join(p["field"] for p in problems)
