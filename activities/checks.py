@@ -13,6 +13,7 @@ from temporalio import activity
 
 from activities.recorder import StepRecorder
 from activities.types import CheckInput, CheckResult
+from cape.contracts.steps import CheckStepOutput, read_check
 from cape.task_text import SCHEMA_REQUEST
 
 log = structlog.get_logger(__name__)
@@ -61,15 +62,17 @@ class CheckActivities:
         )
         done = await self.recorder.begin(ref, {"attempts_left": inp.attempts_left})
         if done is not None:
-            return CheckResult(done["ok"], done.get("output"), done.get("problems", []))
+            stored = read_check(done)
+            return CheckResult(stored["ok"], stored.get("output"), stored.get("problems", []))
         value, problems = parse_answer(inp.answer, inp.schema)
         if not problems and not isinstance(value, dict):
             problems = ["the answer must be a JSON object"]
         if not problems:
-            await self.recorder.finish(ref, {"ok": True, "output": value})
+            valid: CheckStepOutput = {"ok": True, "output": value}
+            await self.recorder.finish(ref, valid)
             return CheckResult(True, value)
         log.info("answer misses the output schema", problems=problems[:5])
-        output: dict[str, Any] = {"ok": False, "problems": problems}
+        output: CheckStepOutput = {"ok": False, "problems": problems}
         if inp.attempts_left > 0:
             # load_messages puts this in the conversation, so the next turn can repair it.
             output["message"] = {"role": "user", "content": repair_request(problems, inp.schema)}

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from cape.contracts.steps import ChatMessage, ToolMessage, read_check, read_llm, read_tool
 from cape.db.models import Task, TaskStep
 from cape.domain import StepKind
 from cape.task_text import user_message
@@ -14,7 +13,7 @@ from cape.task_text import user_message
 
 async def load_messages(
     session: AsyncSession, task_id: str, system_prompt: str, before_step: int
-) -> list[dict[str, Any]]:
+) -> list[ChatMessage | ToolMessage]:
     """System prompt, the user's request, then every LLM, tool and check step before the step.
 
     A check step carries a message only when it asks the model to repair its answer.
@@ -22,7 +21,7 @@ async def load_messages(
     task = await session.get(Task, task_id)
     if task is None:
         raise LookupError(f"task {task_id} has no row")
-    messages: list[dict[str, Any]] = [
+    messages: list[ChatMessage | ToolMessage] = [
         {"role": "system", "content": system_prompt},
         {"role": "user", "content": user_message(task.input)},
     ]
@@ -37,14 +36,15 @@ async def load_messages(
     )
     for step in steps:
         output = step.output or {}
-        if step.kind in (StepKind.LLM, StepKind.CHECK) and "message" in output:
-            messages.append(output["message"])
+        if step.kind == StepKind.LLM and "message" in output:
+            messages.append(read_llm(output)["message"])
+        elif step.kind == StepKind.CHECK and "message" in output:
+            repair = read_check(output).get("message")
+            if repair is not None:
+                messages.append(repair)
         elif step.kind == StepKind.TOOL and "tool_call_id" in output:
+            tool = read_tool(output)
             messages.append(
-                {
-                    "role": "tool",
-                    "tool_call_id": output["tool_call_id"],
-                    "content": output["content"],
-                }
+                {"role": "tool", "tool_call_id": tool["tool_call_id"], "content": tool["content"]}
             )
     return messages

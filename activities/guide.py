@@ -14,6 +14,7 @@ from temporalio.exceptions import ApplicationError
 from activities.recorder import StepRecorder
 from activities.types import RetrievalInput, RetrievalResult
 from cape.contracts.failures import Failure
+from cape.contracts.records import StepError
 from cape.domain import Channel, EventType
 from cape.errors import InvalidInput
 from cape.kb import retrieval_answer
@@ -52,7 +53,11 @@ class GuideActivities:
                 retrieval_answer, inp.query, inp.context, inp.format, inp.top_k, self.docs_dir
             )
         except InvalidInput as exc:
-            error = {"type": Failure.INVALID_INPUT, "message": exc.message, "details": exc.details}
+            error: StepError = {
+                "type": Failure.INVALID_INPUT,
+                "message": exc.message,
+                "details": exc.details,
+            }
             await self.recorder.fail(ref, error, retrying=False)
             raise ApplicationError(
                 exc.message, error, type=Failure.INVALID_INPUT, non_retryable=True

@@ -20,9 +20,11 @@ from activities.conversation import load_messages
 from activities.heartbeat import heartbeating
 from activities.llm_errors import classify
 from activities.recorder import Event, StepRecorder
-from activities.tools.registry import openai_tools
+from activities.tools.registry import openai_tools, tools
 from activities.types import LlmInput, LlmResult, StepRef, ToolCall, Usage
 from cape.contracts.failures import Failure
+from cape.contracts.records import StepError
+from cape.contracts.steps import ChatMessage, LlmStepOutput, read_llm
 from cape.domain import Channel, EventType
 from cape.llm.pricing import PriceTable
 from cape.llm.providers import ProviderNotConfigured, Providers, UnknownProvider
@@ -97,6 +99,7 @@ class LlmActivities:
         self.reads = reads
         self.recorder = StepRecorder(sessions)
         self.provider = provider
+        tools()  # load the tool modules now, not in the event loop at the first turn
         self.coalesce_seconds = coalesce_seconds
         self.prices = prices
 
@@ -109,7 +112,7 @@ class LlmActivities:
         )
         done = await self.recorder.begin(ref, {"model": inp.model, "provider": inp.provider})
         if done is not None:
-            return _from_output(done)
+            return _from_output(read_llm(done))
         async with self.reads() as session:
             messages = await load_messages(session, ref.task_id, inp.system_prompt, ref.step_no)
         tools = openai_tools(inp.tools)
@@ -124,9 +127,7 @@ class LlmActivities:
                 else Failure.PROVIDER_UNKNOWN
             )
             error = ApplicationError(exc.message, type=kind, non_retryable=True)
-            await self.recorder.fail(
-                ref, {"type": error.type, "message": exc.message}, retrying=False
-            )
+            await self.recorder.fail(ref, {"type": kind, "message": exc.message}, retrying=False)
             raise error from exc
         try:
             async with heartbeating():
@@ -146,9 +147,8 @@ class LlmActivities:
             error, retryable = classify(exc)
             retrying = retryable and not _last_attempt()
             log.warning("llm call failed", error=error.message, retrying=retrying)
-            await self.recorder.fail(
-                ref, {"type": error.type, "message": error.message}, retrying=retrying
-            )
+            failed: StepError = {"type": error.type or Failure.UNTYPED, "message": error.message}
+            await self.recorder.fail(ref, failed, retrying=retrying)
             raise error from exc
         result = acc.result()
         cost = self.prices.cost(
@@ -198,21 +198,27 @@ def _events(result: LlmResult, inp: LlmInput, priced: bool) -> list[Event]:
     return events
 
 
-def _to_output(result: LlmResult) -> dict[str, Any]:
-    message: dict[str, Any] = {"role": "assistant", "content": result.content}
+def _to_output(result: LlmResult) -> LlmStepOutput:
+    message: ChatMessage = {"role": "assistant", "content": result.content}
     if result.tool_calls:
         message["tool_calls"] = [
             {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
             for c in result.tool_calls
         ]
+    usage = result.usage
     return {
         "message": message,
         "finish_reason": result.finish_reason,
-        "usage": result.usage.__dict__,
+        "usage": {
+            "prompt_tokens": usage.prompt_tokens,
+            "completion_tokens": usage.completion_tokens,
+            "total_tokens": usage.total_tokens,
+            "cost_usd": usage.cost_usd,
+        },
     }
 
 
-def _from_output(output: dict[str, Any]) -> LlmResult:
+def _from_output(output: LlmStepOutput) -> LlmResult:
     message = output["message"]
     calls = [
         ToolCall(c["id"], c["function"]["name"], c["function"]["arguments"])

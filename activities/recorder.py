@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,6 +13,7 @@ from temporalio.exceptions import ApplicationError
 
 from activities.types import StepRef, Usage
 from cape.contracts.failures import Failure
+from cape.contracts.records import StepError
 from cape.db.events import append_event
 from cape.db.models import Task, TaskStep, utcnow
 from cape.domain import Channel, EventType, StepStatus
@@ -83,7 +84,7 @@ class StepRecorder:
     async def finish(
         self,
         ref: StepRef,
-        output: dict[str, Any],
+        output: Mapping[str, Any],
         *,
         status: StepStatus = StepStatus.SUCCEEDED,
         usage: Usage | None = None,
@@ -116,7 +117,7 @@ class StepRecorder:
                 step_no=ref.step_no,
                 dedupe_key=f"step:{ref.step_no}:finished:{_run()}",
             )
-            row.status, row.output, row.finished_at = status, output, utcnow()
+            row.status, row.output, row.finished_at = status, dict(output), utcnow()
             row.usage = usage.__dict__ if usage else None
             if usage is not None:
                 # In the step's own transaction: totals count each finished step exactly once.
@@ -131,7 +132,7 @@ class StepRecorder:
                 )
             row.error = output.get("error") if status != StepStatus.SUCCEEDED else None
 
-    async def fail(self, ref: StepRef, error: dict[str, Any], *, retrying: bool) -> None:
+    async def fail(self, ref: StepRef, error: StepError, *, retrying: bool) -> None:
         """Record an attempt's failure: `step-retrying` when Temporal will retry, else failed."""
         attempt = activity.info().attempt
         status = StepStatus.RETRYING if retrying else StepStatus.FAILED
@@ -153,7 +154,7 @@ class StepRecorder:
             )
             row = await _step_row(session, ref)
             if row is not None:
-                row.status, row.error = status, error
+                row.status, row.error = status, dict(error)
                 if not retrying:
                     row.finished_at = utcnow()
 

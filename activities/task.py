@@ -27,6 +27,7 @@ from activities.types import (
 )
 from activities.workspace import layout, restore_snapshot, save_snapshot
 from cape.artifacts import ArtifactStore
+from cape.contracts.steps import WorkspaceStepOutput
 from cape.contracts.temporal import host_queue as contract_host_queue
 from cape.db.events import append_event
 from cape.db.finish import record_finish
@@ -124,7 +125,11 @@ class TaskActivities:
             await self._prepare(path, None if inp.seed else inp.title, inp.description)
             snapshot = await self._snapshot(ref, path)
         # Clients see the task's paths as the sandbox does, and the host by its label.
-        output = {"path": WORKSPACE, "host": self.settings.host_label, "snapshot": snapshot}
+        output: WorkspaceStepOutput = {
+            "path": WORKSPACE,
+            "host": self.settings.host_label,
+            "snapshot": snapshot,
+        }
         await self.recorder.finish(ref, output)
         return self._here(path, snapshot)
 
@@ -148,10 +153,14 @@ class TaskActivities:
             "snapshot": inp.snapshot,
         }
         log.warning("workspace restored from snapshot", **data)
+        restored: WorkspaceStepOutput = {
+            "path": WORKSPACE,
+            "host": self.settings.host_label,
+            "lost_host": inp.lost_host,
+            "snapshot": inp.snapshot,
+        }
         await self.recorder.finish(
-            ref,
-            {"path": WORKSPACE, **data},
-            events=[(Channel.LIFECYCLE, EventType.WORKSPACE_RESTORED, data)],
+            ref, restored, events=[(Channel.LIFECYCLE, EventType.WORKSPACE_RESTORED, data)]
         )
         return self._here(path, inp.snapshot)
 

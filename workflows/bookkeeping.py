@@ -13,7 +13,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.types import EventInput, FinishInput, MarkInput
     from cape.contracts.records import PendingQuestion, TaskError
     from cape.contracts.temporal import STATUS_KEY
-    from cape.domain import Channel, TaskStatus
+    from cape.domain import Channel, EventType, TaskStatus
     from workflows.steps import StepRunner
 
 # The Web UI's current details show the task's end (issue 12 B4), not its last running step.
@@ -27,7 +27,7 @@ class Bookkeeping(StepRunner):
     async def _mark(
         self,
         status: TaskStatus,
-        event: str,
+        event: EventType,
         data: dict[str, Any],
         *,
         pending: PendingQuestion | None = None,
@@ -43,7 +43,9 @@ class Bookkeeping(StepRunner):
         )
         self._set_status(status)
 
-    async def _event(self, channel: Channel, type_: str, data: dict[str, Any], key: str) -> None:
+    async def _event(
+        self, channel: Channel, type_: EventType, data: dict[str, Any], key: str
+    ) -> None:
         """Record one event the workflow decided on, once (`key` deduplicates retries)."""
         await workflow.execute_activity_method(
             TaskActivities.record_event,

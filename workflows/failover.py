@@ -13,7 +13,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.types import LlmInput, LlmResult, ModelChoice, RestoreInput
     from cape.contracts.failures import Failure
     from cape.contracts.records import Fallback, TaskError
-    from cape.domain import Channel, StepKind
+    from cape.domain import Channel, EventType, StepKind
     from workflows.bookkeeping import Bookkeeping
     from workflows.rules import describe, model_failed, models
 
@@ -72,7 +72,7 @@ class Failover(Bookkeeping):
         self._state.model = chosen.name
         self._state.fallbacks.append(record)
         await self._event(
-            Channel.LIFECYCLE, "model-fallback", {**record}, f"fallback:{self._step_no}"
+            Channel.LIFECYCLE, EventType.MODEL_FALLBACK, {**record}, f"fallback:{self._step_no}"
         )
 
     def _tool_queue(self) -> str | None:

@@ -23,7 +23,7 @@ with workflow.unsafe.imports_passed_through():
         RaisedBudgets,
         TaskError,
     )
-    from cape.domain import Channel, TaskStatus
+    from cape.domain import Channel, EventType, TaskStatus
     from workflows.bookkeeping import Bookkeeping
     from workflows.rules import exceeded
     from workflows.types import InputAnswer, PauseRequest
@@ -114,7 +114,7 @@ class HumanInput(Bookkeeping):
             pending["expires_at"] = (workflow.now() + timedelta(seconds=timeout)).isoformat()
             self._state.pending_input = pending
             await self._mark(
-                TaskStatus.INPUT_REQUIRED, "input-required", {**pending}, pending=pending
+                TaskStatus.INPUT_REQUIRED, EventType.INPUT_REQUIRED, {**pending}, pending=pending
             )
             self._show_progress(f"waiting for input: {pending['id']}")
             try:
@@ -123,7 +123,7 @@ class HumanInput(Bookkeeping):
                 )
             except TimeoutError:
                 await self._event(
-                    Channel.INPUT, "input-expired", {**pending}, f"expired:{pending['id']}"
+                    Channel.INPUT, EventType.INPUT_EXPIRED, {**pending}, f"expired:{pending['id']}"
                 )
                 error: TaskError = {
                     "type": Failure.INPUT_EXPIRED,
@@ -143,17 +143,19 @@ class HumanInput(Bookkeeping):
             limits = raised(answer)
             if limits and workflow.patched(RAISED_LIMITS_PATCH):
                 received["limits"] = limits  # mark_task stores them in the task's row
-            await self._mark(TaskStatus.RUNNING, "input-received", received, pending=None)
+            await self._mark(TaskStatus.RUNNING, EventType.INPUT_RECEIVED, received, pending=None)
             return answer
 
     async def _hold(self) -> None:
         """Sit paused (status `paused`, no step running) until `resume` or a cancellation."""
         request = self._pause_request
-        await self._mark(TaskStatus.PAUSED, "task-paused", {"by": request.by, "note": request.note})
+        await self._mark(
+            TaskStatus.PAUSED, EventType.TASK_PAUSED, {"by": request.by, "note": request.note}
+        )
         await workflow.wait_condition(lambda: not self._state.paused)
         request = self._pause_request
         await self._mark(
-            TaskStatus.RUNNING, "task-resumed", {"by": request.by, "note": request.note}
+            TaskStatus.RUNNING, EventType.TASK_RESUMED, {"by": request.by, "note": request.note}
         )
 
 

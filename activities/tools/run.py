@@ -18,7 +18,7 @@ from activities.recorder import Event, StepRecorder
 from activities.snapshot_plan import SnapshotTooLarge
 from activities.tools.base import Placement, Risk, ToolContext, ToolError, ToolOutput, ToolSpec
 from activities.tools.confine import workspace_bytes
-from activities.tools.registry import get_tool
+from activities.tools.registry import get_tool, tools
 from activities.tools.stream import OutputStream, stored_stream_bytes
 from activities.types import StepRef, ToolInput, ToolResult
 from activities.workspace import (
@@ -28,6 +28,8 @@ from activities.workspace import (
     snapshot_before,
 )
 from cape.artifacts import ArtifactStore
+from cape.contracts.failures import Failure
+from cape.contracts.steps import ToolStepOutput, read_tool
 from cape.domain import Channel, EventType, StepStatus
 from cape.sandbox.degraded import SandboxRefused
 from cape.sandbox.launcher import Sandbox
@@ -66,6 +68,7 @@ class ToolActivities:
         self.settings = settings
         self.sandbox = sandbox
         self.store = store
+        tools()  # load the tool modules now, not in the event loop at the first call
 
     @activity.defn(name="run_tool")
     async def run_tool(self, inp: ToolInput) -> ToolResult:
@@ -76,7 +79,8 @@ class ToolActivities:
         )
         started = await self.recorder.start(ref, {"tool": call.name, "arguments": call.arguments})
         if (done := started.done) is not None:
-            return ToolResult(done["ok"], _brief(done["content"]), done.get("snapshot"))
+            stored = read_tool(done)
+            return ToolResult(stored["ok"], _brief(stored["content"]), stored.get("snapshot"))
         if inp.denied is not None:  # a person refused the call: the model hears why
             await self._finish(inp, None, inp.denied, False, None, None)
             return ToolResult(False, _brief(inp.denied))
@@ -215,14 +219,16 @@ class ToolActivities:
         restored: str | None,
     ) -> None:
         call = inp.call
-        output: dict[str, Any] = {"tool_call_id": call.id, "ok": ok, "content": content}
+        output: ToolStepOutput = {"tool_call_id": call.id, "ok": ok, "content": content}
         events: list[Event] = []
         if restored is not None:
             output["restored_from"] = restored
             data = {"snapshot": restored, "reason": "step run again"}
             events.append((Channel.LIFECYCLE, EventType.WORKSPACE_RESTORED, data))
         if out is not None:
-            output.update(isolation=out.isolation, artifacts=out.artifacts, records=out.records)
+            output["isolation"] = out.isolation
+            output["artifacts"] = out.artifacts
+            output["records"] = list(out.records)
             events += [(Channel.TOOLS, kind, data) for kind, data in out.records]
             for artifact_id in out.artifacts:
                 info = await self.store.get(inp.step.task_id, artifact_id)
@@ -233,7 +239,7 @@ class ToolActivities:
         if not ok:
             # The content says "error: ..." to the model; the error object has the type apart.
             message = content.removeprefix(ERROR_PREFIX)
-            output["error"] = {"type": "ToolError", "message": message}
+            output["error"] = {"type": Failure.TOOL_ERROR, "message": message}
             log.info("tool error returned to the model", tool=call.name, error=content[:500])
         result = {"id": call.id, "name": call.name, "ok": ok, "content": content}
         events.append((Channel.TOOLS, EventType.TOOL_RESULT, result))

@@ -29,6 +29,7 @@ class Failure(StrEnum):
     INVALID_ANSWER = "InvalidAnswer"
     # A step failed.
     INVALID_INPUT = "InvalidInput"
+    TOOL_ERROR = "ToolError"  # a tool step's error, returned to the model (not a failure)
     STEP_SUPERSEDED = "StepSuperseded"
     LLM_CONNECTION = "LLMConnection"
     LLM_ERROR = "LLMError"

@@ -62,6 +62,14 @@ class TaskError(TypedDict):
     pending: NotRequired[PendingQuestion]  # the question that expired (`InputExpired`)
 
 
+class StepError(TypedDict):
+    """Why a step attempt failed: `task_steps.error`, and its step-retrying or step-failed event."""
+
+    type: str
+    message: str
+    details: NotRequired[object]  # e.g. the fields an input problem names
+
+
 class Budgets(TypedDict):
     """The budgets in force while the task runs (`TaskState.limits`, kept across runs)."""
 

@@ -23,12 +23,12 @@ from activities.guide import GuideActivities
 from activities.llm import LlmActivities
 from activities.task import TaskActivities
 from activities.tools.run import ToolActivities
-from activities.types import MarkInput, Usage
+from activities.types import MarkInput, Usage, WorkspaceResult
 from api.tasks.schemas import LiveState
 from cape.contracts.records import Fallback, PendingQuestion, TaskError
 from cape.contracts.temporal import AGENT_TASK_WORKFLOW
 from cape.domain import TaskStatus
-from workflows.types import AgentTaskInput, InputAnswer, InputReceipt, TaskState
+from workflows.types import AgentTaskInput, Carry, InputAnswer, InputReceipt, TaskState
 
 CORPUS = Path(__file__).parents[1] / "replay" / "histories"
 HISTORIES = sorted(CORPUS.rglob("*.json"))
@@ -190,3 +190,17 @@ def test_the_state_query_reads_back_into_the_api_s_live_state_unchanged() -> Non
     assert json.dumps({k: sent[k] for k in live}, sort_keys=True) == json.dumps(
         live, sort_keys=True
     )
+
+
+def test_a_carry_of_continue_as_new_reads_back_unchanged() -> None:
+    carry = Carry(
+        step_no=40, steps=40, llm_turns=20, usage=Usage(1, 2, 3, 0.25),
+        workspace=WorkspaceResult("/w", "q@h", "h", "snap_39"), model_index=1,
+        limits={"max_steps": 50, "max_tokens": 9000, "max_cost": 0.5,
+                "deadline": "2026-01-01T00:00:00+00:00"},
+        runs=2,
+        fallbacks=[{"from": "p/m1", "to": "p/m2", "step": 7,
+                    "reason": {"type": "ContextTooLong", "message": "x", "step": "llm: m1"}}],
+    )  # fmt: skip
+    [payload] = CONVERTER.to_payloads([carry])
+    assert round_trip(payload, Carry) == carry
