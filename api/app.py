@@ -10,23 +10,23 @@ from fastapi import FastAPI
 from sqlalchemy.exc import SQLAlchemyError
 from temporalio.client import Client
 
+from api.admin.reconcile import Reconcile
+from api.admin.reconciler import ReconcileLoop
+from api.admin.routes import router as admin_router
+from api.agents.routes import router as agents_router
+from api.artifacts.routes import router as artifacts_router
 from api.errors import install_error_handlers
-from api.feed import EventFeed
-from api.limits import BodyLimitMiddleware
-from api.reconcile import Reconcile
-from api.reconciler import ReconcileLoop
-from api.routes.admin import router as admin_router
-from api.routes.agents import router as agents_router
-from api.routes.artifacts import router as artifacts_router
-from api.routes.health import router as health_router
-from api.routes.schedules import router as schedules_router
-from api.routes.streams import router as streams_router
-from api.routes.task_input import router as task_input_router
-from api.routes.task_ops import router as task_ops_router
-from api.routes.tasks import router as tasks_router
-from api.routes.usage import router as usage_router
+from api.health.routes import router as health_router
+from api.middleware.body_limit import BodyLimitMiddleware
+from api.middleware.text_guard import TextGuardMiddleware
 from api.runtime import Runtime
-from api.text_guard import TextGuardMiddleware
+from api.schedules.routes import router as schedules_router
+from api.streams.feed import EventFeed
+from api.streams.routes import router as streams_router
+from api.tasks.input_routes import router as task_input_router
+from api.tasks.op_routes import router as task_ops_router
+from api.tasks.routes import router as tasks_router
+from api.usage.routes import router as usage_router
 from cape.db.engine import create_engine, readonly_session_factory, session_factory
 from cape.registry.builtin import ensure_builtins
 from cape.settings import Settings, get_settings

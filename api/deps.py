@@ -1,4 +1,11 @@
-"""Dependency aliases: routes declare what they need with these, nothing else."""
+"""Dependency aliases: routes declare what they need with these, nothing else.
+
+A route that waits on Temporal (or streams) must not hold a database session meanwhile: on
+SQLite a writing session holds the write lock, and any session holds a pooled connection. Such
+routes take `OwnedTaskDep` (the task, loaded in a session of its own that is closed before the
+route runs) and hand the session factories (`ReadSessionsDep`, `WriteSessionsDep`) to services
+that open short sessions around each database step. `SessionDep` is for routes that only read.
+"""
 
 from __future__ import annotations
 
@@ -7,14 +14,19 @@ from typing import Annotated
 
 from fastapi import Depends
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.requests import HTTPConnection
 from temporalio.client import Client
 
-from api.feed import EventFeed
+from api.admin.reconcile import Reconcile
+from api.admin.reconciler import ReconcileLoop
 from api.runtime import Runtime
+from api.streams.feed import EventFeed
+from api.tasks.queries import load_owned_task
+from cape.artifacts import ArtifactStore
 from cape.auth import Principal, authenticate
-from cape.errors import Unauthorized
+from cape.db.models import Task
+from cape.errors import ClientError, Unauthorized
 from cape.settings import Settings
 
 _bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: Bearer cape_...`")
@@ -46,6 +58,16 @@ async def get_write_session(runtime: RuntimeDep) -> AsyncIterator[AsyncSession]:
         yield session
 
 
+def get_read_sessions(runtime: RuntimeDep) -> async_sessionmaker[AsyncSession]:
+    """The factory of read-only sessions, for services that open their own short sessions."""
+    return runtime.read_sessions
+
+
+def get_write_sessions(runtime: RuntimeDep) -> async_sessionmaker[AsyncSession]:
+    """The factory of writing sessions, for services that open their own short sessions."""
+    return runtime.sessions
+
+
 def get_temporal(runtime: RuntimeDep) -> Client:
     """The shared Temporal client."""
     return runtime.temporal
@@ -56,11 +78,31 @@ def get_feed(runtime: RuntimeDep) -> EventFeed:
     return runtime.feed
 
 
+def get_reconcile(runtime: RuntimeDep) -> Reconcile:
+    """The row/workflow reconciler's checks and repairs."""
+    return runtime.reconciler.reconcile
+
+
+def get_reconciler(runtime: RuntimeDep) -> ReconcileLoop:
+    """The API's reconcile timer (its counters)."""
+    return runtime.reconciler
+
+
+def get_artifact_store(runtime: RuntimeDep) -> ArtifactStore:
+    """The artifact store on the app's database and `settings.artifact_root`."""
+    return ArtifactStore(runtime.sessions, runtime.settings.artifact_root)
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 SessionDep = Annotated[AsyncSession, Depends(get_session)]
 WriteSessionDep = Annotated[AsyncSession, Depends(get_write_session)]
 TemporalDep = Annotated[Client, Depends(get_temporal)]
 FeedDep = Annotated[EventFeed, Depends(get_feed)]
+ReadSessionsDep = Annotated[async_sessionmaker[AsyncSession], Depends(get_read_sessions)]
+WriteSessionsDep = Annotated[async_sessionmaker[AsyncSession], Depends(get_write_sessions)]
+ReconcileDep = Annotated[Reconcile, Depends(get_reconcile)]
+ReconcilerDep = Annotated[ReconcileLoop, Depends(get_reconciler)]
+ArtifactStoreDep = Annotated[ArtifactStore, Depends(get_artifact_store)]
 
 
 async def _principal(runtime: Runtime, key: str | None) -> Principal:
@@ -93,3 +135,33 @@ async def get_stream_principal(connection: HTTPConnection) -> Principal:
 
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
 StreamPrincipalDep = Annotated[Principal, Depends(get_stream_principal)]
+
+
+async def get_owned_task(task_id: str, runtime: RuntimeDep, principal: PrincipalDep) -> Task:
+    """The caller's task `task_id` (404 otherwise), read in a session closed before the route."""
+    return await load_owned_task(runtime.read_sessions, principal, task_id)
+
+
+async def get_stream_owned_task(
+    task_id: str, runtime: RuntimeDep, principal: StreamPrincipalDep
+) -> Task:
+    """`get_owned_task` for a stream (the key may come as `?access_token=`)."""
+    return await load_owned_task(runtime.read_sessions, principal, task_id)
+
+
+async def stream_refusal(connection: HTTPConnection, task_id: str) -> ClientError | None:
+    """Why a WebSocket may not follow task `task_id` (no key, unknown key, not the caller's).
+
+    Browsers cannot read a refused handshake's status, so the route accepts and closes with
+    the reason instead of letting a dependency refuse. None: the caller may follow it.
+    """
+    try:
+        principal = await get_stream_principal(connection)
+        await load_owned_task(get_runtime(connection).read_sessions, principal, task_id)
+    except ClientError as error:
+        return error
+    return None
+
+
+OwnedTaskDep = Annotated[Task, Depends(get_owned_task)]
+StreamOwnedTaskDep = Annotated[Task, Depends(get_stream_owned_task)]

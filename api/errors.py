@@ -13,7 +13,7 @@ from sqlalchemy.exc import DataError, DBAPIError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from temporalio.service import RPCError
 
-from api.limits import BodyTooLarge
+from api.middleware.body_limit import BodyTooLarge
 from cape.errors import BadRequest, CapeError, InvalidInput, Unavailable, UnsupportedMediaType
 
 log = structlog.get_logger(__name__)

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from temporalio.client import Client
 
-from api.feed import EventFeed
-from api.reconciler import ReconcileLoop
+from api.admin.reconciler import ReconcileLoop
+from api.streams.feed import EventFeed
 from cape.settings import Settings
 
 

@@ -1,6 +1,6 @@
 """The vocabulary of reconciling task rows with Temporal: disagreements and their repairs.
 
-The checks themselves need Temporal and live in `api.reconcile`; `cape doctor` and the admin
+The checks themselves need Temporal and live in `api.admin.reconcile`; `cape doctor` and the admin
 route show these records.
 """
 

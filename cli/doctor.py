@@ -51,7 +51,7 @@ async def _run(settings: Settings, repair: bool, owner: str | None) -> Report:
     from temporalio.client import Client
     from temporalio.service import RPCError
 
-    from api.reconcile import Reconcile
+    from api.admin.reconcile import Reconcile
     from cape.db.engine import create_engine, readonly_session_factory, session_factory
 
     try:

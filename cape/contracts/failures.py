@@ -37,6 +37,13 @@ class Failure(StrEnum):
     CONTEXT_TOO_LONG = "ContextTooLong"
     PROVIDER_NOT_CONFIGURED = "ProviderNotConfigured"
     PROVIDER_UNKNOWN = "ProviderUnknown"
+    # The reconciler closed the row as its workflow left it (stored errors, never raised).
+    WORKFLOW_MISSING = "WorkflowMissing"
+    WORKFLOW_TERMINATED = "WorkflowTerminated"
+    WORKFLOW_FAILED = "WorkflowFailed"
+    WORKFLOW_CANCELED = "WorkflowCanceled"
+    WORKFLOW_TIMED_OUT = "WorkflowTimedOut"
+    CANCELED = "Canceled"  # canceled while no workflow ran, so nothing ran
 
 
 # Refusals of an answer that a caller can fix by reading the task again (HTTP 409, not 422).

@@ -24,7 +24,7 @@ from activities.llm import LlmActivities
 from activities.task import TaskActivities
 from activities.tools.run import ToolActivities
 from activities.types import MarkInput, Usage, WorkspaceResult
-from api.schemas import LiveState
+from api.tasks.schemas import LiveState
 from cape.contracts.records import Fallback, PendingQuestion, TaskError
 from cape.contracts.temporal import AGENT_TASK_WORKFLOW
 from cape.domain import TaskStatus

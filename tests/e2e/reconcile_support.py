@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import select
 from temporalio.client import Client
 
-from api.task_input import start_workflow
+from api.tasks.launch import start_workflow
 from cape.db.agent_models import Agent
 from cape.db.engine import create_engine, session_factory
 from cape.db.models import Task, utcnow

@@ -1,0 +1,1 @@
+"""Administration: task rows against Temporal's workflows (reconcile)."""

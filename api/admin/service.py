@@ -1,0 +1,25 @@
+"""Who sees which tasks' disagreements, and the view of a scan."""
+
+from __future__ import annotations
+
+from api.admin.reconciler import ReconcileLoop
+from api.admin.schemas import ReconcileOut
+from cape.auth import Principal
+from cape.reconciliation import Report
+from cape.settings import Settings
+
+
+def scope_of(principal: Principal, settings: Settings) -> str | None:
+    """The owner the caller may see (None: every owner, for the keys of `admin_owners`)."""
+    return None if principal.owner in settings.admin_owners else principal.owner
+
+
+def reconcile_out(owner: str | None, report: Report, reconciler: ReconcileLoop) -> ReconcileOut:
+    """The API view of a scan (and its repair) in the caller's scope."""
+    return ReconcileOut(
+        scope="all" if owner is None else f"owner:{owner}",
+        rows_checked=report.rows_checked,
+        workflows_checked=report.workflows_checked,
+        findings=[f.as_dict() for f in report.findings],
+        reconciler=reconciler.status(),
+    )

@@ -1,0 +1,1 @@
+"""The agent registry: specs, versions and their lifecycle, search, import and export."""

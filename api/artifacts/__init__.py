@@ -1,0 +1,1 @@
+"""Artifacts: the files a task produced or received."""

@@ -1,0 +1,1 @@
+"""ASGI middleware that guards every request body (size, storable text)."""

@@ -1,0 +1,1 @@
+"""Schedules: Temporal Schedules whose runs start tasks."""

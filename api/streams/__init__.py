@@ -1,0 +1,1 @@
+"""Progress streams of a task: the event feed, Server-Sent Events and WebSocket."""

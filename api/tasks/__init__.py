@@ -1,0 +1,1 @@
+"""Tasks: create, read, wait, cancel, operate (pause, resume, retry, rerun, fork) and answer."""

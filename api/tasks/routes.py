@@ -1,0 +1,107 @@
+"""Task routes: create, list, get, steps, cancel and wait."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Query, Response, status
+
+from api.deps import (
+    OwnedTaskDep,
+    PrincipalDep,
+    ReadSessionsDep,
+    ReconcileDep,
+    SessionDep,
+    SettingsDep,
+    TemporalDep,
+    WriteSessionsDep,
+)
+from api.tasks.cancel import cancel_task as cancel_owned_task
+from api.tasks.live import live_state, wait_for_end
+from api.tasks.queries import task_filters, task_page, task_steps
+from api.tasks.schemas import StepOut, TaskCreate, TaskOut, TaskPage, TaskStatus
+from api.tasks.service import start_task
+from api.tasks.views import task_out
+
+router = APIRouter(prefix="/tasks", tags=["tasks"])
+IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=256)]
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=TaskOut)
+async def create(
+    body: TaskCreate,
+    response: Response,
+    sessions: WriteSessionsDep,
+    temporal: TemporalDep,
+    settings: SettingsDep,
+    principal: PrincipalDep,
+    idempotency_key: IdempotencyKey = None,
+) -> TaskOut:
+    """Start an agent task on a version of its agent.
+
+    `agent_version` picks a version or range (`^1.2`); by default the agent's default version.
+    The resolved version is pinned in the task. A yanked version is refused (409); a deprecated
+    one starts with a warning in `warnings`. The input is validated against the version's JSON
+    Schema and the budgets against its ceilings (422 names each bad field). With an
+    `Idempotency-Key` header, repeating the request returns the same task with status 200.
+    """
+    started = await start_task(sessions, temporal, settings, principal, body, idempotency_key)
+    response.headers["Location"] = f"/v1/tasks/{started.task.id}"
+    if not started.created:
+        response.status_code = status.HTTP_200_OK
+    return task_out(started.task, settings, warnings=started.warnings)
+
+
+@router.get("", response_model=TaskPage)
+async def list_tasks(
+    session: SessionDep,
+    settings: SettingsDep,
+    principal: PrincipalDep,
+    status_filter: Annotated[TaskStatus | None, Query(alias="status")] = None,
+    agent: Annotated[str | None, Query(max_length=128)] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    cursor: Annotated[str | None, Query(max_length=512)] = None,
+) -> TaskPage:
+    """List the caller's tasks, newest first, filtered by status and agent."""
+    filters = task_filters(principal.owner, status_filter, agent)
+    page = await task_page(session, filters, limit, cursor)
+    return TaskPage(items=[task_out(t, settings) for t in page.rows], next_cursor=page.next_cursor)
+
+
+@router.get("/{task_id}", response_model=TaskOut)
+async def get_task(task: OwnedTaskDep, temporal: TemporalDep, settings: SettingsDep) -> TaskOut:
+    """A task, with the workflow's live state while it runs."""
+    return task_out(task, settings, await live_state(temporal, task))
+
+
+@router.get("/{task_id}/steps", response_model=list[StepOut])
+async def list_steps(task: OwnedTaskDep, session: SessionDep) -> list[StepOut]:
+    """The task's steps in order."""
+    return [StepOut.model_validate(step) for step in await task_steps(session, task.id)]
+
+
+@router.post("/{task_id}/cancel", status_code=status.HTTP_202_ACCEPTED, response_model=TaskOut)
+async def cancel_task(
+    task: OwnedTaskDep, reconcile: ReconcileDep, settings: SettingsDep, principal: PrincipalDep
+) -> TaskOut:
+    """Ask the task to stop; it ends as `canceled` once its current step is interrupted.
+
+    A task whose workflow already ended in Temporal (terminated there, say) gets that final
+    status and a 409 naming it; one whose workflow never started is canceled.
+    """
+    task = await cancel_owned_task(reconcile, task, principal.owner)
+    return task_out(task, settings)
+
+
+@router.get("/{task_id}/wait", response_model=TaskOut)
+async def wait_for_task(
+    task: OwnedTaskDep,
+    reads: ReadSessionsDep,
+    temporal: TemporalDep,
+    settings: SettingsDep,
+    principal: PrincipalDep,
+    timeout: Annotated[float, Query(gt=0, le=300)] = 30.0,
+) -> TaskOut:
+    """Wait up to `timeout` seconds for the task to end, then return it (ended or not)."""
+    task = await wait_for_end(temporal, reads, principal, task, timeout)
+    return task_out(task, settings, await live_state(temporal, task))

@@ -1,0 +1,198 @@
+"""Starting tasks: the agent version, the row, the first event and the workflow, idempotently."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+
+import structlog
+from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio.client import Client
+from temporalio.service import RPCError
+
+from api.tasks.launch import start_workflow
+from api.tasks.schemas import TaskCreate
+from cape.auth import Principal
+from cape.db.models import Task
+from cape.domain import TaskStatus
+from cape.errors import Conflict, InvalidInput, Unavailable
+from cape.llm.providers import check_provider
+from cape.registry.resolve import load_spec, resolve_agent
+from cape.registry.semver import parse_range, try_parse
+from cape.registry.spec import AgentSpec
+from cape.registry.validate import input_problems
+from cape.settings import Settings
+from cape.tasks.ids import new_task_id
+from cape.tasks.limits import model_warnings, task_limits
+from cape.tasks.rows import NewTask, add_task
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class Started:
+    """A started (or found again) task and what its caller should be told."""
+
+    task: Task
+    created: bool
+    warnings: list[str] = field(default_factory=list)
+
+
+async def start_task(
+    sessions: async_sessionmaker[AsyncSession],
+    temporal: Client,
+    settings: Settings,
+    principal: Principal,
+    body: TaskCreate,
+    idempotency_key: str | None,
+    parent: tuple[str, str] | None = None,
+) -> Started:
+    """Create the task on its resolved agent version and start its workflow.
+
+    The agent version (`body.agent_version`: a version, a range or none for the default) is
+    pinned in the row; the input is validated against that version's input schema and the
+    budgets against its ceilings, all problems in one 422. With an `Idempotency-Key` already
+    used by this owner the existing task is returned (and its workflow started if an earlier
+    attempt died before starting it); the same key with a different request is a 409. The
+    row is written in a short session of its own: none is open while Temporal is asked.
+    """
+    async with sessions() as session:
+        created = await _existing(session, principal.owner, idempotency_key) or await _create(
+            session, settings, principal, body, idempotency_key, parent
+        )
+    if isinstance(created, Task):  # the key's task: an earlier one, or a concurrent request's
+        return Started(await _replay(sessions, temporal, settings, created, body), False)
+    row, new, spec, warnings = created
+    # The committed row is the outbox of the start: if this request dies before the start
+    # (the API stops, the client goes away), the reconciler starts the workflow from the row
+    # once the row is older than its grace period, which outlasts this bounded attempt.
+    try:
+        async with asyncio.timeout(settings.workflow_start_timeout_seconds):
+            await start_workflow(temporal, settings, new, spec)
+    except (RPCError, RuntimeError) as exc:  # RuntimeError: the lazy client never connected
+        # Temporal refused or could not be reached: remove the row so the client's retry
+        # (same Idempotency-Key or not) starts cleanly.
+        async with sessions.begin() as session:
+            await session.execute(delete(Task).where(Task.id == new.id))
+        raise Unavailable(
+            "could not start the task: Temporal is unavailable", details=str(exc)
+        ) from exc
+    except TimeoutError:
+        # The start may yet have reached Temporal: keep the row, the reconciler finishes it.
+        log.warning("task start timed out; the reconciler will start it", task_id=new.id)
+        raise Unavailable(
+            "Temporal did not confirm the start in time; the task will start when Temporal "
+            "answers (retry with the same Idempotency-Key to get it)",
+            details={"task_id": new.id},
+        ) from None
+    except asyncio.CancelledError:
+        log.warning("task start interrupted; the reconciler will start it", task_id=new.id)
+        raise
+    log.info("task created", task_id=new.id, agent=spec.name, version=new.agent_version)
+    return Started(row, True, [*warnings, *model_warnings(settings, spec)])
+
+
+async def _existing(session: AsyncSession, owner: str, key: str | None) -> Task | None:
+    return None if key is None else await _by_key(session, owner, key)
+
+
+async def _create(
+    session: AsyncSession,
+    settings: Settings,
+    principal: Principal,
+    body: TaskCreate,
+    idempotency_key: str | None,
+    parent: tuple[str, str] | None,
+) -> tuple[Task, NewTask, AgentSpec, list[str]] | Task:
+    """Validate the request and commit the queued row (or return the key's concurrent task)."""
+    resolved = await resolve_agent(session, principal, body.agent, body.agent_version)
+    spec = resolved.spec
+    asked = body.model_dump(include={"max_steps", "max_tokens", "max_cost"})
+    limits, problems = task_limits(asked, spec.limits, settings)
+    problems = input_problems(spec.input_schema, body.input) + problems
+    if problems:
+        fields = ", ".join(p["field"] for p in problems)
+        raise InvalidInput(f"invalid input for agent {spec.name!r}: {fields}", details=problems)
+    spec.render_prompt(body.input)  # a template that fails on this input: 422 before the row
+    for at, choice in enumerate([spec.model, *spec.model.fallbacks]):
+        where = "model.provider" if at == 0 else f"model.fallbacks.{at - 1}.provider"
+        check_provider(settings, choice.provider, f"spec.{where}")
+    new = NewTask(
+        id=new_task_id(principal.owner, idempotency_key),
+        agent=spec.name,
+        agent_version=resolved.version,
+        owner=principal.owner,
+        input=body.input,
+        model=body.model or spec.model.name or settings.default_model,
+        max_steps=limits["max_steps"],
+        limits=limits,
+        idempotency_key=idempotency_key,
+        parent_id=parent[0] if parent else None,
+        relation=parent[1] if parent else None,
+    )
+    details = {"limits": limits, "warnings": resolved.warnings, "parent_id": new.parent_id,
+               "relation": new.relation}  # fmt: skip
+    try:
+        row = await add_task(session, new, details)
+        await session.commit()
+    except IntegrityError:
+        await session.rollback()
+        existing = await _by_key(session, principal.owner, idempotency_key or "")
+        if existing is None:
+            raise
+        return existing
+    return row, new, spec, resolved.warnings
+
+
+async def _by_key(session: AsyncSession, owner: str, key: str) -> Task | None:
+    return await session.scalar(
+        select(Task).where(Task.owner == owner, Task.idempotency_key == key)
+    )
+
+
+def _same_version(task: Task, wanted: str | None) -> bool:
+    # The request named a version or range: the task's pinned version must satisfy it.
+    if wanted is None or not wanted.strip():
+        return True
+    pinned = try_parse(task.agent_version)
+    return pinned is not None and parse_range(wanted, "body.agent_version").matches(pinned)
+
+
+async def _replay(
+    sessions: async_sessionmaker[AsyncSession],
+    temporal: Client,
+    settings: Settings,
+    task: Task,
+    body: TaskCreate,
+) -> Task:
+    # Fields the request leaves out took defaults when the task was made: only given ones count.
+    limits = task.limits or {}
+    different = (
+        task.agent != body.agent
+        or task.input != body.input
+        or not _same_version(task, body.agent_version)
+        or (body.model is not None and body.model != task.model)
+        or (body.max_steps is not None and body.max_steps != task.max_steps)
+        or (body.max_tokens is not None and body.max_tokens != limits.get("max_tokens"))
+        or (body.max_cost is not None and body.max_cost != limits.get("max_cost"))
+    )
+    if different:
+        raise Conflict(
+            "Idempotency-Key was already used for a different request",
+            details={"task_id": task.id},
+        )
+    if task.status == TaskStatus.QUEUED:
+        # Start-on-read: an earlier attempt may have died before its workflow started.
+        async with sessions() as session:
+            spec = await load_spec(session, task.agent, task.agent_version)
+        try:
+            async with asyncio.timeout(settings.workflow_start_timeout_seconds):
+                await start_workflow(temporal, settings, task, spec)
+        except TimeoutError:
+            raise Unavailable(
+                "Temporal did not confirm the start in time; retry with the same key",
+                details={"task_id": task.id},
+            ) from None
+    return task

@@ -1,0 +1,25 @@
+"""Response models of the usage route."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel
+
+
+class UsageRow(BaseModel):
+    """Totals of one group."""
+
+    key: str
+    tasks: int
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int
+    cost_usd: float
+
+
+class UsageReport(BaseModel):
+    """The caller's usage grouped by `group_by`, and the grand total."""
+
+    owner: str
+    group_by: str
+    rows: list[UsageRow]
+    total: UsageRow

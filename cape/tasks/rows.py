@@ -1,0 +1,77 @@
+"""The task row and its `task-created` event: the one place a `Task` is constructed."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from cape.db.events import append_event
+from cape.db.models import Task
+from cape.domain import Channel, EventType, TaskStatus
+
+
+@dataclass(frozen=True)
+class NewTask:
+    """What a new task is: its agent version, owner, input, model and budgets, and its origin.
+
+    `parent_id` and `relation` link a rerun or a fork to its parent; `fork_step` is the parent's
+    step a fork runs again; `schedule_id` names the schedule whose run it is.
+    """
+
+    id: str
+    agent: str
+    agent_version: str
+    owner: str
+    input: dict[str, Any]
+    model: str
+    max_steps: int
+    limits: dict[str, Any] | None = None
+    idempotency_key: str | None = None
+    parent_id: str | None = None
+    relation: str | None = None
+    fork_step: int | None = None
+    schedule_id: str | None = None
+
+    @classmethod
+    def of(cls, task: Task) -> NewTask:
+        """The description of an existing row (to start its workflow again)."""
+        return cls(
+            id=task.id, agent=task.agent, agent_version=task.agent_version, owner=task.owner,
+            input=task.input, model=task.model, max_steps=task.max_steps, limits=task.limits,
+            idempotency_key=task.idempotency_key, parent_id=task.parent_id,
+            relation=task.relation, fork_step=task.fork_step, schedule_id=task.schedule_id,
+        )  # fmt: skip
+
+    def row(self) -> Task:
+        """The queued row of this task (not added to any session)."""
+        return Task(
+            id=self.id, agent=self.agent, agent_version=self.agent_version, owner=self.owner,
+            status=TaskStatus.QUEUED, input=self.input, model=self.model,
+            max_steps=self.max_steps, limits=self.limits, idempotency_key=self.idempotency_key,
+            usage={}, last_seq=0, parent_id=self.parent_id, relation=self.relation,
+            fork_step=self.fork_step, schedule_id=self.schedule_id,
+        )  # fmt: skip
+
+
+async def add_task(session: AsyncSession, new: NewTask, details: dict[str, Any]) -> Task:
+    """Add the task's row and its `task-created` event to the session's transaction.
+
+    The event carries the agent, version and model, then `details` (limits, warnings, the
+    parent or the schedule). It is deduplicated, so a retried activity adds it once. The caller
+    commits; flushing here surfaces a duplicate id (an `IntegrityError`) before the event.
+    """
+    task = new.row()
+    session.add(task)
+    await session.flush()
+    data = {"agent": new.agent, "agent_version": new.agent_version, "model": new.model}
+    await append_event(
+        session,
+        task.id,
+        channel=Channel.LIFECYCLE,
+        type=EventType.TASK_CREATED,
+        data=data | details,
+        dedupe_key="task-created",
+    )
+    return task
