@@ -1,10 +1,14 @@
-"""Create the task row of a workflow that was started without one (a schedule's run)."""
+"""Create the task row of a workflow that was started without one (a schedule's run).
+
+The row and its event are built by `cape.tasks`, as the API's are; a later worker-side start
+(triggers, delegation) adds its row the same way (docs/architecture.md).
+"""
 
 from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from activities.types import TaskRegistration
+from cape.contracts.task_input import TaskRegistration
 from cape.db.models import Task
 from cape.tasks.rows import NewTask, add_task
 
@@ -13,14 +17,4 @@ async def register_task(session: AsyncSession, task_id: str, reg: TaskRegistrati
     """Insert the task row and its `task-created` event unless a retry already did."""
     if await session.get(Task, task_id) is not None:
         return
-    new = NewTask(
-        id=task_id,
-        agent=reg.agent,
-        agent_version=reg.agent_version,
-        owner=reg.owner,
-        input=reg.input,
-        model=reg.model,
-        max_steps=reg.max_steps,
-        schedule_id=reg.schedule_id,
-    )
-    await add_task(session, new, {"schedule_id": reg.schedule_id})
+    await add_task(session, NewTask.registered(task_id, reg), {"schedule_id": reg.schedule_id})

@@ -1,6 +1,8 @@
 """Typed inputs and results of every activity (plain dataclasses: Temporal's JSON converter).
 
-Kept free of heavy imports so workflows can import them inside the sandbox.
+Kept free of heavy imports so workflows can import them inside the sandbox. `Usage`,
+`ModelChoice`, `TaskRegistration` and `WorkspaceResult` are part of the workflow's input, so they
+are defined in `cape.contracts.task_input` (which `cape.tasks` may import) and re-exported here.
 """
 
 from __future__ import annotations
@@ -9,6 +11,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cape.contracts.records import PendingQuestion, TaskError
+from cape.contracts.task_input import ModelChoice as ModelChoice
+from cape.contracts.task_input import TaskRegistration as TaskRegistration
+from cape.contracts.task_input import Usage as Usage
+from cape.contracts.task_input import WorkspaceResult as WorkspaceResult
 from cape.domain import StepKind, TaskStatus
 
 
@@ -23,36 +29,6 @@ class StepRef:
 
 
 @dataclass
-class Usage:
-    """Token counts of one LLM call or a running total."""
-
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    total_tokens: int = 0
-    cost_usd: float = 0.0  # from the price table (0 when the model has no price)
-
-    def add(self, other: Usage) -> None:
-        """Accumulate `other` into this total."""
-        self.prompt_tokens += other.prompt_tokens
-        self.completion_tokens += other.completion_tokens
-        self.total_tokens += other.total_tokens
-        self.cost_usd = round(self.cost_usd + other.cost_usd, 10)
-
-
-@dataclass
-class TaskRegistration:
-    """The task row to create when the workflow was started without one (a schedule's run)."""
-
-    owner: str
-    agent: str
-    agent_version: str
-    model: str
-    max_steps: int
-    input: dict[str, Any]
-    schedule_id: str | None = None
-
-
-@dataclass
 class WorkspaceInput:
     """Set up the task's workspace and mark the task running."""
 
@@ -61,16 +37,6 @@ class WorkspaceInput:
     description: str
     register: TaskRegistration | None = None
     seed: str | None = None  # snapshot artifact to start from (a fork)
-
-
-@dataclass
-class WorkspaceResult:
-    """Where the workspace is: its path and the task queue of the host that holds it."""
-
-    path: str
-    task_queue: str = ""
-    host: str = ""
-    snapshot: str | None = None  # artifact id of the workspace's latest snapshot
 
 
 @dataclass
@@ -89,14 +55,6 @@ class ToolCall:
     id: str
     name: str
     arguments: str
-
-
-@dataclass
-class ModelChoice:
-    """A model and the provider that serves it (credentials stay in the worker's settings)."""
-
-    provider: str
-    name: str
 
 
 @dataclass

@@ -13,6 +13,7 @@ in `app.py`.
 Routes never hold a database session while they wait on Temporal or stream: a route that does
 takes `OwnedTaskDep` (the task, read in a session already closed) and passes the session
 factories to services that open short sessions (on SQLite a writing session holds the write
-lock the worker needs). Tasks are created through `cape/tasks` (the row, its event, the start
-options) and their workflow started by reference in `tasks/launch.py`.
+lock the worker needs). Tasks are created through `cape/tasks` (the row, its event, the
+workflow input and the start options) and their workflow started by reference in
+`tasks/launch.py`.
 """

@@ -24,8 +24,7 @@ from temporalio.client import (
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
 from temporalio.service import RPCError, RPCStatusCode
 
-from activities.types import TaskRegistration
-from api.schedules.action import build_action, decode, not_found, task_input
+from api.schedules.action import build_action, decode, not_found
 from api.schedules.schemas import (
     SCHEDULE_ID_PATTERN,
     ScheduleCreate,
@@ -42,11 +41,13 @@ from api.schedules.schemas import (
     timing_problems,
 )
 from cape.auth import Principal
+from cape.contracts.task_input import TaskRegistration
 from cape.contracts.temporal import AGENT_KEY, OWNER_KEY
 from cape.errors import Conflict, InvalidInput, NotFound, Unavailable
 from cape.registry.resolve import load_spec, resolve_agent
 from cape.registry.validate import input_problems
 from cape.settings import Settings
+from cape.tasks.workflow_input import scheduled_input
 
 log = structlog.get_logger(__name__)
 NEXT_RUNS = 5
@@ -135,7 +136,7 @@ async def create_schedule(
         schedule_id=schedule_id,
     )
     cron = spec.cron_expressions[0] if spec.cron_expressions else None
-    inp = task_input(settings, reg, agent)
+    inp = scheduled_input(settings, reg, agent)
     schedule = Schedule(
         action=build_action(inp, schedule_id, settings.task_queue, cron),
         spec=spec,
@@ -185,7 +186,7 @@ async def update_schedule(
             max_steps=patch.max_steps or pinned.max_steps,
         )
         refuse(input_problems(agent.input_schema, reg.input) + problems)
-        inp = task_input(settings, reg, agent)
+        inp = scheduled_input(settings, reg, agent)
     spec = check_timing(timing)
     cron = spec.cron_expressions[0] if spec.cron_expressions else None
     action = build_action(inp, schedule_id, current.task_queue, cron)

@@ -49,7 +49,7 @@ class ToolMessage(TypedDict):
 
 
 class UsageRecord(TypedDict):
-    """Token counts and cost of one model call (`activities.types.Usage` as JSON)."""
+    """Token counts and cost of one model call (`cape.contracts.task_input.Usage` as JSON)."""
 
     prompt_tokens: int
     completion_tokens: int

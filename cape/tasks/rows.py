@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from cape.contracts.task_input import TaskRegistration
 from cape.db.events import append_event
 from cape.db.models import Task
 from cape.domain import Channel, EventType, TaskStatus
@@ -42,6 +43,17 @@ class NewTask:
             input=task.input, model=task.model, max_steps=task.max_steps, limits=task.limits,
             idempotency_key=task.idempotency_key, parent_id=task.parent_id,
             relation=task.relation, fork_step=task.fork_step, schedule_id=task.schedule_id,
+        )  # fmt: skip
+
+    @classmethod
+    def registered(cls, task_id: str, reg: TaskRegistration) -> NewTask:
+        """The task a workflow started without a row registers (a schedule's run, `task_id`).
+
+        Its row keeps no limits: the run's budgets are in its workflow input (`scheduled_input`).
+        """
+        return cls(
+            id=task_id, agent=reg.agent, agent_version=reg.agent_version, owner=reg.owner,
+            input=reg.input, model=reg.model, max_steps=reg.max_steps, schedule_id=reg.schedule_id,
         )  # fmt: skip
 
     def row(self) -> Task:

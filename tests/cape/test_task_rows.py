@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import inspect
 
+from cape.contracts.task_input import TaskRegistration
 from cape.db.models import Task
 from cape.domain import TaskStatus
 from cape.tasks.ids import fork_seed_id, new_task_id, schedule_workflow_id
@@ -36,3 +37,21 @@ def test_ids() -> None:
     assert new_task_id("ann", None) != new_task_id("ann", None)
     assert fork_seed_id("task_" + "a" * 80) == ("seed-task_" + "a" * 80)[:64]
     assert schedule_workflow_id("nightly") == "sch-nightly"
+
+
+def test_a_schedule_run_registers_the_row_its_schedule_describes() -> None:
+    reg = TaskRegistration(
+        owner="ann", agent="assistant", agent_version="1.2.0", model="m", max_steps=4,
+        input={"prompt": "hi"}, schedule_id="nightly",
+    )  # fmt: skip
+    row = NewTask.registered("sch-nightly-2026", reg).row()
+    assert (row.id, row.owner, row.agent, row.agent_version) == (
+        "sch-nightly-2026", "ann", "assistant", "1.2.0",
+    )  # fmt: skip
+    assert (row.model, row.max_steps, row.input, row.schedule_id) == (
+        "m",
+        4,
+        {"prompt": "hi"},
+        "nightly",
+    )
+    assert row.limits is None and row.parent_id is None and row.status == TaskStatus.QUEUED
