@@ -16,7 +16,7 @@ from temporalio.api.operatorservice.v1 import (
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
-from cape.contracts.temporal import SEARCH_ATTRIBUTES
+from cape.contracts.names import SEARCH_ATTRIBUTES
 
 
 async def ensure_search_attributes(

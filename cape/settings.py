@@ -11,8 +11,8 @@ from pathlib import Path
 from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
-from cape.contracts.temporal import DEFAULT_TASK_QUEUE
-from cape.contracts.temporal import SEARCH_ATTRIBUTES as SEARCH_ATTRIBUTES  # re-exported
+from cape.contracts.names import DEFAULT_TASK_QUEUE
+from cape.contracts.names import SEARCH_ATTRIBUTES as SEARCH_ATTRIBUTES  # re-exported
 from cape.llm_settings import LlmSettings
 from cape.ops_settings import OpsSettings
 from cape.tool_settings import ToolSettings

@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from cape.contracts.temporal import SEARCH_ATTRIBUTES
+from cape.contracts.names import SEARCH_ATTRIBUTES
 from cape.errors import RuntimeFailure
 from cli.procinfo import port_holder
 
