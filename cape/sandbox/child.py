@@ -1,26 +1,25 @@
 """A run's child set-up, as a small program the worker execs in place of a `preexec_fn`.
 
-Run as `python -I -S child.py SPEC argv...` (no site, no environment, no cape imports: it
-starts in ~10 ms and ~10 MiB). It joins the run's cgroups, sets the rlimits, binds the
-workspace portal, drops to the sandbox uid/gid and sets the parent-death signal and
-no_new_privs, in the order `cape.sandbox.rlimits` explains, then execs `argv` with SPEC's
-environment. Why a program: a `preexec_fn` makes `subprocess` fork() the whole worker (hundreds
-of MiB: page tables copied with the GIL held, then the copy torn down at exec while the event
-loop waits for it), 20-50 ms per run; without one, `subprocess` uses vfork() and returns as
-soon as this program is running. A failure is written to the status descriptor SPEC names
-("setup <message>" or "exec <errno>") before exiting; on success that descriptor closes at
-exec with nothing written.
+Run as `python -I -S -c <this file> SPEC... argv...` (no site, no environment, no cape imports, not
+even json or the enum-based `signal`: it starts in ~10 ms and ~10 MiB). It joins the run's
+cgroups, sets the rlimits, binds the workspace portal, drops to the sandbox uid/gid and sets the
+parent-death signal and no_new_privs, in the order `cape.sandbox.rlimits` explains, then execs
+`argv` with SPEC's environment. Why a program: a `preexec_fn` makes `subprocess` fork() the
+whole worker (hundreds of MiB: page tables copied with the GIL held, then the copy torn down at
+exec while the event loop waits for it), 20-60 ms per run; without one, `subprocess` uses
+vfork() and returns as soon as this program is running. A failure is written to the status
+descriptor SPEC names ("setup <message>" or "exec <errno>") before exiting; on success that
+descriptor closes at exec with nothing written.
 
 `setup` is also the body of `rlimits.make_preexec` (the sandbox probe still forks).
 """
 
 from __future__ import annotations
 
+import _signal  # type: ignore[import-not-found]  # `signal` without its enums: faster start
 import ctypes
-import json
 import os
 import resource
-import signal
 import sys
 
 # os.execvpe imports it lazily: after the privilege drop the sandbox user may be unable to read
@@ -76,7 +75,7 @@ def setup(
         os.setresuid(uid, uid, uid)
     if libc is not None:
         zero = ctypes.c_ulong(0)
-        kill, one = ctypes.c_ulong(signal.SIGKILL), ctypes.c_ulong(1)
+        kill, one = ctypes.c_ulong(_signal.SIGKILL), ctypes.c_ulong(1)
         _check(libc.prctl(ctypes.c_int(PR_SET_PDEATHSIG), kill, zero, zero, zero))
         _check(libc.prctl(ctypes.c_int(PR_SET_NO_NEW_PRIVS), one, zero, zero, zero))
 
@@ -90,36 +89,47 @@ def spec(
     portal: tuple[str, str] | None,
     env: dict[str, str],
     status_fd: int,
-) -> str:
-    """The SPEC argument of this program."""
-    return json.dumps(
-        {
-            "procs_files": procs_files,
-            "rlimits": rlimits,
-            "uid": uid,
-            "gid": gid,
-            "portal": portal,
-            "env": env,
-            "status_fd": status_fd,
-            "parent": os.getpid(),
-        }
-    )
+) -> list[str]:
+    """The SPEC arguments of this program, in the order `main` reads them."""
+    ids = ["-" if uid is None else str(uid), "-" if gid is None else str(gid)]
+    return [
+        str(status_fd),
+        str(os.getpid()),
+        *ids,
+        *(portal or ("", "")),
+        str(len(procs_files)),
+        *procs_files,
+        str(len(rlimits)),
+        *(f"{which},{soft},{hard}" for which, (soft, hard) in rlimits),
+        str(len(env)),
+        *(f"{name}={value}" for name, value in env.items()),
+    ]
+
+
+def _take(args: list[str]) -> list[str]:
+    """The next counted group of `args` (a count, then that many items), removed from it."""
+    count = int(args.pop(0))
+    group, args[:] = args[:count], args[count:]
+    return group
 
 
 def main(args: list[str]) -> None:
     """Set up as SPEC says, then exec the command (never returns)."""
-    given = json.loads(args[0])
-    argv, status = args[1:], int(given["status_fd"])
+    status, parent = int(args.pop(0)), int(args.pop(0))
     try:
-        portal = given["portal"]
+        uid, gid, source, target = args[:4]
+        del args[:4]
+        procs_files = _take(args)
+        limits = [[int(n) for n in item.split(",")] for item in _take(args)]
+        env = dict(item.split("=", 1) for item in _take(args))
         setup(
-            list(given["procs_files"]),
-            [(int(which), (int(soft), int(hard))) for which, (soft, hard) in given["rlimits"]],
-            given["uid"],
-            given["gid"],
-            None if portal is None else (os.fsencode(portal[0]), os.fsencode(portal[1])),
+            procs_files,
+            [(which, (soft, hard)) for which, soft, hard in limits],
+            None if uid == "-" else int(uid),
+            None if gid == "-" else int(gid),
+            (os.fsencode(source), os.fsencode(target)) if source else None,
         )
-        if os.getppid() != given["parent"]:  # the worker died before PDEATHSIG was set
+        if os.getppid() != parent:  # the worker died before PDEATHSIG was set
             raise OSError("the worker exited during the set-up")
     except BaseException as error:  # any failure must reach the worker
         os.write(status, f"setup {error}".encode(errors="replace"))
@@ -127,10 +137,10 @@ def main(args: list[str]) -> None:
     os.set_inheritable(status, False)  # closed by the exec: the worker reads EOF, success
     # Python ignores these at start and an ignored signal stays ignored across exec: a command
     # over RLIMIT_FSIZE must die of SIGXFSZ (Popen's restore_signals did this for us before).
-    for number in (signal.SIGPIPE, signal.SIGXFSZ):
-        signal.signal(number, signal.SIG_DFL)
+    for number in (_signal.SIGPIPE, _signal.SIGXFSZ):
+        _signal.signal(number, _signal.SIG_DFL)
     try:
-        os.execvpe(argv[0], argv, dict(given["env"]))
+        os.execvpe(args[0], args, env)
     except OSError as error:
         os.write(status, f"exec {error.errno or 0}".encode())
         os._exit(EXEC_FAILED)

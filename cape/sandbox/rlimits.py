@@ -16,11 +16,13 @@ forked child of a threaded process must not take locks or import modules.
 
 from __future__ import annotations
 
+import functools
 import os
 import resource
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from cape.sandbox import child
 from cape.sandbox.types import SandboxLimits
@@ -66,6 +68,13 @@ def rlimit_values(
     return values
 
 
+@functools.cache
+def _child_source() -> str:
+    # Read once: a package upgraded under a running worker must not pair this worker's SPEC
+    # with another version's program.
+    return Path(child.__file__).read_text(encoding="utf-8")
+
+
 @dataclass(frozen=True)
 class ChildSetup:
     """What the child of a run does before exec (see the module docs and `cape.sandbox.child`).
@@ -94,7 +103,7 @@ class ChildSetup:
             env=env,
             status_fd=status_fd,
         )
-        return [sys.executable, "-I", "-S", child.__file__, spec, *command]
+        return [sys.executable, "-I", "-S", "-c", _child_source(), *spec, *command]
 
     def preexec(self) -> Callable[[], None]:
         """The same set-up as a `preexec_fn` (runs in the forked child, before exec)."""
