@@ -1,12 +1,16 @@
 """In-step time of the throughput task's two host steps, run in-process: no Temporal, no LLM.
 
-Run: python bench/steps.py [--runs 30] [--warmup 3] [--db sqlite|postgres] [--profile FILE]
+Run: python bench/steps.py [--runs 30] [--warmup 3] [--concurrency 1] [--db sqlite|postgres]
+                           [--ballast-mb 250] [--profile FILE]
 
 Per run a fresh task row, then `setup_workspace` and `run_tool` (`shell` with `echo ok`) run
 through the worker's own activity objects (`TaskActivities`, `ToolActivities`) in Temporal's
 `ActivityEnvironment`, with the real sandbox (bubblewrap, cgroups), a real migrated database,
 the artifact store and the step recorder: exactly what the worker runs for those steps, minus
-the Temporal round trip. Prints the median, p95 and min of each step's wall time, and with
+the Temporal round trip. Prints the median, p95 and min of each step's wall time, the worker
+process's CPU per step and the longest event-loop stall within a step (both only per step at
+`--concurrency 1`); `--concurrency C` keeps C tasks in flight, as a busy worker does. The
+process holds `--ballast-mb` of touched memory, so it forks like a worker of that size.
 `--profile` writes a cProfile of the timed runs (read it with `python -m pstats FILE`).
 """
 
@@ -96,7 +100,9 @@ class Rig:
         assert result.ok and "ok" in result.content, result.content
 
 
-async def measure(rig: Rig, runs: int, warmup: int, profiler: cProfile.Profile | None) -> None:
+async def measure(
+    rig: Rig, runs: int, warmup: int, concurrency: int, profiler: cProfile.Profile | None
+) -> None:
     names = ["setup_workspace", "run_tool shell `echo ok`"]
     times: dict[str, list[float]] = {name: [] for name in names}
     cpu: dict[str, list[float]] = {name: [] for name in names}
@@ -132,23 +138,31 @@ async def measure(rig: Rig, runs: int, warmup: int, profiler: cProfile.Profile |
                 cpu[name].append(used() - cpu_started)
                 stalls[name].append(longest[0])
 
+    async def client(count: int, keep: bool) -> None:
+        for _ in range(count):
+            task_id = await rig.new_task()
+            setup = functools.partial(rig.setup, task_id)
+            workspace = await timed("setup_workspace", setup, keep)
+            assert isinstance(workspace, str)
+            shell = functools.partial(rig.shell, task_id, workspace)
+            await timed("run_tool shell `echo ok`", shell, keep)
+
     watcher = asyncio.ensure_future(watch_loop())
-    for index in range(warmup + runs):
-        keep = index >= warmup
-        task_id = await rig.new_task()
-        workspace = await timed("setup_workspace", functools.partial(rig.setup, task_id), keep)
-        assert isinstance(workspace, str)
-        shell = functools.partial(rig.shell, task_id, workspace)
-        await timed("run_tool shell `echo ok`", shell, keep)
+    await client(warmup, keep=False)
+    shares = [runs // concurrency + (i < runs % concurrency) for i in range(concurrency)]
+    await asyncio.gather(*(client(share, keep=True) for share in shares))
     watcher.cancel()
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
-    print(f"in-step times over {runs} runs (ms, p50 unless said), load average {load}")
+    print(
+        f"in-step times over {runs} runs, {concurrency} at once (ms), load average {load}"
+        + ("" if concurrency == 1 else "; CPU and stalls overlap, not per step")
+    )
     for name, values in times.items():
         ms = [v * 1e3 for v in values]
         print(
             f"  {name:<26} p50 {statistics.median(ms):7.1f}  p95 {percentile(ms, 0.95):7.1f}"
-            f"  min {min(ms):7.1f}  worker CPU {statistics.median(cpu[name]) * 1e3:6.1f}"
-            f"  longest loop stall {statistics.median(stalls[name]) * 1e3:6.1f}"
+            f"  min {min(ms):7.1f}  worker CPU p50 {statistics.median(cpu[name]) * 1e3:6.1f}"
+            f"  longest loop stall p50 {statistics.median(stalls[name]) * 1e3:6.1f}"
         )
 
 
@@ -156,6 +170,9 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=30)
     parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument(
+        "--concurrency", type=int, default=1, help="tasks in flight at once, like a worker's"
+    )
     parser.add_argument("--db", choices=["sqlite", "postgres"], default="sqlite")
     parser.add_argument("--pg-admin-url", default=PG_ADMIN)
     parser.add_argument(
@@ -180,7 +197,7 @@ async def main() -> None:
         rig = Rig(settings)
         profiler = cProfile.Profile() if args.profile else None
         try:
-            await measure(rig, args.runs, args.warmup, profiler)
+            await measure(rig, args.runs, args.warmup, args.concurrency, profiler)
         finally:
             await rig.engine.dispose()
             if name is not None:
