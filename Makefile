@@ -39,12 +39,15 @@ bench:  ## benchmarks; they print their figures (docs/performance.md)
 	$(BIN)/python bench/slow_llm.py
 	$(BIN)/python bench/long_task.py
 	$(BIN)/python bench/sandbox.py --repeats 3
+	$(BIN)/python bench/steps.py --runs 30
+	$(BIN)/python bench/steps.py --runs 60 --concurrency 10
 
 bench-postgres:  ## the same on PostgreSQL ($(PG_TEST_URL) server, a fresh database per script)
 	$(BIN)/python bench/throughput.py --db postgres --pg-admin-url $(PG_TEST_URL)
 	$(BIN)/python bench/api_latency.py --db postgres --pg-admin-url $(PG_TEST_URL)
 	$(BIN)/python bench/slow_llm.py --db postgres --pg-admin-url $(PG_TEST_URL)
 	$(BIN)/python bench/long_task.py --db postgres --pg-admin-url $(PG_TEST_URL)
+	$(BIN)/python bench/steps.py --runs 30 --db postgres --pg-admin-url $(PG_TEST_URL)
 
 bench-quick:  ## a smoke run of each benchmark (a few minutes)
 	$(BIN)/python bench/throughput.py --quick

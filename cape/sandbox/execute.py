@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import subprocess
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,6 +15,7 @@ import structlog
 from cape.sandbox.bwrap import Command
 from cape.sandbox.cgroups import RunCgroup
 from cape.sandbox.output import OutputCollector
+from cape.sandbox.rlimits import ChildSetup
 from cape.sandbox.supervise import supervise
 from cape.sandbox.types import Isolation, SandboxLimits, SandboxResult
 
@@ -45,33 +46,72 @@ class Spawn:
     command: Command
     env: dict[str, str]
     start_dir: Path
-    preexec: Callable[[], None]
+    child: ChildSetup
     stdin: bytes | None
 
     async def start(self) -> tuple[asyncio.subprocess.Process, asyncio.Future[None]]:
-        """Fork and exec it (the preexec joins cgroups, sets rlimits, drops privileges).
+        """Start the command through `cape.sandbox.child` (cgroups, rlimits, privilege drop).
+
+        Without a preexec_fn, subprocess starts the child with vfork(): the worker, however
+        large, is not copied, and the event loop waits for nothing but the child's exec. The
+        child's set-up is then awaited on its status pipe.
 
         Returns:
             The process and a future done when it has exited (stdout may still be open).
+
+        Raises:
+            subprocess.SubprocessError: the child's set-up failed (nothing of the command ran).
+            OSError: the command could not be executed (FileNotFoundError: it does not exist).
         """
         loop = asyncio.get_running_loop()
         protocol = _Protocol(2**16, loop)
+        status_read, status_write = os.pipe2(os.O_CLOEXEC)
         try:
             transport, _ = await loop.subprocess_exec(
                 lambda: protocol,
-                *self.command.argv,
+                *self.child.argv(self.command.argv, self.env, status_write),
                 stdin=asyncio.subprocess.DEVNULL if self.stdin is None else asyncio.subprocess.PIPE,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.STDOUT,
                 env=self.env,
                 cwd=self.start_dir,
-                pass_fds=self.command.fds,
+                pass_fds=[*self.command.fds, status_write],
                 start_new_session=True,
-                preexec_fn=self.preexec,
             )
+        except BaseException:
+            os.close(status_read)
+            raise
         finally:
+            os.close(status_write)
             self.command.close()
-        return asyncio.subprocess.Process(transport, protocol, loop), protocol.exited
+        proc = asyncio.subprocess.Process(transport, protocol, loop)
+        try:
+            status = await asyncio.to_thread(_read_status, status_read)
+        except BaseException:  # cancelled while the child sets up: it must not go on
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            await protocol.exited
+            transport.close()
+            raise
+        if status:
+            await protocol.exited
+            transport.close()
+            kind, _, detail = status.partition(" ")
+            if kind == "exec" and detail.isdigit():  # as Popen raises it: FileNotFoundError...
+                raise OSError(int(detail), os.strerror(int(detail)))
+            raise subprocess.SubprocessError(f"sandbox child {kind} failed: {detail}")
+        return proc, protocol.exited
+
+
+def _read_status(fd: int) -> str:
+    """What the child wrote to its status pipe before exec closed it ("" on success)."""
+    try:
+        chunks = []
+        while chunk := os.read(fd, 4096):
+            chunks.append(chunk)
+        return b"".join(chunks).decode("utf-8", "replace")
+    finally:
+        os.close(fd)
 
 
 def check_cwd(root: Path, cwd: str) -> str:

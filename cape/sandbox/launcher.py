@@ -25,7 +25,7 @@ from cape.sandbox import workspace as workspaces
 from cape.sandbox.degraded import UNSAFE_MODE, SandboxRefused, refused, startup_warning
 from cape.sandbox.execute import Spawn, check_cwd, execute
 from cape.sandbox.output import OutputCollector
-from cape.sandbox.rlimits import Identity, make_preexec, rlimit_values
+from cape.sandbox.rlimits import ChildSetup, Identity, rlimit_values
 from cape.sandbox.types import Isolation, MiB, SandboxLimits, SandboxResult
 
 if TYPE_CHECKING:
@@ -218,7 +218,7 @@ class Sandbox:
             else:
                 command = bwrap.Command(list(argv))
                 start_dir = root / relative
-            preexec = make_preexec(
+            child = ChildSetup(
                 procs_files=cgroup.procs_files(),
                 rlimits=rlimit_values(
                     limits, address_space=not cgroup.memory, nproc=self._nproc(limits, cgroup)
@@ -226,7 +226,7 @@ class Sandbox:
                 identity=self.identity,
                 portal=portal,
             )
-            spawn = Spawn(command, full_env, start_dir, preexec, stdin)
+            spawn = Spawn(command, full_env, start_dir, child, stdin)
             collector = OutputCollector(
                 output_chars=limits.output_chars,
                 cap_bytes=self.output_cap_bytes,

@@ -9,30 +9,23 @@ propagates to the host), the workspace is bound onto a directory anyone can reac
 bubblewrap to bind from there (see `cape.sandbox.workspace` for why). no_new_privs makes
 setuid binaries (su, sudo, mount) unable to regain root in the degraded rlimits mode;
 bubblewrap sets it anyway.
-Everything is computed in the parent: the function itself only makes syscalls, because the
+Runs do this in a small program exec'd as the child (`cape.sandbox.child`: no fork of the
+worker); the probe still uses it as a `preexec_fn`, which only makes syscalls, because the
 forked child of a threaded process must not take locks or import modules.
 """
 
 from __future__ import annotations
 
-import ctypes
+import functools
 import os
 import resource
-import signal
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
+from cape.sandbox import child
 from cape.sandbox.types import SandboxLimits
-
-PR_SET_PDEATHSIG = 1
-PR_SET_NO_NEW_PRIVS = 38
-CLONE_NEWNS = 0x00020000
-MS_BIND, MS_REC, MS_PRIVATE = 4096, 16384, 1 << 18
-
-try:
-    _libc: ctypes.CDLL | None = ctypes.CDLL(None, use_errno=True)
-except OSError:  # not Linux/glibc: the portal is unavailable, the rest still applies
-    _libc = None
 
 
 @dataclass(frozen=True)
@@ -75,6 +68,56 @@ def rlimit_values(
     return values
 
 
+@functools.cache
+def _child_source() -> str:
+    # Read once: a package upgraded under a running worker must not pair this worker's SPEC
+    # with another version's program.
+    return Path(child.__file__).read_text(encoding="utf-8")
+
+
+@dataclass(frozen=True)
+class ChildSetup:
+    """What the child of a run does before exec (see the module docs and `cape.sandbox.child`).
+
+    Attributes:
+        procs_files: cgroup.procs files to join.
+        rlimits: From `rlimit_values`.
+        identity: The ids to switch to.
+        portal: (workspace, directory) to bind the workspace onto, in a private mount
+            namespace; needs root.
+    """
+
+    procs_files: list[str]
+    rlimits: list[tuple[int, tuple[int, int]]]
+    identity: Identity
+    portal: tuple[str, str] | None = None
+
+    def argv(self, command: list[str], env: dict[str, str], status_fd: int) -> list[str]:
+        """`command` started through `cape.sandbox.child` (no preexec_fn: no fork of ours)."""
+        spec = child.spec(
+            procs_files=self.procs_files,
+            rlimits=self.rlimits,
+            uid=self.identity.uid,
+            gid=self.identity.gid,
+            portal=self.portal,
+            env=env,
+            status_fd=status_fd,
+        )
+        return [sys.executable, "-I", "-S", "-c", _child_source(), *spec, *command]
+
+    def preexec(self) -> Callable[[], None]:
+        """The same set-up as a `preexec_fn` (runs in the forked child, before exec)."""
+        files, rlimits, ident = list(self.procs_files), list(self.rlimits), self.identity
+        if self.portal is not None and child._libc is None:
+            raise RuntimeError("binding the workspace needs Linux's libc (unshare, mount)")
+        portal = None if self.portal is None else tuple(os.fsencode(p) for p in self.portal)
+
+        def preexec() -> None:
+            child.setup(files, rlimits, ident.uid, ident.gid, portal)  # type: ignore[arg-type]
+
+        return preexec
+
+
 def make_preexec(
     *,
     procs_files: list[str],
@@ -82,50 +125,5 @@ def make_preexec(
     identity: Identity,
     portal: tuple[str, str] | None = None,
 ) -> Callable[[], None]:
-    """The `preexec_fn` of a sandboxed child (runs in the child, before exec).
-
-    Args:
-        procs_files: cgroup.procs files to join.
-        rlimits: From `rlimit_values`.
-        identity: The ids to switch to.
-        portal: (workspace, directory) to bind the workspace onto, in a private mount
-            namespace; needs root.
-    """
-    files = list(procs_files)
-    uid, gid = identity.uid, identity.gid
-    one, kill = ctypes.c_ulong(1), ctypes.c_ulong(signal.SIGKILL)
-    zero = ctypes.c_ulong(0)
-    libc = _libc
-    if portal is not None and libc is None:
-        raise RuntimeError("binding the workspace needs Linux's libc (unshare, mount)")
-    source, target = (os.fsencode(p) for p in portal) if portal else (b"", b"")
-    private, bind = ctypes.c_ulong(MS_REC | MS_PRIVATE), ctypes.c_ulong(MS_BIND)
-
-    def check(result: int) -> None:
-        if result != 0:
-            number = ctypes.get_errno()
-            raise OSError(number, os.strerror(number))
-
-    def preexec() -> None:
-        pid = str(os.getpid()).encode()
-        for name in files:
-            fd = os.open(name, os.O_WRONLY)
-            try:
-                os.write(fd, pid)
-            finally:
-                os.close(fd)
-        for which, value in rlimits:
-            resource.setrlimit(which, value)
-        if portal is not None and libc is not None:
-            check(libc.unshare(ctypes.c_int(CLONE_NEWNS)))
-            check(libc.mount(b"none", b"/", None, private, None))  # before any mount below
-            check(libc.mount(source, target, None, bind, None))
-        if uid is not None and gid is not None:
-            os.setgroups([])
-            os.setresgid(gid, gid, gid)
-            os.setresuid(uid, uid, uid)
-        if libc is not None:
-            check(libc.prctl(ctypes.c_int(PR_SET_PDEATHSIG), kill, zero, zero, zero))
-            check(libc.prctl(ctypes.c_int(PR_SET_NO_NEW_PRIVS), one, zero, zero, zero))
-
-    return preexec
+    """The `preexec_fn` of a sandboxed child: `ChildSetup(...).preexec()` (the probe's)."""
+    return ChildSetup(procs_files, rlimits, identity, portal).preexec()
