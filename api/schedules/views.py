@@ -19,20 +19,25 @@ from api.tasks.schemas import TaskPage
 from api.tasks.views import task_out
 from cape.auth import Principal
 from cape.db.models import Task
+from cape.safe_text import clean
 from cape.settings import Settings
 
 
 async def schedule_out(
     temporal: Client, settings: Settings, desc: ScheduleDescription
 ) -> ScheduleOut:
-    """The API view of a schedule's description."""
+    """The API view of a schedule's description.
+
+    Its input is cleaned: a schedule stored before input was checked may hold a lone surrogate,
+    which no JSON response can carry.
+    """
     current = await decode(temporal, desc)
     reg, policy, info = current.registration, desc.schedule.policy, desc.info
     base = f"{settings.base_url}/v1/schedules/{desc.id}"
     catchup = policy.catchup_window.total_seconds() if policy.catchup_window else 0
     return ScheduleOut(
         id=desc.id, owner=reg.owner, agent=reg.agent, agent_version=reg.agent_version,
-        model=reg.model, max_steps=reg.max_steps, input=reg.input,
+        model=reg.model, max_steps=reg.max_steps, input=clean(reg.input),
         spec=timing_of(desc.schedule.spec, current.cron),
         overlap=overlap_name(policy.overlap), catchup_window_seconds=round(catchup),
         state=ScheduleStateOut(paused=desc.schedule.state.paused, note=desc.schedule.state.note),

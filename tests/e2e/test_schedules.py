@@ -12,16 +12,23 @@ import sys
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 import httpx
 import pytest
 from sqlalchemy import select
-from temporalio.client import Client
+from temporalio.client import (
+    Client,
+    ScheduleActionStartWorkflow,
+    ScheduleUpdate,
+    ScheduleUpdateInput,
+)
 from temporalio.service import RPCError
 from temporalio.worker import Worker
 
+from cape.contracts.task_input import AgentTaskInput
 from cape.db.engine import create_engine, session_factory
 from cape.db.models import Task
 from cape.settings import Settings
@@ -469,3 +476,32 @@ async def test_cli_create_ls_show_trigger_tasks_rm(
     headers = {"Authorization": f"Bearer {key}"}
     async with httpx.AsyncClient(base_url=api.url, headers=headers, timeout=30) as http:
         assert (await ended(http, task["id"]))["status"] == "succeeded"
+
+
+async def test_a_schedule_stored_with_a_lone_surrogate_still_lists(
+    api: Api, settings: Settings, made: list[str], client: Client
+) -> None:
+    """A schedule written before input was checked (a lone surrogate in it) breaks no listing."""
+    async with owner_client(api, settings) as http:
+        created = await create(http, made, cron="0 9 * * 1-5", paused=True)
+        handle = client.get_schedule_handle(created["id"])
+        desc = await handle.describe()
+        action = desc.schedule.action
+        assert isinstance(action, ScheduleActionStartWorkflow)
+        [inp] = await client.data_converter.decode(list(action.args), [AgentTaskInput])
+        assert isinstance(inp, AgentTaskInput) and inp.registration is not None
+        bad = {"prompt": "broken \ud800 text"}
+        stored = replace(inp, registration=replace(inp.registration, input=bad))
+
+        def rewrite(update: ScheduleUpdateInput) -> ScheduleUpdate:
+            schedule = update.description.schedule
+            assert isinstance(schedule.action, ScheduleActionStartWorkflow)
+            schedule.action.args = [stored]
+            return ScheduleUpdate(schedule=schedule)
+
+        await handle.update(rewrite)
+        listed = await http.get("/v1/schedules")
+        assert listed.status_code == 200, listed.text
+        [shown] = [s for s in listed.json()["items"] if s["id"] == created["id"]]
+        assert shown["input"] == {"prompt": "broken \ufffd text"}
+        assert (await get(http, created["id"]))["input"] == {"prompt": "broken \ufffd text"}
