@@ -39,5 +39,12 @@ def _register() -> None:
 
 def main() -> None:
     """Entry point of the `cape` console script."""
+    from cli.exiting import exit_now, exit_status, runtime_loaded
+
     _register()
-    cli()
+    try:
+        cli()
+    except SystemExit as exc:
+        if not runtime_loaded():
+            raise
+        exit_now(exit_status(exc))

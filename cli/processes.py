@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -16,6 +14,7 @@ import structlog
 from cape.logs import configure_logging
 from cape.settings import Settings
 from cli.devserver import PortInUse, check_port_free
+from cli.exiting import exit_now
 from cli.parentdeath import watch_parent
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -71,11 +70,7 @@ def worker(data_dir: Path | None) -> None:
     except Exception:
         log.exception("worker failed")
         code = 1
-    # Exit without interpreter teardown: the SDK can abort in PyGILState_Release at exit
-    # (sdk-python #300), which would turn a clean shutdown into a crash for supervisors.
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(code)
+    exit_now(code)  # see cli.exiting: a clean shutdown must not end in the SDK's abort
 
 
 @click.command()
@@ -116,9 +111,7 @@ def api(data_dir: Path | None, host: str | None, port: int | None) -> None:
     # The lifespan has closed what the app owns. Exit without asyncio's teardown: a stream
     # cancelled mid-query at the end of the grace period leaves SQLAlchemy's aiosqlite close
     # task waiting forever (aiosqlite >= 0.22), and asyncio.run would wait on it.
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(0 if server.started else 3)  # 3: uvicorn's start-up failure status
+    exit_now(0 if server.started else 3)  # 3: uvicorn's start-up failure status
 
 
 @click.command()
