@@ -25,6 +25,7 @@ from tests.e2e.tooling import call, pretty, results, run_task
 from tests.harness import stored
 
 SNAPSHOTS = 6
+RACE_TRIES = 3
 DECOYS = 2000  # listed before secret.txt, in the workspace and in the host dir alike
 RACER = """
 import ctypes, os, select, time
@@ -76,6 +77,21 @@ async def test_snapshots_never_hold_a_swapped_in_host_file(
     for n in range(1, DECOYS + 1):
         decoy = canary.host_dir / f"a-{n:05d}"
         decoy.touch(mode=0o600)
+    # The racer and the writes run as parallel tool calls: on a loaded machine the snapshots
+    # can all be done before the racer's sandbox has started. Containment is checked on every
+    # try; tries go on until the race was really run.
+    swaps = 0
+    for _ in range(RACE_TRIES):
+        swaps += await _race_snapshots(api, fake_llm, settings, canary)
+        if swaps:
+            break
+    assert swaps >= 1  # the race did happen
+
+
+async def _race_snapshots(
+    api: Api, fake_llm: FakeLLMServer, settings: Settings, canary: Canary
+) -> int:
+    """One task racing its snapshots; asserts nothing leaked and returns the racer's swaps."""
     name = canary.host_file.name
     setup = (
         f"mkdir -p data && echo ordinary > data/{name} && ln -s {canary.host_dir} link"
@@ -94,7 +110,7 @@ async def test_snapshots_never_hold_a_swapped_in_host_file(
     stored_text = json.dumps([s.output for s in steps] + [e.data for e in events], default=str)
     assert not canary.leaked(stored_text.encode())
     archives = 0
-    for path in files_under(settings.artifact_root):
+    for path in files_under(settings.artifact_root / task["id"]):
         data = path.read_bytes()
         assert not canary.leaked(data), path
         if data[:2] == b"\x1f\x8b":
@@ -103,7 +119,7 @@ async def test_snapshots_never_hold_a_swapped_in_host_file(
     assert canary.owners() == before
     assert task["status"] == "succeeded", pretty(task)
     assert archives >= SNAPSHOTS
-    assert _swaps(events) >= 1  # the race did happen
+    return _swaps(events)
 
 
 async def test_create_pdf_never_writes_outside_end_to_end(

@@ -35,6 +35,9 @@ def settings(settings: Settings) -> Settings:
         "tool_stream_event_bytes": EVENT,
         "tool_stream_step_bytes": STEP,
         "tool_stream_task_bytes": TASK,
+        # The product's default: the suite's 2 s is shorter than a flooded step's heartbeat gap
+        # on a loaded machine, and a retried step would rewind and re-stream its output.
+        "heartbeat_timeout_seconds": 10.0,
     }
     return settings.model_copy(update=limits)
 

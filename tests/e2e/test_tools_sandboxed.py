@@ -25,6 +25,9 @@ def settings(settings: Settings) -> Settings:
             "sandbox_max_cpu_seconds": 2,
             "sandbox_max_memory_mb": 128,
             "sandbox_max_pids": 64,
+            # The product's default: output floods delay heartbeats on a loaded machine past
+            # the suite's 2 s, and a retried abuse step would run again instead of being reported.
+            "heartbeat_timeout_seconds": 10.0,
         }
     )
 
