@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -9,6 +11,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed
 
 from api.sessions.signer import SessionSigner
 from cape.settings import Settings
@@ -159,3 +164,22 @@ async def test_bad_logins_and_bad_cookies(settings: Settings) -> None:
         assert reason(await http.get("/v1/session"), 401) == "session_expired"
         http.cookies.set("cape_session", SessionSigner(b"s" * 48, 600).issue(key_id).cookie)
         assert reason(await http.get("/v1/session"), 401) == "session_invalid"  # another secret
+
+
+async def test_a_websocket_with_the_cookie_checks_its_origin(settings: Settings) -> None:
+    async with browser(settings) as (http, owner, key):
+        token = (await login(http, key))["csrf_token"]
+        created = await http.post("/v1/tasks", json=task_body(), headers={"X-CSRF-Token": token})
+        assert created.status_code == 201, created.text
+        base = str(http.base_url).rstrip("/")
+        url = base.replace("http://", "ws://", 1) + f"/v1/tasks/{created.json()['id']}/ws"
+        cookie = {"Cookie": f"cape_session={http.cookies['cape_session']}"}
+        async with asyncio.timeout(10), connect(url, additional_headers=cookie, origin=base) as ws:
+            first = json.loads(await ws.recv())
+            assert first["task_id"] == created.json()["id"]  # followed as the session's owner
+        async with asyncio.timeout(10), connect(url, additional_headers=cookie, origin=EVIL) as ws:
+            with pytest.raises(ConnectionClosed) as closed:
+                await ws.recv()
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 1008
+        assert "must come from this site" in closed.value.rcvd.reason
+        assert await task_count(settings, owner) == 1
