@@ -38,7 +38,8 @@ log = structlog.get_logger(__name__)
 DESCRIPTION = """Start AI-agent tasks as durable Temporal workflows, follow their progress as
 Server-Sent Events or over a WebSocket, and inspect their steps.
 
-Every route except `/healthz` and `/readyz` needs `Authorization: Bearer <api key>`.
+Every route except `/healthz` and `/readyz` needs `Authorization: Bearer <api key>` (or a JWT
+when single sign-on is configured), or the session cookie of `POST /v1/session`.
 Errors have the body `{"error": {"code", "message", "details"}}`."""
 
 

@@ -21,18 +21,25 @@ CSRF_HEADER = "X-CSRF-Token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
-def _origin(url: str) -> str:
-    parts = urlsplit(url.strip())
-    default = {"http": 80, "https": 443}.get(parts.scheme)
-    port = f":{parts.port}" if parts.port and parts.port != default else ""
-    return f"{parts.scheme}://{(parts.hostname or '').lower()}{port}"
+def _origin(url: str) -> str | None:
+    """`scheme://host[:port]`, default port left out; None for a value that is no URL."""
+    try:
+        parts = urlsplit(url.strip())
+        default = {"http": 80, "https": 443}.get(parts.scheme)
+        port = f":{parts.port}" if parts.port and parts.port != default else ""
+    except ValueError:  # "http://[::1", "http://h:99999"
+        return None
+    if not (parts.scheme and parts.hostname):
+        return None
+    return f"{parts.scheme}://{parts.hostname.lower()}{port}"
 
 
 def allowed_origins(connection: HTTPConnection, settings: Settings) -> set[str]:
     """Our own origin (as configured and as this request reached us) and the configured ones."""
     scheme = "https" if connection.url.scheme in ("https", "wss") else "http"
     own = f"{scheme}://{connection.headers.get('host', '')}"
-    return {_origin(url) for url in (settings.base_url, own, *settings.session_allowed_origins)}
+    origins = (_origin(url) for url in (settings.base_url, own, *settings.session_allowed_origins))
+    return {origin for origin in origins if origin is not None}
 
 
 def check_origin(connection: HTTPConnection, settings: Settings) -> None:
@@ -44,9 +51,8 @@ def check_origin(connection: HTTPConnection, settings: Settings) -> None:
     origin = connection.headers.get("origin")
     if origin is None:
         return
-    if origin.strip().lower() == "null" or _origin(origin) not in allowed_origins(
-        connection, settings
-    ):
+    parsed = _origin(origin)
+    if parsed is None or parsed not in allowed_origins(connection, settings):
         raise Forbidden(
             f"requests made with the session cookie must come from this site, not {origin!r}",
             details={"reason": "origin_mismatch", "origin": origin},

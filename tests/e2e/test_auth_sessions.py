@@ -183,3 +183,17 @@ async def test_a_websocket_with_the_cookie_checks_its_origin(settings: Settings)
         assert closed.value.rcvd is not None and closed.value.rcvd.code == 1008
         assert "must come from this site" in closed.value.rcvd.reason
         assert await task_count(settings, owner) == 1
+
+
+async def test_unreadable_origin_and_host_headers_are_refused_not_crashed(
+    settings: Settings,
+) -> None:
+    async with browser(settings) as (http, _owner, key):
+        token = (await login(http, key))["csrf_token"]
+        for origin in ("http://[::1", "http://127.0.0.1:99999", "not a url", ""):
+            response = await http.post(
+                "/v1/tasks", json=task_body(), headers={"X-CSRF-Token": token, "Origin": origin}
+            )
+            assert reason(response, 403) == "origin_mismatch", origin
+        odd_host = await http.get("/v1/session", headers={"Host": "[::1", "Origin": "http://[::1"})
+        assert reason(odd_host, 403) == "origin_mismatch"
