@@ -8,6 +8,7 @@ List values are read from the environment as JSON (`CAPE_JWT_ALGORITHMS='["RS256
 from __future__ import annotations
 
 import ipaddress
+from typing import Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator, model_validator
@@ -45,7 +46,7 @@ class AuthSettings(BaseSettings):
         SecretStr(""), description="Signs session cookies; default: a secret in the data dir."
     )
     session_ttl_seconds: int = Field(8 * 3600, ge=60, le=30 * 24 * 3600)
-    session_same_site: str = Field("lax", pattern="^(lax|strict)$")
+    session_same_site: Literal["lax", "strict"] = "lax"
     session_allowed_origins: list[str] = Field(
         default_factory=list, description="Origins besides CAPE_PUBLIC_URL's that may use it."
     )

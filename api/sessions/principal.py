@@ -16,6 +16,8 @@ from cape.db.models import ApiKey
 from cape.errors import Forbidden
 from cape.tokens.claims import VerifiedToken
 
+MAX_NAME = 120  # owners and key ids are stored in 128-character columns ("jwt:" + subject)
+
 
 async def token_principal(
     read_sessions: async_sessionmaker[AsyncSession],
@@ -38,6 +40,13 @@ async def token_principal(
             f"the token names no team: it needs a {claims} claim",
             details={"reason": "missing_team", "claims": list(settings.jwt_team_claims)},
         )
+    for claim, value in (("team", token.team), ("subject", token.subject)):
+        if len(value) > MAX_NAME or not value.isprintable():
+            raise Forbidden(
+                f"the token's {claim} is not a usable name (printable, {MAX_NAME} characters "
+                "at most)",
+                details={"reason": f"invalid_{claim}"},
+            )
     return Principal(owner=token.team, key_id=f"jwt:{token.subject}")
 
 

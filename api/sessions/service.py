@@ -50,7 +50,7 @@ async def login(
             path="/",
             secure=secure,
             httponly=http_only,
-            samesite=same_site,  # type: ignore[arg-type]
+            samesite=same_site,
         )
     return LoginResponse(
         owner=principal.owner,
@@ -70,5 +70,5 @@ def logout(request: Request, response: Response, authenticators: Authenticators)
             path="/",
             secure=secure,
             httponly=http_only,
-            samesite=authenticators.settings.session_same_site,  # type: ignore[arg-type]
+            samesite=authenticators.settings.session_same_site,
         )

@@ -147,6 +147,13 @@ async def test_every_bad_token_is_a_401_with_its_reason_and_writes_nothing(
         assert no_team.status_code == 403, no_team.text
         assert no_team.json()["error"]["details"]["reason"] == "missing_team"
         assert "`team` or `cape_team`" in no_team.json()["error"]["message"]
+        for team, why in (("t" * 121, "invalid_team"), ("a\x00b", "invalid_team")):
+            odd = await api.http.post(
+                "/v1/tasks", json=task_body(), headers=bearer(RSA.sign(claims(team=team)))
+            )
+            assert odd.status_code == 403 and odd.json()["error"]["details"]["reason"] == why
+        odd_sub = await api.http.get("/v1/tasks", headers=bearer(hs256(team=api.team, sub="a\tb")))
+        assert odd_sub.json()["error"]["details"]["reason"] == "invalid_subject", odd_sub.text
         assert await task_count(settings, api.team) == 0
 
 
