@@ -21,6 +21,8 @@ from api.middleware.body_limit import BodyLimitMiddleware
 from api.middleware.text_guard import TextGuardMiddleware
 from api.runtime import Runtime
 from api.schedules.routes import router as schedules_router
+from api.sessions.routes import router as sessions_router
+from api.sessions.state import Authenticators
 from api.streams.feed import EventFeed
 from api.streams.routes import router as streams_router
 from api.tasks.input_routes import router as task_input_router
@@ -36,7 +38,8 @@ log = structlog.get_logger(__name__)
 DESCRIPTION = """Start AI-agent tasks as durable Temporal workflows, follow their progress as
 Server-Sent Events or over a WebSocket, and inspect their steps.
 
-Every route except `/healthz` and `/readyz` needs `Authorization: Bearer <api key>`.
+Every route except `/healthz` and `/readyz` needs `Authorization: Bearer <api key>` (or a JWT
+when single sign-on is configured), or the session cookie of `POST /v1/session`.
 Errors have the body `{"error": {"code", "message", "details"}}`."""
 
 
@@ -84,6 +87,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(TextGuardMiddleware)
     app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)
     install_error_handlers(app)
+    app.state.authenticators = Authenticators.from_settings(settings)
     app.include_router(health_router)
     app.include_router(tasks_router, prefix="/v1")
     app.include_router(task_ops_router, prefix="/v1")
@@ -94,4 +98,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(usage_router, prefix="/v1")
     app.include_router(agents_router, prefix="/v1")
     app.include_router(admin_router, prefix="/v1")
+    app.include_router(sessions_router, prefix="/v1")
     return app

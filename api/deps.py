@@ -21,6 +21,7 @@ from temporalio.client import Client
 from api.admin.reconcile import Reconcile
 from api.admin.reconciler import ReconcileLoop
 from api.runtime import Runtime
+from api.sessions.authn import bearer_principal, cookie_principal
 from api.streams.feed import EventFeed
 from api.tasks.queries import load_owned_task
 from cape.artifacts import ArtifactStore
@@ -29,7 +30,10 @@ from cape.db.models import Task
 from cape.errors import ClientError, Unauthorized
 from cape.settings import Settings
 
-_bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: Bearer cape_...`")
+_bearer = HTTPBearer(
+    auto_error=False,
+    description="An API key (`Authorization: Bearer cape_...`) or, when configured, a JWT.",
+)
 
 
 def get_runtime(connection: HTTPConnection) -> Runtime:
@@ -105,7 +109,13 @@ ReconcilerDep = Annotated[ReconcileLoop, Depends(get_reconciler)]
 ArtifactStoreDep = Annotated[ArtifactStore, Depends(get_artifact_store)]
 
 
-async def _principal(runtime: Runtime, key: str | None) -> Principal:
+async def _principal(runtime: Runtime, key: str | None, connection: HTTPConnection) -> Principal:
+    # Issue 14 hook (api/sessions/): a session cookie when no credential was sent, a JWT when
+    # the credential is not an API key and JWT is on. Otherwise the API key lookup below.
+    if not key and (cookie := await cookie_principal(connection, runtime.read_sessions)):
+        return cookie
+    if key and (token := await bearer_principal(connection, runtime.read_sessions, key)):
+        return token
     if not key:
         raise Unauthorized("missing API key: send `Authorization: Bearer <key>`")
     async with runtime.read_sessions() as session:
@@ -116,21 +126,22 @@ async def _principal(runtime: Runtime, key: str | None) -> Principal:
 
 
 async def get_principal(
+    connection: HTTPConnection,
     runtime: RuntimeDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
-    """Authenticate the Bearer API key."""
-    return await _principal(runtime, credentials.credentials if credentials else None)
+    """Authenticate the Bearer API key (or JWT), or else the session cookie."""
+    return await _principal(runtime, credentials.credentials if credentials else None, connection)
 
 
 async def get_stream_principal(connection: HTTPConnection) -> Principal:
-    """Authenticate a stream: Bearer header, or `?access_token=` for browser EventSource/WS."""
+    """Authenticate a stream: Bearer header, `?access_token=`, or the session cookie."""
     runtime: Runtime = connection.app.state.runtime
     header = connection.headers.get("authorization", "")
     scheme, _, key = header.partition(" ")
     if scheme.lower() != "bearer":
         key = connection.query_params.get("access_token", "")
-    return await _principal(runtime, key.strip() or None)
+    return await _principal(runtime, key.strip() or None, connection)
 
 
 PrincipalDep = Annotated[Principal, Depends(get_principal)]

@@ -11,6 +11,7 @@ from pathlib import Path
 from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
+from cape.auth_settings import AuthSettings
 from cape.contracts.names import DEFAULT_TASK_QUEUE
 from cape.contracts.names import SEARCH_ATTRIBUTES as SEARCH_ATTRIBUTES  # re-exported
 from cape.llm_settings import LlmSettings
@@ -18,7 +19,7 @@ from cape.ops_settings import OpsSettings
 from cape.tool_settings import ToolSettings
 
 
-class Settings(ToolSettings, LlmSettings, OpsSettings):
+class Settings(ToolSettings, LlmSettings, OpsSettings, AuthSettings):
     """CapeControl settings.
 
     Environment variables use the `CAPE_` prefix except for the names other tools share

@@ -1,0 +1,74 @@
+"""Logging in and out: checking the key and setting or clearing the two cookies."""
+
+from __future__ import annotations
+
+from fastapi import Response
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from starlette.requests import Request
+
+from api.sessions.csrf import check_origin
+from api.sessions.schemas import LoginResponse
+from api.sessions.state import CSRF_COOKIE, SESSION_COOKIE, Authenticators
+from cape.auth import authenticate
+from cape.errors import Unauthorized
+
+
+def _secure(request: Request, authenticators: Authenticators) -> bool:
+    return request.url.scheme == "https" or authenticators.settings.base_url.startswith("https:")
+
+
+async def login(
+    request: Request,
+    response: Response,
+    authenticators: Authenticators,
+    read_sessions: async_sessionmaker[AsyncSession],
+    api_key: str,
+) -> LoginResponse:
+    """Exchange `api_key` for a session cookie and its CSRF token (both set on `response`).
+
+    Raises:
+        Forbidden: the request comes from another site's page (login CSRF).
+        Unauthorized: the key is unknown or revoked.
+    """
+    check_origin(request, authenticators.settings)
+    async with read_sessions() as session:
+        principal = await authenticate(session, api_key)
+    if principal is None:
+        raise Unauthorized("unknown or revoked API key", details={"field": "api_key"})
+    issued = authenticators.sessions.issue(principal.key_id)
+    secure = _secure(request, authenticators)
+    same_site = authenticators.settings.session_same_site
+    max_age = authenticators.sessions.ttl_seconds
+    for name, value, http_only in (
+        (SESSION_COOKIE, issued.cookie, True),
+        (CSRF_COOKIE, issued.csrf_token, False),  # the dashboard's script reads it
+    ):
+        response.set_cookie(
+            name,
+            value,
+            max_age=max_age,
+            path="/",
+            secure=secure,
+            httponly=http_only,
+            samesite=same_site,
+        )
+    return LoginResponse(
+        owner=principal.owner,
+        key_id=principal.key_id,
+        method="session",
+        expires_at=issued.expires_at.isoformat(),
+        csrf_token=issued.csrf_token,
+    )
+
+
+def logout(request: Request, response: Response, authenticators: Authenticators) -> None:
+    """Clear both cookies (the browser forgets the session)."""
+    secure = _secure(request, authenticators)
+    for name, http_only in ((SESSION_COOKIE, True), (CSRF_COOKIE, False)):
+        response.delete_cookie(
+            name,
+            path="/",
+            secure=secure,
+            httponly=http_only,
+            samesite=authenticators.settings.session_same_site,
+        )

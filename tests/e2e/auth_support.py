@@ -1,0 +1,43 @@
+"""Helpers of the JWT and session tests: rows as the database holds them, keys revoked in it."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import func, select, update
+
+from cape.auth import hash_key
+from cape.db.engine import create_engine, session_factory
+from cape.db.models import ApiKey, Task
+from cape.settings import Settings
+
+
+async def task_count(settings: Settings, owner: str) -> int:
+    """How many task rows `owner` has."""
+    engine = create_engine(settings)
+    try:
+        async with session_factory(engine)() as session:
+            query = select(func.count()).select_from(Task).where(Task.owner == owner)
+            return int(await session.scalar(query) or 0)
+    finally:
+        await engine.dispose()
+
+
+async def revoke(settings: Settings, key: str) -> None:
+    """Revoke API key `key` the way `cape keys revoke` will: set `revoked_at`."""
+    engine = create_engine(settings)
+    try:
+        async with session_factory(engine)() as session:
+            await session.execute(
+                update(ApiKey)
+                .where(ApiKey.key_hash == hash_key(key))
+                .values(revoked_at=datetime.now(UTC))
+            )
+            await session.commit()
+    finally:
+        await engine.dispose()
+
+
+def task_body(prompt: str = "hello") -> dict[str, object]:
+    """A task for the built-in assistant (no worker needed: it stays queued)."""
+    return {"agent": "assistant", "input": {"prompt": prompt}}
