@@ -1,26 +1,54 @@
-"""API keys: creation and lookup. Only a key's SHA-256 is stored."""
+"""API keys: creation and lookup. Only a key's SHA-256 is stored.
+
+Every request looks its key up again (`authenticate`): a revoked or expired key, a deleted team
+or a removed member is refused on the next request, with the reason. Nothing is cached.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import secrets
 import uuid
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from cape.db.models import ApiKey
+from cape.db.models import ApiKey, Team, TeamMember, User
+from cape.teams import (
+    ALL_SCOPES,
+    Role,
+    Scope,
+    effective_scopes,
+    ensure_member,
+    ensure_team,
+    ensure_user,
+    slug_of,
+)
 
 KEY_PREFIX = "cape_"
 
 
 @dataclass(frozen=True)
 class Principal:
-    """Who is calling: the owner every task and audit entry is attributed to."""
+    """Who is calling: a user acting in one team with a role and the scopes left to it.
+
+    `owner` is the user's name, the label tasks and audit entries carry; `team_id` is what
+    every query is scoped by.
+    """
 
     owner: str
     key_id: str
+    team_id: str = ""
+    user_id: str = ""
+    role: str = Role.VIEWER
+    scopes: frozenset[Scope] = field(default_factory=frozenset)
+
+
+class Refused(Exception):
+    """Why a credential is not accepted (the 401's message)."""
 
 
 def hash_key(key: str) -> str:
@@ -28,29 +56,81 @@ def hash_key(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
-async def create_api_key(
-    session: AsyncSession, owner: str, name: str = "default", key: str | None = None
-) -> str:
-    """Store a new key for `owner` and return its secret (shown once).
+def new_secret() -> str:
+    """A fresh key secret."""
+    return KEY_PREFIX + secrets.token_urlsafe(32)
 
-    Passing `key` registers a known secret (the dev key `cape dev` keeps across restarts);
-    registering it again is a no-op.
+
+async def add_key(
+    session: AsyncSession,
+    team_id: str,
+    user: User,
+    name: str,
+    scopes: Iterable[str],
+    expires_at: datetime | None = None,
+    secret: str | None = None,
+) -> tuple[ApiKey, str]:
+    """Add a key of `user` in team `team_id` to the session (not committed).
+
+    Returns the row and its secret, which is shown once and never stored.
     """
-    secret = key or KEY_PREFIX + secrets.token_urlsafe(32)
-    digest = hash_key(secret)
-    if await session.scalar(select(ApiKey.id).where(ApiKey.key_hash == digest)) is None:
-        session.add(
-            ApiKey(
-                id=str(uuid.uuid4()), prefix=secret[:12], key_hash=digest, owner=owner, name=name
-            )
-        )
-        await session.commit()
+    secret = secret or new_secret()
+    row = ApiKey(
+        id=str(uuid.uuid4()), prefix=secret[:12], key_hash=hash_key(secret), team_id=team_id,
+        user_id=user.id, owner=user.name, name=name, scopes=sorted(set(scopes)),
+        expires_at=expires_at,
+    )  # fmt: skip
+    session.add(row)
+    await session.flush()
+    return row, secret
+
+
+async def create_api_key(
+    session: AsyncSession,
+    owner: str,
+    name: str = "default",
+    key: str | None = None,
+    team: str | None = None,
+) -> str:
+    """Store a new key of user `owner` in team `team` (slug) and return its secret (shown once).
+
+    The operator's way to the first key: the team (by default the one named after `owner`) and
+    the user are created when missing, the user is an owner of the team, and the key has every
+    scope. Passing `key` registers a known secret (the dev key `cape dev` keeps across
+    restarts); registering it again is a no-op.
+    """
+    secret = key or new_secret()
+    if await session.scalar(select(ApiKey.id).where(ApiKey.key_hash == hash_key(secret))):
+        return secret
+    found = await ensure_team(session, team or slug_of(owner))
+    user = await ensure_user(session, owner)
+    await ensure_member(session, found.id, user.id, Role.OWNER)
+    await add_key(session, found.id, user, name, ALL_SCOPES, secret=secret)
+    await session.commit()
     return secret
 
 
-async def authenticate(session: AsyncSession, key: str) -> Principal | None:
-    """The principal of an active key, or None."""
-    row = await session.scalar(
-        select(ApiKey).where(ApiKey.key_hash == hash_key(key), ApiKey.revoked_at.is_(None))
-    )
-    return Principal(owner=row.owner, key_id=row.id) if row else None
+async def authenticate(session: AsyncSession, key: str) -> Principal:
+    """The principal of a key; `Refused` saying why when it may not be used."""
+    row = await session.scalar(select(ApiKey).where(ApiKey.key_hash == hash_key(key)))
+    if row is None:
+        raise Refused("unknown API key")
+    if row.revoked_at is not None:
+        raise Refused("API key revoked")
+    if row.expires_at is not None and _aware(row.expires_at) <= datetime.now(UTC):
+        raise Refused("API key expired")
+    team = await session.get(Team, row.team_id)
+    if team is None or team.deleted_at is not None:
+        raise Refused("the API key's team was deleted")
+    member = await session.get(TeamMember, (row.team_id, row.user_id))
+    if member is None:
+        raise Refused("the API key's user is no longer a member of its team")
+    return Principal(
+        owner=row.owner, key_id=row.id, team_id=row.team_id, user_id=row.user_id,
+        role=member.role, scopes=effective_scopes(row.scopes, member.role),
+    )  # fmt: skip
+
+
+def _aware(moment: datetime) -> datetime:
+    # SQLite hands back naive datetimes (stored as UTC).
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

@@ -49,6 +49,7 @@ class TaskRegistration:
     max_steps: int
     input: dict[str, Any]
     schedule_id: str | None = None
+    team_id: str = ""  # empty in schedules made before teams: the default team's
 
 
 @dataclass
@@ -135,3 +136,4 @@ class AgentTaskInput:
     mode: TaskMode = TaskMode.LLM
     retrieval: dict[str, Any] | None = None
     carry: Carry | None = None  # set when this run continues an earlier one
+    team_id: str = ""  # the team that owns the task (empty in inputs made before teams)
