@@ -18,7 +18,7 @@ from cape.db.models import Team, TeamMember, User
 
 # The team that migration 0004 moved every earlier row, key and schedule into.
 DEFAULT_TEAM_ID: Final = "team_default"
-SLUG_PATTERN: Final = r"[a-z0-9][a-z0-9._-]{0,62}"
+SLUG_PATTERN: Final = r"[a-z0-9][a-z0-9._-]{0,57}"
 
 
 class Role(StrEnum):
@@ -67,8 +67,18 @@ def new_id(kind: str) -> str:
 
 def slug_of(text: str) -> str:
     """A slug made from a name (lower case, unsafe characters as `-`)."""
-    slug = re.sub(r"[^a-z0-9._-]+", "-", text.lower()).strip("-.")[:63]
+    slug = re.sub(r"[^a-z0-9._-]+", "-", text.lower()).strip("-._")[:58]
     return slug or "team"
+
+
+def team_id_of(slug: str) -> str:
+    """The id of the team `slug`: `team_<slug>` (slugs never change and are never reused)."""
+    return f"team_{slug}"
+
+
+def personal_team_id(owner: str) -> str:
+    """The id of the team `create_api_key` makes for `owner` when it names none."""
+    return team_id_of(slug_of(owner))
 
 
 async def ensure_user(session: AsyncSession, name: str, email: str | None = None) -> User:
@@ -85,7 +95,7 @@ async def ensure_team(session: AsyncSession, slug: str, name: str | None = None)
     """The live team `slug`, created when missing (not committed)."""
     team = await session.scalar(select(Team).where(Team.slug == slug))
     if team is None:
-        team = Team(id=new_id("team"), slug=slug, name=name or slug)
+        team = Team(id=team_id_of(slug), slug=slug, name=name or slug)
         session.add(team)
         await session.flush()
     return team

@@ -136,4 +136,3 @@ class AgentTaskInput:
     mode: TaskMode = TaskMode.LLM
     retrieval: dict[str, Any] | None = None
     carry: Carry | None = None  # set when this run continues an earlier one
-    team_id: str = ""  # the team that owns the task (empty in inputs made before teams)

@@ -40,13 +40,17 @@ class TaskStart:
     run_timeout: timedelta = RUN_TIMEOUT
 
 
-def task_start(inp: AgentTaskInput, task_queue: str) -> TaskStart:
-    """The start of the task `inp` describes, on the shared `task_queue`."""
+def task_start(inp: AgentTaskInput, task_queue: str, team_id: str = "") -> TaskStart:
+    """The start of the task `inp` describes, on the shared `task_queue`, tagged `team_id`.
+
+    The team is a search attribute (`CapeTeam`), not a field of the input: the input's
+    encoding stays what recorded histories hold.
+    """
     return TaskStart(
         input=inp,
         id=inp.task_id,
         task_queue=task_queue,
-        search_attributes=queued_attributes(inp.agent, inp.owner, inp.agent_version, inp.team_id),
+        search_attributes=queued_attributes(inp.agent, inp.owner, inp.agent_version, team_id),
         static_summary=f"{inp.agent}@{inp.agent_version}: {inp.title}",
         static_details=(
             f"owner: {inp.owner}\nagent: {inp.agent}@{inp.agent_version}\n"
@@ -62,12 +66,13 @@ def scheduled_start(inp: AgentTaskInput, schedule_id: str, task_queue: str) -> T
     no agent version attribute and describes the schedule's prompt (as it always did).
     """
     assert inp.registration is not None
+    team_id = inp.registration.team_id
     prompt = str(inp.registration.input.get("prompt", ""))
     return TaskStart(
         input=inp,
         id=schedule_workflow_id(schedule_id),
         task_queue=task_queue,
-        search_attributes=queued_attributes(inp.agent, inp.owner, None, inp.team_id),
+        search_attributes=queued_attributes(inp.agent, inp.owner, None, team_id),
         static_summary=f"{inp.agent}@{inp.agent_version}: {inp.title} (schedule {schedule_id})",
         static_details=f"owner: {inp.owner}\nmodel: {inp.model}\n\n{prompt[:1000]}",
     )

@@ -31,7 +31,6 @@ def workflow_input(settings: Settings, task: NewTask, spec: AgentSpec) -> AgentT
         agent=spec.name,
         agent_version=spec.version,
         owner=task.owner,
-        team_id=task.team_id,
         model=task.model,
         system_prompt=spec.render_prompt(task.input),
         tools=spec.tool_names,

@@ -148,6 +148,7 @@ def _move_into_default_team() -> None:
         )
     team = {"team": DEFAULT_TEAM_ID}
     bind.execute(sa.text("UPDATE tasks SET team_id = :team"), team)
+    _split_shared_idempotency_keys(bind)
     bind.execute(
         sa.text(
             "UPDATE artifacts SET team_id = (SELECT tasks.team_id FROM tasks"
@@ -158,6 +159,26 @@ def _move_into_default_team() -> None:
         sa.text("UPDATE agents SET team_id = :team WHERE builtin = :f"), {**team, "f": False}
     )
     bind.execute(sa.text("UPDATE audit_events SET team_id = :team WHERE actor <> 'system'"), team)
+
+
+def _split_shared_idempotency_keys(bind: sa.Connection) -> None:
+    """Keys were unique per owner and are now unique per team: where owners shared one, each
+    task's key becomes `owner:key` (a retry with the old key then starts a new task)."""
+    shared = bind.execute(
+        sa.text(
+            "SELECT idempotency_key FROM tasks WHERE idempotency_key IS NOT NULL"
+            " GROUP BY idempotency_key HAVING COUNT(*) > 1"
+        )
+    ).all()
+    for (key,) in shared:
+        rows = bind.execute(
+            sa.text("SELECT id, owner FROM tasks WHERE idempotency_key = :key"), {"key": key}
+        ).all()
+        for task_id, owner in rows:
+            bind.execute(
+                sa.text("UPDATE tasks SET idempotency_key = :new WHERE id = :id"),
+                {"new": f"{owner}:{key}"[:256], "id": task_id},
+            )
 
 
 def downgrade() -> None:
