@@ -8,9 +8,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from cape.audit import record
 from cape.auth import Principal
 from cape.db.agent_models import Agent, AgentVersion
-from cape.db.models import AuditEvent
 from cape.registry.semver import Version, try_parse
 from cape.registry.spec import AgentSpec
 
@@ -93,19 +93,5 @@ def refresh(agent: Agent, rows: list[AgentVersion]) -> None:
 def audit(
     session: AsyncSession, actor: Principal | str, action: str, name: str, **details: Any
 ) -> None:
-    """Add an audit entry for a change of agent `name` to the session's transaction.
-
-    `actor` is the caller (its team and key are recorded) or a system name such as `system`.
-    """
-    if isinstance(actor, Principal):
-        details = {**details, "key_id": actor.key_id}
-    session.add(
-        AuditEvent(
-            team_id=actor.team_id if isinstance(actor, Principal) else None,
-            actor=actor.owner if isinstance(actor, Principal) else actor,
-            action=action,
-            resource_type="agent",
-            resource_id=name,
-            details={k: v for k, v in details.items() if v is not None},
-        )
-    )
+    """Add an audit entry for a change of agent `name` to the session's transaction."""
+    record(session, actor, action, "agent", name, **details)
