@@ -24,8 +24,9 @@ def key_out(row: ApiKey) -> KeyOut:
     """The listed view of a key."""
     return KeyOut(
         id=row.id, prefix=row.prefix, name=row.name, team_id=row.team_id, user_id=row.user_id,
-        user=row.owner, scopes=list(row.scopes), created_at=row.created_at,
-        expires_at=row.expires_at, revoked_at=row.revoked_at,
+        user=row.owner, scopes=list(row.scopes), created_at=_aware(row.created_at),
+        expires_at=row.expires_at and _aware(row.expires_at),
+        revoked_at=row.revoked_at and _aware(row.revoked_at),
     )  # fmt: skip
 
 
@@ -88,4 +89,5 @@ async def revoke_key(session: AsyncSession, principal: Principal, key_id: str) -
 
 
 def _aware(moment: datetime) -> datetime:
+    # SQLite hands back naive datetimes (stored as UTC): shown the same on both databases.
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
