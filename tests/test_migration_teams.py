@@ -128,7 +128,9 @@ def test_existing_rows_move_into_the_default_team(settings: Settings) -> None:
             ("t3", "team_default", None),
         ]  # fmt: skip
         assert db.execute(text("SELECT team_id FROM artifacts")).scalar() == "team_default"
-        agents = dict(db.execute(text("SELECT name, team_id FROM agents")).all())
+        agents: dict[str, str | None] = dict(
+            db.execute(text("SELECT name, team_id FROM agents")).all()
+        )
         assert agents == {"assistant": None, "mine": "team_default"}
         assert db.execute(text("SELECT team_id FROM audit_events")).scalar() == "team_default"
         diff = compare_metadata(MigrationContext.configure(db), Base.metadata)
