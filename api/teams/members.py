@@ -39,7 +39,7 @@ async def list_members(
         .where(TeamMember.team_id == team_id)
         .order_by(User.name)
     )
-    return [member_out(member, user) for member, user in rows.tuples()]
+    return [member_out(member, user) for member, user in rows.all()]
 
 
 async def add_member(

@@ -65,7 +65,7 @@ async def my_teams(session: AsyncSession, principal: Principal) -> list[TeamOut]
         .where(TeamMember.user_id == principal.user_id, Team.deleted_at.is_(None))
         .order_by(Team.slug)
     )
-    return [team_out(team, role) for team, role in rows.tuples()]
+    return [team_out(team, role) for team, role in rows.all()]
 
 
 async def my_team(session: AsyncSession, principal: Principal, team_id: str) -> TeamOut:

@@ -33,7 +33,6 @@ from tests.conftest import Api
 from tests.e2e.agent_support import spec
 from tests.harness import new_api_key
 
-pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 WRITE_METHODS = {"post", "put", "patch", "delete"}
 # Writes that touch no team: any user may make a team of their own.
 VIEWER_MAY = {("post", "/v1/teams")}
