@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from sqlalchemy import select
+from sqlalchemy import and_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cape.db.models import ApiKey, Team, TeamMember, User
@@ -111,23 +111,34 @@ async def create_api_key(
 
 
 async def authenticate(session: AsyncSession, key: str) -> Principal:
-    """The principal of a key; `Refused` saying why when it may not be used."""
-    row = await session.scalar(select(ApiKey).where(ApiKey.key_hash == hash_key(key)))
-    if row is None:
+    """The principal of a key; `Refused` saying why when it may not be used.
+
+    One query: the key, its team and its user's membership.
+    """
+    query = (
+        select(ApiKey, Team.deleted_at, Team.id, TeamMember.role)
+        .outerjoin(Team, Team.id == ApiKey.team_id)
+        .outerjoin(
+            TeamMember,
+            and_(TeamMember.team_id == ApiKey.team_id, TeamMember.user_id == ApiKey.user_id),
+        )
+        .where(ApiKey.key_hash == hash_key(key))
+    )
+    found = (await session.execute(query)).first()
+    if found is None:
         raise Refused("unknown API key")
+    row, deleted_at, team_id, role = found
     if row.revoked_at is not None:
         raise Refused("API key revoked")
     if row.expires_at is not None and _aware(row.expires_at) <= datetime.now(UTC):
         raise Refused("API key expired")
-    team = await session.get(Team, row.team_id)
-    if team is None or team.deleted_at is not None:
+    if team_id is None or deleted_at is not None:
         raise Refused("the API key's team was deleted")
-    member = await session.get(TeamMember, (row.team_id, row.user_id))
-    if member is None:
+    if role is None:
         raise Refused("the API key's user is no longer a member of its team")
     return Principal(
         owner=row.owner, key_id=row.id, team_id=row.team_id, user_id=row.user_id,
-        role=member.role, scopes=effective_scopes(row.scopes, member.role),
+        role=role, scopes=effective_scopes(row.scopes, role),
     )  # fmt: skip
 
 
