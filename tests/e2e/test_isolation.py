@@ -24,10 +24,12 @@ from typing import Any
 import httpx
 import pytest
 import yaml
+from temporalio.client import Client
 from temporalio.worker import Worker
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosedError
 
+from cape.contracts.temporal import TEAM_KEY
 from cape.settings import Settings
 from tests.conftest import Api
 from tests.e2e.agent_support import spec
@@ -230,7 +232,7 @@ def leaks(response: httpx.Response, team: TeamOne) -> list[str]:
 
 
 async def test_no_other_team_and_no_viewer_reaches_team_one_on_any_route(
-    api: Api, settings: Settings, worker: Worker
+    api: Api, settings: Settings, worker: Worker, client: Client
 ) -> None:
     tag = uuid.uuid4().hex[:10]
     team = await make_team_one(api, settings, tag)
@@ -269,6 +271,12 @@ async def test_no_other_team_and_no_viewer_reaches_team_one_on_any_route(
         assert "not found" in closed.value.rcvd.reason
     assert len(walked) == len(operations(document)) > 50
     assert await state_of(team) == before
+    # Temporal knows each workflow's and schedule's team too.
+    described = await client.get_workflow_handle(team.ids["task_id"]).describe()
+    assert described.typed_search_attributes.get(TEAM_KEY) == team.ids["team_id"]
+    schedule = await client.get_schedule_handle(team.ids["schedule_id"]).describe()
+    assert schedule.typed_search_attributes.get(TEAM_KEY) == team.ids["team_id"]
+    assert (await schedule.memo())["team"] == team.ids["team_id"]
     await team.owner.aclose()
     await team.viewer.aclose()
 
