@@ -5,6 +5,11 @@ SQLite a writing session holds the write lock, and any session holds a pooled co
 routes take `OwnedTaskDep` (the task, loaded in a session of its own that is closed before the
 route runs) and hand the session factories (`ReadSessionsDep`, `WriteSessionsDep`) to services
 that open short sessions around each database step. `SessionDep` is for routes that only read.
+
+Who may call: `PrincipalDep` (any valid key), `ReaderDep`, `WriterDep`, `AgentWriterDep` and
+`AdminDep` (the key holds `tasks:read`, `tasks:write`, `agents:write`, `admin` within its
+user's role; 403 names what is missing), `OwnerDep` (an owner of the key's team). Every
+principal carries its team; services scope every query by it (another team's object: 404).
 """
 
 from __future__ import annotations
