@@ -17,6 +17,7 @@ from api.agents.routes import router as agents_router
 from api.artifacts.routes import router as artifacts_router
 from api.errors import install_error_handlers
 from api.health.routes import router as health_router
+from api.keys.routes import router as keys_router
 from api.middleware.body_limit import BodyLimitMiddleware
 from api.middleware.text_guard import TextGuardMiddleware
 from api.runtime import Runtime
@@ -28,6 +29,8 @@ from api.streams.routes import router as streams_router
 from api.tasks.input_routes import router as task_input_router
 from api.tasks.op_routes import router as task_ops_router
 from api.tasks.routes import router as tasks_router
+from api.teams.member_routes import router as members_router
+from api.teams.routes import router as teams_router
 from api.usage.routes import router as usage_router
 from cape.db.engine import create_engine, readonly_session_factory, session_factory
 from cape.registry.builtin import ensure_builtins
@@ -99,4 +102,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(agents_router, prefix="/v1")
     app.include_router(admin_router, prefix="/v1")
     app.include_router(sessions_router, prefix="/v1")
+    app.include_router(keys_router, prefix="/v1")
+    app.include_router(teams_router, prefix="/v1")
+    app.include_router(members_router, prefix="/v1")
     return app

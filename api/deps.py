@@ -5,12 +5,17 @@ SQLite a writing session holds the write lock, and any session holds a pooled co
 routes take `OwnedTaskDep` (the task, loaded in a session of its own that is closed before the
 route runs) and hand the session factories (`ReadSessionsDep`, `WriteSessionsDep`) to services
 that open short sessions around each database step. `SessionDep` is for routes that only read.
+
+Who may call: `PrincipalDep` (any valid key), `ReaderDep`, `WriterDep`, `AgentWriterDep` and
+`AdminDep` (the key holds `tasks:read`, `tasks:write`, `agents:write`, `admin` within its
+user's role; 403 names what is missing), `OwnerDep` (an owner of the key's team). Every
+principal carries its team; services scope every query by it (another team's object: 404).
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from typing import Annotated
+from collections.abc import AsyncIterator, Callable, Coroutine
+from typing import Annotated, Any
 
 from fastapi import Depends
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -25,10 +30,11 @@ from api.sessions.authn import bearer_principal, cookie_principal
 from api.streams.feed import EventFeed
 from api.tasks.queries import load_owned_task
 from cape.artifacts import ArtifactStore
-from cape.auth import Principal, authenticate
+from cape.auth import Principal, Refused, authenticate
 from cape.db.models import Task
-from cape.errors import ClientError, Unauthorized
+from cape.errors import ClientError, Forbidden, Unauthorized
 from cape.settings import Settings
+from cape.teams import Role, Scope, at_least
 
 _bearer = HTTPBearer(
     auto_error=False,
@@ -119,10 +125,10 @@ async def _principal(runtime: Runtime, key: str | None, connection: HTTPConnecti
     if not key:
         raise Unauthorized("missing API key: send `Authorization: Bearer <key>`")
     async with runtime.read_sessions() as session:
-        principal = await authenticate(session, key)
-    if principal is None:
-        raise Unauthorized("unknown or revoked API key")
-    return principal
+        try:
+            return await authenticate(session, key)
+        except Refused as refused:
+            raise Unauthorized(str(refused)) from None
 
 
 async def get_principal(
@@ -145,11 +151,56 @@ async def get_stream_principal(connection: HTTPConnection) -> Principal:
 
 
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
-StreamPrincipalDep = Annotated[Principal, Depends(get_stream_principal)]
 
 
-async def get_owned_task(task_id: str, runtime: RuntimeDep, principal: PrincipalDep) -> Task:
-    """The caller's task `task_id` (404 otherwise), read in a session closed before the route."""
+def check_scope(principal: Principal, scope: Scope) -> Principal:
+    """`principal` if it may use `scope`; 403 naming the scope and the role otherwise."""
+    if scope not in principal.scopes:
+        raise Forbidden(
+            f"missing scope {scope.value!r} (role {principal.role!r}; this key may use: "
+            f"{', '.join(sorted(principal.scopes)) or 'nothing'})",
+            details={"missing_scope": scope.value, "role": principal.role,
+                     "scopes": sorted(principal.scopes)},
+        )  # fmt: skip
+    return principal
+
+
+def require(scope: Scope) -> Callable[[Principal], Coroutine[Any, Any, Principal]]:
+    """A dependency: the caller, who must hold `scope` (its key's scopes within its role)."""
+
+    async def dependency(principal: PrincipalDep) -> Principal:
+        return check_scope(principal, scope)
+
+    return dependency
+
+
+async def get_team_owner(principal: PrincipalDep) -> Principal:
+    """The caller, who must be an owner of its key's team (with the `admin` scope)."""
+    if not at_least(principal.role, Role.OWNER):
+        raise Forbidden(
+            f"missing role 'owner' (the key's user is {principal.role!r})",
+            details={"missing_role": Role.OWNER.value, "role": principal.role},
+        )
+    return check_scope(principal, Scope.ADMIN)
+
+
+async def get_stream_reader(
+    principal: Annotated[Principal, Depends(get_stream_principal)],
+) -> Principal:
+    """A stream's caller, who must hold `tasks:read`."""
+    return check_scope(principal, Scope.TASKS_READ)
+
+
+ReaderDep = Annotated[Principal, Depends(require(Scope.TASKS_READ))]
+WriterDep = Annotated[Principal, Depends(require(Scope.TASKS_WRITE))]
+AgentWriterDep = Annotated[Principal, Depends(require(Scope.AGENTS_WRITE))]
+AdminDep = Annotated[Principal, Depends(require(Scope.ADMIN))]
+OwnerDep = Annotated[Principal, Depends(get_team_owner)]
+StreamPrincipalDep = Annotated[Principal, Depends(get_stream_reader)]
+
+
+async def get_owned_task(task_id: str, runtime: RuntimeDep, principal: ReaderDep) -> Task:
+    """The team's task `task_id` (404 otherwise), read in a session closed before the route."""
     return await load_owned_task(runtime.read_sessions, principal, task_id)
 
 
@@ -167,7 +218,7 @@ async def stream_refusal(connection: HTTPConnection, task_id: str) -> ClientErro
     the reason instead of letting a dependency refuse. None: the caller may follow it.
     """
     try:
-        principal = await get_stream_principal(connection)
+        principal = check_scope(await get_stream_principal(connection), Scope.TASKS_READ)
         await load_owned_task(get_runtime(connection).read_sessions, principal, task_id)
     except ClientError as error:
         return error

@@ -79,6 +79,7 @@ class Rig:
                     agent="engineer",
                     agent_version="0",
                     owner="bench",
+                    team_id="team_bench",
                     status="queued",
                     input={},
                     model="bench",

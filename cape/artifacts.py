@@ -17,7 +17,7 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from cape.db.models import Artifact
+from cape.db.models import Artifact, Task
 from cape.errors import NotFound
 
 # Workspace snapshots are artifacts whose id starts with this (one per step that changed it).
@@ -90,11 +90,13 @@ class ArtifactStore:
             existing = await session.get(Artifact, artifact_id)
             if existing is not None:
                 return _info(existing)
+            team_id = await session.scalar(select(Task.team_id).where(Task.id == task_id))
         target = self.root / task_id / artifact_id
         size, sha = await asyncio.to_thread(_copy, source, target)
         row = Artifact(
             id=artifact_id,
             task_id=task_id,
+            team_id=team_id or "",
             step_no=step_no,
             name=name,
             media_type=media_type,

@@ -19,6 +19,7 @@ def _register() -> None:
         dev,
         doctor,
         fake_llm,
+        keys,
         processes,
         replay,
         schedules,
@@ -29,8 +30,8 @@ def _register() -> None:
 
     # task_ops adds its commands to the `cape tasks` group when imported.
     modules = (
-        dev, processes, doctor, fake_llm, tasks, task_ops, answers, schedules, agents, workspaces,
-        replay,
+        dev, processes, keys, doctor, fake_llm, tasks, task_ops, answers, schedules, agents,
+        workspaces, replay,
     )  # fmt: skip
     for module in modules:
         for command in module.COMMANDS:

@@ -1,4 +1,4 @@
-"""Long-running processes and admin commands: `cape worker`, `api`, `migrate`, `keys`."""
+"""Long-running processes and admin commands: `cape worker`, `api`, `migrate`; `register_key`."""
 
 from __future__ import annotations
 
@@ -125,22 +125,9 @@ def migrate(data_dir: Path | None) -> None:
     click.echo(f"Database is up to date: {redacted_url(settings.sync_database_url)}")
 
 
-@click.group()
-def keys() -> None:
-    """Manage API keys."""
-
-
-@keys.command("create")
-@data_dir_option
-@click.option("--owner", required=True, help="Who the key acts as (tasks are attributed to it).")
-@click.option("--name", default="default", show_default=True, help="A label for the key.")
-def create_key(data_dir: Path | None, owner: str, name: str) -> None:
-    """Create an API key and print its secret (shown only once)."""
-    secret = asyncio.run(register_key(load_settings(data_dir), owner=owner, name=name))
-    click.echo(secret)
-
-
-async def register_key(settings: Settings, *, owner: str, name: str, key: str | None = None) -> str:
+async def register_key(
+    settings: Settings, *, owner: str, name: str, key: str | None = None, team: str | None = None
+) -> str:
     """Store an API key in the app database.
 
     Args:
@@ -148,6 +135,7 @@ async def register_key(settings: Settings, *, owner: str, name: str, key: str | 
         owner: The owner the key authenticates as.
         name: A label for the key.
         key: A known secret to register (idempotent), or None for a new random one.
+        team: The team's slug (made when missing, `owner` its owner); default: `owner`'s own.
 
     Returns:
         The secret.
@@ -158,9 +146,9 @@ async def register_key(settings: Settings, *, owner: str, name: str, key: str | 
     engine = create_engine(settings)
     try:
         async with session_factory(engine)() as session:
-            return await create_api_key(session, owner=owner, name=name, key=key)
+            return await create_api_key(session, owner=owner, name=name, key=key, team=team)
     finally:
         await engine.dispose()
 
 
-COMMANDS = [worker, api, migrate, keys]
+COMMANDS = [worker, api, migrate]

@@ -91,11 +91,13 @@ async def running_api(settings: Settings) -> AsyncIterator[str]:
         yield url
 
 
-async def new_api_key(settings: Settings, owner: str = "tester") -> str:
+async def new_api_key(settings: Settings, owner: str = "tester", team: str | None = None) -> str:
+    """A key with every scope of user `owner`, an owner of team `team` (default: `owner`'s own,
+    so one owner name is one team); both are made when missing."""
     engine = create_engine(settings)
     try:
         async with session_factory(engine)() as session:
-            return await create_api_key(session, owner=owner, name="test")
+            return await create_api_key(session, owner=owner, name="test", team=team)
     finally:
         await engine.dispose()
 

@@ -19,7 +19,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from api.admin.outcome import ended_outcome, missing
 from api.tasks.launch import start_workflow
-from cape.contracts.temporal import AGENT_TASK_WORKFLOW, OWNER_KEY
+from cape.contracts.temporal import AGENT_TASK_WORKFLOW, OWNER_KEY, TEAM_KEY
 from cape.db.finish import record_finish
 from cape.db.models import Task, utcnow
 from cape.domain import TaskStatus
@@ -28,6 +28,7 @@ from cape.reconciliation import Action, Finding, Kind, Outcome, Report
 from cape.registry.resolve import load_spec
 from cape.settings import Settings
 from cape.tasks.ids import API_TASK_PREFIX
+from cape.teams import DEFAULT_TEAM_ID
 
 log = structlog.get_logger(__name__)
 OPEN = [TaskStatus.QUEUED, TaskStatus.RUNNING, TaskStatus.INPUT_REQUIRED, TaskStatus.PAUSED]
@@ -48,8 +49,8 @@ class Reconcile:
         self.sessions = sessions
         self.reads = reads
 
-    async def scan(self, owner: str | None = None) -> Report:
-        """Compare open rows and running workflows (one owner's, or everyone's with None).
+    async def scan(self, owner: str | None = None, team: str | None = None) -> Report:
+        """Compare open rows and running workflows (one owner's or team's, or everyone's).
 
         Rows younger than the grace period are left to the request still starting them.
         """
@@ -58,9 +59,11 @@ class Reconcile:
         query = select(Task).where(Task.status.in_([str(s) for s in OPEN]))
         if owner is not None:
             query = query.where(Task.owner == owner)
+        if team is not None:
+            query = query.where(Task.team_id == team)
         async with self.reads() as session:
             rows = [t for t in await session.scalars(query) if _aware(t.created_at) < settled]
-        running = await self._running(owner)
+        running = await self._running(owner, team)
         report = Report(rows_checked=len(rows), workflows_checked=len(running))
         for task in rows:
             if task.id not in running:
@@ -108,7 +111,7 @@ class Reconcile:
             f"the row is {task.status} but has no workflow ({why})", missing(why),
         )  # fmt: skip
 
-    async def _running(self, owner: str | None) -> dict[str, WorkflowExecution]:
+    async def _running(self, owner: str | None, team: str | None) -> dict[str, WorkflowExecution]:
         queue = self.settings.task_queue.replace("'", "")
         query = (
             f"WorkflowType = '{AGENT_TASK_WORKFLOW}' AND ExecutionStatus = 'Running'"
@@ -116,8 +119,13 @@ class Reconcile:
         )
         found: dict[str, WorkflowExecution] = {}
         async for execution in self.temporal.list_workflows(query):
-            if owner is None or execution.typed_search_attributes.get(OWNER_KEY) == owner:
-                found[execution.id] = execution
+            attributes = execution.typed_search_attributes
+            if owner is not None and attributes.get(OWNER_KEY) != owner:
+                continue
+            # Workflows started before teams carry no CapeTeam: the default team's.
+            if team is not None and (attributes.get(TEAM_KEY) or DEFAULT_TEAM_ID) != team:
+                continue
+            found[execution.id] = execution
         return found
 
     async def _unaccounted(

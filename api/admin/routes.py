@@ -6,34 +6,34 @@ from fastapi import APIRouter
 
 from api.admin.schemas import ReconcileOut
 from api.admin.service import reconcile_out, scope_of
-from api.deps import PrincipalDep, ReconcilerDep, SettingsDep
+from api.deps import AdminDep, ReaderDep, ReconcilerDep, SettingsDep
 
 router = APIRouter(prefix="/admin", tags=["admin"])
 
 
 @router.get("/reconcile", response_model=ReconcileOut)
 async def list_disagreements(
-    reconciler: ReconcilerDep, settings: SettingsDep, principal: PrincipalDep
+    reconciler: ReconcilerDep, settings: SettingsDep, principal: ReaderDep
 ) -> ReconcileOut:
     """Task rows and workflows that disagree, with the repair each would get.
 
     Rows without a workflow, open rows whose workflow ended, workflows without a row or whose
-    row ended. Only the caller's tasks, unless its owner is in `CAPE_ADMIN_OWNERS`.
+    row ended. Only the caller's team's tasks, unless its user is in `CAPE_ADMIN_OWNERS`.
     """
-    owner = scope_of(principal, settings)
-    return reconcile_out(owner, await reconciler.reconcile.scan(owner), reconciler)
+    team = scope_of(principal, settings)
+    return reconcile_out(team, await reconciler.reconcile.scan(team=team), reconciler)
 
 
 @router.post("/reconcile", response_model=ReconcileOut)
 async def repair_disagreements(
-    reconciler: ReconcilerDep, settings: SettingsDep, principal: PrincipalDep
+    reconciler: ReconcilerDep, settings: SettingsDep, principal: AdminDep
 ) -> ReconcileOut:
     """Repair what `GET` lists, in the same scope.
 
     Starts or fails rows without a workflow, closes rows whose workflow ended, and terminates
     workflows that no open row accounts for.
     """
-    owner = scope_of(principal, settings)
-    report = await reconciler.reconcile.scan(owner)
+    team = scope_of(principal, settings)
+    report = await reconciler.reconcile.scan(team=team)
     await reconciler.reconcile.repair(report.findings, terminate=True)
-    return reconcile_out(owner, report, reconciler)
+    return reconcile_out(team, report, reconciler)

@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 class ReconcileOut(BaseModel):
     """A scan (and, after POST, its repair): what disagrees, and what was done about it."""
 
-    scope: str = Field(description="`owner:<name>` (the caller's tasks) or `all`.")
+    scope: str = Field(description="`team:<id>` (the caller's team's tasks) or `all`.")
     rows_checked: int
     workflows_checked: int
     findings: list[dict[str, Any]] = Field(

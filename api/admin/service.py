@@ -10,14 +10,14 @@ from cape.settings import Settings
 
 
 def scope_of(principal: Principal, settings: Settings) -> str | None:
-    """The owner the caller may see (None: every owner, for the keys of `admin_owners`)."""
-    return None if principal.owner in settings.admin_owners else principal.owner
+    """The team the caller may see (None: every team, for the users in `admin_owners`)."""
+    return None if principal.owner in settings.admin_owners else principal.team_id
 
 
-def reconcile_out(owner: str | None, report: Report, reconciler: ReconcileLoop) -> ReconcileOut:
+def reconcile_out(team: str | None, report: Report, reconciler: ReconcileLoop) -> ReconcileOut:
     """The API view of a scan (and its repair) in the caller's scope."""
     return ReconcileOut(
-        scope="all" if owner is None else f"owner:{owner}",
+        scope="all" if team is None else f"team:{team}",
         rows_checked=report.rows_checked,
         workflows_checked=report.workflows_checked,
         findings=[f.as_dict() for f in report.findings],

@@ -8,7 +8,7 @@ from collections.abc import AsyncGenerator
 from contextlib import aclosing
 from dataclasses import dataclass
 
-from sqlalchemy import Select, exists, or_, select
+from sqlalchemy import Select, and_, exists, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.agents.schemas import (
@@ -161,7 +161,10 @@ def _visible_query(principal: Principal, filt: AgentFilter) -> Select[Agent]:
     published = exists().where(
         AgentVersion.agent == Agent.name, AgentVersion.status != VersionStatus.DRAFT
     )
-    query = select(Agent).where(or_(Agent.owner == principal.owner, published))
+    # The team's own agents, and the built-ins that have a published version.
+    query = select(Agent).where(
+        or_(Agent.team_id == principal.team_id, and_(Agent.builtin.is_(True), published))
+    )
     if filt.category is not None:
         query = query.where(Agent.category == filt.category)
     if filt.name:

@@ -43,7 +43,7 @@ from api.agents.service import (
     set_default,
     yank_version,
 )
-from api.deps import PrincipalDep, SessionDep, SettingsDep, WriteSessionDep
+from api.deps import AgentWriterDep, ReaderDep, SessionDep, SettingsDep, WriteSessionDep
 
 router = APIRouter(prefix="/agents", tags=["agents"])
 SpecBody = Annotated[dict[str, Any], Body(description=SPEC_DOC, examples=[SPEC_EXAMPLE])]
@@ -62,7 +62,7 @@ async def create(
     data: SpecBody,
     session: WriteSessionDep,
     settings: SettingsDep,
-    principal: PrincipalDep,
+    principal: AgentWriterDep,
     publish: Publish = False,
 ) -> AgentCreated:
     """Create an agent from a spec (a draft version unless `publish=true`).
@@ -82,7 +82,7 @@ async def import_yaml(
     request: Request,
     session: WriteSessionDep,
     settings: SettingsDep,
-    principal: PrincipalDep,
+    principal: AgentWriterDep,
     publish: Publish = False,
 ) -> AgentCreated:
     """Create an agent (or a new version of yours) from a YAML spec.
@@ -98,7 +98,7 @@ async def import_yaml(
 @router.get("", response_model=AgentPage)
 async def list_agents(
     session: SessionDep,
-    principal: PrincipalDep,
+    principal: ReaderDep,
     q: Annotated[str | None, Query(max_length=200, description=Q_DOC)] = None,
     tag: Annotated[str | None, Query(max_length=64)] = None,
     category: Annotated[str | None, Query(max_length=64)] = None,
@@ -114,7 +114,7 @@ async def list_agents(
 
 @router.get("/triggers/{event_type}", response_model=TriggeredAgents)
 async def triggered_by(
-    event_type: str, session: SessionDep, principal: PrincipalDep
+    event_type: str, session: SessionDep, principal: ReaderDep
 ) -> TriggeredAgents:
     """The agents whose default version an event of this type starts, with their filters."""
     return await agents_for_event(session, principal, event_type)
@@ -122,7 +122,7 @@ async def triggered_by(
 
 @router.get("/{name}", response_model=AgentOut)
 async def get_agent(
-    name: str, session: SessionDep, settings: SettingsDep, principal: PrincipalDep
+    name: str, session: SessionDep, settings: SettingsDep, principal: ReaderDep
 ) -> AgentOut:
     """An agent: owner, category, tags, default and latest version, and its versions."""
     return await agent_view(session, principal, name, settings)
@@ -130,7 +130,7 @@ async def get_agent(
 
 @router.get("/{name}/versions", response_model=list[VersionSummary])
 async def list_versions(
-    name: str, session: SessionDep, principal: PrincipalDep
+    name: str, session: SessionDep, principal: ReaderDep
 ) -> list[VersionSummary]:
     """The agent's versions, oldest first (drafts only for the owner)."""
     return await version_list(session, principal, name)
@@ -144,7 +144,7 @@ async def new_version(
     data: SpecBody,
     session: WriteSessionDep,
     settings: SettingsDep,
-    principal: PrincipalDep,
+    principal: AgentWriterDep,
     publish: Publish = False,
 ) -> AgentVersionOut:
     """Add a version to your agent (a draft unless `publish=true`); 409 if it exists."""
@@ -154,7 +154,7 @@ async def new_version(
 
 @router.get("/{name}/versions/{version}", response_model=AgentVersionOut)
 async def get_version(
-    name: str, version: str, session: SessionDep, settings: SettingsDep, principal: PrincipalDep
+    name: str, version: str, session: SessionDep, settings: SettingsDep, principal: ReaderDep
 ) -> AgentVersionOut:
     """One version with its spec."""
     _, _, row = await find_version(session, principal, name, version)
@@ -168,7 +168,7 @@ async def replace(
     data: SpecBody,
     session: WriteSessionDep,
     settings: SettingsDep,
-    principal: PrincipalDep,
+    principal: AgentWriterDep,
 ) -> AgentVersionOut:
     """Replace a draft's spec; 409 once the version is published (published never changes)."""
     return version_out(await replace_draft(session, principal, name, version, data), settings)
@@ -180,7 +180,7 @@ async def publish_route(
     version: str,
     session: WriteSessionDep,
     settings: SettingsDep,
-    principal: PrincipalDep,
+    principal: AgentWriterDep,
 ) -> AgentVersionOut:
     """Publish a draft; from then on it is immutable and tasks may start on it."""
     return version_out(await publish_version(session, principal, name, version), settings)
@@ -193,7 +193,7 @@ async def deprecate(
     body: DeprecateBody,
     session: WriteSessionDep,
     settings: SettingsDep,
-    principal: PrincipalDep,
+    principal: AgentWriterDep,
 ) -> AgentVersionOut:
     """Deprecate a published version: tasks still start on it, with a warning.
 
@@ -210,7 +210,7 @@ async def yank(
     body: YankBody,
     session: WriteSessionDep,
     settings: SettingsDep,
-    principal: PrincipalDep,
+    principal: AgentWriterDep,
 ) -> AgentVersionOut:
     """Yank a published or deprecated version: new tasks naming it get a 409 with the reason."""
     return version_out(await yank_version(session, principal, name, version, body.reason), settings)
@@ -222,7 +222,7 @@ async def put_default(
     body: DefaultBody,
     session: WriteSessionDep,
     settings: SettingsDep,
-    principal: PrincipalDep,
+    principal: AgentWriterDep,
 ) -> AgentOut:
     """Set the version tasks run when they name none (published or deprecated only)."""
     agent, rows = await set_default(session, principal, name, body.version)
@@ -234,7 +234,7 @@ async def put_default(
     response_class=Response,
     responses={200: {"content": {"application/yaml": {"schema": {"type": "string"}}}}},
 )
-async def export(name: str, version: str, session: SessionDep, principal: PrincipalDep) -> Response:
+async def export(name: str, version: str, session: SessionDep, principal: ReaderDep) -> Response:
     """The version's spec as YAML (import it elsewhere with `POST /v1/agents/import`)."""
     text, filename = await export_yaml(session, principal, name, version)
     return Response(
@@ -245,9 +245,7 @@ async def export(name: str, version: str, session: SessionDep, principal: Princi
 
 
 @router.get("/{name}/versions/{version}/schemas", response_model=SchemasOut)
-async def schemas(
-    name: str, version: str, session: SessionDep, principal: PrincipalDep
-) -> SchemasOut:
+async def schemas(name: str, version: str, session: SessionDep, principal: ReaderDep) -> SchemasOut:
     """The version's input and output JSON Schemas."""
     _, spec = await find_spec(session, principal, name, version)
     return SchemasOut(input_schema=spec.input_schema, output_schema=spec.output_schema)

@@ -1,6 +1,6 @@
 """Changing the agent registry: create, add and replace versions, publish, deprecate, yank.
 
-Only an agent's owner changes it (403 for anyone else; built-ins are read-only to everyone);
+Only its team changes an agent (another team gets 404; built-ins are read-only to everyone);
 every change writes an audit entry in the same transaction. Resolution for tasks lives in
 `cape.registry.resolve` (the worker needs it too) and is re-exported here.
 """
@@ -22,9 +22,10 @@ from cape.errors import Conflict, Forbidden, InvalidInput, NotFound, Unsupported
 from cape.registry.resolve import (
     ResolvedAgent,
     find_agent,
+    is_mine,
     load_spec,
     resolve_agent,
-    visible_rows,
+    unknown_agent,
 )
 from cape.registry.semver import parse as parse_version
 from cape.registry.spec import AgentSpec, load_yaml, parse_spec
@@ -52,11 +53,8 @@ def _check_owner(agent: Agent, principal: Principal) -> None:
         raise Forbidden(
             f"built-in agent {agent.name!r} is read-only", details={"agent": agent.name}
         )
-    if agent.owner != principal.owner:
-        raise Forbidden(
-            f"agent {agent.name!r} belongs to another owner; only its owner changes it",
-            details={"agent": agent.name},
-        )
+    if not is_mine(agent, principal):
+        raise unknown_agent(agent.name)  # another team's agent is not revealed
 
 
 async def _owned(
@@ -124,7 +122,7 @@ def _new_row(
     )  # fmt: skip
     session.add(row)
     rows.append(row)
-    audit(session, principal.owner, "agent.version.add", spec.name, version=spec.version,
+    audit(session, principal, "agent.version.add", spec.name, version=spec.version,
           status=str(status))  # fmt: skip
     return row
 
@@ -137,17 +135,20 @@ async def create_agent(
     agent = await session.get(Agent, spec.name, populate_existing=True)
     if agent is None:
         # No flush here: a concurrent create of the same name fails at commit, as a 409.
-        agent = Agent(name=spec.name, owner=principal.owner, builtin=False, tags=[])
+        agent = Agent(
+            name=spec.name,
+            owner=principal.owner,
+            team_id=principal.team_id,
+            builtin=False,
+            tags=[],
+        )
         session.add(agent)
-        audit(session, principal.owner, "agent.create", spec.name)
+        audit(session, principal, "agent.create", spec.name)
         rows: list[AgentVersion] = []
     else:
         every = await versions_of(session, spec.name)
-        if (
-            not agent.builtin
-            and agent.owner != principal.owner
-            and not visible_rows(agent, every, principal)
-        ):
+        if not agent.builtin and not is_mine(agent, principal):
+            # Agent names are one namespace for every team: say it is taken, show nothing.
             raise Conflict(f"agent name {spec.name!r} is taken", details={"agent": spec.name})
         _check_owner(agent, principal)
         rows = every
@@ -185,7 +186,7 @@ async def replace_draft(
     row = _version(rows, name, version)
     _state(row, "replace", (VersionStatus.DRAFT,))
     row.spec = spec.to_data()
-    audit(session, principal.owner, "agent.version.replace", name, version=version)
+    audit(session, principal, "agent.version.replace", name, version=version)
     refresh(agent, rows)
     await _commit(session, name)
     return row
@@ -200,7 +201,7 @@ async def publish_version(
     _state(row, "publish", (VersionStatus.DRAFT,))
     parse_spec(row.spec)  # the checks again: a tool named by the draft may be gone by now
     row.status, row.published_at = VersionStatus.PUBLISHED, utcnow()
-    audit(session, principal.owner, "agent.version.publish", name, version=version)
+    audit(session, principal, "agent.version.publish", name, version=version)
     refresh(agent, rows)
     await _commit(session, name)
     return row
@@ -228,7 +229,7 @@ async def deprecate_version(
                 f"invalid successor: {why}", details=[{"field": "body.successor", "message": why}]
             )
     row.status, row.status_reason, row.successor = VersionStatus.DEPRECATED, reason, successor
-    audit(session, principal.owner, "agent.version.deprecate", name, version=version,
+    audit(session, principal, "agent.version.deprecate", name, version=version,
           reason=reason, successor=successor)  # fmt: skip
     refresh(agent, rows)
     await _commit(session, name)
@@ -246,7 +247,7 @@ async def yank_version(
     cleared = agent.default_version == version
     if cleared:
         agent.default_version = None  # the default falls back to the newest published version
-    audit(session, principal.owner, "agent.version.yank", name, version=version, reason=reason,
+    audit(session, principal, "agent.version.yank", name, version=version, reason=reason,
           default_cleared=cleared or None)  # fmt: skip
     refresh(agent, rows)
     await _commit(session, name)
@@ -261,7 +262,7 @@ async def set_default(
     row = _version(rows, name, version)
     _state(row, "make the default", (VersionStatus.PUBLISHED, VersionStatus.DEPRECATED))
     agent.default_version = version
-    audit(session, principal.owner, "agent.default", name, version=version)
+    audit(session, principal, "agent.default", name, version=version)
     refresh(agent, rows)
     await _commit(session, name)
     return agent, rows

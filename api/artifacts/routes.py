@@ -10,7 +10,14 @@ from fastapi.responses import FileResponse
 
 from api.artifacts.schemas import UPLOAD_BODY, ArtifactOut
 from api.artifacts.uploads import artifact_file, list_artifacts, upload
-from api.deps import ArtifactStoreDep, OwnedTaskDep, ReadSessionsDep, SessionDep, SettingsDep
+from api.deps import (
+    ArtifactStoreDep,
+    OwnedTaskDep,
+    ReadSessionsDep,
+    SessionDep,
+    SettingsDep,
+    WriterDep,
+)
 
 router = APIRouter(prefix="/tasks/{task_id}/artifacts", tags=["artifacts"])
 
@@ -50,6 +57,7 @@ async def download_artifact(
     openapi_extra={"requestBody": UPLOAD_BODY},
 )
 async def upload_artifact(
+    _caller: WriterDep,
     task: OwnedTaskDep,
     request: Request,
     response: Response,

@@ -32,7 +32,9 @@ def build_action(
 ) -> ScheduleActionStartWorkflow:
     """The start-workflow action of the schedule, tagged like a task started by the API."""
     start = scheduled_start(inp, schedule_id, task_queue)
-    memo: dict[str, Any] = {"owner": inp.owner, "schedule_id": schedule_id}
+    assert inp.registration is not None
+    team = inp.registration.team_id
+    memo: dict[str, Any] = {"owner": inp.owner, "schedule_id": schedule_id, "team": team}
     if cron is not None:
         memo["cron"] = cron
     return ScheduleActionStartWorkflow(

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
 
-from api.deps import PrincipalDep, ReadSessionsDep, SettingsDep, TemporalDep
+from api.deps import AdminDep, ReaderDep, ReadSessionsDep, SettingsDep, TemporalDep
 from api.schedules.schemas import (
     ScheduleCreate,
     ScheduleNote,
@@ -36,7 +36,7 @@ async def create(
     reads: ReadSessionsDep,
     temporal: TemporalDep,
     settings: SettingsDep,
-    principal: PrincipalDep,
+    principal: AdminDep,
 ) -> ScheduleOut:
     """Create a schedule that starts a task of `agent` with `input` at each run.
 
@@ -51,7 +51,7 @@ async def create(
 
 @router.get("", response_model=SchedulePage)
 async def list_schedules(
-    temporal: TemporalDep, settings: SettingsDep, principal: PrincipalDep
+    temporal: TemporalDep, settings: SettingsDep, principal: ReaderDep
 ) -> SchedulePage:
     """List the caller's schedules, newest first (a new schedule shows up within a second)."""
     descs = await list_owned(temporal, principal)
@@ -60,7 +60,7 @@ async def list_schedules(
 
 @router.get("/{schedule_id}", response_model=ScheduleOut)
 async def get_schedule(
-    schedule_id: str, temporal: TemporalDep, settings: SettingsDep, principal: PrincipalDep
+    schedule_id: str, temporal: TemporalDep, settings: SettingsDep, principal: ReaderDep
 ) -> ScheduleOut:
     """A schedule: its task, timing, policy, state, next run times and recent runs."""
     return await schedule_out(temporal, settings, await owned(temporal, principal, schedule_id))
@@ -73,7 +73,7 @@ async def patch_schedule(
     reads: ReadSessionsDep,
     temporal: TemporalDep,
     settings: SettingsDep,
-    principal: PrincipalDep,
+    principal: AdminDep,
 ) -> ScheduleOut:
     """Change the timing, the task's input, model or max_steps, the policy or the note."""
     desc = await update_schedule(reads, temporal, settings, principal, schedule_id, body)
@@ -85,7 +85,7 @@ async def pause(
     schedule_id: str,
     temporal: TemporalDep,
     settings: SettingsDep,
-    principal: PrincipalDep,
+    principal: AdminDep,
     body: ScheduleNote | None = None,
 ) -> ScheduleOut:
     """Stop the schedule's runs until it is unpaused (a running task goes on)."""
@@ -98,7 +98,7 @@ async def unpause(
     schedule_id: str,
     temporal: TemporalDep,
     settings: SettingsDep,
-    principal: PrincipalDep,
+    principal: AdminDep,
     body: ScheduleNote | None = None,
 ) -> ScheduleOut:
     """Resume the schedule's runs (runs missed while paused do not happen)."""
@@ -113,7 +113,7 @@ async def trigger(
     schedule_id: str,
     temporal: TemporalDep,
     settings: SettingsDep,
-    principal: PrincipalDep,
+    principal: AdminDep,
     body: ScheduleTrigger | None = None,
 ) -> ScheduleOut:
     """Start a run now, paused or not; the overlap policy applies (`overlap` overrides it).
@@ -126,9 +126,7 @@ async def trigger(
 
 
 @router.delete("/{schedule_id}", status_code=status.HTTP_204_NO_CONTENT)
-async def delete_schedule(
-    schedule_id: str, temporal: TemporalDep, principal: PrincipalDep
-) -> Response:
+async def delete_schedule(schedule_id: str, temporal: TemporalDep, principal: AdminDep) -> Response:
     """Delete the schedule; tasks it started (and any still running) are kept."""
     await delete_owned(temporal, principal, schedule_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
@@ -140,7 +138,7 @@ async def list_schedule_tasks(
     reads: ReadSessionsDep,
     temporal: TemporalDep,
     settings: SettingsDep,
-    principal: PrincipalDep,
+    principal: ReaderDep,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     cursor: Annotated[str | None, Query(max_length=512)] = None,
 ) -> TaskPage:

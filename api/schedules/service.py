@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import timedelta
+from typing import Any
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -42,12 +43,13 @@ from api.schedules.schemas import (
 )
 from cape.auth import Principal
 from cape.contracts.task_input import TaskRegistration
-from cape.contracts.temporal import AGENT_KEY, OWNER_KEY
+from cape.contracts.temporal import AGENT_KEY, OWNER_KEY, TEAM_KEY
 from cape.errors import Conflict, InvalidInput, NotFound, Unavailable
 from cape.registry.resolve import load_spec, resolve_agent
 from cape.registry.validate import input_problems
 from cape.settings import Settings
 from cape.tasks.workflow_input import scheduled_input
+from cape.teams import DEFAULT_TEAM_ID
 
 log = structlog.get_logger(__name__)
 NEXT_RUNS = 5
@@ -90,13 +92,13 @@ def _unavailable(exc: Exception) -> Unavailable:
 
 
 async def owned(temporal: Client, principal: Principal, schedule_id: str) -> ScheduleDescription:
-    """The caller's schedule, or 404 (another owner's schedule is not revealed)."""
+    """The caller's team's schedule, or 404 (another team's schedule is not revealed)."""
     if re.fullmatch(SCHEDULE_ID_PATTERN, schedule_id) is None:
         raise not_found(schedule_id)
     with temporal_errors(schedule_id):
         desc = await temporal.get_schedule_handle(schedule_id).describe()
         memo = await desc.memo()
-    if memo.get("owner") != principal.owner:
+    if team_of(memo) != principal.team_id:
         raise not_found(schedule_id)
     return desc
 
@@ -127,6 +129,7 @@ async def create_schedule(
     schedule_id = body.id or new_schedule_id()
     reg = TaskRegistration(
         owner=principal.owner,
+        team_id=principal.team_id,
         agent=agent.name,
         agent_version=resolved.version,
         model=body.model or agent.model.name or settings.default_model,
@@ -147,13 +150,14 @@ async def create_schedule(
         state=ScheduleState(paused=body.paused, note=body.note),
     )
     attributes = [
-        SearchAttributePair(k, v) for k, v in ((OWNER_KEY, reg.owner), (AGENT_KEY, reg.agent))
+        SearchAttributePair(k, v)
+        for k, v in ((OWNER_KEY, reg.owner), (AGENT_KEY, reg.agent), (TEAM_KEY, reg.team_id))
     ]
     with temporal_errors(schedule_id, body):
         handle = await temporal.create_schedule(
             schedule_id,
             schedule,
-            memo={"owner": reg.owner, "agent": reg.agent},
+            memo={"owner": reg.owner, "agent": reg.agent, "team": reg.team_id},
             search_attributes=TypedSearchAttributes(attributes),
         )
         desc = await handle.describe()
@@ -212,18 +216,30 @@ async def update_schedule(
 
 
 async def list_owned(temporal: Client, principal: Principal) -> list[ScheduleDescription]:
-    """The caller's schedules, newest first (the listing is eventually consistent)."""
-    owner = principal.owner
-    query = f"CapeOwner='{owner}'" if _QUERYABLE_OWNER.fullmatch(owner) else None
+    """The team's schedules, newest first (the listing is eventually consistent).
+
+    Schedules are found by their `CapeTeam` search attribute and checked by their memo's
+    `team`; those made before teams have neither and belong to the default team, which
+    therefore lists without the query.
+    """
+    team = principal.team_id
+    legacy = team == DEFAULT_TEAM_ID
+    query = None if legacy or not _QUERYABLE_OWNER.fullmatch(team) else f"CapeTeam='{team}'"
     ids: list[str] = []
     with temporal_errors(""):
         async for entry in await temporal.list_schedules(query):
-            if (await entry.memo()).get("owner") == owner:
+            if team_of(await entry.memo()) == team:
                 ids.append(entry.id)
     gate = asyncio.Semaphore(DESCRIBE_CONCURRENCY)
     found = await asyncio.gather(*(_describe(temporal, gate, sid) for sid in ids))
     descs = [desc for desc in found if desc is not None]
     return sorted(descs, key=lambda desc: (desc.info.created_at, desc.id), reverse=True)
+
+
+def team_of(memo: Mapping[str, Any]) -> str:
+    """The team a schedule belongs to, from its memo (the default team's before teams)."""
+    team = memo.get("team")
+    return team if isinstance(team, str) and team else DEFAULT_TEAM_ID
 
 
 async def _describe(

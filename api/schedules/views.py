@@ -69,7 +69,7 @@ async def schedule_tasks(
     cursor: str | None,
 ) -> TaskPage:
     """The tasks the schedule started, newest first (also after the schedule was deleted)."""
-    filters = [Task.owner == principal.owner, Task.schedule_id == schedule_id]
+    filters = [Task.team_id == principal.team_id, Task.schedule_id == schedule_id]
     async with reads() as session:  # closed before Temporal is asked
         page = await task_page(session, filters, limit, cursor)
     if not page.rows and cursor is None:

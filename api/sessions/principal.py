@@ -1,18 +1,15 @@
 """Who a verified JWT or a session's API key is, as a `Principal`.
 
-MERGE POINT (issue 14, teams): these two functions are the only places that turn a token's
-claims or a session's key id into a Principal. They map to today's Principal (an owner string
-and a key id); the teams branch replaces their bodies with the team/member lookup.
+The only places that turn a token's claims or a session's key id into a Principal; both apply
+the same team and membership rules as an API key (`cape.auth`).
 """
 
 from __future__ import annotations
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from cape.auth import Principal
+from cape.auth import Principal, Refused, authenticate_key_id, authenticate_member
 from cape.auth_settings import AuthSettings
-from cape.db.models import ApiKey
 from cape.errors import Forbidden
 from cape.tokens.claims import VerifiedToken
 
@@ -24,16 +21,15 @@ async def token_principal(
     settings: AuthSettings,
     token: VerifiedToken,
 ) -> Principal:
-    """The caller a verified JWT names: its team claim is the owner, `jwt:<sub>` the key id.
+    """The member a verified JWT names: its subject in the team its team claim names.
+
+    The subject must be a member of that team (added through `/v1/teams/{id}/members`); the
+    token's role claim, when present, can only lower the member's role.
 
     Raises:
-        Forbidden: the token names no team (403 naming the claims looked for).
+        Forbidden: no team claim, an unusable name, an unknown or deleted team, a subject that
+            is not a member, or an unknown role (403 naming what is missing).
     """
-    # TODO(teams): look the team up by `token.team` (403 "unknown team <name>" when there is
-    # none), the member by `token.subject` in it, and the role from `token.role` or the
-    # membership (403 naming the role claim when neither gives one); return the teams
-    # Principal (team_id, user_id, role, scopes). `read_sessions` is here for that lookup.
-    del read_sessions
     if token.team is None:
         claims = " or ".join(f"`{name}`" for name in settings.jwt_team_claims)
         raise Forbidden(
@@ -47,17 +43,23 @@ async def token_principal(
                 "at most)",
                 details={"reason": f"invalid_{claim}"},
             )
-    return Principal(owner=token.team, key_id=f"jwt:{token.subject}")
+    async with read_sessions() as session:
+        try:
+            return await authenticate_member(
+                session, token.team, token.subject, token.role, f"jwt:{token.subject}"
+            )
+        except Refused as refused:
+            raise Forbidden(
+                str(refused), details={"reason": refused.reason, "team": token.team}
+            ) from None
 
 
 async def key_principal(
     read_sessions: async_sessionmaker[AsyncSession], key_id: str
 ) -> Principal | None:
-    """The principal of API key `key_id` if it is still valid (checked on every request)."""
-    # TODO(teams): apply the same validity rules as `cape.auth.authenticate` (expiry, deleted
-    # team) and return the teams Principal; ideally a `cape.auth` function by key id.
+    """The principal of API key `key_id` if it may still be used (checked on every request)."""
     async with read_sessions() as session:
-        row = await session.scalar(
-            select(ApiKey).where(ApiKey.id == key_id, ApiKey.revoked_at.is_(None))
-        )
-    return Principal(owner=row.owner, key_id=row.id) if row else None
+        try:
+            return await authenticate_key_id(session, key_id)
+        except Refused:
+            return None

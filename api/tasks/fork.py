@@ -95,8 +95,9 @@ async def _add_fork(
             "forks need snapshots (CAPE_WORKSPACE_SNAPSHOTS=true when the parent ran)"
         )
     new = NewTask(
-        id=new_task_id(principal.owner, None), agent=agent.name, agent_version=resolved.version,
-        owner=principal.owner, input=new_input, model=request.model or parent.model,
+        id=new_task_id(principal.team_id, None), agent=agent.name,
+        agent_version=resolved.version, owner=principal.owner, team_id=principal.team_id,
+        input=new_input, model=request.model or parent.model,
         max_steps=parent.max_steps, limits=parent.limits, parent_id=parent.id, relation="fork",
         fork_step=request.step,
     )  # fmt: skip

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from api.deps import OwnedTaskDep, PrincipalDep, TemporalDep
+from api.deps import OwnedTaskDep, TemporalDep, WriterDep
 from api.tasks.answers import answer_task
 from api.tasks.schemas import InputAccepted, InputBody
 
@@ -13,7 +13,7 @@ router = APIRouter(prefix="/tasks", tags=["tasks"])
 
 @router.post("/{task_id}/input", response_model=InputAccepted)
 async def provide_input(
-    task: OwnedTaskDep, body: InputBody, temporal: TemporalDep, principal: PrincipalDep
+    task: OwnedTaskDep, body: InputBody, temporal: TemporalDep, principal: WriterDep
 ) -> InputAccepted:
     """Answer what the task waits for (`pending_input` of `GET /v1/tasks/{id}`).
 

@@ -23,7 +23,7 @@ async def start_workflow(
 ) -> None:
     """Start (or find) the task's workflow; workflow id = task id."""
     new = task if isinstance(task, NewTask) else NewTask.of(task)
-    start = task_start(workflow_input(settings, new, spec), settings.task_queue)
+    start = task_start(workflow_input(settings, new, spec), settings.task_queue, new.team_id)
     await temporal.start_workflow(
         AgentTaskWorkflow.run,
         start.input,

@@ -7,10 +7,10 @@ from fastapi import APIRouter, Response, status
 from api.deps import (
     ArtifactStoreDep,
     OwnedTaskDep,
-    PrincipalDep,
     ReadSessionsDep,
     SettingsDep,
     TemporalDep,
+    WriterDep,
     WriteSessionsDep,
 )
 from api.tasks.fork import fork_task
@@ -27,7 +27,7 @@ async def pause_task(
     task: OwnedTaskDep,
     temporal: TemporalDep,
     settings: SettingsDep,
-    principal: PrincipalDep,
+    principal: WriterDep,
     body: PauseBody | None = None,
 ) -> TaskOut:
     """Pause the task at its next step boundary: the running step finishes, then it waits.
@@ -43,7 +43,7 @@ async def resume_task(
     task: OwnedTaskDep,
     temporal: TemporalDep,
     settings: SettingsDep,
-    principal: PrincipalDep,
+    principal: WriterDep,
     body: PauseBody | None = None,
 ) -> TaskOut:
     """Let a paused task carry on (or withdraw a pause it has not reached yet)."""
@@ -58,7 +58,7 @@ async def retry(
     reads: ReadSessionsDep,
     temporal: TemporalDep,
     settings: SettingsDep,
-    principal: PrincipalDep,
+    principal: WriterDep,
 ) -> TaskOut:
     """Run a failed task again from its failed step (a Temporal reset of its workflow).
 
@@ -76,7 +76,7 @@ async def rerun(
     sessions: WriteSessionsDep,
     temporal: TemporalDep,
     settings: SettingsDep,
-    principal: PrincipalDep,
+    principal: WriterDep,
     body: RerunBody | None = None,
 ) -> TaskOut:
     """Start a new task with the same agent and input, linked to this one (`parent_id`).
@@ -97,7 +97,7 @@ async def fork(
     sessions: WriteSessionsDep,
     temporal: TemporalDep,
     settings: SettingsDep,
-    principal: PrincipalDep,
+    principal: WriterDep,
     store: ArtifactStoreDep,
 ) -> TaskOut:
     """Start a new task from the parent's LLM step `step`, reusing every step before it.

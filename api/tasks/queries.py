@@ -15,9 +15,9 @@ from cape.errors import NotFound
 
 
 async def owned_task(session: AsyncSession, principal: Principal, task_id: str) -> Task:
-    """The caller's task, or 404 (another owner's task is not revealed)."""
+    """The caller's team's task, or 404 (another team's task is not revealed)."""
     task = await session.get(Task, task_id, populate_existing=True)
-    if task is None or task.owner != principal.owner:
+    if task is None or task.team_id != principal.team_id:
         raise NotFound(f"task {task_id!r} not found", details={"task_id": task_id})
     return task
 
@@ -31,10 +31,10 @@ async def load_owned_task(
 
 
 def task_filters(
-    owner: str, status: TaskStatus | None = None, agent: str | None = None
+    team_id: str, status: TaskStatus | None = None, agent: str | None = None
 ) -> list[ColumnElement[bool]]:
-    """The conditions of a listing: the owner's tasks, optionally of one status and agent."""
-    filters = [Task.owner == owner]
+    """The conditions of a listing: the team's tasks, optionally of one status and agent."""
+    filters = [Task.team_id == team_id]
     if status is not None:
         filters.append(Task.status == status)
     if agent is not None:

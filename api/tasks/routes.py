@@ -8,12 +8,13 @@ from fastapi import APIRouter, Header, Query, Response, status
 
 from api.deps import (
     OwnedTaskDep,
-    PrincipalDep,
+    ReaderDep,
     ReadSessionsDep,
     ReconcileDep,
     SessionDep,
     SettingsDep,
     TemporalDep,
+    WriterDep,
     WriteSessionsDep,
 )
 from api.tasks.cancel import cancel_task as cancel_owned_task
@@ -34,7 +35,7 @@ async def create(
     sessions: WriteSessionsDep,
     temporal: TemporalDep,
     settings: SettingsDep,
-    principal: PrincipalDep,
+    principal: WriterDep,
     idempotency_key: IdempotencyKey = None,
 ) -> TaskOut:
     """Start an agent task on a version of its agent.
@@ -56,14 +57,14 @@ async def create(
 async def list_tasks(
     session: SessionDep,
     settings: SettingsDep,
-    principal: PrincipalDep,
+    principal: ReaderDep,
     status_filter: Annotated[TaskStatus | None, Query(alias="status")] = None,
     agent: Annotated[str | None, Query(max_length=128)] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     cursor: Annotated[str | None, Query(max_length=512)] = None,
 ) -> TaskPage:
     """List the caller's tasks, newest first, filtered by status and agent."""
-    filters = task_filters(principal.owner, status_filter, agent)
+    filters = task_filters(principal.team_id, status_filter, agent)
     page = await task_page(session, filters, limit, cursor)
     return TaskPage(items=[task_out(t, settings) for t in page.rows], next_cursor=page.next_cursor)
 
@@ -82,7 +83,7 @@ async def list_steps(task: OwnedTaskDep, session: SessionDep) -> list[StepOut]:
 
 @router.post("/{task_id}/cancel", status_code=status.HTTP_202_ACCEPTED, response_model=TaskOut)
 async def cancel_task(
-    task: OwnedTaskDep, reconcile: ReconcileDep, settings: SettingsDep, principal: PrincipalDep
+    task: OwnedTaskDep, reconcile: ReconcileDep, settings: SettingsDep, principal: WriterDep
 ) -> TaskOut:
     """Ask the task to stop; it ends as `canceled` once its current step is interrupted.
 
@@ -99,7 +100,7 @@ async def wait_for_task(
     reads: ReadSessionsDep,
     temporal: TemporalDep,
     settings: SettingsDep,
-    principal: PrincipalDep,
+    principal: ReaderDep,
     timeout: Annotated[float, Query(gt=0, le=300)] = 30.0,
 ) -> TaskOut:
     """Wait up to `timeout` seconds for the task to end, then return it (ended or not)."""

@@ -59,7 +59,7 @@ async def start_task(
     row is written in a short session of its own: none is open while Temporal is asked.
     """
     async with sessions() as session:
-        created = await _existing(session, principal.owner, idempotency_key) or await _create(
+        created = await _existing(session, principal.team_id, idempotency_key) or await _create(
             session, settings, principal, body, idempotency_key, parent
         )
     if isinstance(created, Task):  # the key's task: an earlier one, or a concurrent request's
@@ -94,8 +94,8 @@ async def start_task(
     return Started(row, True, [*warnings, *model_warnings(settings, spec)])
 
 
-async def _existing(session: AsyncSession, owner: str, key: str | None) -> Task | None:
-    return None if key is None else await _by_key(session, owner, key)
+async def _existing(session: AsyncSession, team_id: str, key: str | None) -> Task | None:
+    return None if key is None else await _by_key(session, team_id, key)
 
 
 async def _create(
@@ -120,10 +120,11 @@ async def _create(
         where = "model.provider" if at == 0 else f"model.fallbacks.{at - 1}.provider"
         check_provider(settings, choice.provider, f"spec.{where}")
     new = NewTask(
-        id=new_task_id(principal.owner, idempotency_key),
+        id=new_task_id(principal.team_id, idempotency_key),
         agent=spec.name,
         agent_version=resolved.version,
         owner=principal.owner,
+        team_id=principal.team_id,
         input=body.input,
         model=body.model or spec.model.name or settings.default_model,
         max_steps=limits["max_steps"],
@@ -139,16 +140,16 @@ async def _create(
         await session.commit()
     except IntegrityError:
         await session.rollback()
-        existing = await _by_key(session, principal.owner, idempotency_key or "")
+        existing = await _by_key(session, principal.team_id, idempotency_key or "")
         if existing is None:
             raise
         return existing
     return row, new, spec, resolved.warnings
 
 
-async def _by_key(session: AsyncSession, owner: str, key: str) -> Task | None:
+async def _by_key(session: AsyncSession, team_id: str, key: str) -> Task | None:
     return await session.scalar(
-        select(Task).where(Task.owner == owner, Task.idempotency_key == key)
+        select(Task).where(Task.team_id == team_id, Task.idempotency_key == key)
     )
 
 

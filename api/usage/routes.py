@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from api.deps import PrincipalDep, SessionDep
+from api.deps import ReaderDep, SessionDep
 from api.usage.schemas import UsageReport
 from api.usage.service import GroupBy, usage_report
 
@@ -17,7 +17,7 @@ router = APIRouter(prefix="/usage", tags=["usage"])
 @router.get("", response_model=UsageReport)
 async def usage(
     session: SessionDep,
-    principal: PrincipalDep,
+    principal: ReaderDep,
     group_by: GroupBy = "agent",
     since: Annotated[datetime | None, Query(description="Tasks created at or after.")] = None,
     until: Annotated[datetime | None, Query(description="Tasks created before.")] = None,
@@ -26,4 +26,4 @@ async def usage(
 
     By model, each step counts for the model it called; `tasks` counts the tasks that used it.
     """
-    return await usage_report(session, principal.owner, group_by, since, until)
+    return await usage_report(session, principal, group_by, since, until)

@@ -17,9 +17,10 @@ class UsageRow(BaseModel):
 
 
 class UsageReport(BaseModel):
-    """The caller's usage grouped by `group_by`, and the grand total."""
+    """The caller's team's usage grouped by `group_by`, and the grand total."""
 
-    owner: str
+    owner: str  # the caller
+    team_id: str  # whose tasks are counted: every task of the team
     group_by: str
     rows: list[UsageRow]
     total: UsageRow

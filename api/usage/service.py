@@ -10,6 +10,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.usage.schemas import UsageReport, UsageRow
+from cape.auth import Principal
 from cape.db.models import Task, TaskStep
 from cape.domain import StepKind, StepStatus
 
@@ -18,13 +19,13 @@ GroupBy = Literal["agent", "model", "day"]
 
 async def usage_report(
     session: AsyncSession,
-    owner: str,
+    principal: Principal,
     group_by: GroupBy,
     since: datetime | None,
     until: datetime | None,
 ) -> UsageReport:
-    """The owner's usage of tasks created in [since, until), grouped by `group_by`."""
-    filters = [Task.owner == owner]
+    """The team's usage of tasks created in [since, until), grouped by `group_by`."""
+    filters = [Task.team_id == principal.team_id]
     if since is not None:
         filters.append(Task.created_at >= since)
     if until is not None:
@@ -80,7 +81,9 @@ async def usage_report(
         sum(r.completion_tokens for r in rows),
         sum(r.cost_usd for r in rows),
     )
-    return UsageReport(owner=owner, group_by=group_by, rows=rows, total=total)
+    return UsageReport(
+        owner=principal.owner, team_id=principal.team_id, group_by=group_by, rows=rows, total=total
+    )
 
 
 def _row(

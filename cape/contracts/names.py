@@ -24,10 +24,17 @@ AGENT_ATTRIBUTE: Final = "CapeAgent"
 AGENT_VERSION_ATTRIBUTE: Final = "CapeAgentVersion"
 OWNER_ATTRIBUTE: Final = "CapeOwner"
 STATUS_ATTRIBUTE: Final = "CapeStatus"
+TEAM_ATTRIBUTE: Final = "CapeTeam"  # the team id: set at start, never changed
 # What a namespace must have registered, name to type (the dev server and the worker add them).
 SEARCH_ATTRIBUTES: Final = {
     name: "Keyword"
-    for name in (AGENT_ATTRIBUTE, AGENT_VERSION_ATTRIBUTE, OWNER_ATTRIBUTE, STATUS_ATTRIBUTE)
+    for name in (
+        AGENT_ATTRIBUTE,
+        AGENT_VERSION_ATTRIBUTE,
+        OWNER_ATTRIBUTE,
+        STATUS_ATTRIBUTE,
+        TEAM_ATTRIBUTE,
+    )
 }
 
 

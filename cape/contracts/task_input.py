@@ -49,6 +49,7 @@ class TaskRegistration:
     max_steps: int
     input: dict[str, Any]
     schedule_id: str | None = None
+    team_id: str = ""  # empty in schedules made before teams: the default team's
 
 
 @dataclass

@@ -16,6 +16,7 @@ from cape.contracts.names import (
     SEARCH_ATTRIBUTES,
     STATE_QUERY,
     STATUS_ATTRIBUTE,
+    TEAM_ATTRIBUTE,
     host_queue,
 )
 
@@ -32,6 +33,7 @@ __all__ = [
     "SEARCH_ATTRIBUTE_KEYS",
     "STATE_QUERY",
     "STATUS_KEY",
+    "TEAM_KEY",
     "host_queue",
 ]
 
@@ -39,4 +41,5 @@ AGENT_KEY = SearchAttributeKey.for_keyword(AGENT_ATTRIBUTE)
 AGENT_VERSION_KEY = SearchAttributeKey.for_keyword(AGENT_VERSION_ATTRIBUTE)
 OWNER_KEY = SearchAttributeKey.for_keyword(OWNER_ATTRIBUTE)
 STATUS_KEY = SearchAttributeKey.for_keyword(STATUS_ATTRIBUTE)
-SEARCH_ATTRIBUTE_KEYS = (AGENT_KEY, AGENT_VERSION_KEY, OWNER_KEY, STATUS_KEY)
+TEAM_KEY = SearchAttributeKey.for_keyword(TEAM_ATTRIBUTE)
+SEARCH_ATTRIBUTE_KEYS = (AGENT_KEY, AGENT_VERSION_KEY, OWNER_KEY, STATUS_KEY, TEAM_KEY)

@@ -18,6 +18,8 @@ class Agent(Base):
 
     name: Mapped[str] = mapped_column(String(128), primary_key=True)
     owner: Mapped[str] = mapped_column(String(128), index=True)  # "system" for built-ins
+    # The team that owns a user agent; None for the built-ins, which every team sees.
+    team_id: Mapped[str | None] = mapped_column(String(64), index=True)
     builtin: Mapped[bool] = mapped_column(Boolean, default=False)
     description: Mapped[str] = mapped_column(Text, default="")
     category: Mapped[str] = mapped_column(String(64), default="general", index=True)

@@ -45,7 +45,8 @@ class Task(Base):
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     agent: Mapped[str] = mapped_column(String(128), index=True)
     agent_version: Mapped[str] = mapped_column(String(64))
-    owner: Mapped[str] = mapped_column(String(128), index=True)
+    team_id: Mapped[str] = mapped_column(String(64), index=True)  # the team that owns it
+    owner: Mapped[str] = mapped_column(String(128), index=True)  # who started it (a label)
     status: Mapped[str] = mapped_column(String(32), index=True)
     input: Mapped[JsonDict]
     output: Mapped[JsonDict | None]
@@ -75,8 +76,8 @@ class Task(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
     __table_args__ = (
-        UniqueConstraint("owner", "idempotency_key", name="uq_tasks_owner_idempotency_key"),
-        Index("ix_tasks_owner_created", "owner", "created_at", "id"),
+        UniqueConstraint("team_id", "idempotency_key", name="uq_tasks_team_idempotency_key"),
+        Index("ix_tasks_team_created", "team_id", "created_at", "id"),
     )
 
 
@@ -131,6 +132,7 @@ class Artifact(Base):
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     task_id: Mapped[str] = mapped_column(ForeignKey("tasks.id", ondelete="CASCADE"), index=True)
+    team_id: Mapped[str] = mapped_column(String(64), index=True)  # the task's team
     step_no: Mapped[int | None] = mapped_column(Integer)
     name: Mapped[str] = mapped_column(String(512))
     media_type: Mapped[str] = mapped_column(String(128))
@@ -146,6 +148,7 @@ class AuditEvent(Base):
     __tablename__ = "audit_events"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    team_id: Mapped[str | None] = mapped_column(String(64), index=True)  # None: system-wide
     actor: Mapped[str] = mapped_column(String(128), index=True)
     action: Mapped[str] = mapped_column(String(64))
     resource_type: Mapped[str] = mapped_column(String(64))
@@ -155,14 +158,60 @@ class AuditEvent(Base):
 
 
 class ApiKey(Base):
-    """An API key; only its SHA-256 is stored, the prefix helps people tell keys apart."""
+    """An API key of one user in one team; only its SHA-256 is stored.
+
+    The prefix helps people tell keys apart; `owner` is the user's name (the label tasks and
+    audit entries carry). What the key may do is its scopes intersected with its user's role.
+    """
 
     __tablename__ = "api_keys"
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     prefix: Mapped[str] = mapped_column(String(16))
     key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    team_id: Mapped[str] = mapped_column(ForeignKey("teams.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     owner: Mapped[str] = mapped_column(String(128), index=True)
     name: Mapped[str] = mapped_column(String(128))
+    scopes: Mapped[list[str]] = mapped_column(JSON, default=list)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime | None]
     revoked_at: Mapped[datetime | None]
+
+
+class Team(Base):
+    """A tenant: it owns tasks, agents, schedules, artifacts and keys."""
+
+    __tablename__ = "teams"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    slug: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    deleted_at: Mapped[datetime | None]  # a deleted team's keys are refused at once
+
+
+class User(Base):
+    """A person (or a service identity) who may belong to teams."""
+
+    __tablename__ = "users"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(128), unique=True)
+    email: Mapped[str | None] = mapped_column(String(256))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class TeamMember(Base):
+    """A user's role in a team: owner, admin, member or viewer."""
+
+    __tablename__ = "team_members"
+
+    team_id: Mapped[str] = mapped_column(
+        ForeignKey("teams.id", ondelete="CASCADE"), primary_key=True
+    )
+    user_id: Mapped[str] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    role: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

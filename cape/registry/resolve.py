@@ -40,12 +40,22 @@ def unknown_agent(name: str) -> NotFound:
     return NotFound(f"unknown agent {name!r}", details={"agent": name})
 
 
+def is_mine(agent: Agent, principal: Principal) -> bool:
+    """Whether `agent` belongs to the caller's team (the built-ins belong to no team)."""
+    return not agent.builtin and agent.team_id == principal.team_id
+
+
 def visible_rows(
     agent: Agent, rows: list[AgentVersion], principal: Principal
 ) -> list[AgentVersion]:
-    """The versions `principal` may see: all for the owner, else all but drafts."""
-    if agent.owner == principal.owner:
+    """The versions `principal` may see: all of its team's agents, the built-ins' but drafts.
+
+    Another team's agent shows nothing.
+    """
+    if is_mine(agent, principal):
         return rows
+    if not agent.builtin:
+        return []
     return [row for row in rows if row.status != VersionStatus.DRAFT]
 
 
@@ -57,8 +67,8 @@ async def find_agent(
     if agent is None:
         raise unknown_agent(name)
     rows = visible_rows(agent, await versions_of(session, name), principal)
-    if not rows and agent.owner != principal.owner:
-        raise unknown_agent(name)  # someone else's agent with only drafts: not revealed
+    if not rows and not is_mine(agent, principal):
+        raise unknown_agent(name)  # another team's agent (or one with only drafts): not revealed
     return agent, rows
 
 
@@ -93,7 +103,7 @@ async def load_spec(session: AsyncSession, name: str, version: str) -> AgentSpec
 
 
 def _available(rows: list[AgentVersion], principal: Principal, agent: Agent) -> list[str]:
-    mine = agent.owner == principal.owner
+    mine = is_mine(agent, principal)
     return [
         row.version
         for row in rows

@@ -8,8 +8,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from cape.audit import record
+from cape.auth import Principal
 from cape.db.agent_models import Agent, AgentVersion
-from cape.db.models import AuditEvent
 from cape.registry.semver import Version, try_parse
 from cape.registry.spec import AgentSpec
 
@@ -89,14 +90,8 @@ def refresh(agent: Agent, rows: list[AgentVersion]) -> None:
         agent.tags = list(spec.tags)
 
 
-def audit(session: AsyncSession, actor: str, action: str, name: str, **details: Any) -> None:
+def audit(
+    session: AsyncSession, actor: Principal | str, action: str, name: str, **details: Any
+) -> None:
     """Add an audit entry for a change of agent `name` to the session's transaction."""
-    session.add(
-        AuditEvent(
-            actor=actor,
-            action=action,
-            resource_type="agent",
-            resource_id=name,
-            details={k: v for k, v in details.items() if v is not None},
-        )
-    )
+    record(session, actor, action, "agent", name, **details)

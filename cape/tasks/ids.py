@@ -9,11 +9,11 @@ API_TASK_PREFIX = "task_"  # ids the API gives; a schedule's runs are named afte
 SCHEDULE_RUN_PREFIX = "sch-"  # Temporal appends each run's time to it
 
 
-def new_task_id(owner: str, idempotency_key: str | None) -> str:
-    """A fresh id, or one derived from the key so a retried start finds the same workflow."""
+def new_task_id(team_id: str, idempotency_key: str | None) -> str:
+    """A fresh id, or one derived from the team and key (a retried start finds its workflow)."""
     if idempotency_key is None:
         return f"{API_TASK_PREFIX}{uuid.uuid4().hex}"
-    digest = hashlib.sha256(f"{owner}\0{idempotency_key}".encode()).hexdigest()
+    digest = hashlib.sha256(f"{team_id}\0{idempotency_key}".encode()).hexdigest()
     return f"{API_TASK_PREFIX}{digest[:32]}"
 
 

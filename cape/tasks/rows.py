@@ -11,6 +11,7 @@ from cape.contracts.task_input import TaskRegistration
 from cape.db.events import append_event
 from cape.db.models import Task
 from cape.domain import Channel, EventType, TaskStatus
+from cape.teams import DEFAULT_TEAM_ID
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,7 @@ class NewTask:
     relation: str | None = None
     fork_step: int | None = None
     schedule_id: str | None = None
+    team_id: str = ""  # the team that owns it (every starter sets it)
 
     @classmethod
     def of(cls, task: Task) -> NewTask:
@@ -43,6 +45,7 @@ class NewTask:
             input=task.input, model=task.model, max_steps=task.max_steps, limits=task.limits,
             idempotency_key=task.idempotency_key, parent_id=task.parent_id,
             relation=task.relation, fork_step=task.fork_step, schedule_id=task.schedule_id,
+            team_id=task.team_id,
         )  # fmt: skip
 
     @classmethod
@@ -54,6 +57,7 @@ class NewTask:
         return cls(
             id=task_id, agent=reg.agent, agent_version=reg.agent_version, owner=reg.owner,
             input=reg.input, model=reg.model, max_steps=reg.max_steps, schedule_id=reg.schedule_id,
+            team_id=reg.team_id or DEFAULT_TEAM_ID,
         )  # fmt: skip
 
     def row(self) -> Task:
@@ -63,7 +67,7 @@ class NewTask:
             status=TaskStatus.QUEUED, input=self.input, model=self.model,
             max_steps=self.max_steps, limits=self.limits, idempotency_key=self.idempotency_key,
             usage={}, last_seq=0, parent_id=self.parent_id, relation=self.relation,
-            fork_step=self.fork_step, schedule_id=self.schedule_id,
+            fork_step=self.fork_step, schedule_id=self.schedule_id, team_id=self.team_id,
         )  # fmt: skip
 
 

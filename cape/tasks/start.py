@@ -20,7 +20,7 @@ from datetime import timedelta
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
 
 from cape.contracts.task_input import AgentTaskInput
-from cape.contracts.temporal import AGENT_KEY, AGENT_VERSION_KEY, OWNER_KEY, STATUS_KEY
+from cape.contracts.temporal import AGENT_KEY, AGENT_VERSION_KEY, OWNER_KEY, STATUS_KEY, TEAM_KEY
 from cape.domain import TaskStatus
 from cape.tasks.ids import schedule_workflow_id
 
@@ -40,13 +40,17 @@ class TaskStart:
     run_timeout: timedelta = RUN_TIMEOUT
 
 
-def task_start(inp: AgentTaskInput, task_queue: str) -> TaskStart:
-    """The start of the task `inp` describes, on the shared `task_queue`."""
+def task_start(inp: AgentTaskInput, task_queue: str, team_id: str = "") -> TaskStart:
+    """The start of the task `inp` describes, on the shared `task_queue`, tagged `team_id`.
+
+    The team is a search attribute (`CapeTeam`), not a field of the input: the input's
+    encoding stays what recorded histories hold.
+    """
     return TaskStart(
         input=inp,
         id=inp.task_id,
         task_queue=task_queue,
-        search_attributes=queued_attributes(inp.agent, inp.owner, inp.agent_version),
+        search_attributes=queued_attributes(inp.agent, inp.owner, inp.agent_version, team_id),
         static_summary=f"{inp.agent}@{inp.agent_version}: {inp.title}",
         static_details=(
             f"owner: {inp.owner}\nagent: {inp.agent}@{inp.agent_version}\n"
@@ -62,21 +66,25 @@ def scheduled_start(inp: AgentTaskInput, schedule_id: str, task_queue: str) -> T
     no agent version attribute and describes the schedule's prompt (as it always did).
     """
     assert inp.registration is not None
+    team_id = inp.registration.team_id
     prompt = str(inp.registration.input.get("prompt", ""))
     return TaskStart(
         input=inp,
         id=schedule_workflow_id(schedule_id),
         task_queue=task_queue,
-        search_attributes=queued_attributes(inp.agent, inp.owner, None),
+        search_attributes=queued_attributes(inp.agent, inp.owner, None, team_id),
         static_summary=f"{inp.agent}@{inp.agent_version}: {inp.title} (schedule {schedule_id})",
         static_details=f"owner: {inp.owner}\nmodel: {inp.model}\n\n{prompt[:1000]}",
     )
 
 
-def queued_attributes(agent: str, owner: str, version: str | None) -> TypedSearchAttributes:
+def queued_attributes(
+    agent: str, owner: str, version: str | None, team_id: str = ""
+) -> TypedSearchAttributes:
     """The search attributes of a workflow that starts a queued task.
 
-    `version` is None for a schedule's action, which carries none (as it always did).
+    `version` is None for a schedule's action, which carries none (as it always did);
+    `CapeTeam` is set when the task has a team (always, since teams exist).
     """
     pairs = [SearchAttributePair(AGENT_KEY, agent)]
     if version is not None:
@@ -85,4 +93,6 @@ def queued_attributes(agent: str, owner: str, version: str | None) -> TypedSearc
         SearchAttributePair(OWNER_KEY, owner),
         SearchAttributePair(STATUS_KEY, str(TaskStatus.QUEUED)),
     ]
+    if team_id:
+        pairs.append(SearchAttributePair(TEAM_KEY, team_id))
     return TypedSearchAttributes(pairs)

@@ -83,6 +83,7 @@ def scheduled_input(settings: Settings, reg: TaskRegistration, spec: AgentSpec) 
         id=schedule_workflow_id(reg.schedule_id), agent=reg.agent,
         agent_version=reg.agent_version, owner=reg.owner, input=reg.input, model=reg.model,
         max_steps=reg.max_steps, limits=limits, schedule_id=reg.schedule_id,
+        team_id=reg.team_id,
     )  # fmt: skip
     inp = workflow_input(settings, each_run, spec)
     inp.task_id = ""  # the run's workflow id becomes the task id

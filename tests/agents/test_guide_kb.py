@@ -156,8 +156,8 @@ async def rig(
     async with sessions.begin() as session:
         session.add(
             Task(id=rig.task_id, agent="cape-ai-guide", agent_version="1.0.0", owner="test",
-                 status="running", input={"query": "q"}, model="", max_steps=6, usage={},
-                 last_seq=0)
+                 team_id="team_test", status="running", input={"query": "q"}, model="",
+                 max_steps=6, usage={}, last_seq=0)
         )  # fmt: skip
     guide = GuideActivities(sessions)
     async with Worker(

@@ -297,7 +297,7 @@ async def test_cancel_and_wait(api: Api, worker: Worker, fake_llm: FakeLLMServer
 async def test_api_errors_are_one_clear_line(api: Api) -> None:
     bad_key = await cape(api.url, "cape_not-a-real-key", "tasks", "ls")
     assert bad_key.exit_code == 1
-    assert bad_key.stderr.startswith("error: unauthorized: unknown or revoked API key\n")
+    assert bad_key.stderr.startswith("error: unauthorized: unknown API key\n")
     assert "hint: pass --api-key" in bad_key.stderr
     assert "Traceback" not in bad_key.output
 

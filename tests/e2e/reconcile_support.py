@@ -25,6 +25,7 @@ from cape.db.models import Task, utcnow
 from cape.registry.builtin import ensure_builtins
 from cape.registry.resolve import load_spec
 from cape.settings import Settings
+from cape.teams import personal_team_id
 from migrations.apply import upgrade
 from tests.harness import drop_database, make_database
 
@@ -67,6 +68,7 @@ def new_row(
         "agent": "assistant",
         "agent_version": "",
         "owner": owner,
+        "team_id": personal_team_id(owner),
         "status": status,
         "input": {"prompt": "write"},
         "model": model,

@@ -95,7 +95,7 @@ async def test_401_without_or_with_a_wrong_key_on_every_route(api: Api) -> None:
             wrong = await anonymous.request(
                 method, path, json=body, headers={"Authorization": "Bearer cape_not-a-real-key"}
             )
-            assert_error(wrong, 401, "unauthorized", message="unknown or revoked")
+            assert_error(wrong, 401, "unauthorized", message="unknown API key")
             assert wrong.headers["WWW-Authenticate"] == "Bearer", (method, path)
 
             # A non-Bearer scheme is no key at all.
@@ -107,7 +107,7 @@ async def test_401_without_or_with_a_wrong_key_on_every_route(api: Api) -> None:
         # Streams also take `?access_token=` (browsers cannot set headers on EventSource).
         stream = f"/v1/tasks/{task_id}/events"
         wrong_token = await anonymous.get(stream, params={"access_token": "cape_wrong"})
-        assert_error(wrong_token, 401, "unauthorized", message="unknown or revoked")
+        assert_error(wrong_token, 401, "unauthorized", message="unknown API key")
         assert wrong_token.headers["WWW-Authenticate"] == "Bearer"
         empty_token = await anonymous.get(stream, params={"access_token": ""})
         assert_error(empty_token, 401, "unauthorized", message="missing API key")
@@ -397,13 +397,13 @@ async def test_websocket_without_a_valid_key_is_closed_1008(api: Api) -> None:
 
     code, reason = await ws_refusal(ws_url(api, f"{path}?access_token=cape_wrong"))
     assert code == 1008
-    assert "unknown or revoked" in reason
+    assert "unknown API key" in reason
 
     code, reason = await ws_refusal(
         ws_url(api, path), headers={"Authorization": "Bearer cape_wrong"}
     )
     assert code == 1008
-    assert "unknown or revoked" in reason
+    assert "unknown API key" in reason
 
 
 async def test_websocket_unknown_or_foreign_task_is_closed_1008(

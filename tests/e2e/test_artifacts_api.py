@@ -14,6 +14,7 @@ from cape.artifacts import ArtifactStore
 from cape.db.engine import create_engine, session_factory
 from cape.db.models import Task
 from cape.settings import Settings
+from cape.teams import personal_team_id
 from tests.conftest import Api
 from tests.harness import new_api_key
 
@@ -35,8 +36,8 @@ async def make_task(settings: Settings, owner: str = "tester") -> str:
             session.add(
                 Task(
                     id=task_id, agent="assistant", agent_version="1", owner=owner,
-                    status="succeeded", input={"prompt": "x"}, model="demo", max_steps=1,
-                    usage={}, last_seq=0,
+                    team_id=personal_team_id(owner), status="succeeded", input={"prompt": "x"},
+                    model="demo", max_steps=1, usage={}, last_seq=0,
                 )
             )  # fmt: skip
     finally:

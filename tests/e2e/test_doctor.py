@@ -77,7 +77,7 @@ async def test_admin_route_and_doctor_list_and_repair_both_ways(
 
     # The caller's own tasks only: another owner's row is not shown.
     listed = await findings(api.http, 4)
-    assert listed["scope"] == "owner:tester"
+    assert listed["scope"] == "team:team_tester"
     seen = {f["task_id"]: (f["kind"], f["action"]) for f in listed["findings"]}
     assert seen == {
         phantom.id: ("row-without-workflow", "start"),

@@ -82,7 +82,7 @@ async def test_yanked_refused_deprecated_warned(api: Api, settings: Settings) ->
     assert (await started(api.http, name))["warnings"] == []
 
 
-async def test_drafts_start_only_for_their_owner_by_exact_version(
+async def test_drafts_start_only_for_their_team_by_exact_version(
     api: Api, other: httpx.AsyncClient
 ) -> None:
     name = unique()
@@ -93,9 +93,9 @@ async def test_drafts_start_only_for_their_owner_by_exact_version(
     assert_error(await start(api.http, name, agent_version="^0.1"), 404, "not_found")
     theirs = await start(other, name, agent_version="0.1.0")
     assert_error(theirs, 404, "not_found", message=repr(name))
-    # Another owner's published agent is usable by everyone.
+    # Published or not, another team's agent stays invisible to it.
     await publish(api.http, name, "0.2.0")
-    assert (await started(other, name))["agent_version"] == "0.2.0"
+    assert_error(await start(other, name), 404, "not_found", message=repr(name))
 
 
 async def test_input_is_checked_against_the_pinned_versions_schema(api: Api) -> None:

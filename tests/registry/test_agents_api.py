@@ -151,20 +151,20 @@ async def test_spec_problems_are_listed_by_field(api: Api) -> None:
     assert_fields(await api.http.post("/v1/agents", json=["a"]), "body")
 
 
-async def test_only_the_owner_changes_an_agent(api: Api, other: httpx.AsyncClient) -> None:
+async def test_only_its_team_sees_and_changes_an_agent(api: Api, other: httpx.AsyncClient) -> None:
     name = unique()
     await publish(api.http, name, "1.0.0")
     draft = await api.http.post(f"/v1/agents/{name}/versions", json=spec(name, "1.1.0"))
     assert draft.status_code == 201
     base = f"/v1/agents/{name}"
-    # Reads are open, except drafts: the other caller never learns of them.
-    seen = (await other.get(base)).json()
-    assert [v["version"] for v in seen["versions"]] == ["1.0.0"]
-    assert (await other.get(f"{base}/versions/1.0.0")).status_code == 200
-    assert_error(await other.get(f"{base}/versions/1.1.0"), 404, "not_found")
-    assert_error(await other.get(f"{base}/versions/1.1.0/export"), 404, "not_found")
+    # Another team never learns of it, published or draft: reads and changes are 404.
+    for path in (base, f"{base}/versions", f"{base}/versions/1.0.0", f"{base}/versions/1.1.0",
+                 f"{base}/versions/1.0.0/export"):  # fmt: skip
+        assert_error(await other.get(path), 404, "not_found")
+    assert name not in [
+        a["name"] for a in (await other.get("/v1/agents", params={"name": name})).json()["items"]
+    ]
     for method, path, body in [
-        ("POST", "/v1/agents", spec(name, "3.0.0")),
         ("POST", f"{base}/versions", spec(name, "3.0.0")),
         ("PUT", f"{base}/versions/1.1.0", spec(name, "1.1.0")),
         ("POST", f"{base}/versions/1.1.0/publish", None),
@@ -173,16 +173,10 @@ async def test_only_the_owner_changes_an_agent(api: Api, other: httpx.AsyncClien
         ("PUT", f"{base}/default", {"version": "1.0.0"}),
     ]:
         response = await other.request(method, path, json=body)
-        assert_error(response, 403, "forbidden", message="another owner")
-    # An agent that has only drafts is not revealed at all.
-    hidden = unique()
-    assert (await api.http.post("/v1/agents", json=spec(hidden))).status_code == 201
-    assert_error(await other.get(f"/v1/agents/{hidden}"), 404, "not_found")
-    assert_error(await other.post(f"/v1/agents/{hidden}/versions/1.0.0/publish"), 404, "not_found")
-    assert hidden not in [
-        a["name"] for a in (await other.get("/v1/agents", params={"name": hidden})).json()["items"]
-    ]
-    assert_error(await other.post("/v1/agents", json=spec(hidden, "2.0.0")), 409, "conflict")
+        assert_error(response, 404, "not_found", message=repr(name))
+    # Names are one namespace: the name is taken, and that is all it says.
+    taken = assert_error(await other.post("/v1/agents", json=spec(name, "3.0.0")), 409, "conflict")
+    assert taken == {"agent": name}
     # Nothing changed.
     mine = (await api.http.get(base)).json()
     assert [(v["version"], v["status"]) for v in mine["versions"]] == [
@@ -236,12 +230,13 @@ async def test_search_filters_and_pages(api: Api, other: httpx.AsyncClient) -> N
         assert response.status_code == 200, response.text
         return [a["name"].removeprefix(prefix) for a in response.json()["items"]]
 
-    assert await names(api.http) == ["-a", "-b", "-c", "-d"]  # drafts: the owner's own only
-    assert await names(other) == ["-a", "-b", "-c"]
-    assert await names(api.http, tag="red") == ["-a", "-c"]
+    assert await names(api.http) == ["-a", "-b", "-d"]  # each team's own only, drafts too
+    assert await names(other) == ["-c"]
+    assert await names(api.http, tag="red") == ["-a"]
     assert await names(api.http, category="reports") == ["-a"]
     assert await names(api.http, q="QUARTERLY") == ["-a"]
-    assert await names(api.http, q="another team") == ["-c"]
+    assert await names(api.http, q="another team") == []
+    assert await names(other, q="another team") == ["-c"]
     assert await names(api.http, trigger="deploy.done") == ["-b"]
 
     seen, cursor = [], None
@@ -252,11 +247,13 @@ async def test_search_filters_and_pages(api: Api, other: httpx.AsyncClient) -> N
         cursor = page["next_cursor"]
         if cursor is None:
             break
-    assert seen == [f"{prefix}-{x}" for x in "abcd"]
+    assert seen == [f"{prefix}-{x}" for x in "abd"]
     assert_fields(await api.http.get("/v1/agents", params={"cursor": "%%%"}), "query.cursor")
     assert_fields(await api.http.get("/v1/agents", params={"limit": "0"}), "query.limit")
 
-    triggered = (await other.get("/v1/agents/triggers/deploy.done")).json()
+    theirs = (await other.get("/v1/agents/triggers/deploy.done")).json()
+    assert not [a for a in theirs["items"] if a["name"].startswith(prefix)]
+    triggered = (await api.http.get("/v1/agents/triggers/deploy.done")).json()
     mine = [a for a in triggered["items"] if a["name"].startswith(prefix)]
     assert mine == [
         {
@@ -380,6 +377,9 @@ async def test_every_change_is_audited(api: Api, settings: Settings) -> None:
             "agent.version.yank",
         )
     ]
+    assert {r.team_id for r in rows} == {"team_tester"}
+    assert len({r.details["key_id"] for r in rows}) == 1  # which key made each change
+    del rows[-1].details["key_id"]
     assert rows[-1].details == {"version": "1.0.0", "reason": "bad", "default_cleared": True}
 
 

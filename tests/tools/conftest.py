@@ -68,6 +68,7 @@ async def rig(tool_settings: Settings) -> AsyncIterator[ToolRig]:
                 agent="test",
                 agent_version="0",
                 owner="test",
+                team_id="team_test",
                 status="running",
                 input={},
                 model="test",

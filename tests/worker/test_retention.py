@@ -40,6 +40,7 @@ async def test_sweep_archives_old_finished_workspaces_and_keeps_the_rest(
                     agent="assistant",
                     agent_version="0.1.0",
                     owner="t",
+                    team_id="team_t",
                     status=status,
                     input={},
                     model="m",

@@ -1,0 +1,1 @@
+"""Teams and their members: create, list, get, delete; add, change and remove members."""

@@ -1,0 +1,291 @@
+"""Isolation, proven on every route: another team sees and changes nothing, a viewer changes
+nothing.
+
+Team 1 first makes real objects (a task run by the scripted `demo` model, an uploaded artifact,
+a published agent, a schedule, a viewer with a key). Then every operation of the app's OpenAPI
+document is called with the key of team 2, its path parameters filled with team 1's ids, and
+every writing operation with the viewer's key. No response may hold team 1's data (a marker
+written into all of it, its users' names, its keys' prefixes), a team-1 id in the path must
+give 404, the viewer gets 403, and team 1's state read back afterwards is unchanged.
+
+An operation the walk cannot fill (a new path parameter, a new body) fails the test: a new route
+is covered the day it is added.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+from temporalio.client import Client
+from temporalio.worker import Worker
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosedError
+
+from cape.contracts.temporal import TEAM_KEY
+from cape.settings import Settings
+from tests.conftest import Api
+from tests.e2e.agent_support import spec
+from tests.harness import new_api_key
+
+WRITE_METHODS = {"post", "put", "patch", "delete"}
+# Writes that touch no team: any user may make a team of their own.
+VIEWER_MAY = {("post", "/v1/teams")}
+
+
+@dataclass
+class TeamOne:
+    """Team 1's objects and everything of it no other caller may ever see."""
+
+    ids: dict[str, str]  # path parameter name -> a team-1 value
+    forbidden: list[str]  # strings only team 1's data holds
+    owner: httpx.AsyncClient
+    viewer: httpx.AsyncClient
+
+
+def bodies(tag: str) -> dict[tuple[str, str], Callable[[TeamOne], dict[str, Any]]]:
+    """The request of each operation that takes a body: valid, so only scoping refuses it."""
+    fresh = f"iso2-{tag}"
+    new_spec = spec(name=f"{fresh}-agent", description="team two")
+    return {
+        ("post", "/v1/tasks"): lambda t: {"json": {"agent": "assistant", "model": "demo",
+                                                   "input": {"prompt": "team two"}}},
+        ("post", "/v1/tasks/{task_id}/pause"): lambda t: {"json": {"note": "two"}},
+        ("post", "/v1/tasks/{task_id}/resume"): lambda t: {"json": {"note": "two"}},
+        ("post", "/v1/tasks/{task_id}/rerun"): lambda t: {"json": {}},
+        ("post", "/v1/tasks/{task_id}/fork"): lambda t: {"json": {"step": 2}},
+        ("post", "/v1/tasks/{task_id}/input"): lambda t: {
+            "json": {"request_id": "q1", "action": "approve"}
+        },
+        ("post", "/v1/tasks/{task_id}/artifacts"): lambda t: {
+            "files": {"file": ("two.txt", b"team two", "text/plain")}
+        },
+        ("post", "/v1/schedules"): lambda t: {"json": {
+            "agent": "assistant", "input": {"prompt": "two"}, "interval_seconds": 3600,
+            "paused": True,
+        }},
+        ("patch", "/v1/schedules/{schedule_id}"): lambda t: {"json": {"note": "two"}},
+        ("post", "/v1/schedules/{schedule_id}/pause"): lambda t: {"json": {"note": "two"}},
+        ("post", "/v1/schedules/{schedule_id}/unpause"): lambda t: {"json": {"note": "two"}},
+        ("post", "/v1/schedules/{schedule_id}/trigger"): lambda t: {"json": {}},
+        ("post", "/v1/agents"): lambda t: {"json": new_spec},
+        ("post", "/v1/agents/import"): lambda t: {
+            "content": yaml.safe_dump({**new_spec, "name": f"{fresh}-yaml"}),
+            "headers": {"Content-Type": "application/yaml"},
+        },
+        ("post", "/v1/agents/{name}/versions"): lambda t: {
+            "json": spec(name=t.ids["name"], version="2.0.0")
+        },
+        ("put", "/v1/agents/{name}/versions/{version}"): lambda t: {
+            "json": spec(name=t.ids["name"], version=t.ids["version"])
+        },
+        ("post", "/v1/agents/{name}/versions/{version}/deprecate"): lambda t: {
+            "json": {"reason": "two"}
+        },
+        ("post", "/v1/agents/{name}/versions/{version}/yank"): lambda t: {
+            "json": {"reason": "two"}
+        },
+        ("put", "/v1/agents/{name}/default"): lambda t: {"json": {"version": t.ids["version"]}},
+        ("post", "/v1/keys"): lambda t: {"json": {"name": "two"}},
+        ("post", "/v1/teams"): lambda t: {"json": {"slug": f"{fresh}-{uuid.uuid4().hex[:6]}"}},
+        ("post", "/v1/teams/{team_id}/members"): lambda t: {
+            "json": {"user": f"{fresh}-user", "role": "admin"}
+        },
+        ("patch", "/v1/teams/{team_id}/members/{user_id}"): lambda t: {"json": {"role": "owner"}},
+    }  # fmt: skip
+
+
+async def make_team_one(api: Api, settings: Settings, tag: str) -> TeamOne:
+    """Team 1 and its objects, made through the API with its owner's key."""
+    marker = f"SECRET-{tag}"
+    owner_name = f"iso1-{tag}"
+    key = await new_api_key(settings, owner=owner_name, team=f"t1-{tag}")  # the operator's way
+    owner = httpx.AsyncClient(
+        base_url=api.url, headers={"Authorization": f"Bearer {key}"}, timeout=60
+    )
+    created = await owner.post(
+        "/v1/tasks", json={"agent": "assistant", "model": "demo", "input": {"prompt": marker}}
+    )
+    assert created.status_code == 201, created.text
+    task_id = created.json()["id"]
+    waited = await owner.get(f"/v1/tasks/{task_id}/wait", params={"timeout": 60})
+    assert waited.json()["status"] == "succeeded", waited.text
+    uploaded = await owner.post(
+        f"/v1/tasks/{task_id}/artifacts",
+        files={"file": (f"{marker}.txt", marker.encode(), "text/plain")},
+    )
+    assert uploaded.status_code == 201, uploaded.text
+    agent = spec(name=f"a1-{tag}", description=marker, system_prompt=marker)
+    published = await owner.post("/v1/agents", params={"publish": "true"}, json=agent)
+    assert published.status_code == 201, published.text
+    schedule = await owner.post(
+        "/v1/schedules",
+        json={"agent": "assistant", "input": {"prompt": marker}, "interval_seconds": 3600,
+              "paused": True, "note": marker},
+    )  # fmt: skip
+    assert schedule.status_code == 201, schedule.text
+    team_id = (await owner.get("/v1/teams")).json()[0]["id"]
+    viewer_name = f"iso1v-{tag}"
+    added = await owner.post(
+        f"/v1/teams/{team_id}/members",
+        json={"user": viewer_name, "email": f"{marker}@example.com", "role": "viewer"},
+    )
+    assert added.status_code == 201, added.text
+    viewer_key = await owner.post(
+        "/v1/keys", json={"name": marker, "user_id": added.json()["user_id"],
+                          "scopes": ["tasks:read", "tasks:write"]},
+    )  # fmt: skip
+    assert viewer_key.status_code == 201, viewer_key.text
+    viewer = httpx.AsyncClient(
+        base_url=api.url,
+        headers={"Authorization": f"Bearer {viewer_key.json()['secret']}"},
+        timeout=60,
+    )
+    prefixes = [k["prefix"] for k in (await owner.get("/v1/keys")).json()]
+    return TeamOne(
+        ids={
+            "task_id": task_id, "artifact_id": uploaded.json()["id"], "name": agent["name"],
+            "version": agent["version"], "schedule_id": schedule.json()["id"],
+            "key_id": viewer_key.json()["id"], "team_id": team_id,
+            "user_id": added.json()["user_id"],
+        },
+        forbidden=[marker, owner_name, viewer_name, *prefixes],
+        owner=owner,
+        viewer=viewer,
+    )  # fmt: skip
+
+
+async def state_of(team: TeamOne) -> dict[str, Any]:
+    """Team 1 as its owner reads it: every object the walk could have touched."""
+    ids = team.ids
+    reads = {
+        "task": f"/v1/tasks/{ids['task_id']}",
+        "steps": f"/v1/tasks/{ids['task_id']}/steps",
+        "tasks": "/v1/tasks?limit=100",
+        "artifacts": f"/v1/tasks/{ids['task_id']}/artifacts",
+        "agent": f"/v1/agents/{ids['name']}",
+        "versions": f"/v1/agents/{ids['name']}/versions",
+        "schedule": f"/v1/schedules/{ids['schedule_id']}",
+        "keys": "/v1/keys",
+        "team": f"/v1/teams/{ids['team_id']}",
+        "members": f"/v1/teams/{ids['team_id']}/members",
+        "usage": "/v1/usage",
+    }
+    state: dict[str, Any] = {}
+    for name, url in reads.items():
+        response = await team.owner.get(url)
+        assert response.status_code == 200, (url, response.text)
+        state[name] = response.json()
+    # Time-driven fields of a paused schedule: its next run times move with the clock.
+    state["schedule"].pop("next_run_times")
+    state["viewer"] = (await team.viewer.get("/v1/tasks")).status_code
+    return state
+
+
+def operations(document: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
+    """Every (method, path, operation) of the OpenAPI document."""
+    return [
+        (method, path, op)
+        for path, item in document["paths"].items()
+        for method, op in item.items()
+        if method in {"get", "post", "put", "patch", "delete"}
+    ]
+
+
+def request_of(
+    method: str, path: str, op: dict[str, Any], team: TeamOne, made: dict[Any, Any]
+) -> tuple[str, dict[str, Any], bool]:
+    """The URL and request arguments of an operation, and whether a team-1 id is in the URL."""
+    url, aimed = path, False
+    for param in op.get("parameters", []):
+        if param["in"] == "path":
+            name = param["name"]
+            if name == "event_type":
+                value = "iso.event"
+            else:
+                assert name in team.ids, f"{method.upper()} {path}: cannot fill path param {name!r}"
+                value, aimed = team.ids[name], True
+            url = url.replace("{" + name + "}", value)
+        elif param.get("required"):
+            pytest.fail(
+                f"{method.upper()} {path}: cannot fill required {param['in']} {param['name']!r}"
+            )
+    kwargs: dict[str, Any] = {}
+    if "requestBody" in op:
+        assert (method, path) in made, f"{method.upper()} {path}: add its body to bodies()"
+        kwargs = made[(method, path)](team)
+    if path.endswith("/wait"):
+        kwargs["params"] = {"timeout": 1}
+    return url, kwargs, aimed
+
+
+def leaks(response: httpx.Response, team: TeamOne) -> list[str]:
+    text = response.text
+    return [secret for secret in team.forbidden if secret in text]
+
+
+async def test_no_other_team_and_no_viewer_reaches_team_one_on_any_route(
+    api: Api, settings: Settings, worker: Worker, client: Client
+) -> None:
+    tag = uuid.uuid4().hex[:10]
+    team = await make_team_one(api, settings, tag)
+    two = httpx.AsyncClient(
+        base_url=api.url,
+        headers={"Authorization": f"Bearer {await new_api_key(settings, owner=f'iso2-{tag}')}"},
+        timeout=60,
+    )
+    before = await state_of(team)
+    document = (await api.http.get("/openapi.json")).json()
+    made = bodies(tag)
+    walked = []
+    async with two:
+        for method, path, op in operations(document):
+            url, kwargs, aimed = request_of(method, path, op, team, made)
+            response = await two.request(method.upper(), url, **kwargs)
+            where = f"team 2: {method.upper()} {url} -> {response.status_code}"
+            assert not leaks(response, team), f"{where} shows {leaks(response, team)}"
+            assert response.status_code < 500, f"{where}: {response.text}"
+            if aimed:
+                assert response.status_code == 404, f"{where}: {response.text}"
+            if method in WRITE_METHODS and (method, path) not in VIEWER_MAY:
+                refused = await team.viewer.request(method.upper(), url, **kwargs)
+                assert refused.status_code == 403, (
+                    f"viewer: {method.upper()} {url} -> {refused.status_code} {refused.text}"
+                )
+                assert refused.json()["error"]["code"] == "forbidden"
+            walked.append((method, path))
+        # Streams: the WebSocket closes with the reason, like the SSE route's 404.
+        ws = api.url.replace("http://", "ws://", 1) + f"/v1/tasks/{team.ids['task_id']}/ws"
+        secret = two.headers["Authorization"].removeprefix("Bearer ")
+        async with asyncio.timeout(30), connect(f"{ws}?access_token={secret}") as socket:
+            with pytest.raises(ConnectionClosedError) as closed:
+                await socket.recv()
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 1008
+        assert "not found" in closed.value.rcvd.reason
+    assert len(walked) == len(operations(document)) > 50
+    assert await state_of(team) == before
+    # Temporal knows each workflow's and schedule's team too.
+    described = await client.get_workflow_handle(team.ids["task_id"]).describe()
+    assert described.typed_search_attributes.get(TEAM_KEY) == team.ids["team_id"]
+    schedule = await client.get_schedule_handle(team.ids["schedule_id"]).describe()
+    assert schedule.typed_search_attributes.get(TEAM_KEY) == team.ids["team_id"]
+    assert (await schedule.memo())["team"] == team.ids["team_id"]
+    await team.owner.aclose()
+    await team.viewer.aclose()
+
+
+def test_every_operation_with_a_body_has_one_in_the_walk() -> None:
+    # Without a server: the walk's table names only operations that exist.
+    from api.app import create_app
+
+    document = create_app(Settings()).openapi()
+    with_body = {(method, path) for method, path, op in operations(document) if "requestBody" in op}
+    assert set(bodies("x")) == with_body
+    assert json.dumps(sorted(with_body))
