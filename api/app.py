@@ -52,6 +52,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # Reads (or, under `cape dev`, makes) the session secret: at start, not when the app
+        # object is built, so building it (e.g. for its OpenAPI document) writes nothing.
+        app.state.authenticators = Authenticators.from_settings(settings)
         engine = create_engine(settings)
         # lazy: the API starts (and /readyz reports) even while Temporal is still coming up.
         temporal = await Client.connect(
@@ -90,7 +93,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(TextGuardMiddleware)
     app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)
     install_error_handlers(app)
-    app.state.authenticators = Authenticators.from_settings(settings)
     app.include_router(health_router)
     app.include_router(tasks_router, prefix="/v1")
     app.include_router(task_ops_router, prefix="/v1")

@@ -37,6 +37,9 @@ async def whoami(principal: PrincipalDep, credential: CredentialDep) -> Whoami:
     return Whoami(
         owner=principal.owner,
         key_id=principal.key_id,
+        team_id=principal.team_id,
+        role=principal.role,
+        scopes=sorted(principal.scopes),
         method=credential.method,
         expires_at=credential.expires_at,
     )

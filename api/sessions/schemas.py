@@ -18,8 +18,11 @@ class LoginRequest(BaseModel):
 class Whoami(BaseModel):
     """Who the request authenticated as, and how."""
 
-    owner: str = Field(description="Whose tasks the caller sees (a JWT's team claim).")
+    owner: str = Field(description="The caller's user name (a JWT's subject).")
     key_id: str = Field(description="The API key's id, or `jwt:<subject>` for a JWT.")
+    team_id: str = Field(description="The team whose objects the caller sees.")
+    role: str = Field(description="The caller's role in that team.")
+    scopes: list[str] = Field(description="What the caller may do (its scopes within its role).")
     method: Literal["api_key", "jwt", "session"]
     expires_at: str | None = Field(None, description="When the session or JWT ends (ISO 8601).")
 

@@ -9,7 +9,7 @@ from starlette.requests import Request
 from api.sessions.csrf import check_origin
 from api.sessions.schemas import LoginResponse
 from api.sessions.state import CSRF_COOKIE, SESSION_COOKIE, Authenticators
-from cape.auth import authenticate
+from cape.auth import Refused, authenticate
 from cape.errors import Unauthorized
 
 
@@ -28,13 +28,14 @@ async def login(
 
     Raises:
         Forbidden: the request comes from another site's page (login CSRF).
-        Unauthorized: the key is unknown or revoked.
+        Unauthorized: the key may not be used (unknown, revoked, expired, its team deleted).
     """
     check_origin(request, authenticators.settings)
     async with read_sessions() as session:
-        principal = await authenticate(session, api_key)
-    if principal is None:
-        raise Unauthorized("unknown or revoked API key", details={"field": "api_key"})
+        try:
+            principal = await authenticate(session, api_key)
+        except Refused as refused:
+            raise Unauthorized(str(refused), details={"field": "api_key"}) from None
     issued = authenticators.sessions.issue(principal.key_id)
     secure = _secure(request, authenticators)
     same_site = authenticators.settings.session_same_site
@@ -55,6 +56,9 @@ async def login(
     return LoginResponse(
         owner=principal.owner,
         key_id=principal.key_id,
+        team_id=principal.team_id,
+        role=principal.role,
+        scopes=sorted(principal.scopes),
         method="session",
         expires_at=issued.expires_at.isoformat(),
         csrf_token=issued.csrf_token,

@@ -10,14 +10,16 @@ from cape.auth import hash_key
 from cape.db.engine import create_engine, session_factory
 from cape.db.models import ApiKey, Task
 from cape.settings import Settings
+from cape.teams import personal_team_id
 
 
 async def task_count(settings: Settings, owner: str) -> int:
-    """How many task rows `owner` has."""
+    """How many task rows the team of `owner` has (its own team, as `new_api_key` makes it)."""
     engine = create_engine(settings)
     try:
         async with session_factory(engine)() as session:
-            query = select(func.count()).select_from(Task).where(Task.owner == owner)
+            team = Task.team_id == personal_team_id(owner)
+            query = select(func.count()).select_from(Task).where(team)
             return int(await session.scalar(query) or 0)
     finally:
         await engine.dispose()

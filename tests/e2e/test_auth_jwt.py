@@ -16,6 +16,7 @@ import pytest
 from pydantic import SecretStr
 
 from cape.settings import Settings
+from cape.teams import personal_team_id
 from tests.e2e.auth_support import task_body, task_count
 from tests.harness import new_api_key, running_api
 from tests.tokens.jwks_server import (
@@ -36,8 +37,8 @@ EC = SigningKey.ec("api-ec-1")
 class JwtApi:
     http: httpx.AsyncClient
     jwks: JwksServer
-    team: str
-    key: str  # an API key of the same owner as the team
+    team: str  # the team's slug, as tokens name it
+    key: str  # an API key of the team's owner
 
 
 def hs256(**extra: object) -> str:
@@ -64,6 +65,14 @@ async def jwt_api(settings: Settings) -> AsyncIterator[JwtApi]:
             running_api(configured) as url,
             httpx.AsyncClient(base_url=url, timeout=30) as http,
         ):
+            # The tokens' subjects, members of the team (a token names a member, never makes one).
+            for user, role in (("user-1", "member"), ("svc", "admin"), ("viewer-1", "viewer")):
+                added = await http.post(
+                    f"/v1/teams/{personal_team_id(team)}/members",
+                    json={"user": user, "role": role},
+                    headers=bearer(key),
+                )
+                assert added.status_code in (200, 201), added.text
             yield JwtApi(http, jwks, team, key)
 
 
@@ -85,11 +94,11 @@ async def test_hs256_and_rs256_tokens_list_the_teams_tasks(settings: Settings) -
             assert [t["id"] for t in listed.json()["items"]] == [made.json()["id"]]
         who = await api.http.get("/v1/session", headers=bearer(RSA.sign(claims(team=api.team))))
         assert who.json()["method"] == "jwt" and who.json()["key_id"] == "jwt:user-1"
-        assert who.json()["owner"] == api.team and who.json()["expires_at"]
+        assert who.json()["owner"] == "user-1" and who.json()["expires_at"]
         created = await api.http.post(
             "/v1/tasks", json=task_body(), headers=bearer(RSA.sign(claims(team=api.team)))
         )
-        assert created.status_code == 201 and created.json()["owner"] == api.team
+        assert created.status_code == 201 and created.json()["owner"] == "user-1"
         assert await task_count(settings, api.team) == 2
         # API keys still work with JWT on.
         assert (await api.http.get("/v1/tasks", headers=bearer(api.key))).status_code == 200
@@ -154,6 +163,31 @@ async def test_every_bad_token_is_a_401_with_its_reason_and_writes_nothing(
             assert odd.status_code == 403 and odd.json()["error"]["details"]["reason"] == why
         odd_sub = await api.http.get("/v1/tasks", headers=bearer(hs256(team=api.team, sub="a\tb")))
         assert odd_sub.json()["error"]["details"]["reason"] == "invalid_subject", odd_sub.text
+        for token, why in (
+            (hs256(team="no-such-team"), "unknown_team"),
+            (hs256(team=api.team, sub="stranger"), "not_a_member"),
+            (hs256(team=api.team, role="emperor"), "unknown_role"),
+        ):
+            refused = await api.http.post("/v1/tasks", json=task_body(), headers=bearer(token))
+            assert refused.status_code == 403, refused.text
+            assert refused.json()["error"]["details"]["reason"] == why, refused.text
+        assert await task_count(settings, api.team) == 0
+
+
+async def test_a_token_has_its_members_role_lowered_never_raised_by_its_role_claim(
+    settings: Settings,
+) -> None:
+    async with jwt_api(settings) as api:
+        as_viewer = hs256(team=api.team, sub="viewer-1", role="owner")  # claims more than it is
+        refused = await api.http.post("/v1/tasks", json=task_body(), headers=bearer(as_viewer))
+        assert refused.status_code == 403, refused.text
+        assert refused.json()["error"]["details"]["missing_scope"] == "tasks:write"
+        lowered = hs256(team=api.team, sub="svc", role="viewer")  # an admin, as a viewer here
+        refused = await api.http.post("/v1/tasks", json=task_body(), headers=bearer(lowered))
+        assert refused.status_code == 403, refused.text
+        admin = hs256(team=api.team, sub="svc", role="admin")
+        keys = await api.http.get("/v1/keys", headers=bearer(admin))
+        assert keys.status_code == 200, keys.text
         assert await task_count(settings, api.team) == 0
 
 
@@ -180,4 +214,4 @@ async def test_with_jwt_off_only_api_keys_authenticate(settings: Settings, token
     ):
         response = await http.get("/v1/tasks", headers=bearer(token))
         assert response.status_code == 401
-        assert response.json()["error"]["message"] == "unknown or revoked API key"
+        assert response.json()["error"]["message"] == "unknown API key"

@@ -36,8 +36,8 @@ from tests.e2e.agent_support import spec
 from tests.harness import new_api_key
 
 WRITE_METHODS = {"post", "put", "patch", "delete"}
-# Writes that touch no team: any user may make a team of their own.
-VIEWER_MAY = {("post", "/v1/teams")}
+# Writes that touch no team: any user may make a team of their own, log in and out.
+VIEWER_MAY = {("post", "/v1/teams"), ("post", "/v1/session"), ("delete", "/v1/session")}
 
 
 @dataclass
@@ -94,6 +94,8 @@ def bodies(tag: str) -> dict[tuple[str, str], Callable[[TeamOne], dict[str, Any]
         },
         ("put", "/v1/agents/{name}/default"): lambda t: {"json": {"version": t.ids["version"]}},
         ("post", "/v1/keys"): lambda t: {"json": {"name": "two"}},
+        # A key nobody holds: the answer must be a 401 that shows nothing.
+        ("post", "/v1/session"): lambda t: {"json": {"api_key": "cape_" + "x" * 43}},
         ("post", "/v1/teams"): lambda t: {"json": {"slug": f"{fresh}-{uuid.uuid4().hex[:6]}"}},
         ("post", "/v1/teams/{team_id}/members"): lambda t: {
             "json": {"user": f"{fresh}-user", "role": "admin"}
