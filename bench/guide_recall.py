@@ -53,11 +53,14 @@ class Gate:
     wrong_shown: int  # the answer quotes a wrong first section
     right_hidden: int  # "nothing relevant" although the first section was right
     wrong_hidden: int  # "nothing relevant" and the first section was wrong anyway
+    unrelated_shown: int  # questions the docs do not answer that got an answer anyway
+    unrelated: int
 
     def line(self) -> str:
         return (
             f"gate: right shown {self.right_shown}, wrong shown {self.wrong_shown}, "
-            f"right hidden {self.right_hidden}, wrong hidden {self.wrong_hidden}"
+            f"right hidden {self.right_hidden}, wrong hidden {self.wrong_hidden}; "
+            f"unrelated answered {self.unrelated_shown}/{self.unrelated}"
         )
 
 
@@ -66,9 +69,17 @@ def key(p: Passage) -> str:
     return f"{p.doc}#{p.anchor}"
 
 
-def load_questions(path: Path = QUESTIONS) -> list[Question]:
+def _data(path: Path) -> dict[str, Any]:
     data: dict[str, Any] = yaml.safe_load(path.read_text(encoding="utf-8"))
-    return [Question(item["q"], tuple(item["expect"])) for item in data["questions"]]
+    return data
+
+
+def load_questions(path: Path = QUESTIONS) -> list[Question]:
+    return [Question(item["q"], tuple(item["expect"])) for item in _data(path)["questions"]]
+
+
+def load_unrelated(path: Path = QUESTIONS) -> list[str]:
+    return [str(q) for q in _data(path).get("unrelated", [])]
 
 
 def score(
@@ -91,7 +102,7 @@ def score(
     return Scores(n, {k: v / n for k, v in hits.items()}, reciprocal / n, misses)
 
 
-def gate(questions: list[Question]) -> Gate:
+def gate(questions: list[Question], unrelated: list[str]) -> Gate:
     counts = {"right_shown": 0, "wrong_shown": 0, "right_hidden": 0, "wrong_hidden": 0}
     for question in questions:
         out = retrieval_answer(question.q, top_k=5)
@@ -99,7 +110,8 @@ def gate(questions: list[Question]) -> Gate:
         right = bool(top) and key(top[0]) in question.expect
         shown = bool(out["resources"])
         counts[f"{'right' if right else 'wrong'}_{'shown' if shown else 'hidden'}"] += 1
-    return Gate(**counts)
+    shown_anyway = sum(bool(retrieval_answer(q, top_k=5)["resources"]) for q in unrelated)
+    return Gate(**counts, unrelated_shown=shown_anyway, unrelated=len(unrelated))
 
 
 def main() -> None:
@@ -109,7 +121,7 @@ def main() -> None:
     questions = load_questions()
     scores = score(questions)
     print(scores.line())
-    print(gate(questions).line())
+    print(gate(questions, load_unrelated()).line())
     if args.misses:
         for q, top, expected in scores.misses:
             print(f"- {q}\n    got {top}\n    want {list(expected)}")
