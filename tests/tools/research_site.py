@@ -14,7 +14,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, cast
 from urllib.parse import parse_qs, urlsplit
 
 SHARED = (
@@ -101,7 +101,7 @@ class Site(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         parts = urlsplit(self.path)
-        base = f"http://127.0.0.1:{self.server.server_address[1]}"
+        base = f"http://127.0.0.1:{cast(ThreadingHTTPServer, self.server).server_port}"
         if parts.path.endswith("/search"):
             assert parse_qs(parts.query)["format"] == ["json"]
             mode = parts.path.split("/")[1]
