@@ -68,14 +68,19 @@ async def research(ctx: ToolContext, args: dict[str, Any]) -> ToolOutput:
     question = " ".join(str(args["query"]).split())
     if not question:
         raise ToolError("query must contain words")
-    pages = min(int(args.get("max_sources", DEFAULT_SOURCES)), settings.research_max_pages)
+    asked = int(args.get("max_sources", DEFAULT_SOURCES))
+    pages = min(asked, settings.research_max_pages)
+    if asked > settings.research_max_pages:
+        limit = f"{pages}, CAPE_RESEARCH_MAX_PAGES"
+    else:
+        limit = f"{pages}, max_sources" + ("" if "max_sources" in args else " by default")
     hits, cached = await cached_search(settings, question, min(2 * pages + 2, 20))
     if not hits:
         return ToolOutput(
             content=f"No search results for {question!r}; nothing to read. Try other words.",
             records=[("research", {"query": question, "results": 0, "sources": []})],
         )
-    reading = await read_pages(hits, pages, settings, asked=int(args.get("max_sources", 0)))
+    reading = await read_pages(hits, pages, settings, limit)
     if not reading.sources:
         why = "; ".join(f"{url}: {reason}" for url, reason in reading.skipped[:8])
         raise ToolError(f"research read no page for {question!r}: {reading.stopped or why}")

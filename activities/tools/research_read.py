@@ -59,8 +59,11 @@ async def _source(hit: Hit, settings: Settings, budget: int) -> tuple[Source, in
     return source, len(page.body), page.cut
 
 
-async def read_pages(hits: list[Hit], pages: int, settings: Settings, asked: int) -> Reading:
-    """Read up to `pages` of `hits` within the byte and time limits of `settings`."""
+async def read_pages(hits: list[Hit], pages: int, settings: Settings, limit: str) -> Reading:
+    """Read up to `pages` of `hits` within the byte and time limits of `settings`.
+
+    `limit` names the page limit in the notes ("3, max_sources").
+    """
     reading = Reading()
     seen_urls: set[str] = set()
     seen_texts: dict[str, int] = {}
@@ -72,8 +75,7 @@ async def read_pages(hits: list[Hit], pages: int, settings: Settings, asked: int
             continue
         seen_urls.add(_key(hit.url))
         if len(reading.sources) >= pages:
-            cap = "max_sources" if asked and asked <= pages else "CAPE_RESEARCH_MAX_PAGES"
-            reading.stopped = f"the page limit ({pages}, {cap}) was reached"
+            reading.stopped = f"the page limit ({limit}) was reached"
             break
         budget = settings.research_max_bytes - reading.bytes_read
         if budget < MIN_READ:

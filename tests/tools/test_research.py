@@ -121,6 +121,12 @@ async def test_the_page_limit_is_the_smaller_of_the_call_and_the_operator(
     use(rig, site, research_max_pages=1)
     out = await run(rig, max_sources=3)
     assert "the page limit (1, CAPE_RESEARCH_MAX_PAGES) was reached" in out.content
+    use(rig, site, "long", research_max_pages=5)  # two pages found, both read: no limit hit
+    out = await run(rig)
+    assert "Stopped reading" not in out.content
+    use(rig, site, research_max_pages=1)
+    out = await run(rig, max_sources=1)
+    assert "the page limit (1, max_sources) was reached" in out.content
 
 
 async def test_the_byte_limit_cuts_and_stops(rig: ToolRig, site: str) -> None:
