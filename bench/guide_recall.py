@@ -53,6 +53,7 @@ class Gate:
     wrong_shown: int  # the answer quotes a wrong first section
     right_hidden: int  # "nothing relevant" although the first section was right
     wrong_hidden: int  # "nothing relevant" and the first section was wrong anyway
+    quoted_right: int  # answers whose quoted sections include a right one
     unrelated_shown: int  # questions the docs do not answer that got an answer anyway
     unrelated: int
 
@@ -60,6 +61,7 @@ class Gate:
         return (
             f"gate: right shown {self.right_shown}, wrong shown {self.wrong_shown}, "
             f"right hidden {self.right_hidden}, wrong hidden {self.wrong_hidden}; "
+            f"a right section quoted {self.quoted_right}; "
             f"unrelated answered {self.unrelated_shown}/{self.unrelated}"
         )
 
@@ -104,14 +106,23 @@ def score(
 
 def gate(questions: list[Question], unrelated: list[str]) -> Gate:
     counts = {"right_shown": 0, "wrong_shown": 0, "right_hidden": 0, "wrong_hidden": 0}
+    quoted = 0
     for question in questions:
         out = retrieval_answer(question.q, top_k=5)
+        # The answer names each section it quotes by its path (docs/agents.md#budgets).
+        quoted += any(_path(e) in out["answer"] for e in question.expect)
         top = search(question.q, 1)
         right = bool(top) and key(top[0]) in question.expect
         shown = bool(out["resources"])
         counts[f"{'right' if right else 'wrong'}_{'shown' if shown else 'hidden'}"] += 1
     shown_anyway = sum(bool(retrieval_answer(q, top_k=5)["resources"]) for q in unrelated)
-    return Gate(**counts, unrelated_shown=shown_anyway, unrelated=len(unrelated))
+    return Gate(
+        **counts, quoted_right=quoted, unrelated_shown=shown_anyway, unrelated=len(unrelated)
+    )
+
+
+def _path(expected: str) -> str:
+    return expected if expected.startswith("README.md") else f"docs/{expected}"
 
 
 def main() -> None:
