@@ -144,8 +144,7 @@ class Bm25Index:
         best = [replace(self.passages[i], score=round(s, 4)) for s, i in scored[:top_k]]
         covered = frozenset(t for t in weights if scored and self.terms[scored[0][1]].get(t))
         idf = {term: self.idf(term) for term in weights}
-        user = [t for t, w in weights.items() if w == 1.0]
-        return Match(best, user, idf, weights, covered)
+        return Match(best, list(dict.fromkeys(tokens(query))), idf, weights, covered)
 
     def search(self, query: str, top_k: int = 5) -> list[Passage]:
         """The `top_k` best passages for `query`, best first, each with its score."""
