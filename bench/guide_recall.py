@@ -76,8 +76,9 @@ def _data(path: Path) -> dict[str, Any]:
     return data
 
 
-def load_questions(path: Path = QUESTIONS) -> list[Question]:
-    return [Question(item["q"], tuple(item["expect"])) for item in _data(path)["questions"]]
+def load_questions(path: Path = QUESTIONS, part: str = "questions") -> list[Question]:
+    """The development questions (`part="holdout"`: those written after tuning)."""
+    return [Question(item["q"], tuple(item["expect"])) for item in _data(path).get(part, [])]
 
 
 def load_unrelated(path: Path = QUESTIONS) -> list[str]:
@@ -133,6 +134,8 @@ def main() -> None:
     scores = score(questions)
     print(scores.line())
     print(gate(questions, load_unrelated()).line())
+    if holdout := load_questions(part="holdout"):
+        print("holdout (never tuned on):", score(holdout).line())
     if args.misses:
         for q, top, expected in scores.misses:
             print(f"- {q}\n    got {top}\n    want {list(expected)}")
