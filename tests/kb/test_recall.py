@@ -24,14 +24,15 @@ def test_the_set_is_big_enough_and_names_real_sections() -> None:
 
 def test_recall_and_mrr_floors() -> None:
     scores = score(QUESTIONS)
-    assert scores.recall[1] >= 0.6, scores.line()
-    assert scores.recall[3] >= 0.83, scores.line()
-    assert scores.recall[5] >= 0.86, scores.line()
-    assert scores.mrr >= 0.72, scores.line()
+    # Some room under today's figures: other sections of the docs change too.
+    assert scores.recall[1] >= 0.58, scores.line()
+    assert scores.recall[3] >= 0.8, scores.line()
+    assert scores.recall[5] >= 0.85, scores.line()
+    assert scores.mrr >= 0.7, scores.line()
 
 
 def test_the_gate_shows_right_answers_and_stops_unrelated_ones() -> None:
     result = gate(QUESTIONS, load_unrelated())
     assert result.right_hidden == 0, result.line()
-    assert result.quoted_right >= 55, result.line()  # 27 before issue 21
+    assert result.quoted_right >= 52, result.line()  # 27 before issue 21, 61 now
     assert result.unrelated_shown <= 2, result.line()
