@@ -8,7 +8,7 @@ from __future__ import annotations
 
 FILE_TOOLS = ("write_file", "read_file", "list_files", "append_file", "delete_file", "patch_file")
 CODE_TOOLS = ("shell", "python", "pip_install")
-WEB_TOOLS = ("web_search", "web_fetch")
+WEB_TOOLS = ("web_search", "web_fetch", "research")
 GITHUB_TOOLS = (
     "git_clone",
     "git_branch",

@@ -85,6 +85,9 @@ class ToolSettings(BaseSettings):
     )
     fetch_max_bytes: int = Field(5 * MiB, ge=1024)
     fetch_timeout_seconds: float = Field(20.0, gt=0)
+    research_max_pages: int = Field(5, ge=1, le=20, description="Pages one research call reads.")
+    research_max_bytes: int = Field(8 * MiB, ge=1024, description="Bytes one research call reads.")
+    research_timeout_seconds: float = Field(90.0, gt=0, description="One research call's time.")
 
     github_token: SecretStr = SecretStr("")
     github_api_url: str = "https://api.github.com"

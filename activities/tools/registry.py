@@ -19,6 +19,7 @@ MODULES = (
     "python",
     "web_search",
     "web_fetch",
+    "research",
     "github",
     "email",
     "pdf",

@@ -202,19 +202,41 @@ _DROP = re.compile(r"<(script|style|noscript|template|title)\b.*?</\1\s*>|<!--.*
 _TAG = re.compile(r"<[^>]+>")
 
 
-def extract_html(markup: str, url: str) -> tuple[str, str]:
-    """(title, main text) of an HTML page: trafilatura, else a crude tag strip."""
+@dataclass(frozen=True)
+class Extracted:
+    """The readable part of an HTML page and what it says about itself."""
+
+    title: str
+    text: str
+    author: str = ""
+    date: str = ""  # as the page gives it, usually YYYY-MM-DD
+    sitename: str = ""
+
+
+def extract_document(markup: str, url: str) -> Extracted:
+    """Main text and metadata of an HTML page: trafilatura, else a crude tag strip."""
     title, text = "", ""
-    doc = trafilatura.bare_extraction(markup, url=url, with_metadata=True)
+    author = date = sitename = ""
+    # No date guessed from a copyright line or the URL: only what the page declares.
+    doc = trafilatura.bare_extraction(
+        markup, url=url, with_metadata=True, date_extraction_params={"extensive_search": False}
+    )
     if isinstance(doc, Document):
         title, text = doc.title or "", doc.text or ""
+        author, date, sitename = doc.author or "", doc.date or "", doc.sitename or ""
     if not title and (match := _TITLE.search(markup)):
         title = html.unescape(_TAG.sub("", match.group(1)))
     if not text.strip():
         stripped = html.unescape(_TAG.sub(" ", _DROP.sub(" ", markup)))
         lines = (" ".join(line.split()) for line in stripped.splitlines())
         text = "\n".join(line for line in lines if line)
-    return " ".join(title.split()), text.strip()
+    return Extracted(" ".join(title.split()), text.strip(), author, date, sitename)
+
+
+def extract_html(markup: str, url: str) -> tuple[str, str]:
+    """(title, main text) of an HTML page."""
+    doc = extract_document(markup, url)
+    return doc.title, doc.text
 
 
 def clip(text: str, max_chars: int) -> str:

@@ -125,6 +125,24 @@ def render(query: str, hits: list[Hit]) -> str:
     return "\n".join(lines)
 
 
+async def cached_search(settings: Settings, query: str, limit: int) -> tuple[list[Hit], bool]:
+    """The hits for `query` and whether they came from the cache; fresh ones wait their turn."""
+    backend = settings.search_backend
+    where = settings.searxng_url if backend == "searxng" else ""
+    key = (backend, where, normalize(query), limit)
+    state = _state
+    hits: list[Hit] | None = None
+    if settings.search_cache_seconds > 0:
+        hits = state.cache.get(key, settings.search_cache_seconds)
+    if hits is not None:
+        return hits, True
+    await state.limiter.acquire(settings.search_per_minute, "web search")
+    hits = await search(settings, query, limit)
+    if settings.search_cache_seconds > 0:
+        state.cache.put(key, hits)
+    return hits, False
+
+
 async def web_search(ctx: ToolContext, args: dict[str, Any]) -> ToolOutput:
     """Search the web; cached hits skip the rate limit."""
     settings = ctx.settings
@@ -133,18 +151,7 @@ async def web_search(ctx: ToolContext, args: dict[str, Any]) -> ToolOutput:
         raise ToolError("query must contain words")
     limit = int(args.get("max_results", 5))
     backend = settings.search_backend
-    where = settings.searxng_url if backend == "searxng" else ""
-    key = (backend, where, normalize(query), limit)
-    state = _state
-    hits: list[Hit] | None = None
-    if settings.search_cache_seconds > 0:
-        hits = state.cache.get(key, settings.search_cache_seconds)
-    cached = hits is not None
-    if hits is None:
-        await state.limiter.acquire(settings.search_per_minute, "web search")
-        hits = await search(settings, query, limit)
-        if settings.search_cache_seconds > 0:
-            state.cache.put(key, hits)
+    hits, cached = await cached_search(settings, query, limit)
     log.info("web search", backend=backend, results=len(hits), cached=cached)
     record = {
         "query": query,

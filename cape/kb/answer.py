@@ -21,7 +21,7 @@ FORMATS = ("text", "steps", "checklist", "code")
 USER_LEVELS = ("beginner", "intermediate", "expert")
 MAX_QUERY_CHARS = 2000
 MAX_TOP_K = 20
-MIN_CONFIDENCE = 0.15  # below this the best passage is not taken as an answer
+MIN_CONFIDENCE = 0.3  # below this the best passage holds too little of the question
 CLOSE_SCORE = 0.6  # passages scoring this share of the best one join the answer
 PAGE_BOOST = 1.15  # passages of the page the user is on rank a little higher
 NOTE = (
@@ -121,13 +121,18 @@ def _boost(hits: list[Passage], page: str) -> list[Passage]:
 
 
 def _confidence(match: Match, hits: list[Passage]) -> float:
-    total = sum(match.idf.values())
+    """How much of the question the best passage holds: its share of the weighted query terms.
+
+    Each term counts its weight (the user's words, the docs' terms for their everyday words)
+    times its idf, so a passage holding only common words scores low, and words no passage
+    has ("sourdough") pull the share down. No margin to the runner-up: two sections that both
+    answer (concepts and agents both explain budgets) are no reason for doubt.
+    """
+    total = sum(w * match.idf[t] for t, w in match.weights.items())
     if not hits or total <= 0:
         return 0.0
-    coverage = sum(match.idf[t] for t in match.covered) / total
-    second = hits[1].score if len(hits) > 1 else 0.0
-    margin = (hits[0].score - second) / hits[0].score
-    return round(min(1.0, coverage * (0.5 + 0.5 * margin)), 2)
+    held = sum(match.weights[t] * match.idf[t] for t in match.covered)
+    return round(min(1.0, held / total), 2)
 
 
 def _nothing(query: str) -> str:

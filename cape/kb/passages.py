@@ -18,6 +18,7 @@ FENCE = re.compile(r"^ {0,3}(```|~~~)")
 LINK = re.compile(r"!?\[([^\]]*)\]\([^)]*\)")
 SEPARATOR = " \u203a "  # single right-pointing angle quotation mark
 PASSAGE_LEVELS = (2, 3)
+README = "README.md"
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,7 @@ class Passage:
     text: str  # the section's Markdown without its heading line
     level: int  # 1 for a document's introduction, 2 or 3 for sections
     score: float = 0.0
+    folder: str = "docs/"  # where `doc` lives in the repository ("" for the README)
 
     @property
     def heading(self) -> str:
@@ -38,8 +40,8 @@ class Passage:
 
     @property
     def path(self) -> str:
-        """Where to read it: `docs/agents.md#budgets`."""
-        return f"docs/{self.doc}#{self.anchor}"
+        """Where to read it: `docs/agents.md#budgets` (`README.md#configuration`)."""
+        return f"{self.folder}{self.doc}#{self.anchor}"
 
 
 def plain(heading: str) -> str:
@@ -69,7 +71,7 @@ class _Anchors:
         return anchor
 
 
-def split_markdown(doc: str, markdown: str) -> list[Passage]:
+def split_markdown(doc: str, markdown: str, folder: str = "docs/") -> list[Passage]:
     """The passages of one Markdown file (sections without text are left out)."""
     anchors = _Anchors()
     passages: list[Passage] = []
@@ -85,7 +87,7 @@ def split_markdown(doc: str, markdown: str) -> list[Passage]:
         text = "\n".join(lines).strip()
         if text:
             full = SEPARATOR.join([title, *path])
-            passages.append(Passage(doc, full, anchor, text, level))
+            passages.append(Passage(doc, full, anchor, text, level, folder=folder))
 
     for line in markdown.splitlines():
         if FENCE.match(line):
@@ -122,10 +124,17 @@ def heading_anchors(markdown: str) -> set[str]:
 
 
 def load_passages(docs_dir: Path) -> list[Passage]:
-    """Every passage of the `*.md` files directly in `docs_dir`, files in name order."""
+    """Every passage of the `*.md` files directly in `docs_dir`, files in name order.
+
+    The project's README.md beside the docs directory comes last: its settings table answers
+    questions no page of the docs does.
+    """
     passages: list[Passage] = []
     for file in sorted(docs_dir.glob("*.md")):
         passages.extend(split_markdown(file.name, file.read_text(encoding="utf-8")))
+    readme = docs_dir.parent / README
+    if readme.is_file() and docs_dir.name == "docs":
+        passages.extend(split_markdown(README, readme.read_text(encoding="utf-8"), folder=""))
     return passages
 
 

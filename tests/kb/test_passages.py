@@ -78,7 +78,7 @@ def test_slugs_are_githubs(heading: str, slug: str) -> None:
     ("words", "stemmed"),
     [
         (["approve", "approval", "approved", "approving", "approvals"], "approv"),
-        (["retry", "retries", "retried", "retrying"], "retry"),
+        (["retry", "retries", "retried", "retrying"], "retri"),
         (["stop", "stops", "stopped", "stopping"], "stop"),
         (["schedule", "schedules", "scheduled"], "schedul"),
         (["budget", "budgets"], "budget"),
@@ -96,3 +96,24 @@ def test_tokens_drop_stopwords_and_split_compounds() -> None:
     assert tokens("input_required") == ["input_requir", "input", "requir"]
     assert tokens("Is it THE 429?") == ["429"]
     assert tokens("") == []
+
+
+def test_the_products_name_is_not_a_cap() -> None:
+    # "cape" -> "cap" made every question about a spending cap match the product's name.
+    assert stem("cape") == "cape"
+    assert "cap" not in tokens("How does Cape run CapeControl tasks?")
+    assert tokens("a spending cap") == ["spend", "cap"]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Can't I raise it?", ["rais"]),
+        ("I don't want it", []),
+        ("what's the worker's queue", ["worker", "queue"]),
+        ("it won\u2019t start", ["start"]),
+        ("the users' keys", ["user", "key"]),
+    ],
+)
+def test_contractions_leave_no_fragments(text: str, expected: list[str]) -> None:
+    assert tokens(text) == expected
