@@ -17,6 +17,7 @@ from api.agents.routes import router as agents_router
 from api.artifacts.routes import router as artifacts_router
 from api.errors import install_error_handlers
 from api.health.routes import router as health_router
+from api.metrics.routes import router as metrics_router
 from api.middleware.body_limit import BodyLimitMiddleware
 from api.middleware.text_guard import TextGuardMiddleware
 from api.runtime import Runtime
@@ -26,10 +27,13 @@ from api.streams.routes import router as streams_router
 from api.tasks.input_routes import router as task_input_router
 from api.tasks.op_routes import router as task_ops_router
 from api.tasks.routes import router as tasks_router
+from api.telemetry import instrument
 from api.usage.routes import router as usage_router
 from cape.db.engine import create_engine, readonly_session_factory, session_factory
 from cape.registry.builtin import ensure_builtins
 from cape.settings import Settings, get_settings
+from cape.telemetry.pool import watch_pool
+from cape.telemetry.tracing import temporal_interceptors
 
 log = structlog.get_logger(__name__)
 
@@ -47,9 +51,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = create_engine(settings)
+        watch_pool(engine, "api")
         # lazy: the API starts (and /readyz reports) even while Temporal is still coming up.
         temporal = await Client.connect(
-            settings.temporal_address, namespace=settings.temporal_namespace, lazy=True
+            settings.temporal_address,
+            namespace=settings.temporal_namespace,
+            lazy=True,
+            interceptors=temporal_interceptors(),
         )
         reads = readonly_session_factory(engine)
         sessions = session_factory(engine)
@@ -83,8 +91,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Added first, so it runs inside the body limit: it reads only bodies within the limit.
     app.add_middleware(TextGuardMiddleware)
     app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)
+    instrument(app)  # outermost: counts the 413s too
     install_error_handlers(app)
     app.include_router(health_router)
+    app.include_router(metrics_router)
     app.include_router(tasks_router, prefix="/v1")
     app.include_router(task_ops_router, prefix="/v1")
     app.include_router(task_input_router, prefix="/v1")
