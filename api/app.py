@@ -27,7 +27,7 @@ from api.streams.routes import router as streams_router
 from api.tasks.input_routes import router as task_input_router
 from api.tasks.op_routes import router as task_ops_router
 from api.tasks.routes import router as tasks_router
-from api.telemetry import instrument
+from api.telemetry import app_options, instrument
 from api.usage.routes import router as usage_router
 from cape.db.engine import create_engine, readonly_session_factory, session_factory
 from cape.registry.builtin import ensure_builtins
@@ -87,6 +87,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="0.1.0",
         description=DESCRIPTION,
         lifespan=lifespan,
+        **app_options(),
     )
     # Added first, so it runs inside the body limit: it reads only bodies within the limit.
     app.add_middleware(TextGuardMiddleware)
