@@ -49,13 +49,20 @@ async def connect(settings: Settings) -> Client:
     )
 
 
-def worker_options(engine: AsyncEngine) -> dict[str, Any]:
-    """Options of every Worker: the metrics interceptor, a sandbox that lets OTel through."""
-    watch_pool(engine, "worker")
-    # The tracing interceptor runs inside workflow code: OpenTelemetry's context must be the
-    # worker's own module, not a sandboxed copy, or spans lose their parents.
+def workflow_runner() -> SandboxedWorkflowRunner:
+    """The workflow sandbox, letting OpenTelemetry through (workers and `cape replay` alike).
+
+    The tracing interceptor runs inside workflow code: OpenTelemetry's context must be the
+    worker's own module, not a sandboxed copy, or spans lose their parents.
+    """
     restrictions = SandboxRestrictions.default.with_passthrough_modules("opentelemetry")
+    return SandboxedWorkflowRunner(restrictions=restrictions)
+
+
+def worker_options(engine: AsyncEngine) -> dict[str, Any]:
+    """Options of every Worker: the metrics interceptor and the workflow sandbox."""
+    watch_pool(engine, "worker")
     return {
         "interceptors": [StepMetrics(readonly_session_factory(engine))],
-        "workflow_runner": SandboxedWorkflowRunner(restrictions=restrictions),
+        "workflow_runner": workflow_runner(),
     }

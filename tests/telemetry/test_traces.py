@@ -17,6 +17,10 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+from opentelemetry.sdk.trace import TracerProvider
+from temporalio.client import Client
+from temporalio.contrib.opentelemetry import TracingInterceptor
+from temporalio.worker import Replayer
 
 from cape.settings import Settings
 from cli.testing.fake_llm import FakeLLMServer
@@ -24,6 +28,8 @@ from tests.e2e.test_task_flow import write_then_answer
 from tests.harness import ROOT, free_port, new_api_key, settings_env, wait_http
 from tests.telemetry.otlp import OtlpReceiver, ReceivedSpan
 from tests.telemetry.scrape import scrape, value
+from worker.observe import workflow_runner
+from workflows.agent_task import AgentTaskWorkflow
 
 LIMIT = 60.0
 
@@ -65,7 +71,7 @@ def one(spans: list[ReceivedSpan], name: str) -> ReceivedSpan:
 
 
 async def test_a_task_is_one_connected_trace_and_workers_serve_their_metrics(
-    settings: Settings, fake_llm: FakeLLMServer, tmp_path: Path
+    settings: Settings, fake_llm: FakeLLMServer, tmp_path: Path, client: Client
 ) -> None:
     name = f"trace-{uuid.uuid4().hex[:8]}"
     fake_llm.add_script(write_then_answer(name))
@@ -148,3 +154,12 @@ async def test_a_task_is_one_connected_trace_and_workers_serve_their_metrics(
     # The Temporal SDK's own runtime metrics on their port.
     assert "temporal_worker_task_slots_available" in sdk_metrics
     assert "temporal_workflow_task_schedule_to_start_latency" in sdk_metrics
+
+    # The traced history (its headers carry the trace context) replays in the workers' sandbox.
+    history = await client.get_workflow_handle(task["id"]).fetch_history()
+    replayer = Replayer(
+        workflows=[AgentTaskWorkflow],
+        interceptors=[TracingInterceptor(TracerProvider().get_tracer("replay"))],
+        workflow_runner=workflow_runner(),
+    )
+    assert (await replayer.replay_workflow(history)).replay_failure is None
