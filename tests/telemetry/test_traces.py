@@ -23,8 +23,7 @@ from temporalio.contrib.opentelemetry import TracingInterceptor
 from temporalio.worker import Replayer
 
 from cape.settings import Settings
-from cli.testing.fake_llm import FakeLLMServer
-from tests.e2e.test_task_flow import write_then_answer
+from cli.testing.fake_llm import FakeLLMServer, Script, ScriptedToolCall, Turn
 from tests.harness import ROOT, free_port, new_api_key, settings_env, wait_http
 from tests.telemetry.otlp import OtlpReceiver, ReceivedSpan
 from tests.telemetry.scrape import scrape, value
@@ -74,7 +73,10 @@ async def test_a_task_is_one_connected_trace_and_workers_serve_their_metrics(
     settings: Settings, fake_llm: FakeLLMServer, tmp_path: Path, client: Client
 ) -> None:
     name = f"trace-{uuid.uuid4().hex[:8]}"
-    fake_llm.add_script(write_then_answer(name))
+    shell = ScriptedToolCall(name="shell", arguments={"command": "echo traced"})
+    fake_llm.add_script(
+        Script(name=name, turns=[Turn(content="Running.", tool_calls=[shell]), Turn(content="ok")])
+    )
     api_port, metrics_port, sdk_port = free_port(), free_port(), free_port()
     api_settings = settings.model_copy(update={"api_port": api_port})
     worker_settings = settings.model_copy(
@@ -91,14 +93,19 @@ async def test_a_task_is_one_connected_trace_and_workers_serve_their_metrics(
         await wait_http(f"http://127.0.0.1:{metrics_port}/metrics", LIMIT)
         headers = {"Authorization": f"Bearer {key}"}
         async with httpx.AsyncClient(base_url=base, headers=headers, timeout=LIMIT) as http:
-            body = {"agent": "assistant", "input": {"prompt": "hi"}, "model": f"script:{name}"}
+            body = {"agent": "engineer", "input": {"prompt": "hi"}, "model": f"script:{name}"}
             created = await http.post("/v1/tasks", json=body)
             assert created.status_code == 201, created.text
             task = created.json()
             waited = await http.get(f"/v1/tasks/{task['id']}/wait", params={"timeout": LIMIT})
             assert waited.json()["status"] == "succeeded", waited.text
         spans = await spans_until(
-            receiver, "POST /v1/tasks", "RunWorkflow:", "RunActivity:finish_task", "chat "
+            receiver,
+            "POST /v1/tasks",
+            "RunWorkflow:",
+            "RunActivity:finish_task",
+            "chat ",
+            "sandbox.run",
         )
         worker_metrics = await scrape(f"http://127.0.0.1:{metrics_port}/metrics")
         sdk_metrics = (await httpx.AsyncClient().get(f"http://127.0.0.1:{sdk_port}/metrics")).text
@@ -139,6 +146,9 @@ async def test_a_task_is_one_connected_trace_and_workers_serve_their_metrics(
         assert int(str(chat.attributes["gen_ai.usage.input_tokens"])) > 0
         assert int(str(chat.attributes["gen_ai.usage.output_tokens"])) > 0
     assert {s.trace_id for s in spans if s.name.endswith("AgentTaskWorkflow")} == {trace_id}
+    [sandboxed] = [s for s in spans if s.name == "sandbox.run"]
+    assert ancestors(sandboxed)[0] == "RunActivity:run_tool" and sandboxed.trace_id == trace_id
+    assert sandboxed.attributes["cape.sandbox.exit_code"] == 0
 
     # The worker's logs of the task carry the trace id.
     lines = [json.loads(x) for x in (tmp_path / "worker.log").read_text().splitlines() if "{" in x]
@@ -148,7 +158,7 @@ async def test_a_task_is_one_connected_trace_and_workers_serve_their_metrics(
     # Each process counts only what it did: this API one request, this worker one task.
     post = {"method": "POST", "route": "/v1/tasks", "status": "201"}
     assert value(api_metrics, "cape_http_requests_total", **post) == 1
-    done = {"agent": "assistant", "team": "tester", "status": "succeeded"}
+    done = {"agent": "engineer", "team": "tester", "status": "succeeded"}
     assert value(worker_metrics, "cape_tasks_finished_total", **done) == 1
     assert ("cape_http_requests_total", frozenset(post.items())) not in worker_metrics
     # The Temporal SDK's own runtime metrics on their port.
