@@ -80,3 +80,16 @@ def team_of(owner: str) -> str:
     Tasks have an owner and no team yet; until teams land, the owner stands for its team.
     """
     return owner or "unknown"
+
+
+# Read from the database when the API is scraped (cape/telemetry/waiting.py).
+TASKS_WAITING = Gauge(
+    "cape_tasks_waiting",
+    "Tasks waiting for an answer (input_required), by agent, team and question kind.",
+    ["agent", "team", "kind"],
+)
+TASKS_WAITING_OLDEST = Gauge(
+    "cape_tasks_waiting_oldest_seconds",
+    "Age of the oldest unanswered question, by kind (approval, budget); 0 when none waits.",
+    ["kind"],
+)

@@ -13,8 +13,8 @@ from temporalio.worker import Worker
 from cape.settings import Settings
 from cli.testing.fake_llm import FakeLLMServer, Fault, Script, ScriptedToolCall, Turn
 from tests.conftest import Api
-from tests.e2e.agent_support import publish, spec, start
-from tests.e2e.tooling import pretty, wait_task
+from tests.e2e.agent_support import publish, spec, start, wait_status
+from tests.e2e.tooling import call, pretty, wait_task
 from tests.harness import iter_sse, running_api
 from tests.telemetry.scrape import moved, scrape, value
 
@@ -141,3 +141,27 @@ async def test_metrics_refuses_clients_outside_the_allow_list(settings: Settings
     off = settings.model_copy(update={"metrics_allow": []})
     async with running_api(off) as url, httpx.AsyncClient() as http:
         assert (await http.get(f"{url}/metrics")).status_code == 404
+
+
+async def test_a_waiting_approval_is_counted_until_answered(
+    api: Api, worker: Worker, fake_llm: FakeLLMServer, settings: Settings
+) -> None:
+    name = f"approve-{uuid.uuid4().hex[:8]}"
+    turns = [Turn(tool_calls=[call("write_file", path="a.txt", content="x")]), Turn(content="ok")]
+    fake_llm.add_script(Script(name=name, turns=turns))
+    agent = await publish(api, spec(tools=[{"name": "write_file", "approval": True}]))
+    task = await start(api, agent, f"script:{name}")
+    pending = (await wait_status(api, task["id"], "input_required"))["pending_input"]
+    waiting = {"agent": agent, "team": "tester", "kind": "approval"}
+
+    samples = await scrape(f"{api.url}/metrics")
+    assert value(samples, "cape_tasks_waiting", **waiting) == 1
+    age = value(samples, "cape_tasks_waiting_oldest_seconds", kind="approval")
+    assert 0 < age < settings.input_timeout_seconds
+
+    answered = await api.http.post(
+        f"/v1/tasks/{task['id']}/input", json={"request_id": pending["id"], "action": "approve"}
+    )
+    assert answered.status_code == 200, answered.text
+    assert (await wait_task(api, task["id"]))["status"] == "succeeded"
+    assert value(await scrape(f"{api.url}/metrics"), "cape_tasks_waiting", **waiting) == 0
