@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import subprocess
 import sys
 import time
@@ -26,11 +27,24 @@ from cape.settings import Settings
 from cli.testing.fake_llm import FakeLLMServer, Script, ScriptedToolCall, Turn
 from tests.harness import ROOT, free_port, new_api_key, settings_env, wait_http
 from tests.telemetry.otlp import OtlpReceiver, ReceivedSpan
-from tests.telemetry.scrape import scrape, value
+from tests.telemetry.scrape import parse, value
 from worker.observe import workflow_runner
 from workflows.agent_task import AgentTaskWorkflow
 
 LIMIT = 60.0
+DASHBOARD = ROOT / "deploy" / "grafana" / "dashboards" / "capecontrol.json"
+
+
+def family(name: str) -> str:
+    """A metric family's name without the suffix of its samples or its counter type."""
+    return re.sub(r"_(total|bucket|count|sum)$", "", name)
+
+
+def dashboard_metrics() -> set[str]:
+    """The metric names the Grafana dashboard's queries use."""
+    panels = json.loads(DASHBOARD.read_text())["panels"]
+    exprs = " ".join(t["expr"] for p in panels for t in p["targets"])
+    return set(re.findall(r"\b(?:cape|temporal)_[a-z_]+", exprs))
 
 
 @contextmanager
@@ -107,9 +121,13 @@ async def test_a_task_is_one_connected_trace_and_workers_serve_their_metrics(
             "chat ",
             "sandbox.run",
         )
-        worker_metrics = await scrape(f"http://127.0.0.1:{metrics_port}/metrics")
-        sdk_metrics = (await httpx.AsyncClient().get(f"http://127.0.0.1:{sdk_port}/metrics")).text
-        api_metrics = await scrape(f"{base}/metrics")
+        async with httpx.AsyncClient() as plain:
+            texts = [
+                (await plain.get(f"{url}/metrics")).text
+                for url in (base, f"http://127.0.0.1:{metrics_port}")
+            ]
+            sdk_metrics = (await plain.get(f"http://127.0.0.1:{sdk_port}/metrics")).text
+        api_metrics, worker_metrics = parse(texts[0]), parse(texts[1])
 
     route = one(spans, "POST /v1/tasks")
     trace_id = route.trace_id
@@ -164,6 +182,11 @@ async def test_a_task_is_one_connected_trace_and_workers_serve_their_metrics(
     # The Temporal SDK's own runtime metrics on their port.
     assert "temporal_worker_task_slots_available" in sdk_metrics
     assert "temporal_workflow_task_schedule_to_start_latency" in sdk_metrics
+
+    # Every metric the Grafana dashboard plots is exported under that name by some process.
+    exported = " ".join([*texts, sdk_metrics])
+    families = {family(n) for n in re.findall(r"^# TYPE ([a-z_]+) ", exported, re.M)}
+    assert {family(n) for n in dashboard_metrics()} - families == set()
 
     # The traced history (its headers carry the trace context) replays in the workers' sandbox.
     history = await client.get_workflow_handle(task["id"]).fetch_history()
