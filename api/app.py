@@ -40,7 +40,8 @@ log = structlog.get_logger(__name__)
 DESCRIPTION = """Start AI-agent tasks as durable Temporal workflows, follow their progress as
 Server-Sent Events or over a WebSocket, and inspect their steps.
 
-Every route except `/healthz`, `/readyz` and `/metrics` (allowed by network) needs `Authorization: Bearer <api key>`.
+Every route except `/healthz`, `/readyz` and `/metrics` (allowed by network) needs
+`Authorization: Bearer <api key>`.
 Errors have the body `{"error": {"code", "message", "details"}}`."""
 
 
