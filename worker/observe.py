@@ -59,8 +59,14 @@ def workflow_runner() -> SandboxedWorkflowRunner:
     return SandboxedWorkflowRunner(restrictions=restrictions)
 
 
-def worker_options(engine: AsyncEngine) -> dict[str, Any]:
-    """Options of every Worker: the metrics interceptor and the workflow sandbox."""
+def worker_options(engine: AsyncEngine | None) -> dict[str, Any]:
+    """Options of every Worker: the metrics interceptor and the workflow sandbox.
+
+    Without an engine (bench/workers.py's bare worker, which runs no task activities) there
+    is no pool to report and no task row to label metrics with: only the sandbox is set.
+    """
+    if engine is None:
+        return {"workflow_runner": workflow_runner()}
     watch_pool(engine, "worker")
     return {
         "interceptors": [StepMetrics(readonly_session_factory(engine))],
