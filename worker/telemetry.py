@@ -12,6 +12,7 @@ import time
 from collections import OrderedDict
 from typing import Any
 
+import structlog
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
@@ -23,6 +24,7 @@ from cape.db.models import Task
 from cape.domain import EventType
 from cape.telemetry import metrics
 
+log = structlog.get_logger(__name__)
 # Activity name -> step kind; the others are bookkeeping and are not steps.
 STEP_KINDS = {
     "call_llm": "llm",
@@ -76,7 +78,10 @@ class _Inbound(ActivityInboundInterceptor):
             self._failed(name, arg, exc, time.perf_counter() - started)
             raise
         self._step(name, arg, "succeeded", time.perf_counter() - started)
-        await self._succeeded(name, arg, result)
+        try:
+            await self._succeeded(name, arg, result)
+        except Exception as exc:  # a metric never fails a step that succeeded
+            log.warning("step metrics not recorded", activity=name, error=str(exc))
         return result
 
     def _step(self, name: str, arg: Any, outcome: str, seconds: float) -> None:
