@@ -26,20 +26,38 @@ from worker.telemetry import StepMetrics
 log = structlog.get_logger(__name__)
 
 
+class MetricsPortError(RuntimeError):
+    """A worker's metrics port cannot be served (taken by another process, a bad host)."""
+
+    def __init__(self, setting: str, address: str, cause: Exception) -> None:
+        super().__init__(
+            f"{setting}: cannot serve metrics on {address} ({cause}); give each worker on a "
+            "host its own port, or 0 to turn it off"
+        )
+
+
 def sdk_runtime(settings: Settings) -> Runtime | None:
     """A Temporal runtime exporting the SDK's metrics, or None (the default runtime)."""
     if not settings.worker_sdk_metrics_port:
         return None
     address = f"{settings.metrics_host}:{settings.worker_sdk_metrics_port}"
+    try:
+        runtime = Runtime(telemetry=TelemetryConfig(metrics=PrometheusConfig(bind_address=address)))
+    except ValueError as exc:  # the SDK's exporter could not bind
+        raise MetricsPortError("CAPE_WORKER_SDK_METRICS_PORT", address, exc) from exc
     log.info("temporal sdk metrics", address=address)
-    return Runtime(telemetry=TelemetryConfig(metrics=PrometheusConfig(bind_address=address)))
+    return runtime
 
 
 async def connect(settings: Settings) -> Client:
     """The worker's Temporal client, with tracing and metrics as configured."""
     setup_tracing("cape-worker")
     if settings.worker_metrics_port:
-        start_http_server(settings.worker_metrics_port, addr=settings.metrics_host)
+        try:
+            start_http_server(settings.worker_metrics_port, addr=settings.metrics_host)
+        except OSError as exc:
+            address = f"{settings.metrics_host}:{settings.worker_metrics_port}"
+            raise MetricsPortError("CAPE_WORKER_METRICS_PORT", address, exc) from exc
         log.info("worker metrics", port=settings.worker_metrics_port, host=settings.metrics_host)
     options: dict[str, Any] = {"interceptors": temporal_interceptors()}
     if (runtime := sdk_runtime(settings)) is not None:
