@@ -29,6 +29,7 @@ from cape.domain import Channel, EventType
 from cape.llm.pricing import PriceTable
 from cape.llm.providers import ProviderNotConfigured, Providers, UnknownProvider
 from cape.safe_text import clean_text
+from cape.telemetry.spans import llm_span, note_tokens
 
 log = structlog.get_logger(__name__)
 
@@ -130,7 +131,7 @@ class LlmActivities:
             await self.recorder.fail(ref, {"type": kind, "message": exc.message}, retrying=False)
             raise error from exc
         try:
-            async with heartbeating():
+            async with heartbeating(), llm_span(inp.provider, inp.model) as traced:
                 stream = await client.chat.completions.create(
                     model=inp.model,
                     messages=cast(list[ChatCompletionMessageParam], messages),
@@ -143,6 +144,7 @@ class LlmActivities:
                 async for chunk in stream:
                     acc.feed(chunk)
                     await self._flush(ref, acc)
+                note_tokens(traced, acc.usage.prompt_tokens, acc.usage.completion_tokens)
         except openai.OpenAIError as exc:
             error, retryable = classify(exc)
             retrying = retryable and not _last_attempt()

@@ -18,6 +18,7 @@ from api.artifacts.routes import router as artifacts_router
 from api.errors import install_error_handlers
 from api.health.routes import router as health_router
 from api.keys.routes import router as keys_router
+from api.metrics.routes import router as metrics_router
 from api.middleware.body_limit import BodyLimitMiddleware
 from api.middleware.text_guard import TextGuardMiddleware
 from api.runtime import Runtime
@@ -31,18 +32,22 @@ from api.tasks.op_routes import router as task_ops_router
 from api.tasks.routes import router as tasks_router
 from api.teams.member_routes import router as members_router
 from api.teams.routes import router as teams_router
+from api.telemetry import app_options, instrument
 from api.usage.routes import router as usage_router
 from cape.db.engine import create_engine, readonly_session_factory, session_factory
 from cape.registry.builtin import ensure_builtins
 from cape.settings import Settings, get_settings
+from cape.telemetry.pool import watch_pool
+from cape.telemetry.tracing import temporal_interceptors
 
 log = structlog.get_logger(__name__)
 
 DESCRIPTION = """Start AI-agent tasks as durable Temporal workflows, follow their progress as
 Server-Sent Events or over a WebSocket, and inspect their steps.
 
-Every route except `/healthz` and `/readyz` needs `Authorization: Bearer <api key>` (or a JWT
-when single sign-on is configured), or the session cookie of `POST /v1/session`.
+Every route except `/healthz`, `/readyz` and `/metrics` (allowed by network) needs
+`Authorization: Bearer <api key>` (or a JWT when single sign-on is configured), or the session
+cookie of `POST /v1/session`.
 Errors have the body `{"error": {"code", "message", "details"}}`."""
 
 
@@ -56,9 +61,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # object is built, so building it (e.g. for its OpenAPI document) writes nothing.
         app.state.authenticators = Authenticators.from_settings(settings)
         engine = create_engine(settings)
+        watch_pool(engine, "api")
         # lazy: the API starts (and /readyz reports) even while Temporal is still coming up.
         temporal = await Client.connect(
-            settings.temporal_address, namespace=settings.temporal_namespace, lazy=True
+            settings.temporal_address,
+            namespace=settings.temporal_namespace,
+            lazy=True,
+            interceptors=temporal_interceptors(),
         )
         reads = readonly_session_factory(engine)
         sessions = session_factory(engine)
@@ -88,12 +97,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="0.1.0",
         description=DESCRIPTION,
         lifespan=lifespan,
+        **app_options(),
     )
     # Added first, so it runs inside the body limit: it reads only bodies within the limit.
     app.add_middleware(TextGuardMiddleware)
     app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)
+    instrument(app)  # outermost: counts the 413s too
     install_error_handlers(app)
     app.include_router(health_router)
+    app.include_router(metrics_router)
     app.include_router(tasks_router, prefix="/v1")
     app.include_router(task_ops_router, prefix="/v1")
     app.include_router(task_input_router, prefix="/v1")

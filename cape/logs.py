@@ -8,6 +8,7 @@ import sys
 import structlog
 
 from cape.settings import Settings
+from cape.telemetry.tracing import add_trace_id
 
 
 def configure_logging(settings: Settings) -> None:
@@ -33,6 +34,7 @@ def configure_logging(settings: Settings) -> None:
         structlog.contextvars.merge_contextvars,
         structlog.stdlib.add_log_level,
         structlog.stdlib.add_logger_name,
+        add_trace_id,  # nothing unless tracing is on and the line is logged inside a span
         structlog.processors.TimeStamper(fmt="iso", utc=True),
     ]
     structlog.configure(

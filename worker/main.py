@@ -26,6 +26,7 @@ from cape.sandbox.launcher import Sandbox
 from cape.search_attributes import ensure_search_attributes
 from cape.settings import Settings
 from worker.group import WorkerGroup
+from worker.observe import connect, worker_options
 from worker.retention import sweep_forever
 from workflows.agent_task import AgentTaskWorkflow
 
@@ -74,6 +75,7 @@ def build_worker(
         # concurrency far below what one process handles.
         "max_concurrent_activities": settings.max_concurrent_activities,
         "graceful_shutdown_timeout": timedelta(seconds=10),
+        **worker_options(engine),
     }
     shared = Worker(
         client,
@@ -92,7 +94,7 @@ def build_worker(
 
 async def run_worker(settings: Settings) -> None:
     """Connect, run until SIGINT/SIGTERM, then shut down and release resources."""
-    client = await Client.connect(settings.temporal_address, namespace=settings.temporal_namespace)
+    client = await connect(settings)
     await ensure_search_attributes(client, settings.temporal_namespace)
     engine = create_engine(settings)
     provider = Providers(settings)

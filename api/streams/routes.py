@@ -9,6 +9,7 @@ from fastapi import APIRouter, Header, Query, WebSocket, WebSocketDisconnect
 from fastapi.responses import StreamingResponse
 
 from api.deps import FeedDep, StreamOwnedTaskDep, stream_refusal
+from api.streams.clients import counted
 from api.streams.frames import close_reason, message, resume_point, sse
 
 router = APIRouter(prefix="/tasks", tags=["events"])
@@ -33,7 +34,7 @@ async def stream_events(
 
     async def body() -> AsyncIterator[str]:
         yield "retry: 1000\n\n"
-        async for item in feed.follow(task.id, after):
+        async for item in counted("sse", feed.follow(task.id, after)):
             yield sse(item, task.id)
 
     headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
@@ -59,7 +60,7 @@ async def websocket_events(
         return
     await websocket.accept()
     try:
-        async for item in feed.follow(task_id, since or 0):
+        async for item in counted("websocket", feed.follow(task_id, since or 0)):
             await websocket.send_json(message(item, task_id))
         await websocket.close(code=1000)
     except WebSocketDisconnect:

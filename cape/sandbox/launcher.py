@@ -27,6 +27,7 @@ from cape.sandbox.execute import Spawn, check_cwd, execute
 from cape.sandbox.output import OutputCollector
 from cape.sandbox.rlimits import ChildSetup, Identity, rlimit_values
 from cape.sandbox.types import Isolation, MiB, SandboxLimits, SandboxResult
+from cape.telemetry.spans import observed_run
 
 if TYPE_CHECKING:
     from cape.settings import Settings
@@ -233,7 +234,8 @@ class Sandbox:
                 on_output=on_output,
                 log_path=log_path,
             )
-            return await execute(spawn, limits, cgroup, isolation, collector)
+            run = execute(spawn, limits, cgroup, isolation, collector)
+            return await observed_run(argv[0], level, run)
         finally:
             await asyncio.to_thread(cgroup.remove)
 
