@@ -1,6 +1,7 @@
 """The platform's Prometheus metrics, one set per process in prometheus-client's registry.
 
-Labels are bounded: agents, teams (`team`: the team id), models, tools, statuses and route templates, never
+Labels are bounded: agents, teams (`team`: the team id), models, tools, statuses and route
+templates, never
 task ids. Each process (API, every worker) has its own registry and serves it itself: the API
 on `/metrics`, a worker on `CAPE_WORKER_METRICS_PORT`.
 """
