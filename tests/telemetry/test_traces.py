@@ -176,7 +176,7 @@ async def test_a_task_is_one_connected_trace_and_workers_serve_their_metrics(
     # Each process counts only what it did: this API one request, this worker one task.
     post = {"method": "POST", "route": "/v1/tasks", "status": "201"}
     assert value(api_metrics, "cape_http_requests_total", **post) == 1
-    done = {"agent": "engineer", "team": "tester", "status": "succeeded"}
+    done = {"agent": "engineer", "team": "team_tester", "status": "succeeded"}
     assert value(worker_metrics, "cape_tasks_finished_total", **done) == 1
     assert ("cape_http_requests_total", frozenset(post.items())) not in worker_metrics
     # The Temporal SDK's own runtime metrics on their port.
