@@ -9,7 +9,8 @@ through the worker's own activity objects (`TaskActivities`, `ToolActivities`) i
 the artifact store and the step recorder: exactly what the worker runs for those steps, minus
 the Temporal round trip. Prints the median, p95 and min of each step's wall time, the worker
 process's CPU per step and the longest event-loop stall within a step (both only per step at
-`--concurrency 1`); `--concurrency C` keeps C tasks in flight, as a busy worker does. The
+`--concurrency 1`), and at `--concurrency 1` the SQL statements and transactions of each step;
+`--concurrency C` keeps C tasks in flight, as a busy worker does. The
 process holds `--ballast-mb` of touched memory, so it forks like a worker of that size.
 `--profile` writes a cProfile of the timed runs (read it with `python -m pstats FILE`).
 """

@@ -60,13 +60,12 @@ class WriteGate:
 
     async def _acquire(self) -> asyncio.Lock:
         lock = self._locks.setdefault(asyncio.get_running_loop(), asyncio.Lock())
-        queued = lock.locked()
         try:
             # asyncio.timeout, not wait_for: on 3.11 wait_for can time out with the lock taken.
             async with asyncio.timeout(self.timeout):
                 await lock.acquire()
                 try:
-                    await self._lock_file(queued)
+                    await self._lock_file()
                 except BaseException:
                     lock.release()
                     raise
@@ -75,21 +74,17 @@ class WriteGate:
             raise OperationalError("BEGIN IMMEDIATE", None, locked) from None
         return lock
 
-    async def _lock_file(self, queued: bool) -> None:
+    async def _lock_file(self) -> None:
         if self.lock_file is None:
             return
         if self._fd is None:
             self._fd = os.open(self.lock_file, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         fd = self._fd
-        if not queued:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                return
-            except BlockingIOError:
-                pass
-        # A writer that queued behind this process's last one waits in the kernel's line too:
-        # taking the file at once, it would win every race against the other processes'
-        # writers, which the kernel woke when that last one let go (the API behind the worker).
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            pass
         if self._waiter is None:
             self._waiter = ThreadPoolExecutor(1, thread_name_prefix="cape-write-gate")
         done = self._waiter.submit(fcntl.flock, fd, fcntl.LOCK_EX)
