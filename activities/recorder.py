@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import Select, Table, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
@@ -14,11 +14,12 @@ from temporalio.exceptions import ApplicationError
 from activities.types import StepRef, Usage
 from cape.contracts.failures import Failure
 from cape.contracts.records import StepError
-from cape.db.events import append_event
+from cape.db.events import NewEvent, append_event, append_events
 from cape.db.models import Task, TaskStep, utcnow
 from cape.domain import Channel, EventType, StepStatus
 
 Event = tuple[Channel, str, dict[str, Any]]
+STEPS: Table = TaskStep.__table__  # type: ignore[assignment]
 
 
 @dataclass
@@ -44,24 +45,52 @@ class StepRecorder:
         """
         return (await self.start(ref, step_input)).done
 
-    async def start(self, ref: StepRef, step_input: dict[str, Any]) -> Started:
+    async def start(
+        self,
+        ref: StepRef,
+        step_input: dict[str, Any],
+        *,
+        before: Callable[[AsyncSession], Awaitable[None]] | None = None,
+    ) -> Started:
         """`begin`, also telling whether an earlier execution of the step never finished.
 
         That is a retried attempt, or the failed step of a task run again after a reset.
+        `before` writes in the same transaction, first (one transaction per step boundary).
         """
         attempt = activity.info().attempt
         async with self.sessions.begin() as session:
-            row = await _step_row(session, ref)
+            if before is not None:
+                await before(session)
+            # Core statements: a step boundary is a handful of rows, the ORM would only cost CPU.
+            found = await session.execute(_state_query(ref))
+            row = found.one_or_none()
             if row is not None and row.output is not None and row.finished_at is not None:
                 return Started(done=row.output, again=False)
-            if _superseded(row, attempt):
+            if row is not None and _superseded_by(row.status, row.attempt, attempt):
                 raise _stale(ref, attempt)
-            again = row is not None or attempt > 1
+            values: dict[str, Any] = {
+                "kind": ref.kind,
+                "status": StepStatus.RUNNING,
+                "attempt": attempt,
+                "input": step_input,
+                "error": None,
+            }
             if row is None:
-                row = TaskStep(task_id=ref.task_id, step_no=ref.step_no, name=ref.name)
-                session.add(row)
-            row.kind, row.status, row.attempt = ref.kind, StepStatus.RUNNING, attempt
-            row.input, row.error, row.started_at = step_input, None, row.started_at or utcnow()
+                await session.execute(
+                    insert(STEPS).values(
+                        task_id=ref.task_id,
+                        step_no=ref.step_no,
+                        name=ref.name,
+                        started_at=utcnow(),
+                        **values,
+                    )
+                )
+            else:
+                await session.execute(
+                    update(STEPS)
+                    .where(STEPS.c.id == row.id)
+                    .values(started_at=row.started_at or utcnow(), **values)
+                )
             data = {"name": ref.name, "kind": ref.kind, "attempt": attempt}
             await append_event(
                 session,
@@ -72,14 +101,17 @@ class StepRecorder:
                 step_no=ref.step_no,
                 dedupe_key=f"step:{ref.step_no}:started:{_run()}:{attempt}",
             )
-        return Started(done=None, again=again)
+        return Started(done=None, again=row is not None or attempt > 1)
 
     async def emit(self, ref: StepRef, channel: Channel, type: str, data: dict[str, Any]) -> None:
         """Write one event of this step in its own transaction."""
+        await self.emit_all(ref, [(channel, type, data)])
+
+    async def emit_all(self, ref: StepRef, events: Sequence[Event]) -> None:
+        """Write events of this step, in order, in one transaction."""
+        batch = [NewEvent(channel, type_, data, ref.step_no) for channel, type_, data in events]
         async with self.sessions.begin() as session:
-            await append_event(
-                session, ref.task_id, channel=channel, type=type, data=data, step_no=ref.step_no
-            )
+            await append_events(session, ref.task_id, batch)
 
     async def finish(
         self,
@@ -93,32 +125,36 @@ class StepRecorder:
         """Store the output, then emit `events` and `step-finished` in the same transaction."""
         attempt = activity.info().attempt
         async with self.sessions.begin() as session:
-            row = await _step_row(session, ref, lock=True)
+            found = await session.execute(_state_query(ref).with_for_update())
+            row = found.one_or_none()
             assert row is not None, "begin() always creates the row"
             if row.finished_at is not None and row.output is not None:
                 return  # another attempt finished the step first: record nothing twice
-            if _superseded(row, attempt):
+            if _superseded_by(row.status, row.attempt, attempt):
                 raise _stale(ref, attempt)
-            for channel, type_, data in events:
-                await append_event(
-                    session,
-                    ref.task_id,
-                    channel=channel,
-                    type=type_,
-                    data=data,
-                    step_no=ref.step_no,
+            batch = [NewEvent(channel, type_, data, ref.step_no) for channel, type_, data in events]
+            finished = {"name": ref.name, "kind": ref.kind, "attempt": attempt, "status": status}
+            batch.append(
+                NewEvent(
+                    Channel.LIFECYCLE,
+                    EventType.STEP_FINISHED,
+                    finished,
+                    ref.step_no,
+                    dedupe_key=f"step:{ref.step_no}:finished:{_run()}",
                 )
-            await append_event(
-                session,
-                ref.task_id,
-                channel=Channel.LIFECYCLE,
-                type=EventType.STEP_FINISHED,
-                data={"name": ref.name, "kind": ref.kind, "attempt": attempt, "status": status},
-                step_no=ref.step_no,
-                dedupe_key=f"step:{ref.step_no}:finished:{_run()}",
             )
-            row.status, row.output, row.finished_at = status, dict(output), utcnow()
-            row.usage = usage.__dict__ if usage else None
+            await append_events(session, ref.task_id, batch)
+            await session.execute(
+                update(STEPS)
+                .where(STEPS.c.id == row.id)
+                .values(
+                    status=status,
+                    output=dict(output),
+                    finished_at=utcnow(),
+                    usage=usage.__dict__ if usage else None,
+                    error=output.get("error") if status != StepStatus.SUCCEEDED else None,
+                )
+            )
             if usage is not None:
                 # In the step's own transaction: totals count each finished step exactly once.
                 await session.execute(
@@ -130,7 +166,6 @@ class StepRecorder:
                         cost_usd=Task.cost_usd + usage.cost_usd,
                     )
                 )
-            row.error = output.get("error") if status != StepStatus.SUCCEEDED else None
 
     async def fail(self, ref: StepRef, error: StepError, *, retrying: bool) -> None:
         """Record an attempt's failure: `step-retrying` when Temporal will retry, else failed."""
@@ -170,14 +205,21 @@ async def _step_row(session: AsyncSession, ref: StepRef, lock: bool = False) -> 
     return await session.scalar(query.with_for_update() if lock else query)
 
 
+def _state_query(ref: StepRef) -> Select[tuple[Any, ...]]:
+    columns = (STEPS.c.id, STEPS.c.status, STEPS.c.attempt, STEPS.c.output)
+    return select(*columns, STEPS.c.started_at, STEPS.c.finished_at).where(
+        STEPS.c.task_id == ref.task_id, STEPS.c.step_no == ref.step_no
+    )
+
+
 def _superseded(row: TaskStep | None, attempt: int) -> bool:
+    return row is not None and _superseded_by(row.status, row.attempt, attempt)
+
+
+def _superseded_by(status: str, row_attempt: int, attempt: int) -> bool:
     # A newer attempt runs: Temporal timed this one out (its worker stalled past the heartbeat
     # timeout) and ignores its result; what it wrote now would double the step's events.
-    return (
-        row is not None
-        and row.status in (StepStatus.RUNNING, StepStatus.RETRYING)
-        and row.attempt > attempt
-    )
+    return status in (StepStatus.RUNNING, StepStatus.RETRYING) and row_attempt > attempt
 
 
 def _stale(ref: StepRef, attempt: int) -> ApplicationError:

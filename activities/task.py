@@ -99,7 +99,8 @@ class TaskActivities:
             task_id=ref.task_id, workflow_id=activity.info().workflow_id
         )
         path = self.settings.workspace_root / ref.task_id
-        async with self.sessions.begin() as session:
+
+        async def mark_started(session: AsyncSession) -> None:
             if inp.register is not None:
                 await register_task(session, ref.task_id, inp.register)
             await append_event(
@@ -115,7 +116,10 @@ class TaskActivities:
                 .where(Task.id == ref.task_id, Task.status == TaskStatus.QUEUED)
                 .values(status=TaskStatus.RUNNING, started_at=utcnow())
             )
-        done = await self.recorder.begin(ref, {"title": inp.title})
+
+        # The task's start and its first step's: one transaction.
+        started = await self.recorder.start(ref, {"title": inp.title}, before=mark_started)
+        done = started.done
         if self._mine(done):
             assert done is not None
             return self._here(path, done.get("snapshot"))

@@ -15,7 +15,9 @@ import shutil
 import tarfile
 import tempfile
 import time
+from collections import OrderedDict
 from pathlib import Path
+from typing import Any
 
 import structlog
 
@@ -31,11 +33,13 @@ from activities.snapshot_plan import (
     scan,
 )
 from activities.tools.workspace_io import append_existing, tar_tree
-from cape.artifacts import SNAPSHOT_PREFIX, ArtifactStore
+from cape.artifacts import SNAPSHOT_PREFIX, ArtifactInfo, ArtifactStore
 from cape.errors import NotFound
 from cape.settings import Settings
 
 log = structlog.get_logger(__name__)
+HEADERS_KEPT = 256  # snapshot manifests kept in memory, the bases of the tasks in flight
+_headers: OrderedDict[str, dict[str, Any]] = OrderedDict()
 
 
 def layout(path: Path, title: str, description: str) -> None:
@@ -119,22 +123,33 @@ def _untar(chain: list[Path], workspace: Path) -> None:
         shutil.rmtree(staging, ignore_errors=True)
 
 
+async def _header(store: ArtifactStore, info: ArtifactInfo) -> dict[str, Any] | None:
+    """A snapshot's manifest; snapshots never change, so the last ones read are kept."""
+    header = _headers.get(info.id)
+    if header is None:
+        header = await asyncio.to_thread(read_header, store.path(info))
+        if header is not None:
+            _headers[info.id] = header
+            while len(_headers) > HEADERS_KEPT:
+                _headers.popitem(last=False)
+    return header
+
+
 async def _plan(
-    store: ArtifactStore, task_id: str, step_no: int, entries: dict[str, Entry]
+    store: ArtifactStore, earlier: list[ArtifactInfo], entries: dict[str, Entry]
 ) -> Plan:
-    """Add to the task's latest full snapshot before `step_no`, or be a full one.
+    """Add to the task's latest full snapshot among `earlier`, or be a full one.
 
     A base that cannot be read (gone, damaged) makes this snapshot full: it never depends on it.
     """
-    earlier = [a for a in await store.snapshots(task_id) if (a.step_no or 0) < step_no]
     if not earlier:
         return plan(entries, None, {})
     base = earlier[-1]
     try:
-        header = await asyncio.to_thread(read_header, store.path(base))
+        header = await _header(store, base)
         if header is not None and header["base"] is not None:
             base = await store.snapshot(header["base"])
-            header = await asyncio.to_thread(read_header, store.path(base))
+            header = await _header(store, base)
     except (OSError, tarfile.TarError, ValueError, NotFound) as exc:
         log.warning("last snapshot unreadable: storing a full one", error=str(exc))
         header = None
@@ -153,7 +168,11 @@ async def save_snapshot(
     """
     limits = settings.workspace_snapshot_max_files, settings.workspace_snapshot_max_mb * 2**20
     entries = await asyncio.to_thread(scan, workspace, *limits)
-    chosen = await _plan(store, task_id, step_no, entries)
+    snapshots = await store.snapshots(task_id)
+    wanted = snapshot_id(task_id, step_no)
+    if any(a.id == wanted for a in snapshots):
+        return wanted  # an earlier attempt of this step stored it
+    chosen = await _plan(store, [a for a in snapshots if (a.step_no or 0) < step_no], entries)
     with tempfile.TemporaryDirectory(prefix="cape-snap-") as tmp:
         archive = Path(tmp) / "workspace.tar.gz"
         await asyncio.to_thread(tar_workspace, workspace, archive, chosen)
@@ -163,7 +182,8 @@ async def save_snapshot(
             archive,
             "application/gzip",
             step_no=step_no,
-            artifact_id=snapshot_id(task_id, step_no),
+            artifact_id=wanted,
+            absent=True,
         )
     return info.id
 

@@ -9,7 +9,8 @@ through the worker's own activity objects (`TaskActivities`, `ToolActivities`) i
 the artifact store and the step recorder: exactly what the worker runs for those steps, minus
 the Temporal round trip. Prints the median, p95 and min of each step's wall time, the worker
 process's CPU per step and the longest event-loop stall within a step (both only per step at
-`--concurrency 1`); `--concurrency C` keeps C tasks in flight, as a busy worker does. The
+`--concurrency 1`), and at `--concurrency 1` the SQL statements and transactions of each step;
+`--concurrency C` keeps C tasks in flight, as a busy worker does. The
 process holds `--ballast-mb` of touched memory, so it forks like a worker of that size.
 `--profile` writes a cProfile of the timed runs (read it with `python -m pstats FILE`).
 """
@@ -28,6 +29,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
@@ -35,6 +37,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # `python bench/steps.py` puts bench/, not the root, first
     sys.path.insert(0, str(ROOT))
 
+from sqlalchemy import event  # noqa: E402
 from temporalio.testing import ActivityEnvironment  # noqa: E402
 
 from activities.task import TaskActivities  # noqa: E402
@@ -43,6 +46,7 @@ from activities.types import StepRef, ToolCall, ToolInput, WorkspaceInput  # noq
 from cape.artifacts import ArtifactStore  # noqa: E402
 from cape.db.engine import create_engine, session_factory  # noqa: E402
 from cape.db.models import Task  # noqa: E402
+from cape.domain import StepKind  # noqa: E402
 from cape.logs import configure_logging  # noqa: E402
 from cape.sandbox.launcher import Sandbox  # noqa: E402
 from cape.settings import Settings  # noqa: E402
@@ -89,13 +93,13 @@ class Rig:
         return task_id
 
     async def setup(self, task_id: str) -> str:
-        ref = StepRef(task_id, 1, "workspace", "workspace")
+        ref = StepRef(task_id, 1, "workspace", StepKind.WORKSPACE)
         inp = WorkspaceInput(ref, "bench", "in-step time of the host steps")
         result = await self.env.run(self.task.setup_workspace, inp)
         return result.path
 
     async def shell(self, task_id: str, workspace: str) -> None:
-        ref = StepRef(task_id, 3, "shell", "tool")
+        ref = StepRef(task_id, 3, "shell", StepKind.TOOL)
         call = ToolCall("call-1", "shell", json.dumps({"command": "echo ok"}))
         result = await self.env.run(self.tools.run_tool, ToolInput(ref, workspace, call))
         assert result.ok and "ok" in result.content, result.content
@@ -105,6 +109,11 @@ async def measure(
     rig: Rig, runs: int, warmup: int, concurrency: int, profiler: cProfile.Profile | None
 ) -> None:
     names = ["setup_workspace", "run_tool shell `echo ok`"]
+    sql: Counter[str] = Counter()  # statements and transactions, at --concurrency 1 per step
+    engine = rig.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", lambda *_: sql.update(["statements"]))
+    event.listen(engine, "begin", lambda conn: sql.update(["transactions"]))
+    counts: dict[str, list[Counter[str]]] = {name: [] for name in names}
     times: dict[str, list[float]] = {name: [] for name in names}
     cpu: dict[str, list[float]] = {name: [] for name in names}
     stalls: dict[str, list[float]] = {name: [] for name in names}
@@ -127,6 +136,7 @@ async def measure(
     async def timed(name: str, step: Callable[[], Awaitable[object]], keep: bool) -> object:
         started, cpu_started = time.perf_counter(), used()
         longest[0] = 0.0
+        sql.clear()
         if profiler is not None and keep:
             profiler.enable()
         try:
@@ -138,6 +148,7 @@ async def measure(
                 times[name].append(time.perf_counter() - started)
                 cpu[name].append(used() - cpu_started)
                 stalls[name].append(longest[0])
+                counts[name].append(Counter(sql))
 
     async def client(count: int, keep: bool) -> None:
         for _ in range(count):
@@ -165,6 +176,11 @@ async def measure(
             f"  min {min(ms):7.1f}  worker CPU p50 {statistics.median(cpu[name]) * 1e3:6.1f}"
             f"  longest loop stall p50 {statistics.median(stalls[name]) * 1e3:6.1f}"
         )
+    if concurrency == 1:
+        for name in names:
+            statements = statistics.median(c["statements"] for c in counts[name])
+            transactions = statistics.median(c["transactions"] for c in counts[name])
+            print(f"  {name:<26} SQL statements {statements:.0f}, transactions {transactions:.0f}")
 
 
 async def main() -> None:

@@ -11,17 +11,20 @@ import builtins
 import hashlib
 import shutil
 import uuid
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from cape.db.engine import read_only
 from cape.db.models import Artifact, Task
 from cape.errors import NotFound
 
 # Workspace snapshots are artifacts whose id starts with this (one per step that changed it).
 SNAPSHOT_PREFIX = "snap-"
+RECENT = 256  # infos of the latest puts kept (`ArtifactStore.recent`)
 
 
 @dataclass(frozen=True)
@@ -68,7 +71,11 @@ class ArtifactStore:
 
     def __init__(self, sessions: async_sessionmaker[AsyncSession], root: Path) -> None:
         self.sessions = sessions
+        self.reads = read_only(sessions)  # lookups never take SQLite's write lock
         self.root = root
+        # What this process stored last: a step names its own artifacts in its closing events
+        # without reading their rows back (`recent`).
+        self._recent: OrderedDict[str, ArtifactInfo] = OrderedDict()
 
     def path(self, info: ArtifactInfo) -> Path:
         """Where the artifact's bytes are."""
@@ -83,20 +90,24 @@ class ArtifactStore:
         *,
         step_no: int | None = None,
         artifact_id: str | None = None,
+        absent: bool = False,
     ) -> ArtifactInfo:
-        """Store bytes or a file's contents; a given `artifact_id` makes retries idempotent."""
+        """Store bytes or a file's contents; a given `artifact_id` makes retries idempotent.
+
+        `absent`: the caller has just seen that no artifact `artifact_id` exists (the file is
+        then written without looking again; the row is still added only once).
+        """
         artifact_id = artifact_id or uuid.uuid4().hex
-        async with self.sessions() as session:
-            existing = await session.get(Artifact, artifact_id)
-            if existing is not None:
-                return _info(existing)
-            team_id = await session.scalar(select(Task.team_id).where(Task.id == task_id))
+        if not absent:
+            async with self.reads() as session:
+                existing = await session.get(Artifact, artifact_id)
+                if existing is not None:
+                    return _info(existing)
         target = self.root / task_id / artifact_id
         size, sha = await asyncio.to_thread(_copy, source, target)
         row = Artifact(
             id=artifact_id,
             task_id=task_id,
-            team_id=team_id or "",
             step_no=step_no,
             name=name,
             media_type=media_type,
@@ -106,12 +117,24 @@ class ArtifactStore:
         )
         async with self.sessions.begin() as session:
             if await session.get(Artifact, artifact_id) is None:
+                # The task's team, read in the transaction that adds the row.
+                team_id = await session.scalar(select(Task.team_id).where(Task.id == task_id))
+                row.team_id = team_id or ""
                 session.add(row)
-        return _info(row)
+        info = _info(row)
+        self._recent[info.id] = info
+        while len(self._recent) > RECENT:
+            self._recent.popitem(last=False)
+        return info
+
+    def recent(self, task_id: str, artifact_id: str) -> ArtifactInfo | None:
+        """An artifact this store put a moment ago (None: ask `get`)."""
+        info = self._recent.get(artifact_id)
+        return info if info is not None and info.task_id == task_id else None
 
     async def get(self, task_id: str, artifact_id: str) -> ArtifactInfo:
         """The artifact `artifact_id` of `task_id`, or NotFound."""
-        async with self.sessions() as session:
+        async with self.reads() as session:
             row = await session.get(Artifact, artifact_id)
         if row is None or row.task_id != task_id:
             raise NotFound(f"no artifact {artifact_id!r} on task {task_id!r}")
@@ -119,7 +142,7 @@ class ArtifactStore:
 
     async def snapshot(self, artifact_id: str) -> ArtifactInfo:
         """A workspace snapshot by id alone (a fork's seed adds to its parent's), or NotFound."""
-        async with self.sessions() as session:
+        async with self.reads() as session:
             row = await session.get(Artifact, artifact_id)
         if row is None or not artifact_id.startswith(SNAPSHOT_PREFIX):
             raise NotFound(f"no workspace snapshot {artifact_id!r}")
@@ -127,7 +150,7 @@ class ArtifactStore:
 
     async def list(self, task_id: str) -> list[ArtifactInfo]:
         """Every artifact of the task, oldest first."""
-        async with self.sessions() as session:
+        async with self.reads() as session:
             rows = await session.scalars(
                 select(Artifact).where(Artifact.task_id == task_id).order_by(Artifact.created_at)
             )
@@ -135,7 +158,7 @@ class ArtifactStore:
 
     async def snapshots(self, task_id: str) -> builtins.list[ArtifactInfo]:
         """The task's workspace snapshots, by step."""
-        async with self.sessions() as session:
+        async with self.reads() as session:
             rows = await session.scalars(
                 select(Artifact)
                 .where(Artifact.task_id == task_id, Artifact.id.startswith(SNAPSHOT_PREFIX))
@@ -145,4 +168,6 @@ class ArtifactStore:
 
     async def delete_task(self, task_id: str) -> None:
         """Remove a task's artifact files (rows go with the task)."""
+        for gone in [key for key, info in self._recent.items() if info.task_id == task_id]:
+            del self._recent[gone]
         await asyncio.to_thread(shutil.rmtree, self.root / task_id, True)

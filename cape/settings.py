@@ -67,6 +67,8 @@ class Settings(ToolSettings, LlmSettings, OpsSettings, AuthSettings, TelemetrySe
     db_pool_size: int = Field(20, ge=1)
     db_max_overflow: int = Field(20, ge=0)
     db_pool_timeout_seconds: float = Field(120.0, gt=0)
+    # SQLite writers queue in turn instead of sleeping in SQLite's busy handler (cape/db/gate.py).
+    db_sqlite_write_gate: bool = True
 
     log_level: str = "INFO"
     log_json: bool = False

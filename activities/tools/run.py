@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,7 @@ from activities.snapshot_plan import SnapshotTooLarge
 from activities.tools.base import Placement, Risk, ToolContext, ToolError, ToolOutput, ToolSpec
 from activities.tools.confine import workspace_bytes
 from activities.tools.registry import get_tool, tools
-from activities.tools.stream import OutputStream, stored_stream_bytes
+from activities.tools.stream import OutputStream, StepStreams, stored_stream_bytes
 from activities.types import StepRef, ToolInput, ToolResult
 from activities.workspace import (
     note_progress,
@@ -30,6 +31,7 @@ from activities.workspace import (
 from cape.artifacts import ArtifactStore
 from cape.contracts.failures import Failure
 from cape.contracts.steps import ToolStepOutput, read_tool
+from cape.db.engine import read_only
 from cape.domain import Channel, EventType, StepStatus
 from cape.sandbox.degraded import SandboxRefused
 from cape.sandbox.launcher import Sandbox
@@ -37,6 +39,8 @@ from cape.settings import Settings
 
 log = structlog.get_logger(__name__)
 BRIEF_CHARS = 500
+# Output deltas wait this long for company (or the step's end) before their own transaction.
+DELTA_HOLD_SECONDS = 0.05
 ERROR_PREFIX = "error: "  # how the model reads a failed call (docs/tools.md)
 
 
@@ -65,6 +69,7 @@ class ToolActivities:
         store: ArtifactStore,
     ) -> None:
         self.recorder = StepRecorder(sessions)
+        self.reads = read_only(sessions)
         self.settings = settings
         self.sandbox = sandbox
         self.store = store
@@ -84,16 +89,28 @@ class ToolActivities:
         if inp.denied is not None:  # a person refused the call: the model hears why
             await self._finish(inp, None, inp.denied, False, None, None)
             return ToolResult(False, _brief(inp.denied))
-        workspace = Path(inp.workspace)
+
+        async def write(batch: list[dict[str, Any]]) -> None:
+            events = [(Channel.TOOLS, EventType.TOOL_OUTPUT_DELTA, data) for data in batch]
+            await self.recorder.emit_all(ref, events)
+
+        step = StepStreams(write, started.again, DELTA_HOLD_SECONDS)
+        try:
+            return await self._run(inp, step, Path(inp.workspace))
+        finally:
+            step.close()
+
+    async def _run(self, inp: ToolInput, step: StepStreams, workspace: Path) -> ToolResult:
+        ref, call = inp.step, inp.call
         spec: ToolSpec | None = None
         out: ToolOutput | None = None
         restored: str | None = None
         try:
             spec = self._spec(inp)
             # A step run again starts from the workspace as it was before its first run.
-            if started.again and _changes(spec):
+            if step.again and _changes(spec):
                 restored = await self._rewind(ref, workspace)
-            out = await self._call(inp, spec, workspace)
+            out = await self._call(inp, spec, workspace, step)
             content, ok = out.content, True
         except (ToolError, SandboxRefused) as exc:
             content, ok = f"{ERROR_PREFIX}{exc}", False
@@ -115,7 +132,8 @@ class ToolActivities:
         content = view.text(content)
         if out is not None:
             out = replace(out, records=view.data(out.records), isolation=view.data(out.isolation))
-        await self._finish(inp, out, content, ok, snapshot, restored)
+        held = [(Channel.TOOLS, EventType.TOOL_OUTPUT_DELTA, d) for d in await step.deltas.take()]
+        await self._finish(inp, out, content, ok, snapshot, restored, held)
         return ToolResult(ok, _brief(content), snapshot)
 
     async def _rewind(self, ref: StepRef, workspace: Path) -> str | None:
@@ -139,7 +157,9 @@ class ToolActivities:
             )
         return get_tool(inp.call.name)
 
-    async def _call(self, inp: ToolInput, spec: ToolSpec, workspace: Path) -> ToolOutput:
+    async def _call(
+        self, inp: ToolInput, spec: ToolSpec, workspace: Path, step: StepStreams
+    ) -> ToolOutput:
         try:
             args = spec.validate(json.loads(inp.call.arguments or "{}"))
         except ValueError as exc:
@@ -150,14 +170,13 @@ class ToolActivities:
             await self.sandbox.check_isolation()  # SandboxRefused: nothing of the tool runs
         ref, attempt = inp.step, activity.info().attempt
 
-        async def store(data: dict[str, Any]) -> None:
-            await self.recorder.emit(ref, Channel.TOOLS, EventType.TOOL_OUTPUT_DELTA, data)
-
         async def used() -> int:
-            return await stored_stream_bytes(self.recorder.sessions, ref.task_id)
+            return await stored_stream_bytes(self.reads, ref.task_id)
 
         base = {"id": inp.call.id, "attempt": attempt}
-        output = OutputStream(self.settings, ref.task_id, base, store, used)
+        output = OutputStream(self.settings, ref.task_id, base, step.deltas.add, used)
+        # Counted as stored until the step's closing transaction has written what is held.
+        step.closing.append(output.close)
         # Host paths are rewritten before the stream counts and stores what clients will see.
         stream = HostView(self.settings, workspace).stream(output)
         ctx = ToolContext(
@@ -175,7 +194,6 @@ class ToolActivities:
                 return await spec.handler(ctx, args)
         finally:
             await stream.flush()
-            output.close()
 
     async def _after(
         self, inp: ToolInput, spec: ToolSpec | None, workspace: Path, ok: bool
@@ -217,10 +235,11 @@ class ToolActivities:
         ok: bool,
         snap: str | None,
         restored: str | None,
+        held: Sequence[Event] = (),
     ) -> None:
         call = inp.call
         output: ToolStepOutput = {"tool_call_id": call.id, "ok": ok, "content": content}
-        events: list[Event] = []
+        events: list[Event] = list(held)  # the output comes before the result
         if restored is not None:
             output["restored_from"] = restored
             data = {"snapshot": restored, "reason": "step run again"}
@@ -231,7 +250,10 @@ class ToolActivities:
             output["records"] = list(out.records)
             events += [(Channel.TOOLS, kind, data) for kind, data in out.records]
             for artifact_id in out.artifacts:
-                info = await self.store.get(inp.step.task_id, artifact_id)
+                task_id = inp.step.task_id
+                info = self.store.recent(task_id, artifact_id) or await self.store.get(
+                    task_id, artifact_id
+                )
                 data = {"id": info.id, "name": info.name, "media_type": info.media_type}
                 events.append((Channel.ARTIFACTS, EventType.ARTIFACT_CREATED, data))
         if snap is not None:

@@ -10,6 +10,7 @@ says the stream stopped; the step's log artifact still has the output (up to 64 
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections import Counter
 from collections.abc import Awaitable, Callable
@@ -131,3 +132,69 @@ class OutputStream:
         _live[self.task_id] -= self.used
         if _live[self.task_id] <= 0:
             del _live[self.task_id]
+
+
+class HeldDeltas:
+    """A step's `tool-output-delta`s, held briefly so several go in one transaction.
+
+    Output that arrives within `hold` seconds of the first pending delta is written together;
+    what is pending when the step ends goes into the step's closing transaction (`take`), so a
+    quick command's output costs no transaction of its own.
+    """
+
+    def __init__(self, write: Callable[[list[dict[str, Any]]], Awaitable[None]], hold: float):
+        self.write = write
+        self.hold = hold
+        self.pending: list[dict[str, Any]] = []
+        self.timer: asyncio.Task[None] | None = None
+        self.writing = False
+
+    async def add(self, data: dict[str, Any]) -> None:
+        """Hold one delta's data; the timer writes it unless the step ends first."""
+        self.pending.append(data)
+        if self.timer is None:
+            self.timer = asyncio.create_task(self._later())
+
+    async def _later(self) -> None:
+        await asyncio.sleep(self.hold)
+        # No await before the swap: `take` relies on `writing` to know the batch left.
+        self.writing = True
+        batch, self.pending = self.pending, []
+        try:
+            await self.write(batch)
+        finally:
+            self.writing, self.timer = False, None
+
+    async def take(self) -> list[dict[str, Any]]:
+        """End holding: wait for a write under way; the deltas not written, in order."""
+        timer = self.timer
+        if timer is not None:
+            if self.writing:
+                await timer
+            else:
+                self.cancel()
+        batch, self.pending = self.pending, []
+        return batch
+
+    def cancel(self) -> None:
+        """Drop what is held (the step failed: its log artifact keeps the output)."""
+        if self.timer is not None and not self.writing:
+            self.timer.cancel()
+            self.timer = None
+
+
+class StepStreams:
+    """What one tool step streams: its held deltas, and what to do once they are stored."""
+
+    def __init__(
+        self, write: Callable[[list[dict[str, Any]]], Awaitable[None]], again: bool, hold: float
+    ) -> None:
+        self.deltas = HeldDeltas(write, hold)
+        self.closing: list[Callable[[], None]] = []
+        self.again = again  # an earlier execution of the step did not finish
+
+    def close(self) -> None:
+        """The step is over (its closing transaction written, or failed)."""
+        self.deltas.cancel()
+        for done in self.closing:
+            done()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event
@@ -12,10 +14,12 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from cape.db.gate import WriteGate
 from cape.safe_text import dumps_json, loads_json
 from cape.settings import Settings
 
 READONLY = "cape_readonly"
+SQLITE_BUSY_SECONDS = 30
 
 
 def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -24,20 +28,43 @@ def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_SECONDS * 1000}")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
     # Let SQLAlchemy, not the driver, emit BEGIN (see _sqlite_begin).
     dbapi_connection.isolation_level = None
 
 
-def _sqlite_begin(connection: Any) -> None:
-    # BEGIN IMMEDIATE takes the write lock up front. A deferred transaction that reads and then
-    # writes fails at once with SQLITE_BUSY when another process wrote in between, and
-    # busy_timeout does not help there; the API and the worker are separate processes.
-    # Read-only sessions (event tailing) begin deferred so they never queue behind writers.
-    readonly = connection.get_execution_options().get(READONLY, False)
-    connection.exec_driver_sql("BEGIN" if readonly else "BEGIN IMMEDIATE")
+def _sqlite_begin(gate: WriteGate | None) -> Callable[[Any], None]:
+    def begin(connection: Any) -> None:
+        # BEGIN IMMEDIATE takes the write lock up front. A deferred transaction that reads and
+        # then writes fails at once with SQLITE_BUSY when another process wrote in between, and
+        # busy_timeout does not help there; the API and the worker are separate processes.
+        # Read-only sessions (event tailing) begin deferred so they never queue behind writers.
+        if connection.get_execution_options().get(READONLY, False):
+            connection.exec_driver_sql("BEGIN")
+            return
+        if gate is not None:
+            gate.enter(connection.info)
+        try:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+        except BaseException:
+            if gate is not None:
+                gate.leave(connection.info)
+            raise
+
+    return begin
+
+
+def _write_gate(settings: Settings, engine: AsyncEngine) -> WriteGate | None:
+    if not settings.db_sqlite_write_gate:
+        return None
+    name = engine.url.database
+    database = None if not name or name == ":memory:" else Path(name).resolve()
+    gate = WriteGate(database, SQLITE_BUSY_SECONDS)
+    # The turn ends when the connection is back in the pool: after its commit or rollback.
+    event.listen(engine.sync_engine.pool, "checkin", lambda _dbapi, record: gate.leave(record.info))
+    return gate
 
 
 def _options(settings: Settings) -> dict[str, Any]:
@@ -57,7 +84,7 @@ def create_engine(settings: Settings) -> AsyncEngine:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         engine = create_async_engine(settings.async_database_url, **_options(settings))
         event.listen(engine.sync_engine, "connect", _sqlite_connect)
-        event.listen(engine.sync_engine, "begin", _sqlite_begin)
+        event.listen(engine.sync_engine, "begin", _sqlite_begin(_write_gate(settings, engine)))
         return engine
     return create_async_engine(
         settings.async_database_url, pool_pre_ping=True, **_options(settings)
@@ -72,3 +99,13 @@ def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
 def readonly_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     """Sessions for reads only: on SQLite they do not take the write lock."""
     return async_sessionmaker(engine.execution_options(**{READONLY: True}), expire_on_commit=False)
+
+
+def read_only(sessions: async_sessionmaker[AsyncSession]) -> async_sessionmaker[AsyncSession]:
+    """Read-only sessions on the engine of `sessions` (for code handed only a writer's factory).
+
+    On SQLite a writer's session takes the database's write lock at its first statement, even
+    for a lookup; these do not, so a read never waits behind (or holds up) another writer.
+    """
+    bind: AsyncEngine = sessions.kw["bind"]
+    return readonly_session_factory(bind)

@@ -2,15 +2,29 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import exists, func, insert, select, update
+from sqlalchemy import Table, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cape.db.models import Task, TaskEvent, utcnow
 from cape.domain import Channel
 
 NOTIFY_CHANNEL = "cape_task_events"
+EVENTS: Table = TaskEvent.__table__  # type: ignore[assignment]
+
+
+@dataclass(frozen=True)
+class NewEvent:
+    """One event to append (see `append_events`)."""
+
+    channel: Channel
+    type: str
+    data: dict[str, Any] = field(default_factory=dict)
+    step_no: int | None = None
+    dedupe_key: str | None = None
 
 
 async def append_event(
@@ -25,41 +39,73 @@ async def append_event(
 ) -> int | None:
     """Append one event inside the caller's transaction and return its sequence number.
 
+    None when an event with `dedupe_key` is already there (see `append_events`).
+    """
+    event = NewEvent(channel, type, data, step_no, dedupe_key)
+    return (await append_events(session, task_id, [event]))[0]
+
+
+async def append_events(
+    session: AsyncSession, task_id: str, events: Sequence[NewEvent]
+) -> list[int | None]:
+    """Append `events`, in order, inside the caller's transaction; their sequence numbers.
+
     The counter bump comes first: it takes the task row's write lock, so concurrent writers of
     one task commit in sequence order and a reader tailing by `seq` never skips a number.
-    With a `dedupe_key` already present the bump is undone and None is returned, which makes
-    re-executed writes (an activity retried after a crash) no-ops.
+    An event whose `dedupe_key` is already present is left out (None in the result) and the
+    bump is cut back, which makes re-executed writes (an activity retried after a crash)
+    no-ops. However many events, this is at most four statements.
     """
+    if not events:
+        return []
     bumped = await session.execute(
         update(Task)
         .where(Task.id == task_id)
-        .values(last_seq=Task.last_seq + 1)
+        .values(last_seq=Task.last_seq + len(events))
         .returning(Task.last_seq)
     )
-    seq = bumped.scalar_one()
-    if dedupe_key is not None:
-        seen = await session.scalar(
-            select(exists().where(TaskEvent.task_id == task_id, TaskEvent.dedupe_key == dedupe_key))
-        )
-        if seen:
-            await session.execute(
-                update(Task).where(Task.id == task_id).values(last_seq=Task.last_seq - 1)
+    first = int(bumped.scalar_one()) - len(events) + 1
+    keys = [e.dedupe_key for e in events if e.dedupe_key is not None]
+    seen: set[str] = set()
+    if keys:
+        found = await session.scalars(
+            select(TaskEvent.dedupe_key).where(
+                TaskEvent.task_id == task_id, TaskEvent.dedupe_key.in_(keys)
             )
-            return None
-    # A Core insert: events are append-only, so the ORM's unit of work would only cost CPU.
-    await session.execute(
-        insert(TaskEvent).values(
-            task_id=task_id,
-            seq=seq,
-            step_no=step_no,
-            channel=str(channel),
-            type=type,
-            data=data,
-            dedupe_key=dedupe_key,
-            ts=utcnow(),
         )
-    )
+        seen = {key for key in found if key is not None}
+    seqs: list[int | None] = []
+    kept = 0
+    for event in events:
+        fresh = event.dedupe_key is None or event.dedupe_key not in seen
+        seqs.append(first + kept if fresh else None)
+        kept += fresh
+    if kept < len(events):
+        await session.execute(
+            update(Task)
+            .where(Task.id == task_id)
+            .values(last_seq=Task.last_seq - (len(events) - kept))
+        )
+    if not kept:
+        return seqs
+    now = utcnow()
+    rows = [
+        {
+            "task_id": task_id,
+            "seq": seq,
+            "step_no": event.step_no,
+            "channel": str(event.channel),
+            "type": event.type,
+            "data": event.data,
+            "dedupe_key": event.dedupe_key,
+            "ts": now,
+        }
+        for event, seq in zip(events, seqs, strict=True)
+        if seq is not None
+    ]
+    # A Core insert: events are append-only, so the ORM's unit of work would only cost CPU.
+    await session.execute(insert(EVENTS), rows)
     if session.get_bind().dialect.name == "postgresql":
         # Delivered at commit; listeners then read the new rows by seq.
         await session.execute(select(func.pg_notify(NOTIFY_CHANNEL, task_id)))
-    return int(seq)
+    return seqs
