@@ -68,7 +68,8 @@ class Settings(ToolSettings, LlmSettings, OpsSettings, AuthSettings, TelemetrySe
     db_max_overflow: int = Field(20, ge=0)
     db_pool_timeout_seconds: float = Field(120.0, gt=0)
     # SQLite writers queue in turn instead of sleeping in SQLite's busy handler (cape/db/gate.py).
-    db_sqlite_write_gate: bool = True
+    # Opt-in: bounds the POST tail but slows the median step (docs/performance.md, round two).
+    db_sqlite_write_gate: bool = False
 
     log_level: str = "INFO"
     log_json: bool = False

@@ -21,7 +21,11 @@ from cape.settings import Settings
 
 @pytest.fixture
 async def engine(tmp_path: Path) -> AsyncIterator[AsyncEngine]:
-    settings = Settings(database_url=f"sqlite+aiosqlite:///{tmp_path}/gate.db", data_dir=tmp_path)
+    settings = Settings(
+        database_url=f"sqlite+aiosqlite:///{tmp_path}/gate.db",
+        data_dir=tmp_path,
+        db_sqlite_write_gate=True,
+    )
     engine = create_engine(settings)
     async with engine.begin() as conn:
         await conn.execute(text("CREATE TABLE marks (n INTEGER)"))
