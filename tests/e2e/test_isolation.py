@@ -3,7 +3,8 @@ nothing.
 
 Team 1 first makes real objects (a task run by the scripted `demo` model, an uploaded artifact,
 a published agent, a schedule, a viewer with a key). Then every operation of the app's OpenAPI
-document is called with the key of team 2, its path parameters filled with team 1's ids, and
+document is called with the key of team 2 (and, in a second run, a JWT of a team-2 member),
+its path parameters filled with team 1's ids, and
 every writing operation with the viewer's key. No response may hold team 1's data (a marker
 written into all of it, its users' names, its keys' prefixes), a team-1 id in the path must
 give 404, the viewer gets 403, and team 1's state read back afterwards is unchanged.
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -24,6 +26,7 @@ from typing import Any
 import httpx
 import pytest
 import yaml
+from pydantic import SecretStr
 from temporalio.client import Client
 from temporalio.worker import Worker
 from websockets.asyncio.client import connect
@@ -31,9 +34,11 @@ from websockets.exceptions import ConnectionClosedError
 
 from cape.contracts.temporal import TEAM_KEY
 from cape.settings import Settings
+from cape.teams import personal_team_id, slug_of
 from tests.conftest import Api
 from tests.e2e.agent_support import spec
 from tests.harness import new_api_key
+from tests.tokens.jwks_server import AUDIENCE, HS_SECRET, ISSUER, claims, hand_signed
 
 WRITE_METHODS = {"post", "put", "patch", "delete"}
 # Writes that touch no team: any user may make a team of their own, log in and out.
@@ -233,15 +238,45 @@ def leaks(response: httpx.Response, team: TeamOne) -> list[str]:
     return [secret for secret in team.forbidden if secret in text]
 
 
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    # JWTs on (HS256, the development key source), so team 2 can also walk with a token.
+    return settings.model_copy(
+        update={
+            "jwt_enabled": True,
+            "jwt_hs256_secret": SecretStr(HS_SECRET),
+            "jwt_issuer": ISSUER,
+            "jwt_audience": AUDIENCE,
+        }
+    )
+
+
+async def team_two_credential(api: Api, settings: Settings, tag: str, kind: str) -> str:
+    """Team 2's API key, or a JWT of a member of team 2 (its owner adds the member)."""
+    key = await new_api_key(settings, owner=f"iso2-{tag}")
+    if kind == "key":
+        return key
+    member = f"iso2-{tag}-sso"
+    added = await api.http.post(
+        f"/v1/teams/{personal_team_id(f'iso2-{tag}')}/members",
+        json={"user": member, "role": "owner"},
+        headers={"Authorization": f"Bearer {key}"},
+    )
+    assert added.status_code == 201, added.text
+    # Valid for an hour: the walk takes minutes on a loaded machine.
+    token = claims(sub=member, team=slug_of(f"iso2-{tag}"), role=None, exp=int(time.time()) + 3600)
+    return hand_signed({"alg": "HS256", "typ": "JWT"}, token, HS_SECRET.encode())
+
+
+@pytest.mark.parametrize("kind", ["key", "jwt"])
 async def test_no_other_team_and_no_viewer_reaches_team_one_on_any_route(
-    api: Api, settings: Settings, worker: Worker, client: Client
+    api: Api, settings: Settings, worker: Worker, client: Client, kind: str
 ) -> None:
     tag = uuid.uuid4().hex[:10]
     team = await make_team_one(api, settings, tag)
+    secret = await team_two_credential(api, settings, tag, kind)
     two = httpx.AsyncClient(
-        base_url=api.url,
-        headers={"Authorization": f"Bearer {await new_api_key(settings, owner=f'iso2-{tag}')}"},
-        timeout=60,
+        base_url=api.url, headers={"Authorization": f"Bearer {secret}"}, timeout=60
     )
     before = await state_of(team)
     document = (await api.http.get("/openapi.json")).json()
@@ -265,7 +300,6 @@ async def test_no_other_team_and_no_viewer_reaches_team_one_on_any_route(
             walked.append((method, path))
         # Streams: the WebSocket closes with the reason, like the SSE route's 404.
         ws = api.url.replace("http://", "ws://", 1) + f"/v1/tasks/{team.ids['task_id']}/ws"
-        secret = two.headers["Authorization"].removeprefix("Bearer ")
         async with asyncio.timeout(30), connect(f"{ws}?access_token={secret}") as socket:
             with pytest.raises(ConnectionClosedError) as closed:
                 await socket.recv()
