@@ -24,7 +24,7 @@ WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 VERB_OF_METHOD = {"POST": "create", "PUT": "update", "PATCH": "update", "DELETE": "delete"}
 COLLECTIONS = {"keys": "api_key", "members": "user", "versions": "agent_version"}
 SUB_COLLECTIONS = {"members", "versions", "artifacts"}
-MAX_CAPTURED = 65536  # a response body this size or smaller is read for the new object's id
+MAX_CAPTURED = 65536  # how much of a response body is read for the new object's id
 
 
 def client_address(scope: Scope, trust_forwarded_for: bool) -> str | None:
@@ -65,7 +65,10 @@ def outcome_of(status: int) -> str:
 
 
 class AuditMiddleware:
-    """Hold a writing request's response until its audit entry is stored."""
+    """Hold a writing request's response until its audit entry is stored.
+
+    Writing routes answer small JSON bodies (none streams), so holding them costs little.
+    """
 
     def __init__(self, app: ASGIApp, trust_forwarded_for: bool = False) -> None:
         self.app = app
@@ -83,23 +86,9 @@ class AuditMiddleware:
         context = audit.RequestAudit(client_address(scope, self.trust_forwarded_for))
         token = audit.current.set(context)
         held: list[Message] = []
-        captured = bytearray()
 
         async def holding_send(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                held.append(message)
-                return
-            if message["type"] == "http.response.body" and held:
-                if len(captured) <= MAX_CAPTURED:
-                    captured.extend(message.get("body", b""))
-                if message.get("more_body", False):
-                    held.append(message)
-                    return
-                await self._write(scope, context, held[0]["status"], bytes(captured))
-                for waiting in held:
-                    await send(waiting)
-                held.clear()
-            await send(message)
+            held.append(message)
 
         try:
             await self.app(scope, receive, holding_send)
@@ -108,6 +97,13 @@ class AuditMiddleware:
             raise
         finally:
             audit.current.reset(token)
+        # The app is done, its request-scoped sessions closed (on SQLite a route's writing
+        # session holds the write lock until then): now the entry, then the response.
+        status = next((m["status"] for m in held if m["type"] == "http.response.start"), 500)
+        body = b"".join(m.get("body", b"") for m in held if m["type"] == "http.response.body")
+        await self._write(scope, context, status, body[:MAX_CAPTURED])
+        for message in held:
+            await send(message)
 
     async def _write(
         self, scope: Scope, context: audit.RequestAudit, status: int, body: bytes

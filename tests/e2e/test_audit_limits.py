@@ -193,3 +193,37 @@ async def test_a_team_over_its_daily_token_quota_gets_a_new_task_refused(
     failed = await entries(http, action="task.create")
     assert [e["outcome"] for e in failed] == ["refused", "ok"]
     assert (await http.get(f"/v1/tasks/{first.json()['id']}")).json()["status"] == "queued"
+
+
+async def test_owners_set_their_teams_limits_and_the_change_is_audited(
+    api: Api, settings: Settings, owner: tuple[str, httpx.AsyncClient]
+) -> None:
+    name, http = owner
+    team = personal_team_id(name)
+    changed = await http.patch(f"/v1/teams/{team}", json={"max_running_tasks": 1})
+    assert changed.status_code == 200, changed.text
+    assert changed.json()["max_running_tasks"] == 1 and changed.json()["rate_limit_rpm"] is None
+    assert (await http.get(f"/v1/teams/{team}")).json()["max_running_tasks"] == 1
+    assert (await http.post("/v1/tasks", json=task_body("one"))).status_code == 201
+    assert (await http.post("/v1/tasks", json=task_body("two"))).status_code == 429
+    # Back to the default (unlimited here): the next task starts.
+    reset = await http.patch(f"/v1/teams/{team}", json={"max_running_tasks": None})
+    assert reset.json()["max_running_tasks"] is None
+    assert (await http.post("/v1/tasks", json=task_body("three"))).status_code == 201
+    bad = await http.patch(f"/v1/teams/{team}", json={"rate_limit_rpm": -1, "speed": 3})
+    assert bad.status_code == 422
+    fields = {d["field"] for d in bad.json()["error"]["details"]}
+    assert fields == {"body.rate_limit_rpm", "body.speed"}
+    [entry, first] = await entries(http, action="team.limits")
+    assert entry["details"] == {"before": {"max_running_tasks": 1},
+                                "after": {"max_running_tasks": None}}  # fmt: skip
+    assert first["details"]["after"] == {"max_running_tasks": 1}
+    # Admins may not: owners only.
+    members = await http.post(f"/v1/teams/{team}/members", json={"user": f"ad-{name}",
+                                                                 "role": "admin"})  # fmt: skip
+    key = await http.post("/v1/keys", json={"user_id": members.json()["user_id"]})
+    async with httpx.AsyncClient(
+        base_url=api.url, headers={"Authorization": f"Bearer {key.json()['secret']}"}
+    ) as admin:
+        refused = await admin.patch(f"/v1/teams/{team}", json={"rate_limit_rpm": 0})
+        assert refused.status_code == 403, refused.text

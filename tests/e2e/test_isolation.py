@@ -102,6 +102,7 @@ def bodies(tag: str) -> dict[tuple[str, str], Callable[[TeamOne], dict[str, Any]
         # A key nobody holds: the answer must be a 401 that shows nothing.
         ("post", "/v1/session"): lambda t: {"json": {"api_key": "cape_" + "x" * 43}},
         ("post", "/v1/teams"): lambda t: {"json": {"slug": f"{fresh}-{uuid.uuid4().hex[:6]}"}},
+        ("patch", "/v1/teams/{team_id}"): lambda t: {"json": {"rate_limit_rpm": 1}},
         ("post", "/v1/teams/{team_id}/members"): lambda t: {
             "json": {"user": f"{fresh}-user", "role": "admin"}
         },
