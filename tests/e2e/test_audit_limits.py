@@ -19,9 +19,9 @@ import pytest
 from cape.settings import Settings
 from cape.teams import personal_team_id
 from tests.conftest import Api
-from tests.e2e.audit_support import set_team_limits, set_usage
+from tests.e2e.audit_support import audit_count, set_team_limits, set_usage
 from tests.e2e.auth_support import task_body
-from tests.harness import new_api_key
+from tests.harness import new_api_key, running_api
 
 
 @pytest.fixture
@@ -227,3 +227,31 @@ async def test_owners_set_their_teams_limits_and_the_change_is_audited(
     ) as admin:
         refused = await admin.patch(f"/v1/teams/{team}", json={"rate_limit_rpm": 0})
         assert refused.status_code == 403, refused.text
+
+
+async def test_two_api_servers_count_one_keys_requests_together(
+    api: Api, settings: Settings, owner: tuple[str, httpx.AsyncClient]
+) -> None:
+    name, _ = owner
+    limit = 4
+    await set_team_limits(settings, personal_team_id(name), rate_limit_rpm=limit)
+    async with running_api(settings) as second_url:
+        for _attempt in range(2):  # a second try only when the first straddled a minute
+            key = await new_api_key(settings, owner=name)
+            headers = {"Authorization": f"Bearer {key}"}
+            minute = datetime.now(UTC).replace(second=0, microsecond=0)
+            answers = []
+            # Alternating: each server sees at most 3 of the 5 requests, within its own limit.
+            for i in range(limit + 1):
+                url = (api.url if i % 2 else second_url) + "/v1/tasks"
+                async with httpx.AsyncClient(headers=headers) as http:
+                    answers.append((await http.get(url)).status_code)
+            if datetime.now(UTC).replace(second=0, microsecond=0) == minute:
+                break
+        assert answers == [200] * limit + [429]
+        # A write refused for its rate leaves no audit entry (a flood writes nothing).
+        logged = await audit_count(settings, personal_team_id(name))
+        async with httpx.AsyncClient(headers=headers) as http:
+            refused = await http.post(second_url + "/v1/keys", json={"name": "x"})
+        assert refused.status_code == 429
+        assert await audit_count(settings, personal_team_id(name)) == logged
