@@ -74,6 +74,12 @@ async def test_each_write_leaves_one_entry_with_who_what_where_and_outcome(
     assert failed["key_id"] == key.json()["id"]
     cancel = next(e for e in found if e["action"] == "task.cancel")
     assert (cancel["resource_id"], cancel["status_code"], cancel["outcome"]) == (task_id, 202, "ok")
+    # A login is audited as its key's.
+    secret = http.headers["Authorization"].removeprefix("Bearer ")
+    async with httpx.AsyncClient(base_url=api.url) as browser:
+        assert (await browser.post("/v1/session", json={"api_key": secret})).status_code == 200
+    [login] = await entries(http, action="session.create")
+    assert (login["key_id"], login["outcome"]) == (whoami["key_id"], "ok")
     # Another team sees none of it.
     other = await new_api_key(settings, owner=f"aud2-{uuid.uuid4().hex[:8]}")
     async with httpx.AsyncClient(
