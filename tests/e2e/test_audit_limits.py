@@ -261,3 +261,23 @@ async def test_two_api_servers_count_one_keys_requests_together(
             refused = await http.post(second_url + "/v1/keys", json={"name": "x"})
         assert refused.status_code == 429
         assert await audit_count(settings, personal_team_id(name)) == logged
+
+
+async def test_temporal_only_changes_are_audited_with_their_object(
+    owner: tuple[str, httpx.AsyncClient],
+) -> None:
+    _, http = owner
+    made = await http.post("/v1/schedules", json={
+        "agent": "assistant", "input": {"prompt": "audited"}, "interval_seconds": 3600,
+        "paused": True,
+    })  # fmt: skip
+    assert made.status_code == 201, made.text
+    schedule_id = made.json()["id"]
+    assert (await http.post(f"/v1/schedules/{schedule_id}/unpause", json={})).status_code == 200
+    assert (await http.delete(f"/v1/schedules/{schedule_id}")).status_code == 204
+    found = await entries(http, object_type="schedule")
+    assert [(e["action"], e["resource_id"], e["outcome"]) for e in found] == [
+        ("schedule.delete", schedule_id, "ok"),
+        ("schedule.unpause", schedule_id, "ok"),
+        ("schedule.create", schedule_id, "ok"),
+    ]
