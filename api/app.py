@@ -15,10 +15,12 @@ from api.admin.reconciler import ReconcileLoop
 from api.admin.routes import router as admin_router
 from api.agents.routes import router as agents_router
 from api.artifacts.routes import router as artifacts_router
+from api.audit.routes import router as audit_router
 from api.errors import install_error_handlers
 from api.health.routes import router as health_router
 from api.keys.routes import router as keys_router
 from api.metrics.routes import router as metrics_router
+from api.middleware.audit import AuditMiddleware
 from api.middleware.body_limit import BodyLimitMiddleware
 from api.middleware.text_guard import TextGuardMiddleware
 from api.runtime import Runtime
@@ -102,6 +104,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Added first, so it runs inside the body limit: it reads only bodies within the limit.
     app.add_middleware(TextGuardMiddleware)
     app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)
+    # Outside the body guards (only the metrics are further out): a write they refuse is not
+    # the caller's change to audit.
+    app.add_middleware(AuditMiddleware, trust_forwarded_for=settings.trust_forwarded_for)
     instrument(app)  # outermost: counts the 413s too
     install_error_handlers(app)
     app.include_router(health_router)
@@ -119,4 +124,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(keys_router, prefix="/v1")
     app.include_router(teams_router, prefix="/v1")
     app.include_router(members_router, prefix="/v1")
+    app.include_router(audit_router, prefix="/v1")
     return app

@@ -15,6 +15,7 @@ principal carries its team; services scope every query by it (another team's obj
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Coroutine
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import Depends
@@ -29,11 +30,13 @@ from api.runtime import Runtime
 from api.sessions.authn import bearer_principal, cookie_principal
 from api.streams.feed import EventFeed
 from api.tasks.queries import load_owned_task
+from cape import audit
 from cape.artifacts import ArtifactStore
 from cape.auth import Principal, Refused, authenticate
 from cape.db.models import Task
 from cape.errors import ClientError, Forbidden, Unauthorized
 from cape.settings import Settings
+from cape.team_limits import count_request, effective
 from cape.teams import Role, Scope, at_least
 
 _bearer = HTTPBearer(
@@ -136,8 +139,19 @@ async def get_principal(
     runtime: RuntimeDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
-    """Authenticate the Bearer API key (or JWT), or else the session cookie."""
-    return await _principal(runtime, credentials.credentials if credentials else None, connection)
+    """Authenticate the Bearer API key (or JWT), or else the session cookie.
+
+    The caller is named in the request's audit context, and its request counted against its
+    team's requests-per-minute limit (429 with `Retry-After` over it; no write when unlimited).
+    """
+    found = await _principal(runtime, credentials.credentials if credentials else None, connection)
+    limit = effective(found.rate_limit_rpm, runtime.settings.rate_limit_rpm)
+    if limit:
+        await count_request(runtime.sessions, found.key_id, limit, datetime.now(UTC))
+    # Named only once within its rate: a flood of refused requests writes no audit rows.
+    if (context := audit.current.get()) is not None:
+        context.principal = found
+    return found
 
 
 async def get_stream_principal(connection: HTTPConnection) -> Principal:

@@ -14,7 +14,14 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from temporalio.service import RPCError
 
 from api.middleware.body_limit import BodyTooLarge
-from cape.errors import BadRequest, CapeError, InvalidInput, Unavailable, UnsupportedMediaType
+from cape.errors import (
+    BadRequest,
+    CapeError,
+    InvalidInput,
+    RateLimited,
+    Unavailable,
+    UnsupportedMediaType,
+)
 
 log = structlog.get_logger(__name__)
 JSON = "application/json"
@@ -34,6 +41,8 @@ def _field(loc: tuple[Any, ...]) -> str:
 async def _cape_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, CapeError)
     headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else None
+    if isinstance(exc, RateLimited):
+        headers = {"Retry-After": str(exc.retry_after)}
     return error_response(exc, headers)
 
 

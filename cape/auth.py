@@ -46,6 +46,7 @@ class Principal:
     user_id: str = ""
     role: str = Role.VIEWER
     scopes: frozenset[Scope] = field(default_factory=frozenset)
+    rate_limit_rpm: int | None = None  # the team's own limit (None: the setting's default)
 
 
 class Refused(Exception):
@@ -130,7 +131,7 @@ async def authenticate_key_id(session: AsyncSession, key_id: str) -> Principal:
 
 async def _principal_of(session: AsyncSession, which: ColumnElement[bool]) -> Principal:
     query = (
-        select(ApiKey, Team.deleted_at, Team.id, TeamMember.role)
+        select(ApiKey, Team.deleted_at, Team.id, TeamMember.role, Team.rate_limit_rpm)
         .outerjoin(Team, Team.id == ApiKey.team_id)
         .outerjoin(
             TeamMember,
@@ -141,7 +142,7 @@ async def _principal_of(session: AsyncSession, which: ColumnElement[bool]) -> Pr
     found = (await session.execute(query)).first()
     if found is None:
         raise Refused("unknown API key")
-    row, deleted_at, team_id, role = found
+    row, deleted_at, team_id, role, rpm = found
     if row.revoked_at is not None:
         raise Refused("API key revoked")
     if row.expires_at is not None and _aware(row.expires_at) <= datetime.now(UTC):
@@ -152,7 +153,7 @@ async def _principal_of(session: AsyncSession, which: ColumnElement[bool]) -> Pr
         raise Refused("the API key's user is no longer a member of its team")
     return Principal(
         owner=row.owner, key_id=row.id, team_id=row.team_id, user_id=row.user_id,
-        role=role, scopes=effective_scopes(row.scopes, role),
+        role=role, scopes=effective_scopes(row.scopes, role), rate_limit_rpm=rpm,
     )  # fmt: skip
 
 
@@ -188,6 +189,7 @@ async def authenticate_member(
     return Principal(
         owner=user.name, key_id=key_id, team_id=found_team.id, user_id=user.id,
         role=role, scopes=effective_scopes(list(ALL_SCOPES), role),
+        rate_limit_rpm=found_team.rate_limit_rpm,
     )  # fmt: skip
 
 

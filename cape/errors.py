@@ -9,10 +9,10 @@ CapeError
 │   ├── Conflict           409
 │   ├── PayloadTooLarge    413
 │   ├── UnsupportedMediaType 415
-│   └── InvalidInput       422
+│   ├── InvalidInput       422
+│   ├── RateLimited        429: too many requests of one key this minute (`Retry-After`)
+│   └── LimitExceeded      429: a team limit (running tasks, daily tokens) refuses a new task
 └── RuntimeFailure         the platform could not do it (5xx)
-
-There is no rate limiting yet (no 429): per-team limits come with teams.
     └── Unavailable        503: a dependency (Temporal, the database) is down
 """
 
@@ -98,6 +98,24 @@ class InvalidInput(ClientError):
 
     status_code = 422
     code = "invalid_input"
+
+
+class RateLimited(ClientError):
+    """The key sent more requests this minute than its team allows; `retry_after` seconds."""
+
+    status_code = 429
+    code = "rate_limited"
+
+    def __init__(self, message: str, *, retry_after: int, details: Any = None) -> None:
+        super().__init__(message, details=details)
+        self.retry_after = retry_after
+
+
+class LimitExceeded(ClientError):
+    """A team limit (running tasks, tokens today) refuses a new task; running ones go on."""
+
+    status_code = 429
+    code = "limit_exceeded"
 
 
 class RuntimeFailure(CapeError):

@@ -14,13 +14,16 @@ from pydantic_settings import SettingsConfigDict
 from cape.auth_settings import AuthSettings
 from cape.contracts.names import DEFAULT_TASK_QUEUE
 from cape.contracts.names import SEARCH_ATTRIBUTES as SEARCH_ATTRIBUTES  # re-exported
+from cape.limit_settings import LimitSettings
 from cape.llm_settings import LlmSettings
 from cape.ops_settings import OpsSettings
 from cape.telemetry_settings import TelemetrySettings
 from cape.tool_settings import ToolSettings
 
 
-class Settings(ToolSettings, LlmSettings, OpsSettings, AuthSettings, TelemetrySettings):
+class Settings(
+    ToolSettings, LlmSettings, OpsSettings, AuthSettings, TelemetrySettings, LimitSettings
+):
     """CapeControl settings.
 
     Environment variables use the `CAPE_` prefix except for the names other tools share

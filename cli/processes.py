@@ -99,6 +99,9 @@ def api(data_dir: Path | None, host: str | None, port: int | None) -> None:
         host=settings.api_host,
         port=settings.api_port,
         lifespan="on",
+        # The client's address is the connection's; X-Forwarded-For counts only when
+        # CAPE_TRUST_FORWARDED_FOR says a proxy sets it (the audit middleware reads it then).
+        proxy_headers=False,
         log_config=None,  # keep the structlog set-up of configure_logging
         log_level=None,
         # Event streams never end on their own while a task runs: without a bound, a stop

@@ -243,7 +243,8 @@ async def _serve(
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    server = _Server(uvicorn.Config(make(port), log_level="warning", lifespan=lifespan))
+    config = uvicorn.Config(make(port), log_level="warning", lifespan=lifespan, proxy_headers=False)
+    server = _Server(config)  # proxy_headers off as `cape api` runs it
     task = asyncio.create_task(server.serve(sockets=[sock]))
     while not server.started:
         if task.done():

@@ -9,6 +9,7 @@ from starlette.requests import Request
 from api.sessions.csrf import check_origin
 from api.sessions.schemas import LoginResponse
 from api.sessions.state import CSRF_COOKIE, SESSION_COOKIE, Authenticators
+from cape import audit
 from cape.auth import Refused, authenticate
 from cape.errors import Unauthorized
 
@@ -36,6 +37,8 @@ async def login(
             principal = await authenticate(session, api_key)
         except Refused as refused:
             raise Unauthorized(str(refused), details={"field": "api_key"}) from None
+    if (context := audit.current.get()) is not None:  # the login is audited as its key's
+        context.principal = principal
     issued = authenticators.sessions.issue(principal.key_id)
     secure = _secure(request, authenticators)
     same_site = authenticators.settings.session_same_site

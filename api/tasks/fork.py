@@ -11,6 +11,7 @@ from temporalio.service import RPCError
 from api.tasks.launch import start_workflow
 from api.tasks.schemas import ForkRequest
 from cape.artifacts import ArtifactStore
+from cape.audit import record
 from cape.auth import Principal
 from cape.db.models import Task, TaskStep
 from cape.domain import StepKind
@@ -21,6 +22,7 @@ from cape.registry.validate import validate_input
 from cape.settings import Settings
 from cape.tasks.ids import fork_seed_id, new_task_id
 from cape.tasks.rows import NewTask, add_task
+from cape.team_limits import check_new_task
 
 log = structlog.get_logger(__name__)
 CONVERSATION = (StepKind.LLM, StepKind.TOOL, StepKind.CHECK)  # steps a fork copies
@@ -47,6 +49,7 @@ async def fork_task(
     earlier = [a.id for a in await store.snapshots(parent.id) if (a.step_no or 0) < request.step]
     snapshot = earlier[-1] if earlier else None
     async with sessions() as session:
+        await check_new_task(session, settings, principal.team_id)  # a fork is a new task
         task, agent = await _add_fork(session, principal, parent, request, snapshot)
     assert snapshot is not None  # _add_fork refuses a fork without one
     source = await store.get(parent.id, snapshot)
@@ -108,6 +111,7 @@ async def _add_fork(
     for step in steps:
         if 1 < step.step_no < request.step and step.kind in CONVERSATION:
             session.add(_copy_step(step, task.id))
+    record(session, principal, "task.fork", "task", task.id, parent=parent.id, step=request.step)
     await session.commit()
     return task, agent
 

@@ -14,6 +14,7 @@ from temporalio.service import RPCError
 
 from api.tasks.launch import start_workflow
 from api.tasks.schemas import TaskCreate
+from cape.audit import record
 from cape.auth import Principal
 from cape.db.models import Task
 from cape.domain import TaskStatus
@@ -27,6 +28,7 @@ from cape.settings import Settings
 from cape.tasks.ids import new_task_id
 from cape.tasks.limits import model_warnings, task_limits
 from cape.tasks.rows import NewTask, add_task
+from cape.team_limits import check_new_task
 
 log = structlog.get_logger(__name__)
 
@@ -135,8 +137,11 @@ async def _create(
     )
     details = {"limits": limits, "warnings": resolved.warnings, "parent_id": new.parent_id,
                "relation": new.relation}  # fmt: skip
+    await check_new_task(session, settings, principal.team_id)
     try:
         row = await add_task(session, new, details)
+        action = f"task.{new.relation}" if new.relation else "task.create"
+        record(session, principal, action, "task", new.id, agent=spec.name, parent=new.parent_id)
         await session.commit()
     except IntegrityError:
         await session.rollback()

@@ -17,6 +17,22 @@ class TeamOut(BaseModel):
     name: str
     created_at: datetime
     role: str = Field(description="The caller's role: owner, admin, member or viewer.")
+    rate_limit_rpm: int | None = Field(None, description="Own limit; null: the default.")
+    max_running_tasks: int | None = Field(None, description="Own limit; null: the default.")
+    daily_token_quota: int | None = Field(None, description="Own limit; null: the default.")
+
+
+class TeamLimits(BaseModel):
+    """The team's own limits to set: a number (0: unlimited) or null (the setting's default).
+
+    Fields left out keep their value.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    rate_limit_rpm: int | None = Field(None, ge=0, le=1_000_000)
+    max_running_tasks: int | None = Field(None, ge=0, le=1_000_000)
+    daily_token_quota: int | None = Field(None, ge=0)
 
 
 class TeamCreate(BaseModel):

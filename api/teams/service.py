@@ -30,8 +30,10 @@ def team_not_found(team_id: str) -> NotFound:
 def team_out(team: Team, role: str) -> TeamOut:
     """The view of a team with the caller's role in it."""
     return TeamOut(
-        id=team.id, slug=team.slug, name=team.name, created_at=team.created_at, role=role
-    )
+        id=team.id, slug=team.slug, name=team.name, created_at=team.created_at, role=role,
+        rate_limit_rpm=team.rate_limit_rpm, max_running_tasks=team.max_running_tasks,
+        daily_token_quota=team.daily_token_quota,
+    )  # fmt: skip
 
 
 async def create_team(session: AsyncSession, principal: Principal, body: TeamCreate) -> TeamCreated:

@@ -155,6 +155,17 @@ class AuditEvent(Base):
     resource_id: Mapped[str] = mapped_column(String(128), index=True)
     details: Mapped[JsonDict] = mapped_column(default=dict)
     ts: Mapped[datetime] = mapped_column(default=utcnow)
+    # Who exactly: the user's id and the credential (an API key's id or `jwt:<subject>`).
+    user_id: Mapped[str | None] = mapped_column(String(64))
+    key_id: Mapped[str | None] = mapped_column(String(128))
+    address: Mapped[str | None] = mapped_column(String(64))  # the client's IP
+    outcome: Mapped[str] = mapped_column(String(16), default="ok")  # ok, refused, failed
+    status_code: Mapped[int | None] = mapped_column(Integer)  # the HTTP status, when a request
+
+    __table_args__ = (
+        Index("ix_audit_events_team_ts", "team_id", "ts", "id"),
+        Index("ix_audit_events_team_action", "team_id", "action"),
+    )
 
 
 class ApiKey(Base):
@@ -189,6 +200,20 @@ class Team(Base):
     name: Mapped[str] = mapped_column(String(128))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     deleted_at: Mapped[datetime | None]  # a deleted team's keys are refused at once
+    # Limits (docs/api.md, Limits): None takes the setting's default, 0 means unlimited.
+    rate_limit_rpm: Mapped[int | None] = mapped_column(Integer)
+    max_running_tasks: Mapped[int | None] = mapped_column(Integer)
+    daily_token_quota: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class RateCounter(Base):
+    """Requests of one credential in one minute: a fixed window, shared by every API process."""
+
+    __tablename__ = "rate_counters"
+
+    key_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    window: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    count: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class User(Base):

@@ -10,7 +10,8 @@ written into all of it, its users' names, its keys' prefixes), a team-1 id in th
 give 404, the viewer gets 403, and team 1's state read back afterwards is unchanged.
 
 An operation the walk cannot fill (a new path parameter, a new body) fails the test: a new route
-is covered the day it is added.
+is covered the day it is added. Every write team 2 makes leaves exactly one entry in team 2's
+audit trail (a new writing route that skips the audit fails here).
 """
 
 from __future__ import annotations
@@ -37,12 +38,15 @@ from cape.settings import Settings
 from cape.teams import personal_team_id, slug_of
 from tests.conftest import Api
 from tests.e2e.agent_support import spec
+from tests.e2e.audit_support import audit_count
 from tests.harness import new_api_key
 from tests.tokens.jwks_server import AUDIENCE, HS_SECRET, ISSUER, claims, hand_signed
 
 WRITE_METHODS = {"post", "put", "patch", "delete"}
 # Writes that touch no team: any user may make a team of their own, log in and out.
 VIEWER_MAY = {("post", "/v1/teams"), ("post", "/v1/session"), ("delete", "/v1/session")}
+# Writes that record several facts in their transaction: a new agent and its first version.
+SEVERAL_FACTS = {("post", "/v1/agents"), ("post", "/v1/agents/import")}
 
 
 @dataclass
@@ -102,6 +106,7 @@ def bodies(tag: str) -> dict[tuple[str, str], Callable[[TeamOne], dict[str, Any]
         # A key nobody holds: the answer must be a 401 that shows nothing.
         ("post", "/v1/session"): lambda t: {"json": {"api_key": "cape_" + "x" * 43}},
         ("post", "/v1/teams"): lambda t: {"json": {"slug": f"{fresh}-{uuid.uuid4().hex[:6]}"}},
+        ("patch", "/v1/teams/{team_id}"): lambda t: {"json": {"rate_limit_rpm": 1}},
         ("post", "/v1/teams/{team_id}/members"): lambda t: {
             "json": {"user": f"{fresh}-user", "role": "admin"}
         },
@@ -278,6 +283,7 @@ async def test_no_other_team_and_no_viewer_reaches_team_one_on_any_route(
     two = httpx.AsyncClient(
         base_url=api.url, headers={"Authorization": f"Bearer {secret}"}, timeout=60
     )
+    two_team = personal_team_id(f"iso2-{tag}")
     before = await state_of(team)
     document = (await api.http.get("/openapi.json")).json()
     made = bodies(tag)
@@ -285,8 +291,17 @@ async def test_no_other_team_and_no_viewer_reaches_team_one_on_any_route(
     async with two:
         for method, path, op in operations(document):
             url, kwargs, aimed = request_of(method, path, op, team, made)
+            logged = await audit_count(settings, two_team)
             response = await two.request(method.upper(), url, **kwargs)
             where = f"team 2: {method.upper()} {url} -> {response.status_code}"
+            # Every write of an authenticated caller leaves exactly one audit entry, whatever
+            # its outcome; a read leaves none (a bad login's 401 has no caller to name).
+            wrote = method in WRITE_METHODS and response.status_code != 401
+            logged_now = await audit_count(settings, two_team)
+            if wrote and (method, path) in SEVERAL_FACTS:
+                assert logged_now > logged, f"{where}: not audited"
+            else:
+                assert logged_now == logged + wrote, f"{where}: {logged_now - logged} audit entries"
             assert not leaks(response, team), f"{where} shows {leaks(response, team)}"
             assert response.status_code < 500, f"{where}: {response.text}"
             if aimed:

@@ -378,8 +378,8 @@ async def test_every_change_is_audited(api: Api, settings: Settings) -> None:
         )
     ]
     assert {r.team_id for r in rows} == {"team_tester"}
-    assert len({r.details["key_id"] for r in rows}) == 1  # which key made each change
-    del rows[-1].details["key_id"]
+    assert len({r.key_id for r in rows}) == 1 and rows[0].key_id  # which key made each change
+    assert {r.outcome for r in rows} == {"ok"} and {r.address for r in rows} == {"127.0.0.1"}
     assert rows[-1].details == {"version": "1.0.0", "reason": "bad", "default_cleared": True}
 
 

@@ -1,0 +1,1 @@
+"""The audit trail: `GET /v1/audit`."""
