@@ -49,6 +49,9 @@ class Settings(
     temporal_ui_port: int = Field(8233, ge=1, le=65535)
     public_url: str = Field("", description="Base URL clients use; default http://host:port.")
     temporal_ui_url: str = Field("", description="Temporal Web UI; default http://host:ui-port.")
+    trace_url_template: str = Field(
+        "", description="A trace's page in a trace UI, with `{trace_id}`; empty: no link."
+    )
 
     max_body_bytes: int = Field(1024 * 1024, gt=0)
     max_steps: int = Field(20, ge=1, le=10_000)
@@ -82,6 +85,13 @@ class Settings(
     def _known_driver(cls, value: str) -> str:
         if value and not value.startswith(("sqlite", "postgresql")):
             raise ValueError("CAPE_DATABASE_URL must be a sqlite:// or postgresql+psycopg:// URL")
+        return value
+
+    @field_validator("trace_url_template")
+    @classmethod
+    def _names_the_trace(cls, value: str) -> str:
+        if value and "{trace_id}" not in value:
+            raise ValueError("CAPE_TRACE_URL_TEMPLATE must contain {trace_id}")
         return value
 
     @model_validator(mode="after")

@@ -67,6 +67,9 @@ def show_task(task: dict[str, Any]) -> None:
         ),
         ("prompt", one_line(str((task.get("input") or {}).get("prompt", "")), 200)),
     ]
+    if trace_id := task.get("trace_id"):
+        # The trace UI's page when the server has a template, else the id to search for.
+        fields.append(("trace", (task.get("links") or {}).get("trace") or trace_id))
     if live := task.get("live"):
         current = live.get("current_step") or "-"
         fields.append(

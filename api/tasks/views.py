@@ -37,9 +37,17 @@ def task_out(
         created_at=task.created_at, started_at=task.started_at, finished_at=task.finished_at,
         last_event_seq=task.last_seq, live=live,
         parent_id=task.parent_id, relation=task.relation, schedule_id=task.schedule_id,
+        trace_id=task.trace_id,
         links={
             "self": base, "steps": f"{base}/steps", "events": f"{base}/events",
             "artifacts": f"{base}/artifacts", "input": f"{base}/input",
             "temporal_ui": settings.workflow_link(task.id),
-        },
+        } | _trace_link(task, settings),
     )  # fmt: skip
+
+
+def _trace_link(task: Task, settings: Settings) -> dict[str, str]:
+    # Only a task created with tracing on has a trace to open.
+    if not task.trace_id or not settings.trace_url_template:
+        return {}
+    return {"trace": settings.trace_url_template.replace("{trace_id}", task.trace_id)}

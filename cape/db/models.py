@@ -60,6 +60,8 @@ class Task(Base):
     relation: Mapped[str | None] = mapped_column(String(16))  # "rerun" | "fork"
     fork_step: Mapped[int | None] = mapped_column(Integer)
     schedule_id: Mapped[str | None] = mapped_column(String(128), index=True)
+    # The trace (32 hex digits) of the request or activity that created it, when tracing was on.
+    trace_id: Mapped[str | None] = mapped_column(String(32))
     # Budgets in force (max_tokens, max_cost, max_steps) and the question the task waits on.
     limits: Mapped[JsonDict | None]
     pending_input: Mapped[JsonDict | None]

@@ -12,6 +12,7 @@ from cape.db.events import append_event
 from cape.db.models import Task
 from cape.domain import Channel, EventType, TaskStatus
 from cape.teams import DEFAULT_TEAM_ID
+from cape.telemetry.tracing import current_trace_id
 
 
 @dataclass(frozen=True)
@@ -77,8 +78,11 @@ async def add_task(session: AsyncSession, new: NewTask, details: dict[str, Any])
     The event carries the agent, version and model, then `details` (limits, warnings, the
     parent or the schedule). It is deduplicated, so a retried activity adds it once. The caller
     commits; flushing here surfaces a duplicate id (an `IntegrityError`) before the event.
+    With tracing on the row keeps the current trace (the creating request's, or the schedule
+    run's registering activity's), so a user goes from the task to its trace.
     """
     task = new.row()
+    task.trace_id = current_trace_id()
     session.add(task)
     await session.flush()
     data = {"agent": new.agent, "agent_version": new.agent_version, "model": new.model}

@@ -16,10 +16,11 @@ from temporalio.worker import Worker
 from websockets.asyncio.client import connect
 
 from cape.settings import Settings
+from cape.telemetry.tracing import tracing_enabled
 from cli.testing.fake_llm import FakeLLMServer, Fault, Script, ScriptedToolCall, Turn
 from tests.conftest import Api
 from tests.e2e.agent_support import wait_status
-from tests.harness import new_api_key, read_sse, stored
+from tests.harness import new_api_key, read_sse, running_api, stored
 
 T = TypeVar("T")
 
@@ -97,6 +98,44 @@ async def visible(client: Client, query: str, count: int = 1, timeout: float = 6
         return found if len(found) >= count else None
 
     return await eventually(probe, timeout=timeout, every=0.2)
+
+
+# -- tracing off -------------------------------------------------------------------------------
+
+
+async def test_without_tracing_a_task_has_no_trace_id_nor_link(
+    settings: Settings, worker: Worker, fake_llm: FakeLLMServer
+) -> None:
+    """No OTLP endpoint: `trace_id` is null and there is no trace link, even with a template."""
+    assert not tracing_enabled()
+    template = {"trace_url_template": "http://jaeger.test/trace/{trace_id}"}
+    key = await new_api_key(settings)
+    async with (
+        running_api(settings.model_copy(update=template)) as url,
+        httpx.AsyncClient(base_url=url, headers={"Authorization": f"Bearer {key}"}) as http,
+    ):
+        response = await http.post(
+            "/v1/tasks",
+            json={
+                "agent": "assistant",
+                "input": {"prompt": "hi"},
+                "model": script(fake_llm, Turn(content="ok")),
+            },
+        )
+        assert response.status_code == 201, response.text
+        assert "x-trace-id" not in response.headers
+        created = response.json()
+        assert created["trace_id"] is None and "trace" not in created["links"]
+        done = await wait_end(http, created["id"])
+        assert done["status"] == "succeeded" and done["trace_id"] is None
+        assert set(done["links"]) == {
+            "self",
+            "steps",
+            "events",
+            "artifacts",
+            "input",
+            "temporal_ui",
+        }
 
 
 # -- idempotency -------------------------------------------------------------------------------

@@ -32,6 +32,7 @@ from worker.observe import workflow_runner
 from workflows.agent_task import AgentTaskWorkflow
 
 LIMIT = 60.0
+JAEGER = "http://jaeger.test:16686/trace/{trace_id}"
 DASHBOARD = ROOT / "deploy" / "grafana" / "dashboards" / "capecontrol.json"
 
 
@@ -91,8 +92,11 @@ async def test_a_task_is_one_connected_trace_and_workers_serve_their_metrics(
     fake_llm.add_script(
         Script(name=name, turns=[Turn(content="Running.", tool_calls=[shell]), Turn(content="ok")])
     )
+    fake_llm.add_script(Script(name=f"{name}-again", turns=[Turn(content="again")]))
+    # A fork from step 4 (the second model call) reuses turn 0 of its script.
+    fake_llm.add_script(Script(name=f"{name}-fork", turns=[Turn(content="-"), Turn(content="B")]))
     api_port, metrics_port, sdk_port = free_port(), free_port(), free_port()
-    api_settings = settings.model_copy(update={"api_port": api_port})
+    api_settings = settings.model_copy(update={"api_port": api_port, "trace_url_template": JAEGER})
     worker_settings = settings.model_copy(
         update={"worker_metrics_port": metrics_port, "worker_sdk_metrics_port": sdk_port}
     )
@@ -113,6 +117,7 @@ async def test_a_task_is_one_connected_trace_and_workers_serve_their_metrics(
             task = created.json()
             waited = await http.get(f"/v1/tasks/{task['id']}/wait", params={"timeout": LIMIT})
             assert waited.json()["status"] == "succeeded", waited.text
+            shown = (await http.get(f"/v1/tasks/{task['id']}")).json()
         spans = await spans_until(
             receiver,
             "POST /v1/tasks",
@@ -128,11 +133,40 @@ async def test_a_task_is_one_connected_trace_and_workers_serve_their_metrics(
             ]
             sdk_metrics = (await plain.get(f"http://127.0.0.1:{sdk_port}/metrics")).text
         api_metrics, worker_metrics = parse(texts[0]), parse(texts[1])
+        # After the scrapes (which count one task): a rerun and a fork, each of its request's trace.
+        async with httpx.AsyncClient(base_url=base, headers=headers, timeout=LIMIT) as http:
+            again = {"model": f"script:{name}-again"}
+            rerun = await http.post(f"/v1/tasks/{task['id']}/rerun", json=again)
+            assert rerun.status_code == 201, rerun.text
+            rerun_done = await http.get(
+                f"/v1/tasks/{rerun.json()['id']}/wait", params={"timeout": LIMIT}
+            )
+            assert rerun_done.json()["status"] == "succeeded", rerun_done.text
+            fork = await http.post(
+                f"/v1/tasks/{task['id']}/fork", json={"step": 4, "model": f"script:{name}-fork"}
+            )
+            assert fork.status_code == 201, fork.text
+            fork_done = await http.get(
+                f"/v1/tasks/{fork.json()['id']}/wait", params={"timeout": LIMIT}
+            )
+            assert fork_done.json()["status"] == "succeeded", fork_done.text
+        rerun_spans = await spans_until(
+            receiver, "POST /v1/tasks/{task_id}/rerun", "POST /v1/tasks/{task_id}/fork"
+        )
 
     route = one(spans, "POST /v1/tasks")
     trace_id = route.trace_id
     assert route.parent_id == "" and route.service == "cape-api"
     assert created.headers["x-trace-id"] == trace_id  # from a response to its trace
+    # The task keeps its trace: in the JSON it was created with and whenever it is read.
+    assert task["trace_id"] == shown["trace_id"] == trace_id
+    assert shown["links"]["trace"] == JAEGER.replace("{trace_id}", trace_id)
+    [rerun_route] = [s for s in rerun_spans if s.name == "POST /v1/tasks/{task_id}/rerun"]
+    assert rerun.headers["x-trace-id"] == rerun_route.trace_id != trace_id
+    assert rerun.json()["trace_id"] == rerun_done.json()["trace_id"] == rerun_route.trace_id
+    [fork_route] = [s for s in rerun_spans if s.name == "POST /v1/tasks/{task_id}/fork"]
+    assert fork.headers["x-trace-id"] == fork_route.trace_id not in (trace_id, rerun_route.trace_id)
+    assert fork.json()["trace_id"] == fork_done.json()["trace_id"] == fork_route.trace_id
     by_id = {s.span_id: s for s in spans}
 
     def ancestors(span: ReceivedSpan) -> list[str]:
