@@ -1,0 +1,48 @@
+"""OIDC login settings: off unless issuer and client id are set, contradictions refused."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+
+from cape.settings import Settings
+from cape.tokens.oidc import OidcConfig, pkce_challenge
+
+ON: dict[str, Any] = {"oidc_issuer": "https://idp.test", "oidc_client_id": "cape"}
+
+
+@pytest.mark.parametrize(
+    "config,named",
+    [
+        ({"oidc_issuer": "https://idp.test"}, "CAPE_OIDC_ISSUER and CAPE_OIDC_CLIENT_ID"),
+        ({"oidc_client_id": "cape"}, "CAPE_OIDC_ISSUER and CAPE_OIDC_CLIENT_ID"),
+        ({"oidc_client_secret": "s"}, "OIDC is off"),
+        ({"oidc_redirect_url": "https://cape.test/cb"}, "OIDC is off"),
+        ({**ON, "oidc_issuer": "http://idp.test"}, "CAPE_OIDC_ISSUER must be https://"),
+        ({**ON, "oidc_redirect_url": "/v1/session/oidc/callback"}, "CAPE_OIDC_REDIRECT_URL"),
+        ({**ON, "oidc_scopes": "profile email"}, "CAPE_OIDC_SCOPES must include `openid`"),
+    ],
+)
+def test_inconsistent_oidc_settings_are_refused(config: dict[str, Any], named: str) -> None:
+    with pytest.raises(ValidationError) as caught:
+        Settings(**config)
+    assert named in str(caught.value)
+
+
+def test_oidc_is_off_by_default_and_derives_its_redirect_url() -> None:
+    assert OidcConfig.from_settings(Settings(), "http://x") is None
+    settings = Settings(**ON, public_url="https://cape.test/", jwt_subject_claim="email")
+    config = OidcConfig.from_settings(settings, settings.base_url)
+    assert config is not None
+    assert config.redirect_url == "https://cape.test/v1/session/oidc/callback"
+    assert config.scopes == "openid profile email" and config.names.subject == "email"
+    local = Settings(oidc_issuer="http://127.0.0.1:9000", oidc_client_id="cape")
+    assert OidcConfig.from_settings(local, local.base_url) is not None  # loopback http is fine
+
+
+def test_pkce_challenge_is_rfc_7636_s256() -> None:
+    # RFC 7636, appendix B.
+    verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r-wW1gFWFOEjXk"
+    assert pkce_challenge(verifier) == "E9Melhoe2OkvZ9hVt_vt5cE2W6CcpLuM7YNDlg5XNwEs"
