@@ -44,5 +44,5 @@ def test_oidc_is_off_by_default_and_derives_its_redirect_url() -> None:
 
 def test_pkce_challenge_is_rfc_7636_s256() -> None:
     # RFC 7636, appendix B.
-    verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r-wW1gFWFOEjXk"
-    assert pkce_challenge(verifier) == "E9Melhoe2OkvZ9hVt_vt5cE2W6CcpLuM7YNDlg5XNwEs"
+    verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"
+    assert pkce_challenge(verifier) == "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
