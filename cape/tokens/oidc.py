@@ -104,7 +104,7 @@ class OidcClient:
         self._lock = asyncio.Lock()
 
     async def provider(self) -> Provider:
-        """The provider's endpoints (discovery, cached).
+        """The provider's endpoints (discovery, cached; a failed refetch keeps the last ones).
 
         Raises:
             OidcError: `provider_unavailable`, the discovery document could not be had.
@@ -112,7 +112,12 @@ class OidcClient:
         async with self._lock:
             age = time.monotonic() - self._fetched_at
             if self._provider is None or age >= self.config.cache_seconds:
-                self._provider = await self._discover(self._provider)
+                try:
+                    self._provider = await self._discover(self._provider)
+                except OidcError as exc:
+                    if self._provider is None or exc.details["reason"] != "provider_unavailable":
+                        raise
+                    return self._provider  # keep what we had while the provider is down
                 self._fetched_at = time.monotonic()
             return self._provider
 

@@ -1,4 +1,5 @@
-"""OIDC login settings: off unless issuer and client id are set, contradictions refused."""
+"""OIDC login settings (off unless issuer and client id are set, contradictions refused), PKCE
+and discovery."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ import pytest
 from pydantic import ValidationError
 
 from cape.settings import Settings
-from cape.tokens.oidc import OidcConfig, pkce_challenge
+from cape.tokens.oidc import OidcClient, OidcConfig, OidcError, pkce_challenge
+from tests.tokens.oidc_provider import CLIENT_ID, OidcProvider
 
 ON: dict[str, Any] = {"oidc_issuer": "https://idp.test", "oidc_client_id": "cape"}
 
@@ -46,3 +48,21 @@ def test_pkce_challenge_is_rfc_7636_s256() -> None:
     # RFC 7636, appendix B.
     verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"
     assert pkce_challenge(verifier) == "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
+
+
+async def test_discovery_is_cached_and_an_outage_keeps_the_last_document() -> None:
+    with OidcProvider() as provider:
+        settings = Settings(
+            oidc_issuer=provider.url, oidc_client_id=CLIENT_ID, jwt_jwks_cache_seconds=0.001
+        )
+        config = OidcConfig.from_settings(settings, settings.base_url)
+        assert config is not None
+        client = OidcClient(config)
+        found = await client.provider()
+        assert found.token_endpoint == f"{provider.url}/token"
+    # The provider is down and the cache has expired: the last document is still used.
+    assert await client.provider() == found
+    with pytest.raises(OidcError) as caught:
+        await OidcClient(config).provider()  # never discovered: a clean 401
+    assert caught.value.status_code == 401
+    assert caught.value.details["reason"] == "provider_unavailable"
