@@ -25,6 +25,7 @@ from api.middleware.body_limit import BodyLimitMiddleware
 from api.middleware.text_guard import TextGuardMiddleware
 from api.runtime import Runtime
 from api.schedules.routes import router as schedules_router
+from api.sessions.oidc_routes import router as oidc_router
 from api.sessions.routes import router as sessions_router
 from api.sessions.state import Authenticators
 from api.streams.feed import EventFeed
@@ -121,6 +122,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(agents_router, prefix="/v1")
     app.include_router(admin_router, prefix="/v1")
     app.include_router(sessions_router, prefix="/v1")
+    app.include_router(oidc_router, prefix="/v1")
     app.include_router(keys_router, prefix="/v1")
     app.include_router(teams_router, prefix="/v1")
     app.include_router(members_router, prefix="/v1")

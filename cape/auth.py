@@ -181,6 +181,36 @@ async def authenticate_member(
     found_team, user, role = found
     if found_team.deleted_at is not None:
         raise Refused(f"unknown team {team!r}", "unknown_team")
+    return _member(found_team, user, role, role_claim, key_id)
+
+
+async def authenticate_member_id(
+    session: AsyncSession, team_id: str, user_id: str, role_claim: str | None, kind: str
+) -> Principal:
+    """The principal of a signed-in member by ids (an OIDC session's, checked on every request).
+
+    Its key id reads `<kind>:<user name>`, like a JWT's `jwt:<subject>`.
+
+    Raises:
+        Refused: the team is gone or deleted, or the user is no longer a member of it.
+    """
+    query = (
+        select(Team, User, TeamMember.role)
+        .join(TeamMember, TeamMember.team_id == Team.id)
+        .join(User, User.id == TeamMember.user_id)
+        .where(Team.id == team_id, User.id == user_id, Team.deleted_at.is_(None))
+    )
+    found = (await session.execute(query)).first()
+    if found is None:
+        raise Refused("the session's user is no longer a member of its team", "not_a_member")
+    found_team, user, role = found
+    return _member(found_team, user, role, role_claim, f"{kind}:{user.name}")
+
+
+def _member(
+    found_team: Team, user: User, role: str, role_claim: str | None, key_id: str
+) -> Principal:
+    # A role claim can lower the member's role, never raise it.
     if role_claim is not None:
         if role_claim not in set(Role):
             raise Refused(f"unknown role {role_claim!r} (roles: {', '.join(Role)})", "unknown_role")

@@ -51,6 +51,15 @@ class AuthSettings(BaseSettings):
         default_factory=list, description="Origins besides CAPE_PUBLIC_URL's that may use it."
     )
 
+    # OpenID Connect login to the dashboard (authorization code + PKCE): on with issuer + client.
+    oidc_issuer: str = ""
+    oidc_client_id: str = ""
+    oidc_client_secret: SecretStr = SecretStr("")
+    oidc_redirect_url: str = Field(
+        "", description="Default: <CAPE_PUBLIC_URL>/v1/session/oidc/callback."
+    )
+    oidc_scopes: str = "openid profile email"
+
     @field_validator("jwt_algorithms")
     @classmethod
     def _asymmetric_only(cls, value: list[str]) -> list[str]:
@@ -88,6 +97,7 @@ class AuthSettings(BaseSettings):
             raise ValueError(f"CAPE_SESSION_SECRET must be at least {MIN_SECRET_BYTES} bytes")
         if session and session == secret:
             raise ValueError("CAPE_SESSION_SECRET must differ from CAPE_JWT_HS256_SECRET")
+        _check_oidc(self)
         return self
 
     @property
@@ -96,7 +106,32 @@ class AuthSettings(BaseSettings):
         return tuple(name.strip() for name in self.jwt_team_claim.split(",") if name.strip())
 
 
-def _check_jwks_url(url: str) -> None:
+def _check_oidc(settings: AuthSettings) -> None:
+    """OIDC needs issuer and client id together; its other settings mean nothing without them."""
+    if bool(settings.oidc_issuer) != bool(settings.oidc_client_id):
+        raise ValueError(
+            "CAPE_OIDC_ISSUER and CAPE_OIDC_CLIENT_ID must be set together (OIDC login needs both)"
+        )
+    if not settings.oidc_issuer:
+        if settings.oidc_client_secret.get_secret_value() or settings.oidc_redirect_url:
+            raise ValueError(
+                "CAPE_OIDC_CLIENT_SECRET or CAPE_OIDC_REDIRECT_URL is set but OIDC is off: "
+                "set CAPE_OIDC_ISSUER and CAPE_OIDC_CLIENT_ID"
+            )
+        return
+    _check_jwks_url(settings.oidc_issuer, "CAPE_OIDC_ISSUER")
+    redirect = urlsplit(settings.oidc_redirect_url)
+    if settings.oidc_redirect_url and (
+        redirect.scheme not in ("http", "https") or not redirect.netloc
+    ):
+        raise ValueError(
+            f"CAPE_OIDC_REDIRECT_URL must be an absolute http(s) URL: {settings.oidc_redirect_url}"
+        )
+    if "openid" not in settings.oidc_scopes.split():
+        raise ValueError(f"CAPE_OIDC_SCOPES must include `openid`: {settings.oidc_scopes!r}")
+
+
+def _check_jwks_url(url: str, name: str = "CAPE_JWT_JWKS_URL") -> None:
     """HTTPS, or plain HTTP to a loopback address (keys fetched in clear could be swapped)."""
     parts = urlsplit(url)
     if parts.scheme == "https" and parts.hostname:
@@ -107,4 +142,4 @@ def _check_jwks_url(url: str) -> None:
     except ValueError:
         loopback = False
     if parts.scheme != "http" or not loopback:
-        raise ValueError(f"CAPE_JWT_JWKS_URL must be https:// (http only on loopback): {url}")
+        raise ValueError(f"{name} must be https:// (http only on loopback): {url}")

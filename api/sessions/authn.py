@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.requests import HTTPConnection
 
 from api.sessions.csrf import check_csrf
-from api.sessions.principal import key_principal, token_principal
+from api.sessions.principal import key_principal, member_principal, token_principal
 from api.sessions.state import SESSION_COOKIE, Credential, get_authenticators
 from cape.auth import KEY_PREFIX, Principal
 from cape.errors import Unauthorized
@@ -52,8 +52,16 @@ async def cookie_principal(
     check_csrf(
         connection, authenticators.settings, authenticators.sessions.csrf_token(session.session_id)
     )
-    principal = await key_principal(read_sessions, session.key_id)
-    if principal is None:
+    if not session.key_id:  # an OIDC login's session: the member must still be one
+        principal = await member_principal(
+            read_sessions, session.team_id, session.user_id, session.role
+        )
+        if principal is None:
+            raise Unauthorized(
+                "this session's user is no longer a member of its team: log in again",
+                details={"reason": "member_removed"},
+            )
+    elif (principal := await key_principal(read_sessions, session.key_id)) is None:
         raise Unauthorized(
             "the API key this session was made with is revoked or gone: log in again",
             details={"reason": "key_revoked"},

@@ -8,7 +8,13 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from cape.auth import Principal, Refused, authenticate_key_id, authenticate_member
+from cape.auth import (
+    Principal,
+    Refused,
+    authenticate_key_id,
+    authenticate_member,
+    authenticate_member_id,
+)
 from cape.auth_settings import AuthSettings
 from cape.errors import Forbidden
 from cape.tokens.claims import VerifiedToken
@@ -20,6 +26,7 @@ async def token_principal(
     read_sessions: async_sessionmaker[AsyncSession],
     settings: AuthSettings,
     token: VerifiedToken,
+    kind: str = "jwt",
 ) -> Principal:
     """The member a verified JWT names: its subject in the team its team claim names.
 
@@ -46,7 +53,7 @@ async def token_principal(
     async with read_sessions() as session:
         try:
             return await authenticate_member(
-                session, token.team, token.subject, token.role, f"jwt:{token.subject}"
+                session, token.team, token.subject, token.role, f"{kind}:{token.subject}"
             )
         except Refused as refused:
             raise Forbidden(
@@ -61,5 +68,16 @@ async def key_principal(
     async with read_sessions() as session:
         try:
             return await authenticate_key_id(session, key_id)
+        except Refused:
+            return None
+
+
+async def member_principal(
+    read_sessions: async_sessionmaker[AsyncSession], team_id: str, user_id: str, role: str | None
+) -> Principal | None:
+    """The principal of an OIDC session's member if still a member (checked on every request)."""
+    async with read_sessions() as session:
+        try:
+            return await authenticate_member_id(session, team_id, user_id, role, "oidc")
         except Refused:
             return None

@@ -19,7 +19,9 @@ class Whoami(BaseModel):
     """Who the request authenticated as, and how."""
 
     owner: str = Field(description="The caller's user name (a JWT's subject).")
-    key_id: str = Field(description="The API key's id, or `jwt:<subject>` for a JWT.")
+    key_id: str = Field(
+        description="The API key's id, `jwt:<subject>` for a JWT, `oidc:<user>` for an OIDC login."
+    )
     team_id: str = Field(description="The team whose objects the caller sees.")
     role: str = Field(description="The caller's role in that team.")
     scopes: list[str] = Field(description="What the caller may do (its scopes within its role).")

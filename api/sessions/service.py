@@ -8,13 +8,15 @@ from starlette.requests import Request
 
 from api.sessions.csrf import check_origin
 from api.sessions.schemas import LoginResponse
+from api.sessions.signer import IssuedSession
 from api.sessions.state import CSRF_COOKIE, SESSION_COOKIE, Authenticators
 from cape import audit
 from cape.auth import Refused, authenticate
 from cape.errors import Unauthorized
 
 
-def _secure(request: Request, authenticators: Authenticators) -> bool:
+def secure_cookies(request: Request, authenticators: Authenticators) -> bool:
+    """Whether cookies get `Secure`: the request or the public URL is HTTPS."""
     return request.url.scheme == "https" or authenticators.settings.base_url.startswith("https:")
 
 
@@ -40,7 +42,24 @@ async def login(
     if (context := audit.current.get()) is not None:  # the login is audited as its key's
         context.principal = principal
     issued = authenticators.sessions.issue(principal.key_id)
-    secure = _secure(request, authenticators)
+    set_session_cookies(request, response, authenticators, issued)
+    return LoginResponse(
+        owner=principal.owner,
+        key_id=principal.key_id,
+        team_id=principal.team_id,
+        role=principal.role,
+        scopes=sorted(principal.scopes),
+        method="session",
+        expires_at=issued.expires_at.isoformat(),
+        csrf_token=issued.csrf_token,
+    )
+
+
+def set_session_cookies(
+    request: Request, response: Response, authenticators: Authenticators, issued: IssuedSession
+) -> None:
+    """Set the HttpOnly session cookie and the script-readable CSRF cookie on `response`."""
+    secure = secure_cookies(request, authenticators)
     same_site = authenticators.settings.session_same_site
     max_age = authenticators.sessions.ttl_seconds
     for name, value, http_only in (
@@ -56,21 +75,11 @@ async def login(
             httponly=http_only,
             samesite=same_site,
         )
-    return LoginResponse(
-        owner=principal.owner,
-        key_id=principal.key_id,
-        team_id=principal.team_id,
-        role=principal.role,
-        scopes=sorted(principal.scopes),
-        method="session",
-        expires_at=issued.expires_at.isoformat(),
-        csrf_token=issued.csrf_token,
-    )
 
 
 def logout(request: Request, response: Response, authenticators: Authenticators) -> None:
     """Clear both cookies (the browser forgets the session)."""
-    secure = _secure(request, authenticators)
+    secure = secure_cookies(request, authenticators)
     for name, http_only in ((SESSION_COOKIE, True), (CSRF_COOKIE, False)):
         response.delete_cookie(
             name,

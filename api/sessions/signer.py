@@ -1,4 +1,6 @@
-"""Session cookies: a short JWT signed with the server's session secret, naming an API key.
+"""Session cookies: a short JWT signed with the session secret, naming an API key or a member.
+
+An OIDC login's session names a team member by team and user id instead of a key.
 
 The cookie holds no rights of its own: every request looks the key up again, so revoking the
 key ends every session made with it at once. The CSRF token is derived from the session's
@@ -15,6 +17,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import jwt
 import structlog
@@ -32,9 +35,12 @@ SECRET_FILE = "session-secret"
 class Session:
     """A valid session cookie's content."""
 
-    key_id: str
+    key_id: str  # "" for a member's session (OIDC login)
     session_id: str
     expires_at: datetime
+    team_id: str = ""
+    user_id: str = ""
+    role: str | None = None  # the id_token's role claim (it may lower the member's role)
 
 
 @dataclass(frozen=True)
@@ -55,12 +61,35 @@ class SessionSigner:
 
     def issue(self, key_id: str) -> IssuedSession:
         """A session for API key `key_id`, valid for the configured time."""
+        return self._issue({"key": key_id})
+
+    def issue_member(self, team_id: str, user_id: str, role: str | None) -> IssuedSession:
+        """A session for member `user_id` of team `team_id` (an OIDC login), role capped."""
+        return self._issue({"team": team_id, "user": user_id, "role": role})
+
+    def _issue(self, who: dict[str, Any]) -> IssuedSession:
         now = datetime.now(UTC)
         expires = now + timedelta(seconds=self.ttl_seconds)
         sid = secrets.token_urlsafe(18)
-        claims = {"key": key_id, "sid": sid, "aud": AUDIENCE, "iat": now, "exp": expires}
+        claims = {**who, "sid": sid, "aud": AUDIENCE, "iat": now, "exp": expires}
         cookie = jwt.encode(claims, self._secret, algorithm="HS256")
         return IssuedSession(cookie, self.csrf_token(sid), expires.replace(microsecond=0))
+
+    def seal(self, claims: dict[str, Any], audience: str, ttl_seconds: int) -> str:
+        """`claims` signed with the session secret for `audience`, valid `ttl_seconds`."""
+        expires = datetime.now(UTC) + timedelta(seconds=ttl_seconds)
+        return jwt.encode({**claims, "aud": audience, "exp": expires}, self._secret, "HS256")
+
+    def unseal(self, value: str, audience: str) -> dict[str, Any] | None:
+        """The claims `seal` signed for `audience`; None when expired, forged or another's."""
+        try:
+            claims: dict[str, Any] = jwt.decode(
+                value, self._secret, algorithms=["HS256"], audience=audience,
+                options={"require": ["exp", "aud"]},
+            )  # fmt: skip
+        except jwt.PyJWTError:
+            return None
+        return claims
 
     def read(self, cookie: str) -> Session:
         """The session in `cookie`.
@@ -86,11 +115,16 @@ class SessionSigner:
                 details={"reason": "session_invalid"},
             ) from None
         key, sid = claims.get("key"), claims.get("sid")
+        expires = datetime.fromtimestamp(claims["exp"], UTC)
+        team, user, role = claims.get("team"), claims.get("user"), claims.get("role")
+        member = isinstance(team, str) and isinstance(user, str) and bool(team and user)
+        if member and isinstance(sid, str) and sid and (role is None or isinstance(role, str)):
+            return Session("", sid, expires, str(team), str(user), role)
         if not (isinstance(key, str) and isinstance(sid, str) and key and sid):
             raise Unauthorized(
                 "the session cookie is not valid", details={"reason": "session_invalid"}
             )
-        return Session(key, sid, datetime.fromtimestamp(claims["exp"], UTC))
+        return Session(key, sid, expires)
 
     def csrf_token(self, session_id: str) -> str:
         """The CSRF token of session `session_id` (HMAC of its id with the secret)."""

@@ -10,6 +10,7 @@ from starlette.requests import HTTPConnection
 
 from api.sessions.signer import SessionSigner, session_secret
 from cape.settings import Settings
+from cape.tokens.oidc import OidcClient, OidcConfig
 from cape.tokens.verifier import TokenVerifier
 
 SESSION_COOKIE = "cape_session"
@@ -19,17 +20,20 @@ Method = Literal["api_key", "jwt", "session"]
 
 @dataclass(frozen=True)
 class Authenticators:
-    """Verifier of bearer JWTs (None: JWT is off) and signer of session cookies."""
+    """Verifier of bearer JWTs (None: JWT is off), signer of session cookies, OIDC client."""
 
     settings: Settings
     tokens: TokenVerifier | None
     sessions: SessionSigner
+    oidc: OidcClient | None = None  # None: OIDC login is off
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Authenticators:
         """Both, as `settings` configure them (reads or makes the session secret)."""
         signer = SessionSigner(session_secret(settings), settings.session_ttl_seconds)
-        return cls(settings, TokenVerifier.from_settings(settings), signer)
+        oidc = OidcConfig.from_settings(settings, settings.base_url)
+        oidc_client = OidcClient(oidc) if oidc is not None else None
+        return cls(settings, TokenVerifier.from_settings(settings), signer, oidc_client)
 
 
 @dataclass(frozen=True)
