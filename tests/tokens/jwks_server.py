@@ -6,18 +6,17 @@ import base64
 import hashlib
 import hmac
 import json
-import threading
 import time
 import uuid
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
 from typing import Any
 
 import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
+
+from tests.tokens.loopback import LoopbackServer, QuietHandler
 
 ISSUER = "https://idp.example.test/"
 AUDIENCE = "cape-api"
@@ -86,47 +85,26 @@ def hand_signed(header: dict[str, Any], payload: dict[str, Any], secret: bytes |
 
 
 @dataclass
-class JwksServer:
+class JwksServer(LoopbackServer):
     """Serves `keys` as a JWKS at `url`; `status` other than 200 simulates an outage."""
 
     keys: list[SigningKey] = field(default_factory=list)
     status: int = 200
     body: bytes | None = None  # served instead of the key set when set
     hits: int = 0
-    _server: ThreadingHTTPServer | None = None
 
     @property
     def url(self) -> str:
-        assert self._server is not None
-        return f"http://127.0.0.1:{self._server.server_address[1]}/.well-known/jwks.json"
+        return f"http://127.0.0.1:{self.port}/.well-known/jwks.json"
 
     def __enter__(self) -> JwksServer:
         owner = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             def do_GET(self) -> None:
                 owner.hits += 1
                 body = owner.body or json.dumps({"keys": [k.jwk() for k in owner.keys]}).encode()
-                self.send_response(owner.status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+                self.send_json(owner.status, body)
 
-            def log_message(self, *_: Any) -> None:
-                pass
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        self.serve(Handler)
         return self
-
-    def stop(self) -> None:
-        """Take the endpoint down for good (connections are refused from now on)."""
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-
-    def __exit__(
-        self, _t: type[BaseException] | None, _e: BaseException | None, _tb: TracebackType | None
-    ) -> None:
-        self.stop()

@@ -11,22 +11,20 @@ import base64
 import hashlib
 import json
 import secrets
-import threading
 import time
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 from tests.tokens.jwks_server import SigningKey
+from tests.tokens.loopback import LoopbackServer, QuietHandler
 
 CLIENT_ID = "cape-dashboard"
 CLIENT_SECRET = "client-secret-" + "y" * 30
 
 
 @dataclass
-class OidcProvider:
+class OidcProvider(LoopbackServer):
     """The provider; `deny` makes /authorize answer `error=access_denied`."""
 
     key: SigningKey = field(default_factory=SigningKey.rsa)
@@ -38,13 +36,11 @@ class OidcProvider:
     sign_with: SigningKey | None = None  # signs id_tokens instead of the published `key`
     codes: dict[str, dict[str, str]] = field(default_factory=dict)
     token_requests: int = 0
-    _server: ThreadingHTTPServer | None = None
 
     @property
     def url(self) -> str:
         """The issuer (also the base of every endpoint)."""
-        assert self._server is not None
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
+        return f"http://127.0.0.1:{self.port}"
 
     def discovery(self) -> dict[str, Any]:
         return {
@@ -99,15 +95,9 @@ class OidcProvider:
     def __enter__(self) -> OidcProvider:
         owner = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             def _answer(self, status: int, body: dict[str, Any], headers: dict[str, str]) -> None:
-                data = json.dumps(body).encode()
-                self.send_response(status)
-                for name, value in {**headers, "Content-Type": "application/json"}.items():
-                    self.send_header(name, value)
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                self.send_json(status, json.dumps(body).encode(), headers)
 
             def do_GET(self) -> None:
                 parts = urlsplit(self.path)
@@ -132,20 +122,5 @@ class OidcProvider:
                 status, body = owner.token(form, self.headers.get("Authorization", ""))
                 self._answer(status, body, {})
 
-            def log_message(self, *_: Any) -> None:
-                pass
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        self.serve(Handler)
         return self
-
-    def stop(self) -> None:
-        """Take the provider down (connections are refused from now on)."""
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-
-    def __exit__(
-        self, _t: type[BaseException] | None, _e: BaseException | None, _tb: TracebackType | None
-    ) -> None:
-        self.stop()
