@@ -14,6 +14,8 @@ import httpx
 import pytest
 from temporalio.worker import Worker
 
+from activities.conversation import load_messages
+from cape.db.engine import create_engine, session_factory
 from cape.settings import Settings
 from cli.testing.fake_llm import FakeLLMServer, Script, Turn
 from tests.conftest import Api
@@ -80,6 +82,13 @@ async def test_two_files_are_read_in_the_first_tool_step_and_kept_by_rerun_and_f
     assert task["status"] == "succeeded", pretty(task)
     first = (await tool_steps(settings, task["id"]))[0]
     assert reads_both(first.output or {}), pretty(first.output)
+    engine = create_engine(settings)
+    try:
+        async with session_factory(engine)() as session:
+            asked = (await load_messages(session, task["id"], "system", 2))[1]["content"]
+    finally:
+        await engine.dispose()
+    assert str(asked).endswith("(in the workspace): input/a.txt, input/data/b.csv"), asked
 
     listed = (await api.http.get(f"/v1/tasks/{task['id']}/artifacts")).json()
     inputs = sorted((a["name"], a["size"]) for a in listed if a["id"].startswith("in-"))
