@@ -57,13 +57,12 @@ async def referenced(
 
 
 def check_files(files: list[InputFile], settings: Settings) -> None:
-    """Count, total size, per-file size and distinct paths (422 naming the file's field)."""
-    check_set(
-        files,
-        settings.task_files_max_count,
-        settings.task_files_max_mb * MiB,
-        settings.artifact_max_upload_mb * MiB,
-    )
+    """Count, total size, per-file size and distinct paths (422 naming the file's field).
+
+    The total is also bounded by the workspace quota, which the files must fit in.
+    """
+    total = min(settings.task_files_max_mb, settings.workspace_quota_mb) * MiB
+    check_set(files, settings.task_files_max_count, total, settings.artifact_max_upload_mb * MiB)
 
 
 async def copy_inputs(
@@ -79,10 +78,10 @@ async def copy_inputs(
     return rows
 
 
-async def drop_copies(store: ArtifactStore, rows: list[Artifact]) -> None:
-    """Remove copies whose rows never committed."""
+def drop_copies(store: ArtifactStore, rows: list[Artifact]) -> None:
+    """Remove copies whose rows never committed (quick unlinks: safe in a cancelled request)."""
     for row in rows:
-        await asyncio.to_thread(Path(store.root / row.task_id / row.id).unlink, True)
+        Path(store.root / row.task_id / row.id).unlink(missing_ok=True)
 
 
 async def input_refs(store: ArtifactStore, task_id: str) -> list[FileRef]:

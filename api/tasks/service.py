@@ -165,11 +165,14 @@ async def _create(
         await session.commit()
     except IntegrityError:
         await session.rollback()
-        await drop_copies(store, copies)
+        drop_copies(store, copies)
         existing = await _by_key(session, principal.team_id, idempotency_key or "")
         if existing is None:
             raise
         return existing
+    except BaseException:  # the row is not there: neither are its files
+        drop_copies(store, copies)
+        raise
     return row, new, spec, resolved.warnings
 
 
