@@ -110,8 +110,9 @@ async def _multipart(request: Request, settings: Settings) -> TaskRequest:
 
     try:
         form = await Request(request.scope, counted).form(max_files=count, max_fields=2)
-    except HTTPException as exc:  # the multipart parser's own refusals
-        raise invalid("body.file", str(exc.detail), limit=count) from None
+    except HTTPException as exc:  # the multipart parser's own refusals (too many parts)
+        where = "body.file" if "files" in str(exc.detail) else "body"
+        raise invalid(where, f"{exc.detail} (files: at most {count})", limit=count) from None
     try:
         return await _parts(form, settings)
     finally:
