@@ -5,9 +5,11 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from cape.artifacts import INPUT_PREFIX
 from cape.contracts.steps import ChatMessage, ToolMessage, read_check, read_llm, read_tool
-from cape.db.models import Task, TaskStep
+from cape.db.models import Artifact, Task, TaskStep
 from cape.domain import StepKind
+from cape.task_files import INPUT_DIR
 from cape.task_text import user_message
 
 
@@ -16,14 +18,26 @@ async def load_messages(
 ) -> list[ChatMessage | ToolMessage]:
     """System prompt, the user's request, then every LLM, tool and check step before the step.
 
-    A check step carries a message only when it asks the model to repair its answer.
+    A check step carries a message only when it asks the model to repair its answer. The
+    request names the files the task was given (in `input/`), so the model knows to read them.
     """
     task = await session.get(Task, task_id)
     if task is None:
         raise LookupError(f"task {task_id} has no row")
+    request = user_message(task.input)
+    files = list(
+        await session.scalars(
+            select(Artifact.name)
+            .where(Artifact.task_id == task_id, Artifact.id.startswith(INPUT_PREFIX))
+            .order_by(Artifact.name)
+        )
+    )
+    if files:
+        listed = ", ".join(f"{INPUT_DIR}/{name}" for name in files)
+        request += f"\n\nFiles given with this task (in the workspace): {listed}"
     messages: list[ChatMessage | ToolMessage] = [
         {"role": "system", "content": system_prompt},
-        {"role": "user", "content": user_message(task.input)},
+        {"role": "user", "content": request},
     ]
     steps = await session.scalars(
         select(TaskStep)

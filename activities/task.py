@@ -16,6 +16,8 @@ from activities.hostview import WORKSPACE, HostView
 from activities.recorder import StepRecorder
 from activities.registration import register_task
 from activities.snapshot_plan import SnapshotTooLarge
+from activities.tools.confine import Limits
+from activities.tools.workspace_io import write_bytes
 from activities.types import (
     EventInput,
     FinishInput,
@@ -25,7 +27,7 @@ from activities.types import (
     WorkspaceInput,
     WorkspaceResult,
 )
-from activities.workspace import layout, restore_snapshot, save_snapshot
+from activities.workspace import layout, note_progress, restore_snapshot, save_snapshot
 from cape.artifacts import ArtifactStore
 from cape.contracts.steps import WorkspaceStepOutput
 from cape.contracts.temporal import host_queue as contract_host_queue
@@ -35,6 +37,7 @@ from cape.db.models import Task, utcnow
 from cape.domain import Channel, EventType, TaskStatus
 from cape.sandbox.launcher import Sandbox
 from cape.settings import Settings
+from cape.task_files import INPUT_DIR
 
 log = structlog.get_logger(__name__)
 
@@ -82,6 +85,23 @@ class TaskActivities:
 
         await asyncio.to_thread(work)
 
+    async def _place_inputs(self, task_id: str, path: Path) -> None:
+        """Copy the task's input files into `input/`, by descriptor (no link is followed)."""
+        files = await self.store.inputs(task_id)
+        if not files:
+            return
+        limits = Limits.of(self.settings)
+
+        def work() -> None:
+            for info in files:
+                data = self.store.path(info).read_bytes()
+                write_bytes(path, f"{INPUT_DIR}/{info.name}", data, limits)
+            names = ", ".join(f"{INPUT_DIR}/{info.name}" for info in files)
+            note_progress(path, f"input files: {names}")
+
+        await asyncio.to_thread(work)
+        log.info("input files placed", files=len(files))
+
     async def _snapshot(self, ref: StepRef, path: Path) -> str | None:
         if not self.settings.workspace_snapshots:
             return None
@@ -93,7 +113,7 @@ class TaskActivities:
 
     @activity.defn(name="setup_workspace")
     async def setup_workspace(self, inp: WorkspaceInput) -> WorkspaceResult:
-        """Create the task's workspace directory and mark the task running."""
+        """Create the task's workspace (with its input files) and mark the task running."""
         ref = inp.step
         structlog.contextvars.bind_contextvars(
             task_id=ref.task_id, workflow_id=activity.info().workflow_id
@@ -127,6 +147,8 @@ class TaskActivities:
             if inp.seed is not None:
                 await restore_snapshot(self.store, ref.task_id, inp.seed, path)
             await self._prepare(path, None if inp.seed else inp.title, inp.description)
+            if inp.seed is None:  # a fork's seed already holds its parent's input/
+                await self._place_inputs(ref.task_id, path)
             snapshot = await self._snapshot(ref, path)
         # Clients see the task's paths as the sandbox does, and the host by its label.
         output: WorkspaceStepOutput = {

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import builtins
 import hashlib
+import mimetypes
 import shutil
 import uuid
 from collections import OrderedDict
@@ -24,6 +25,9 @@ from cape.errors import NotFound
 
 # Workspace snapshots are artifacts whose id starts with this (one per step that changed it).
 SNAPSHOT_PREFIX = "snap-"
+# A task's input files (`POST /v1/tasks` with files) are artifacts whose id starts with this;
+# the name is the file's path under the workspace's `input/` (cape.task_files).
+INPUT_PREFIX = "in-"
 RECENT = 256  # infos of the latest puts kept (`ArtifactStore.recent`)
 
 
@@ -38,6 +42,22 @@ class ArtifactInfo:
     size: int
     sha256: str
     step_no: int | None
+
+
+def accepted_type(declared: str | None, name: str, allowed: list[str]) -> tuple[str, bool]:
+    """The media type of an incoming file and whether `allowed` (patterns like `text/*`) takes it.
+
+    An empty or `application/octet-stream` type (what clients send for "unknown") is guessed
+    from the name.
+    """
+    media = (declared or "").split(";")[0].strip().lower()
+    if media in ("", "application/octet-stream"):
+        media = mimetypes.guess_type(name)[0] or "application/octet-stream"
+    for pattern in allowed:
+        pattern = pattern.lower()
+        if media == pattern or (pattern.endswith("/*") and media.startswith(pattern[:-1])):
+            return media, True
+    return media, False
 
 
 def _info(row: Artifact) -> ArtifactInfo:
@@ -80,6 +100,20 @@ class ArtifactStore:
     def path(self, info: ArtifactInfo) -> Path:
         """Where the artifact's bytes are."""
         return self.root / info.task_id / info.id
+
+    async def write(self, task_id: str, artifact_id: str, source: Path | bytes) -> tuple[int, str]:
+        """Copy bytes into the store without a row (the caller adds it); gives size, sha256."""
+        return await asyncio.to_thread(_copy, source, self.root / task_id / artifact_id)
+
+    async def inputs(self, task_id: str) -> builtins.list[ArtifactInfo]:
+        """The task's input files, by path."""
+        async with self.reads() as session:
+            rows = await session.scalars(
+                select(Artifact)
+                .where(Artifact.task_id == task_id, Artifact.id.startswith(INPUT_PREFIX))
+                .order_by(Artifact.name)
+            )
+            return [_info(r) for r in rows]
 
     async def put(
         self,

@@ -61,6 +61,8 @@ class ToolSettings(BaseSettings):
     workspace_sweep_minutes: float = Field(60.0, ge=0, description="0: never sweep.")
     artifact_dir: Path | None = None
     artifact_max_upload_mb: int = Field(50, ge=1)
+    task_files_max_count: int = Field(20, ge=1, description="Input files of one task.")
+    task_files_max_mb: int = Field(100, ge=1, description="All input files of one task.")
     artifact_upload_types: list[str] = Field(
         default_factory=lambda: [
             "text/*",

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import json
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -152,6 +154,7 @@ class ApiClient:
         body: Any = None,
         headers: dict[str, str] | None = None,
         timeout: float | None = None,
+        files: list[Path] | None = None,
     ) -> Any:
         """Send a request and return the decoded JSON body.
 
@@ -162,6 +165,8 @@ class ApiClient:
             body: JSON body, if any.
             headers: Extra headers.
             timeout: Read timeout in seconds (default 30).
+            files: Files to send as multipart `file` parts (named by their base name); the
+                body then goes as JSON in the `task` field.
 
         Returns:
             The response's JSON.
@@ -172,9 +177,36 @@ class ApiClient:
         """
         query = {k: v for k, v in (params or {}).items() if v is not None}
         read = httpx.Timeout(timeout or REQUEST_TIMEOUT, connect=CONNECT_TIMEOUT)
+        with contextlib.ExitStack() as stack:
+            try:
+                response = self._send(method, path, query, body, headers, read, files, stack)
+            except OSError as exc:  # a file to upload could not be read
+                raise CliError(f"cannot read {exc.filename}: {exc.strerror}") from None
+        if response.status_code >= 400:
+            raise ApiError.from_response(response)
         try:
-            response = self.http.request(
-                method, path, params=query, json=body, headers=headers, timeout=read
+            return response.json()
+        except ValueError:
+            raise CliError(f"{self.url}{path} did not answer with JSON") from None
+
+    def _send(
+        self,
+        method: str,
+        path: str,
+        query: dict[str, Any],
+        body: Any,
+        headers: dict[str, str] | None,
+        read: httpx.Timeout,
+        files: list[Path] | None,
+        stack: contextlib.ExitStack,
+    ) -> httpx.Response:
+        sent: dict[str, Any] = {"json": body}
+        if files:
+            parts = [("file", (f.name, stack.enter_context(f.open("rb")))) for f in files]
+            sent = {"data": {"task": json.dumps(body)}, "files": parts}
+        try:
+            return self.http.request(
+                method, path, params=query, headers=headers, timeout=read, **sent
             )
         except httpx.ConnectError:
             raise unreachable(self.url) from None
@@ -182,12 +214,6 @@ class ApiClient:
             raise CliError(f"the CapeControl API at {self.url} did not answer in time") from None
         except httpx.TransportError as exc:
             raise CliError(f"request to {self.url} failed: {exc}") from None
-        if response.status_code >= 400:
-            raise ApiError.from_response(response)
-        try:
-            return response.json()
-        except ValueError:
-            raise CliError(f"{self.url}{path} did not answer with JSON") from None
 
 
 def api_command(func: Callable[..., None]) -> Callable[..., None]:

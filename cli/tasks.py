@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, NoReturn
 
 import click
@@ -21,6 +22,7 @@ from cli.terminal import echo
 from cli.views import show_steps, show_task, show_task_list
 
 MAX_WAIT_PER_REQUEST = 300.0  # the API's upper bound for `/wait?timeout=`
+UPLOAD_TIMEOUT = 600.0  # a create with files may take a while to send
 TERMINAL = frozenset({"succeeded", "failed", "canceled", "timed_out", "rejected"})
 
 Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
@@ -69,6 +71,20 @@ def json_api_options(json_help: str) -> Decorator:
 @click.option("--model", default=None, help="Model (default: the server's default model).")
 @click.option("--max-steps", type=click.IntRange(1, 10_000), default=None, help="Max LLM turns.")
 @click.option("--idempotency-key", default=None, help="Repeat-safe key: same key, same task.")
+@click.option(
+    "--file",
+    "files",
+    multiple=True,
+    type=click.Path(exists=True, dir_okay=False, readable=True, path_type=Path),
+    help="A file for the task's input/ folder, by its base name (repeatable).",
+)
+@click.option(
+    "--artifact",
+    "artifacts",
+    multiple=True,
+    metavar="ID",
+    help="An uploaded artifact of your team for input/, by its name (repeatable).",
+)
 @click.option("--follow/--no-follow", default=True, help="Stream progress until the task ends.")
 @json_api_options("Machine-readable output (JSON / JSONL).")
 def run(
@@ -83,10 +99,15 @@ def run(
     model: str | None,
     max_steps: int | None,
     idempotency_key: str | None,
+    files: tuple[Path, ...],
+    artifacts: tuple[str, ...],
     follow: bool,
     as_json: bool,
 ) -> None:
     """Start a task from PROMPT, print its id, then follow it to the end.
+
+    `--file PATH` uploads a file with the request (multipart); the task finds it as
+    `input/<name>` in its workspace before its first step.
 
     Exits 0 when the task succeeded and 1 when it failed or was canceled. With --no-follow it
     prints only the id (or the task as JSON with --json); with --json and following, the output
@@ -104,8 +125,14 @@ def run(
         "max_cost": max_cost,
     }
     body.update({k: v for k, v in optional.items() if v is not None})
+    if artifacts:
+        body["files"] = [{"artifact_id": artifact} for artifact in artifacts]
     headers = {"Idempotency-Key": idempotency_key} if idempotency_key else None
-    task = api.request("POST", "/v1/tasks", body=body, headers=headers)
+    uploads = _uploads(files)
+    timeout = UPLOAD_TIMEOUT if uploads else None
+    task = api.request(
+        "POST", "/v1/tasks", body=body, headers=headers, files=uploads, timeout=timeout
+    )
     task_id = str(task["id"])
     for warning in task.get("warnings") or []:  # e.g. a deprecated version, a model without key
         click.echo(f"warning: {warning}", err=True)
@@ -118,6 +145,19 @@ def run(
     if not as_json:
         echo(f"task {task_id} ({task.get('agent')}, model {task.get('model')})")
     _exit_with_status(follow_task(api, task_id, as_json=as_json))
+
+
+def _uploads(files: tuple[Path, ...]) -> list[Path]:
+    """The files to upload; a symbolic link is refused (the API would not get what it names)."""
+    for path in files:
+        if path.is_symlink():
+            message = f"{path} is a symbolic link; give the file itself"
+            raise click.BadParameter(message, param_hint="--file")
+    names = [path.name for path in files]
+    twice = sorted({name for name in names if names.count(name) > 1})
+    if twice:
+        raise click.BadParameter(f"two files named {twice[0]!r}", param_hint="--file")
+    return list(files)
 
 
 def _task_input(prompt: str | None, input_json: str | None) -> dict[str, Any]:

@@ -1,6 +1,7 @@
 """Artifact routes: list a task's artifacts, download one, upload a file to a task.
 
-Uploads are stored as artifacts only; they are not copied into the task's workspace.
+Uploads are stored as artifacts only; they are not copied into the (running) task's workspace.
+Files reach a workspace when a task is created with them (`api.tasks.body`, `api.tasks.files`).
 """
 
 from __future__ import annotations

@@ -8,7 +8,6 @@ cut off while it streams in, never buffered whole.
 from __future__ import annotations
 
 import asyncio
-import mimetypes
 import shutil
 import tempfile
 from datetime import datetime
@@ -22,7 +21,7 @@ from starlette.datastructures import FormData, UploadFile
 from starlette.types import Message
 
 from api.artifacts.schemas import ArtifactOut
-from cape.artifacts import ArtifactInfo, ArtifactStore
+from cape.artifacts import ArtifactInfo, ArtifactStore, accepted_type
 from cape.db.models import Artifact
 from cape.errors import InvalidInput, NotFound, PayloadTooLarge
 from cape.settings import Settings
@@ -149,13 +148,9 @@ def _check_name(name: str, field: str) -> str:
 
 
 def _media_type(upload: UploadFile, name: str, allowed: list[str]) -> str:
-    declared = (upload.content_type or "").split(";")[0].strip().lower()
-    if declared in ("", "application/octet-stream"):  # clients send this for "unknown"
-        declared = mimetypes.guess_type(name)[0] or "application/octet-stream"
-    for pattern in allowed:
-        pattern = pattern.lower()
-        if declared == pattern or (pattern.endswith("/*") and declared.startswith(pattern[:-1])):
-            return declared
+    declared, accepted = accepted_type(upload.content_type, name, allowed)
+    if accepted:
+        return declared
     raise _invalid("file", f"media type {declared!r} is not accepted for uploads", allowed=allowed)
 
 

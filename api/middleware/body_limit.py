@@ -12,12 +12,19 @@ from cape.errors import PayloadTooLarge
 
 # Routes that read their body themselves under their own, larger limit (artifact uploads).
 OWN_LIMIT_ROUTES = (("POST", re.compile(r"/v1/tasks/[^/]+/artifacts")),)
+# Routes that do so for multipart bodies only (a task created with files; JSON stays bounded).
+OWN_MULTIPART_ROUTES = (("POST", re.compile(r"/v1/tasks")),)
 
 
 def has_own_limit(scope: Scope) -> bool:
     """Whether the request goes to a route that enforces its own body limit."""
     path, method = scope["path"], scope["method"]
-    return any(method == m and pattern.fullmatch(path) for m, pattern in OWN_LIMIT_ROUTES)
+    if any(method == m and pattern.fullmatch(path) for m, pattern in OWN_LIMIT_ROUTES):
+        return True
+    content_type = dict(scope.get("headers") or []).get(b"content-type", b"")
+    return content_type.lower().startswith(b"multipart/form-data") and any(
+        method == m and pattern.fullmatch(path) for m, pattern in OWN_MULTIPART_ROUTES
+    )
 
 
 class BodyTooLarge(HTTPException):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from hashlib import sha256
+
 import structlog
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -10,7 +12,7 @@ from temporalio.service import RPCError
 
 from api.tasks.launch import start_workflow
 from api.tasks.schemas import ForkRequest
-from cape.artifacts import ArtifactStore
+from cape.artifacts import INPUT_PREFIX, ArtifactStore
 from cape.audit import record
 from cape.auth import Principal
 from cape.db.models import Task, TaskStep
@@ -57,6 +59,11 @@ async def fork_task(
         task.id, "fork-seed.tar.gz", store.path(source), "application/gzip",
         artifact_id=fork_seed_id(task.id),
     )  # fmt: skip
+    for file in await store.inputs(parent.id):  # the seed holds input/; the fork keeps the files
+        await store.put(
+            task.id, file.name, store.path(file), file.media_type,
+            artifact_id=INPUT_PREFIX + sha256(f"{task.id}:{file.id}".encode()).hexdigest()[:32],
+        )  # fmt: skip
     try:
         await start_workflow(temporal, settings, task, agent)
     except (RPCError, RuntimeError) as exc:  # RuntimeError: the lazy client never connected

@@ -77,14 +77,17 @@ async def rerun(
     temporal: TemporalDep,
     settings: SettingsDep,
     principal: WriterDep,
+    store: ArtifactStoreDep,
     body: RerunBody | None = None,
 ) -> TaskOut:
-    """Start a new task with the same agent and input, linked to this one (`parent_id`).
+    """Start a new task with the same agent, input and files, linked to this one (`parent_id`).
 
     The new task runs the agent's default version (or `agent_version`, a version or range);
-    `model`, `max_steps` and `input` may be changed; the budgets stay. Works in any state.
+    `model`, `max_steps` and `input` may be changed; the budgets and input files stay. Works in
+    any state.
     """
-    started = await rerun_task(sessions, temporal, settings, principal, task, body or RerunBody())
+    change = body or RerunBody()
+    started = await rerun_task(sessions, temporal, settings, principal, store, task, change)
     response.headers["Location"] = f"/v1/tasks/{started.task.id}"
     return task_out(started.task, settings, warnings=started.warnings)
 

@@ -14,8 +14,10 @@ from temporalio.api.workflowservice.v1 import ResetWorkflowExecutionRequest
 from temporalio.client import Client, WorkflowHistory
 from temporalio.service import RPCError
 
+from api.tasks.files import input_refs
 from api.tasks.schemas import RerunBody, TaskCreate
 from api.tasks.service import Started, start_task
+from cape.artifacts import ArtifactStore
 from cape.auth import Principal
 from cape.db.events import append_event
 from cape.db.models import Task
@@ -144,10 +146,11 @@ async def rerun_task(
     temporal: Client,
     settings: Settings,
     principal: Principal,
+    store: ArtifactStore,
     old: Task,
     change: RerunBody,
 ) -> Started:
-    """Start a new task like `old` (agent, input, model, budgets) with `change` applied."""
+    """Start a new task like `old` (agent, input, model, budgets, files) with `change` applied."""
     limits = old.limits or {}
     request = TaskCreate(
         agent=old.agent,
@@ -157,7 +160,9 @@ async def rerun_task(
         max_steps=change.max_steps or old.max_steps,
         max_tokens=limits.get("max_tokens"),
         max_cost=limits.get("max_cost"),
+        files=await input_refs(store, old.id) or None,
     )
     return await start_task(
-        sessions, temporal, settings, principal, request, None, parent=(old.id, "rerun")
-    )
+        sessions, temporal, settings, principal, request, None, parent=(old.id, "rerun"),
+        store=store,
+    )  # fmt: skip

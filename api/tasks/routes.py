@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, Response, status
+from fastapi import APIRouter, Header, Query, Request, Response, status
 
 from api.deps import (
+    ArtifactStoreDep,
     OwnedTaskDep,
     ReaderDep,
     ReadSessionsDep,
@@ -17,10 +18,11 @@ from api.deps import (
     WriterDep,
     WriteSessionsDep,
 )
+from api.tasks.body import form_schema, read_task_request
 from api.tasks.cancel import cancel_task as cancel_owned_task
 from api.tasks.live import live_state, wait_for_end
 from api.tasks.queries import task_filters, task_page, task_steps
-from api.tasks.schemas import StepOut, TaskCreate, TaskOut, TaskPage, TaskStatus
+from api.tasks.schemas import StepOut, TaskOut, TaskPage, TaskStatus
 from api.tasks.service import start_task
 from api.tasks.views import task_out
 
@@ -28,17 +30,31 @@ router = APIRouter(prefix="/tasks", tags=["tasks"])
 IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=256)]
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, response_model=TaskOut)
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=TaskOut,
+    openapi_extra={"requestBody": form_schema()},
+)
 async def create(
-    body: TaskCreate,
+    request: Request,
     response: Response,
     sessions: WriteSessionsDep,
     temporal: TemporalDep,
     settings: SettingsDep,
     principal: WriterDep,
+    store: ArtifactStoreDep,
     idempotency_key: IdempotencyKey = None,
 ) -> TaskOut:
-    """Start an agent task on a version of its agent.
+    """Start an agent task on a version of its agent, optionally with input files.
+
+    The body is the task as JSON, or `multipart/form-data` with the task as JSON in a `task`
+    field and one `file` part per file. `files` in the task names already uploaded artifacts
+    of the team (`artifact_id`, optional `path`). All files are in the workspace's `input/`
+    before the first step. Each file is within `artifact_max_upload_mb` and of a type in
+    `artifact_upload_types`, all of them within `task_files_max_count` and `task_files_max_mb`
+    (422 naming the file's field); paths are relative, without `..`. Another team's artifact
+    is a 404.
 
     `agent_version` picks a version or range (`^1.2`); by default the agent's default version.
     The resolved version is pinned in the task. A yanked version is refused (409); a deprecated
@@ -46,7 +62,14 @@ async def create(
     Schema and the budgets against its ceilings (422 names each bad field). With an
     `Idempotency-Key` header, repeating the request returns the same task with status 200.
     """
-    started = await start_task(sessions, temporal, settings, principal, body, idempotency_key)
+    read = await read_task_request(request, settings)
+    try:
+        started = await start_task(
+            sessions, temporal, settings, principal, read.body, idempotency_key,
+            store=store, uploads=read.uploads,
+        )  # fmt: skip
+    finally:
+        await read.close()
     response.headers["Location"] = f"/v1/tasks/{started.task.id}"
     if not started.created:
         response.status_code = status.HTTP_200_OK

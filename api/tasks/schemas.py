@@ -11,8 +11,21 @@ from cape.contracts.records import Budgets, Fallback, PendingQuestion
 from cape.domain import TaskStatus as TaskStatus  # the `status` filter of the listing
 
 
+class FileRef(BaseModel):
+    """An artifact of the caller's team to give the task as an input file."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    artifact_id: str = Field(min_length=1, max_length=64)
+    path: str | None = Field(
+        None,
+        max_length=255,
+        description="Where under `input/` (relative, `/` between folders); default: its name.",
+    )
+
+
 class TaskCreate(BaseModel):
-    """Start a task: which agent, with what input."""
+    """Start a task: which agent, with what input and which files."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -32,6 +45,11 @@ class TaskCreate(BaseModel):
     )
     max_cost: float | None = Field(
         None, gt=0, description="Cost budget in US dollars (within the agent's ceiling)."
+    )
+    files: list[FileRef] | None = Field(
+        None,
+        description="Already uploaded artifacts copied into the workspace's `input/` before the "
+        "first step (multipart requests add `file` parts too).",
     )
 
 

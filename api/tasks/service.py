@@ -12,8 +12,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
 from temporalio.service import RPCError
 
+from api.tasks.files import check_files, copy_inputs, drop_copies, referenced
 from api.tasks.launch import start_workflow
 from api.tasks.schemas import TaskCreate
+from cape.artifacts import ArtifactStore
 from cape.audit import record
 from cape.auth import Principal
 from cape.db.models import Task
@@ -25,6 +27,7 @@ from cape.registry.semver import parse_range, try_parse
 from cape.registry.spec import AgentSpec
 from cape.registry.validate import input_problems
 from cape.settings import Settings
+from cape.task_files import InputFile, fingerprint
 from cape.tasks.ids import new_task_id
 from cape.tasks.limits import model_warnings, task_limits
 from cape.tasks.rows import NewTask, add_task
@@ -50,6 +53,9 @@ async def start_task(
     body: TaskCreate,
     idempotency_key: str | None,
     parent: tuple[str, str] | None = None,
+    *,
+    store: ArtifactStore,
+    uploads: list[InputFile] | None = None,
 ) -> Started:
     """Create the task on its resolved agent version and start its workflow.
 
@@ -59,12 +65,20 @@ async def start_task(
     used by this owner the existing task is returned (and its workflow started if an earlier
     attempt died before starting it); the same key with a different request is a 409. The
     row is written in a short session of its own: none is open while Temporal is asked.
+
+    Input files (`uploads`, staged by the route, and the artifacts `body.files` names) are
+    copied into the task's artifacts and their rows committed with the task's row, before
+    the workflow starts; its workspace setup puts them under `input/`.
     """
     async with sessions() as session:
+        refs = await referenced(session, settings, store, principal.team_id, body.files or [])
+        files = [*(uploads or []), *refs]
+        check_files(files, settings)
         created = await _existing(session, principal.team_id, idempotency_key) or await _create(
-            session, settings, principal, body, idempotency_key, parent
+            session, settings, principal, body, idempotency_key, parent, (store, files)
         )
     if isinstance(created, Task):  # the key's task: an earlier one, or a concurrent request's
+        await _same_files(store, created, files)
         return Started(await _replay(sessions, temporal, settings, created, body), False)
     row, new, spec, warnings = created
     # The committed row is the outbox of the start: if this request dies before the start
@@ -78,6 +92,7 @@ async def start_task(
         # (same Idempotency-Key or not) starts cleanly.
         async with sessions.begin() as session:
             await session.execute(delete(Task).where(Task.id == new.id))
+        await store.delete_task(new.id)
         raise Unavailable(
             "could not start the task: Temporal is unavailable", details=str(exc)
         ) from exc
@@ -107,6 +122,7 @@ async def _create(
     body: TaskCreate,
     idempotency_key: str | None,
     parent: tuple[str, str] | None,
+    inputs: tuple[ArtifactStore, list[InputFile]],
 ) -> tuple[Task, NewTask, AgentSpec, list[str]] | Task:
     """Validate the request and commit the queued row (or return the key's concurrent task)."""
     resolved = await resolve_agent(session, principal, body.agent, body.agent_version)
@@ -138,17 +154,25 @@ async def _create(
     details = {"limits": limits, "warnings": resolved.warnings, "parent_id": new.parent_id,
                "relation": new.relation}  # fmt: skip
     await check_new_task(session, settings, principal.team_id)
+    store, files = inputs
+    copies = await copy_inputs(store, new.id, new.team_id, files)
     try:
         row = await add_task(session, new, details)
+        session.add_all(copies)
         action = f"task.{new.relation}" if new.relation else "task.create"
-        record(session, principal, action, "task", new.id, agent=spec.name, parent=new.parent_id)
+        record(session, principal, action, "task", new.id, agent=spec.name, parent=new.parent_id,
+               files=len(copies))  # fmt: skip
         await session.commit()
     except IntegrityError:
         await session.rollback()
+        drop_copies(store, copies)
         existing = await _by_key(session, principal.team_id, idempotency_key or "")
         if existing is None:
             raise
         return existing
+    except BaseException:  # the row is not there: neither are its files
+        drop_copies(store, copies)
+        raise
     return row, new, spec, resolved.warnings
 
 
@@ -156,6 +180,16 @@ async def _by_key(session: AsyncSession, team_id: str, key: str) -> Task | None:
     return await session.scalar(
         select(Task).where(Task.team_id == team_id, Task.idempotency_key == key)
     )
+
+
+async def _same_files(store: ArtifactStore, task: Task, files: list[InputFile]) -> None:
+    """A repeated request must bring the files the key's task was given (by path and bytes)."""
+    kept = [(a.name, a.sha256) for a in await store.inputs(task.id)]
+    if fingerprint(files) != fingerprint(kept):
+        raise Conflict(
+            "Idempotency-Key was already used for a request with other files",
+            details={"task_id": task.id},
+        )
 
 
 def _same_version(task: Task, wanted: str | None) -> bool:

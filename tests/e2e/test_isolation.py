@@ -313,6 +313,16 @@ async def test_no_other_team_and_no_viewer_reaches_team_one_on_any_route(
                 )
                 assert refused.json()["error"]["code"] == "forbidden"
             walked.append((method, path))
+        # A team-2 task cannot take team 1's artifact as an input file, as JSON or multipart.
+        refs = [{"artifact_id": team.ids["artifact_id"]}]
+        task = {"agent": "assistant", "model": "demo", "input": {"prompt": "two"}, "files": refs}
+        part = {"file": ("two.txt", b"two", "text/plain")}
+        for sent in ({"json": task}, {"data": {"task": json.dumps(task)}, "files": part}):
+            response = await two.post("/v1/tasks", **sent)
+            assert response.status_code == 404, f"team 2: files of team 1: {response.text}"
+            assert not leaks(response, team)
+            refused = await team.viewer.post("/v1/tasks", **sent)
+            assert refused.status_code == 403, refused.text
         # Streams: the WebSocket closes with the reason, like the SSE route's 404.
         ws = api.url.replace("http://", "ws://", 1) + f"/v1/tasks/{team.ids['task_id']}/ws"
         async with asyncio.timeout(30), connect(f"{ws}?access_token={secret}") as socket:
