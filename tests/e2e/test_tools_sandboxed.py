@@ -123,7 +123,9 @@ async def test_unknown_tool_and_bad_arguments_are_tool_errors_the_model_sees(
     ]
     task = await run_task(api, fake_llm, turns)
     assert task["status"] == "succeeded", pretty(task)
-    unknown, bad = results(await events_of(settings, task["id"], "tool-result"))
+    # Results are recorded as the calls finish, not in call order: match them by call id.
+    found = results(await events_of(settings, task["id"], "tool-result"))
+    unknown, bad = sorted(found, key=lambda r: str(r["id"]))
     assert not unknown["ok"] and "format_disk" in unknown["content"], unknown
     assert not bad["ok"] and "command" in bad["content"], bad
 
