@@ -32,15 +32,24 @@ async def row_state(reads: async_sessionmaker[AsyncSession], task: Task) -> Live
     if not running(task):
         return None
     llm = TaskStep.kind == StepKind.LLM
-    counts = select(
+    # The latest step's name, as a subquery of its own: not correlated with the outer query
+    # (both read task_steps), so it is one statement on the (task_id, step_no) index.
+    last = (
+        select(TaskStep.name)
+        .where(*_own_steps(task))
+        .order_by(TaskStep.step_no.desc())
+        .limit(1)
+        .correlate(None)
+        .scalar_subquery()
+    )
+    progress = select(
         func.count(),
         func.coalesce(func.sum(case((and_(llm, TaskStep.status == StepStatus.SUCCEEDED), 1))), 0),
         func.coalesce(func.sum(case((and_(llm, TaskStep.status == StepStatus.FAILED), 1))), 0),
+        last,
     ).where(*_own_steps(task))
-    last = select(TaskStep.name).where(*_own_steps(task)).order_by(TaskStep.step_no.desc()).limit(1)
     async with reads() as session:
-        steps, turns, failed_turns = (await session.execute(counts)).one()
-        current = await session.scalar(last)
+        steps, turns, failed_turns, current = (await session.execute(progress)).one()
         # Only a failed LLM step can have handed its turn to a fallback model.
         fallbacks = await _fallbacks(session, task.id) if failed_turns else []
     model = task.model
