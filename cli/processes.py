@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 from collections.abc import Callable
 from pathlib import Path
@@ -70,10 +71,13 @@ def worker(data_dir: Path | None, processes: int | None) -> None:
     With several processes (one per core by default) this command supervises them: each is a
     whole worker on the shared and the host's queue; one that exits is restarted.
     """
-    from cli.workers import run_worker_processes, worker_processes
+    from cli.workers import WORKER_INDEX_ENV, run_worker_processes, worker_processes
 
     settings = load_settings(data_dir)
     configure_logging(settings)
+    if index := os.environ.get(WORKER_INDEX_ENV):
+        # One of `cape worker --processes N`'s children: they share its output, so say which.
+        structlog.contextvars.bind_contextvars(worker_process=int(index))
     watch_parent()
     count = worker_processes(settings, processes)
     if count > 1:

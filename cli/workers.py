@@ -34,7 +34,7 @@ from cli.parentdeath import ParentLink, die_with_parent
 from cli.supervisor import RestartPolicy, describe_exit
 
 log = structlog.get_logger(__name__)
-WORKER_INDEX_ENV = "CAPE_WORKER_INDEX"  # which child a process is (0-based), for its logs
+WORKER_INDEX_ENV = "CAPE_WORKER_INDEX"  # which child (0-based): `worker_process` in its logs
 STOP_GRACE_SECONDS = 20.0  # above the Worker's 10 s graceful shutdown, then SIGKILL
 POLL_SECONDS = 0.2
 
