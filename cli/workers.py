@@ -81,6 +81,7 @@ class WorkerProcesses:
         self.policy = policy or RestartPolicy()
         self.children: list[subprocess.Popen[bytes] | None] = [None] * processes
         self.restarts: list[list[float]] = [[] for _ in range(processes)]
+        self.restart_at: list[float | None] = [None] * processes
         self.stopping = False
         self._link = ParentLink()
         # Popen on the main thread only: PR_SET_PDEATHSIG fires when the forking thread ends.
@@ -123,11 +124,17 @@ class WorkerProcesses:
         )
 
     def _tend(self, index: int) -> bool:
-        """Restart child `index` if it exited; False when it crashed too often."""
+        """Restart child `index` when it exited and its delay is over; False: crashed too often."""
+        now = time.monotonic()
+        due = self.restart_at[index]
+        if due is not None:
+            if now >= due:
+                self.restart_at[index] = None
+                self._spawn(index)
+            return True
         child = self.children[index]
         if child is None or (code := child.poll()) is None:
             return True
-        now = time.monotonic()
         recent = [t for t in self.restarts[index] if now - t <= self.policy.window_seconds]
         self.restarts[index] = recent
         if len(recent) >= self.policy.max_restarts:
@@ -147,12 +154,8 @@ class WorkerProcesses:
             exit=describe_exit(code),
             delay_seconds=delay,
         )
-        self.children[index] = None
-        end = time.monotonic() + delay
-        while not self.stopping and time.monotonic() < end:
-            time.sleep(min(POLL_SECONDS, delay))
-        if not self.stopping:
-            self._spawn(index)
+        # The others are tended meanwhile: the restart waits in `restart_at`, not in a sleep.
+        self.restart_at[index] = now + delay
         return True
 
     def stop(self) -> None:

@@ -21,8 +21,9 @@ from temporalio.client import Client
 
 from activities.task import host_queue
 from cape.settings import Settings
+from cli.supervisor import RestartPolicy
 from cli.testing.fake_llm import FakeLLMServer, Turn
-from cli.workers import child_env, worker_processes
+from cli.workers import WorkerProcesses, child_env, worker_processes
 from tests.conftest import Api
 from tests.e2e.test_tasks_api import eventually, script, start, wait_end
 from tests.harness import ROOT, settings_env
@@ -125,3 +126,12 @@ def test_how_many_processes_and_each_one_s_share_of_the_pool() -> None:
     env = child_env(settings, 3, 1)
     assert env["CAPE_DB_POOL_SIZE"] == "7" and env["CAPE_DB_MAX_OVERFLOW"] == "2"
     assert env["CAPE_WORKER_PROCESSES"] == "1" and env["CAPE_WORKER_INDEX"] == "1"
+
+
+def test_a_process_that_keeps_exiting_makes_the_command_give_up() -> None:
+    policy = RestartPolicy(max_restarts=2, window_seconds=60, backoff_seconds=0.01)
+    group = WorkerProcesses(Settings(), 2, None, policy)
+    group.argv = [sys.executable, "-c", "raise SystemExit(3)"]  # a worker that cannot start
+    assert group.run() == 1
+    assert all(len(times) <= 2 for times in group.restarts)
+    assert all(child is None or child.poll() is not None for child in group.children)
