@@ -27,7 +27,7 @@ async def progress(
     """The `live` block of a task: from its rows, or with `live` from its workflow's query.
 
     A query the workflow does not answer falls back to the rows, as the row view is the same
-    but for the two details only the workflow knows (see `api.tasks.progress`).
+    but for the details only the workflow knows (see `api.tasks.progress`).
     """
     if live and (state := await live_state(temporal, task)) is not None:
         return state

@@ -4,8 +4,9 @@ The workflow's `state` query needs a worker to answer (a workflow task on the bu
 replay when the run was evicted), which made every GET of a running task as slow as the
 worker. Everything it shows is written at step boundaries anyway: status, usage, budgets and
 the pending question on the task row, steps and turns in `task_steps` (by the step recorder),
-model switches as `model-fallback` events. Two details only the workflow knows stay behind
-`?live=true`: a pause asked for and not reached yet, and the workflow runs so far.
+model switches as `model-fallback` events. Three details only the workflow knows stay behind
+`?live=true`: a pause asked for and not reached yet, the workflow runs so far (`runs` is null
+here) and the exact deadline of a task with a timeout (`limits.deadline`).
 """
 
 from __future__ import annotations
