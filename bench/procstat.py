@@ -21,6 +21,43 @@ def proc_cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
+def descendants(pid: int) -> list[int]:
+    """The live descendants of `pid` (a `cape worker --processes N`'s children; Linux /proc)."""
+    found: list[int] = []
+    try:
+        tasks = list(Path(f"/proc/{pid}/task").iterdir())
+    except OSError:
+        return found
+    for task in tasks:
+        try:
+            children = [int(c) for c in (task / "children").read_text().split()]
+        except OSError:
+            continue
+        for child in children:
+            found += [child, *descendants(child)]
+    return found
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """`proc_cpu_seconds` of `pid` and its live descendants (the worker's processes).
+
+    A descendant that exited between two snapshots (a restarted worker process) is missed.
+    """
+    return sum(proc_cpu_seconds(p) for p in [pid, *descendants(pid)])
+
+
+def worker_processes(pid: int) -> list[int]:
+    """The processes that run a worker: the children of `cape worker --processes N`, else it."""
+    return [p for p in descendants(pid) if _is_cape_worker(p)] or [pid]
+
+
+def _is_cape_worker(pid: int) -> bool:
+    try:
+        return b"cli\0worker" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+
+
 def pg_backends_cpu(database: str) -> dict[int, float]:
     """CPU seconds of the PostgreSQL backends serving `database` (their title names it)."""
     found: dict[int, float] = {}

@@ -38,7 +38,7 @@ from temporalio.client import Client, WorkflowExecutionStatus  # noqa: E402
 
 from bench.bare import SLEEP_WORKFLOW_NAME  # noqa: E402
 from bench.harness import Bench, add_common_args, bench_main, quick_defaults  # noqa: E402
-from bench.procstat import cpu_delta, memory_kib, reset_peak  # noqa: E402
+from bench.procstat import cpu_delta, memory_kib, reset_peak, worker_processes  # noqa: E402
 from bench.services import start_services  # noqa: E402
 from bench.stack import BenchError, Proc, Stack  # noqa: E402
 from bench.stats import compact, pct, print_summary, spread, verdict  # noqa: E402
@@ -109,14 +109,17 @@ async def wave(
     ids: set[str], worker: Proc, stack: Stack, timeout: float,
 ) -> Wave:  # fmt: skip
     result = Wave(kind, n)
-    reset_peak(worker.popen.pid)
-    result.before_mib = memory_kib(worker.popen.pid).get("VmRSS", 0) / 1024
+    # Per worker process: the largest of `cape worker --processes N`'s children.
+    pids = worker_processes(worker.popen.pid)
+    for pid in pids:
+        reset_peak(pid)
+    result.before_mib = max(memory_kib(pid).get("VmRSS", 0) for pid in pids) / 1024
     cpu_before = stack.cpu()
     first = datetime.now(UTC)
     result.submit = await submit(n, concurrency, start_one)
     rows = await closed(client, workflow_type, ids, timeout)
     result.cpu = cpu_delta(cpu_before, stack.cpu())
-    result.peak_mib = memory_kib(worker.popen.pid).get("VmHWM", 0) / 1024
+    result.peak_mib = max(memory_kib(pid).get("VmHWM", 0) for pid in pids) / 1024
     if len(rows) < n:
         raise BenchError(f"{kind}: {n - len(rows)} of {n} workflows not found closed")
     result.wall = (max(r["close"] for r in rows) - first).total_seconds()

@@ -20,7 +20,7 @@ from bench.procstat import (
     PG_BACKENDS,
     machine_busy_seconds,
     pg_backends_cpu,
-    proc_cpu_seconds,
+    tree_cpu_seconds,
 )
 from cli.dev import log_tail
 
@@ -79,7 +79,7 @@ class Stack:
     def cpu(self) -> dict[str, Any]:
         """CPU seconds so far of each process, this one, and the whole machine."""
         times = os.times()
-        snapshot: dict[str, Any] = {p.name: proc_cpu_seconds(p.popen.pid) for p in self.procs}
+        snapshot: dict[str, Any] = {p.name: tree_cpu_seconds(p.popen.pid) for p in self.procs}
         if self.pg_database is not None:
             snapshot[PG_BACKENDS] = pg_backends_cpu(self.pg_database)
         snapshot["bench client"] = times.user + times.system

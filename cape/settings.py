@@ -68,6 +68,8 @@ class Settings(
     retry_initial_seconds: float = Field(1.0, gt=0)
     retry_max_attempts: int = Field(8, ge=1)
     max_concurrent_activities: int = Field(1000, ge=1)
+    # Worker processes `cape worker` (and `cape dev`) runs on this host; 0: one per core.
+    worker_processes: int = Field(0, ge=0)
     # Database pool per process: many activities in flight share it, so a step may wait for a
     # connection rather than fail (bench/slow_llm.py: 1,000 concurrent tasks).
     db_pool_size: int = Field(20, ge=1)

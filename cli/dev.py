@@ -29,6 +29,7 @@ from cli.supervisor import (
     describe_exit,
     log_tail,
 )
+from cli.workers import worker_processes
 
 HOST = "127.0.0.1"
 STOP_TIMEOUT = 10.0
@@ -136,6 +137,7 @@ def _banner(
             f"{settings.temporal_address} (namespace {settings.temporal_namespace})",
         ),
         ("Model", model_line(_children_settings(settings, demo), demo)),
+        ("Worker processes", f"{worker_processes(settings, None)} (CAPE_WORKER_PROCESSES)"),
         ("Data dir", str(settings.data_dir)),
         ("Logs", str(sup.log_dir / f"{{{names}}}.log")),
         ("Dev API key", key),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 from collections.abc import Callable
 from pathlib import Path
@@ -57,13 +58,32 @@ def redacted_url(url: str) -> str:
 
 @click.command()
 @data_dir_option
-def worker(data_dir: Path | None) -> None:
-    """Run a worker: executes workflows and activities until SIGTERM or Ctrl-C."""
-    from worker.main import run_worker
+@click.option(
+    "--processes",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Worker processes on this host (default: $CAPE_WORKER_PROCESSES, else one per core; "
+    "0: one per core).",
+)
+def worker(data_dir: Path | None, processes: int | None) -> None:
+    """Run a worker: executes workflows and activities until SIGTERM or Ctrl-C.
+
+    With several processes (one per core by default) this command supervises them: each is a
+    whole worker on the shared and the host's queue; one that exits is restarted.
+    """
+    from cli.workers import WORKER_INDEX_ENV, run_worker_processes, worker_processes
 
     settings = load_settings(data_dir)
     configure_logging(settings)
+    if index := os.environ.get(WORKER_INDEX_ENV):
+        # One of `cape worker --processes N`'s children: they share its output, so say which.
+        structlog.contextvars.bind_contextvars(worker_process=int(index))
     watch_parent()
+    count = worker_processes(settings, processes)
+    if count > 1:
+        exit_now(run_worker_processes(settings, count, data_dir))
+    from worker.main import run_worker
+
     code = 0
     try:
         asyncio.run(run_worker(settings))

@@ -79,6 +79,9 @@ def settings(
         # Off: tests share one database and one Temporal, and a timer repairing rows of other
         # tests would step on them; the reconciler's own tests turn it on.
         reconcile_interval_seconds=0,
+        # One process per `cape worker` a test starts (not one per core): tests that kill or
+        # count worker processes mean one; tests/cape/test_worker_processes.py asks for two.
+        worker_processes=1,
     )
 
 

@@ -1,7 +1,9 @@
 """Workspace retention: archive finished tasks' workspaces as artifacts, then delete them.
 
 Each worker sweeps the workspaces of its own host (they are local directories), every
-`workspace_sweep_minutes`; `cape workspaces sweep` runs one sweep by hand.
+`workspace_sweep_minutes`; `cape workspaces sweep` runs one sweep by hand. The worker processes
+of one host (`cape worker --processes N`) take turns: a sweep runs only in the process that
+holds `<data dir>/workspace-sweep.lock`, the others skip that round.
 """
 
 from __future__ import annotations
@@ -20,10 +22,12 @@ from activities.workspace import tar_workspace
 from cape.artifacts import ArtifactStore
 from cape.db.models import Task
 from cape.domain import TERMINAL_TASK_STATUSES
+from cape.filelock import taken
 from cape.settings import Settings
 
 log = structlog.get_logger(__name__)
 ARCHIVE_NAME = "workspace-archive.tar.gz"
+SWEEP_LOCK = "workspace-sweep.lock"
 
 
 @dataclass
@@ -96,7 +100,9 @@ async def sweep_forever(
     interval = settings.workspace_sweep_minutes * 60
     while interval > 0:
         try:
-            await sweep_workspaces(settings, sessions, store)
+            with taken(settings.data_dir / SWEEP_LOCK) as mine:
+                if mine:  # else another worker process of this host sweeps right now
+                    await sweep_workspaces(settings, sessions, store)
         except Exception:
             log.exception("workspace sweep failed")
         await asyncio.sleep(interval)

@@ -20,6 +20,7 @@ import structlog
 
 from activities.hostview import HostView, rewrite_file
 from activities.tools.base import ToolContext, ToolError, ToolOutput
+from cape.filelock import held
 from cape.sandbox.launcher import PATH as SANDBOX_PATH
 from cape.sandbox.types import SandboxLimits, SandboxResult
 
@@ -160,11 +161,13 @@ async def ensure_venv(ctx: ToolContext, *, with_pip: bool = False) -> None:
     It is made inside the sandbox, so the sandbox user owns it and its paths are the ones the
     tools use. Without pip it takes milliseconds; pip comes from the interpreter's bundled
     wheel (`ensurepip`, offline) the first time `pip_install` needs it. Calls of one task
-    made at once (parallel tool calls) take turns, so two never build the venv together.
+    made at once (parallel tool calls) take turns, so two never build the venv together: in
+    this process an asyncio lock, across the host's worker processes an `flock` of the
+    workspace directory.
     """
     key = str(ctx.workspace)
     lock = _venv_locks.get(key) or _venv_locks.setdefault(key, asyncio.Lock())
-    async with lock:
+    async with lock, held(ctx.workspace):
         await _prepare(ctx, with_pip)
 
 

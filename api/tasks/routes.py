@@ -20,7 +20,7 @@ from api.deps import (
 )
 from api.tasks.body import form_schema, read_task_request
 from api.tasks.cancel import cancel_task as cancel_owned_task
-from api.tasks.live import live_state, wait_for_end
+from api.tasks.live import progress, wait_for_end
 from api.tasks.queries import task_filters, task_page, task_steps
 from api.tasks.schemas import StepOut, TaskOut, TaskPage, TaskStatus
 from api.tasks.service import start_task
@@ -28,6 +28,14 @@ from api.tasks.views import task_out
 
 router = APIRouter(prefix="/tasks", tags=["tasks"])
 IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=256)]
+LiveQuery = Annotated[
+    bool,
+    Query(
+        description="Ask the running workflow for its state (`live`) instead of reading the "
+        "task's rows: adds a pause asked for but not reached yet, `runs` and "
+        "`limits.deadline`; costs a round trip through a worker.",
+    ),
+]
 
 
 @router.post(
@@ -93,9 +101,18 @@ async def list_tasks(
 
 
 @router.get("/{task_id}", response_model=TaskOut)
-async def get_task(task: OwnedTaskDep, temporal: TemporalDep, settings: SettingsDep) -> TaskOut:
-    """A task, with the workflow's live state while it runs."""
-    return task_out(task, settings, await live_state(temporal, task))
+async def get_task(
+    task: OwnedTaskDep,
+    reads: ReadSessionsDep,
+    temporal: TemporalDep,
+    settings: SettingsDep,
+    live: LiveQuery = False,
+) -> TaskOut:
+    """A task, with its progress (`live`) while it runs.
+
+    `live` is read from the task's rows; with `live=true` it is the workflow's `state` query.
+    """
+    return task_out(task, settings, await progress(temporal, reads, task, live))
 
 
 @router.get("/{task_id}/steps", response_model=list[StepOut])
@@ -125,7 +142,8 @@ async def wait_for_task(
     settings: SettingsDep,
     principal: ReaderDep,
     timeout: Annotated[float, Query(gt=0, le=300)] = 30.0,
+    live: LiveQuery = False,
 ) -> TaskOut:
     """Wait up to `timeout` seconds for the task to end, then return it (ended or not)."""
     task = await wait_for_end(temporal, reads, principal, task, timeout)
-    return task_out(task, settings, await live_state(temporal, task))
+    return task_out(task, settings, await progress(temporal, reads, task, live))

@@ -63,7 +63,10 @@ class Usage(BaseModel):
 
 
 class LiveState(BaseModel):
-    """What the running workflow reports through its `state` query (`workflows.types.TaskState`).
+    """A running task's progress, read from its rows (with `?live=true`: the workflow's query).
+
+    With `?live=true` it is what the workflow reports through its `state` query
+    (`workflows.types.TaskState`).
 
     The budgets, question and fallbacks are the workflow's own records (`cape.contracts.records`).
     """
@@ -80,7 +83,11 @@ class LiveState(BaseModel):
     fallbacks: list[Fallback] = Field(
         default_factory=list, description="Model switches: from, to and the failure behind each."
     )
-    runs: int = Field(1, description="Workflow runs so far (the task continues as new).")
+    runs: int | None = Field(
+        1,
+        description="Workflow runs so far (the task continues as new); null unless `?live=true` "
+        "(the rows do not count runs).",
+    )
 
 
 class TaskOut(BaseModel):
