@@ -197,6 +197,12 @@ def test_a_cape_child_stops_when_the_supervisor_pipe_closes() -> None:
 def test_process_identity_names_one_process_for_its_life() -> None:
     proc = subprocess.Popen(["sleep", "600"])
     try:
+        # Popen returns after fork, maybe before exec: wait until the child is `sleep`.
+        cmdline = Path(f"/proc/{proc.pid}/cmdline")
+        for _ in range(500):
+            if cmdline.read_bytes().startswith(b"sleep\0"):
+                break
+            time.sleep(0.01)
         identity = process_identity(proc.pid)
         assert identity is not None and identity.endswith(" sleep 600")
         assert process_identity(proc.pid) == identity
