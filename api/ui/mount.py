@@ -7,6 +7,7 @@ from fastapi.responses import Response
 from fastapi.staticfiles import StaticFiles
 
 from api.ui.auth import install_login_redirect
+from api.ui.page_routes import router as page_router
 from api.ui.render import STATIC_DIR, TEMPLATES
 from api.ui.routes import router as session_router
 from api.ui.task_routes import router as task_router
@@ -31,4 +32,5 @@ def install_ui(app: FastAPI) -> None:
     app.add_exception_handler(CapeError, page_errors)
     app.include_router(session_router)
     app.include_router(task_router)
+    app.include_router(page_router)
     app.mount("/ui/static", StaticFiles(directory=STATIC_DIR), name="ui-static")

@@ -106,6 +106,15 @@
       } catch (err) { flash(err.message); button.disabled = false; }
       return;
     }
+    if (form.matches("form[data-api-form]")) {
+      e.preventDefault();
+      const body = {};
+      for (const el of form.querySelectorAll("input[name], select[name], textarea[name]")) {
+        if (el.value !== "") body[el.name] = el.value;
+      }
+      try { await call("POST", form.dataset.apiForm, body); location.reload(); } catch (err) { flash(err.message); }
+      return;
+    }
     if (form.matches("form.answer-form[data-api]")) {
       e.preventDefault();
       const action = e.submitter ? e.submitter.value : "approve";
