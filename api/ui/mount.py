@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from fastapi import FastAPI, Request
-from fastapi.responses import Response
+from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from api.ui.auth import install_login_redirect
@@ -12,6 +12,11 @@ from api.ui.render import STATIC_DIR, TEMPLATES
 from api.ui.routes import router as session_router
 from api.ui.task_routes import router as task_router
 from cape.errors import CapeError
+
+
+async def _to_dashboard() -> RedirectResponse:
+    """`/` opens the dashboard."""
+    return RedirectResponse("/ui/tasks", status_code=303)
 
 
 def install_ui(app: FastAPI) -> None:
@@ -33,4 +38,5 @@ def install_ui(app: FastAPI) -> None:
     app.include_router(session_router)
     app.include_router(task_router)
     app.include_router(page_router)
+    app.add_api_route("/", _to_dashboard, include_in_schema=False)
     app.mount("/ui/static", StaticFiles(directory=STATIC_DIR), name="ui-static")
