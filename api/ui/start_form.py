@@ -31,7 +31,7 @@ class Field:
     data_type: str  # string | integer | number | boolean | json
     required: bool
     help: str = ""
-    options: tuple[str, ...] = ()
+    options: tuple[tuple[str, str], ...] = ()  # (JSON value, label) of an `enum`
     default: str = ""
 
 
@@ -43,7 +43,8 @@ def _field(name: str, prop: dict[str, Any], required: bool) -> Field:
     default = prop.get("default")
     if "enum" in prop:
         return Field(name, label, "select", "json", required, help_text,
-                     tuple(json.dumps(v) for v in prop["enum"]),
+                     tuple((json.dumps(v), v if isinstance(v, str) else json.dumps(v))
+                           for v in prop["enum"]),
                      json.dumps(default) if default is not None else "")  # fmt: skip
     if kind == "boolean":
         return Field(name, label, "checkbox", "boolean", required, help_text,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from dataclasses import dataclass, field
 from typing import Any
@@ -39,6 +40,10 @@ def clip(value: Any) -> Text:
     """`value` as readable text (JSON indented), previewed and bounded."""
     if value is None:
         return Text("", "", 0)
+    if isinstance(value, str):
+        # A model's tool arguments are JSON text: indent them like the rest.
+        with contextlib.suppress(ValueError):
+            value = json.loads(value)
     text = value if isinstance(value, str) else json.dumps(value, indent=2, ensure_ascii=False)
     return Text(text[:PREVIEW_CHARS], text[:FULL_CHARS], len(text))
 

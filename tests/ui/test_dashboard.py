@@ -67,7 +67,8 @@ async def test_start_approve_stream_download_cancel_and_filter(
     # The start form has one labelled control per property of the input schema.
     await page.goto(f"/ui/tasks/new?agent={agent}")
     await expect(page.get_by_label("Prompt")).to_be_visible()
-    await expect(page.get_by_label("Tone")).to_have_value('"plain"')
+    await expect(page.get_by_label("Tone")).to_have_value('"plain"')  # the JSON of the value
+    await expect(page.get_by_label("Tone").locator("option:checked")).to_have_text("plain")
     await expect(page.get_by_label("Retries")).to_have_value("2")
     await page.get_by_label("Prompt").fill("write hello to out.txt")
     await page.get_by_text("Options").click()
