@@ -15,7 +15,7 @@ from temporalio.worker import Worker
 from cli.testing.fake_llm import FakeLLMServer, Script, Turn
 from tests.conftest import Api
 from tests.e2e.agent_support import publish, spec, start, wait_status
-from tests.e2e.tooling import call
+from tests.e2e.tooling import call, wait_task
 from tests.ui.browser import context, log_in, needs_chromium, shot
 
 pytestmark = needs_chromium
@@ -109,6 +109,7 @@ async def test_start_approve_stream_download_cancel_and_filter(
     await page.goto(f"/ui/tasks/{other['id']}")
     page.once("dialog", accept)
     await page.get_by_role("button", name="Cancel").click()
+    assert (await wait_task(api, other["id"]))["status"] == "canceled"
     await expect(page.locator("#task-status")).to_have_text("canceled", timeout=60_000)
 
     # The list filters by status and agent.
@@ -122,6 +123,13 @@ async def test_start_approve_stream_download_cancel_and_filter(
     rows = page.locator("#task-rows tr[data-task-id]")
     await expect(rows).to_have_count(1)
     await expect(rows.first).to_have_attribute("data-task-id", other["id"])
+
+    # The unfiltered list updates itself: a task started elsewhere shows up without a reload.
+    await page.goto("/ui/tasks")
+    third = await start(api, agent, _script(fake_llm))
+    await expect(page.locator(f"tr[data-task-id='{third['id']}']")).to_be_visible()
+    await expect(page.locator("#waiting-count")).not_to_have_text("0", timeout=30_000)
+    await api.http.post(f"/v1/tasks/{third['id']}/cancel")
 
     # Phone width: the same list, one column of controls, no sideways page scroll.
     phone = await context(browser, api.url, width=390)

@@ -35,10 +35,21 @@
     return data;
   }
 
-  function refreshPanel() {
+  // Re-read the task page's changing part. Only the newest answer is applied: an older one
+  // that arrives late would show a state the task has already left.
+  let asked = 0;
+  async function refreshPanel() {
     const live = document.getElementById("live-task");
-    if (!live || !window.htmx) { return; }
-    htmx.ajax("GET", "/ui/tasks/" + live.dataset.taskId + "/panel", { target: "#panel", swap: "outerHTML" });
+    if (!live) return;
+    const mine = ++asked;
+    const response = await fetch("/ui/tasks/" + live.dataset.taskId + "/panel", {
+      headers: { "HX-Request": "true" }, credentials: "same-origin",
+    });
+    if (response.status === 401) { location.href = "/ui/login?next=" + encodeURIComponent(location.pathname); return; }
+    const html = await response.text();
+    if (mine !== asked || !response.ok) return;
+    const panel = document.getElementById("panel");
+    if (panel) panel.outerHTML = html;
   }
 
   let pending = null;
