@@ -60,3 +60,16 @@ async def log_in(page: Page, key: str, start: str = "/ui/tasks") -> None:
 
 def clear_screenshots() -> None:
     shutil.rmtree(SCREENSHOTS, ignore_errors=True)
+
+
+UNLABELLED = """[...document.querySelectorAll(
+  'input:not([type=hidden]), select, textarea, button, a[href]')]
+  .filter((e) => !(e.labels && e.labels.length) && !e.getAttribute('aria-label')
+                 && !e.textContent.trim())
+  .map((e) => e.outerHTML)"""
+
+
+async def unlabelled(page: Page) -> list[str]:
+    """The page's controls and links that have no label, name or text (keyboard users')."""
+    found: list[str] = await page.evaluate(UNLABELLED)
+    return found

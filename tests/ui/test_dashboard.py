@@ -16,7 +16,7 @@ from cli.testing.fake_llm import FakeLLMServer, Script, Turn
 from tests.conftest import Api
 from tests.e2e.agent_support import publish, spec, start, wait_status
 from tests.e2e.tooling import call, wait_task
-from tests.ui.browser import context, log_in, needs_chromium, shot
+from tests.ui.browser import context, log_in, needs_chromium, shot, unlabelled
 
 pytestmark = needs_chromium
 
@@ -63,6 +63,8 @@ async def test_start_approve_stream_download_cancel_and_filter(
     await shot(page, "login")
     await log_in(page, api.key, "/ui/tasks")
     await expect(page.get_by_role("heading", name="Tasks")).to_be_visible()
+    await page.keyboard.press("Tab")  # keyboard users start at "Skip to content"
+    await expect(page.locator(":focus")).to_have_text("Skip to content")
 
     # The start form has one labelled control per property of the input schema.
     await page.goto(f"/ui/tasks/new?agent={agent}")
@@ -74,6 +76,7 @@ async def test_start_approve_stream_download_cancel_and_filter(
     await page.get_by_text("Options").click()
     await page.get_by_label("Model (default: the agent's)").fill(_script(fake_llm))
     await shot(page, "new-task")
+    assert not await unlabelled(page)
     await page.get_by_role("button", name="Start").click()
     await page.wait_for_url("**/ui/tasks/task_*")
     task_id = page.url.rsplit("/", 1)[1]
@@ -85,6 +88,7 @@ async def test_start_approve_stream_download_cancel_and_filter(
     await expect(question).to_contain_text("write_file", timeout=60_000)
     await expect(question.locator("pre.args")).to_contain_text('"path": "out.txt"')
     await shot(page, "task-approval")
+    assert not await unlabelled(page)
     await question.get_by_role("button", name="Approve").click()
 
     # The answer streams in over SSE (only the page's script writes #stream), then it succeeds.
@@ -94,6 +98,7 @@ async def test_start_approve_stream_download_cancel_and_filter(
     await expect(page.locator("#steps li[data-kind=tool]").first).to_contain_text("write_file")
     await expect(page.locator("#stream-state")).to_have_text("ended: succeeded")
     await shot(page, "task-succeeded")
+    assert not await unlabelled(page)
 
     # An artifact (the workspace snapshot after the tool step) downloads with the session.
     link = page.locator("#artifacts a").first
@@ -102,6 +107,15 @@ async def test_start_approve_stream_download_cancel_and_filter(
         await link.click()
     download = await download_info.value
     assert await download.path() is not None and download.suggested_filename
+
+    # Fork from the last model call: the new task's page opens, linked to its parent.
+    await page.get_by_role("button", name="Fork from step 4").click()
+    await page.wait_for_url(lambda url: task_id not in url)
+    fork_id = page.url.rsplit("/", 1)[1]
+    forked = (await api.http.get(f"/v1/tasks/{fork_id}")).json()
+    assert forked["parent_id"] == task_id and forked["relation"] == "fork"
+    await expect(page.get_by_role("link", name=f"fork of {task_id[:13]}…")).to_be_visible()
+    await wait_task(api, fork_id)
 
     # Another task, waiting for its approval, is canceled from its page.
     other = await start(api, agent, _script(fake_llm))
@@ -116,6 +130,7 @@ async def test_start_approve_stream_download_cancel_and_filter(
     await page.goto("/ui/tasks")
     await expect(page.locator(f"tr[data-task-id='{task_id}']")).to_be_visible()
     await shot(page, "tasks")
+    assert not await unlabelled(page)
     await page.get_by_label("Status").select_option("canceled")
     await page.get_by_label("Agent").fill(agent)
     await page.get_by_role("button", name="Filter").click()

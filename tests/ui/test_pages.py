@@ -19,7 +19,7 @@ from tests.conftest import Api
 from tests.e2e.agent_support import publish, spec, start, wait_status
 from tests.e2e.tooling import call, wait_task
 from tests.harness import new_api_key
-from tests.ui.browser import context, log_in, needs_chromium, shot
+from tests.ui.browser import context, log_in, needs_chromium, shot, unlabelled
 
 pytestmark = needs_chromium
 
@@ -61,6 +61,7 @@ async def test_inbox_agents_schedules_usage_and_another_team(
         count = int(await page.locator("#waiting-count").inner_text())
         assert count >= 1
         await shot(page, "approvals")
+        assert not await unlabelled(page)
         await item.get_by_role("button", name="Approve").click()
         await expect(item.get_by_role("status")).to_have_text("Answered.")
         assert (await wait_task(api, waiting["id"]))["status"] == "succeeded"
@@ -75,6 +76,7 @@ async def test_inbox_agents_schedules_usage_and_another_team(
         await card.get_by_role("button", name="Deprecate").click()
         await expect(card.locator("[data-version='1.0.0']")).to_contain_text("deprecated")
         await shot(page, "agents")
+        assert not await unlabelled(page)
 
         # Schedules: next runs, and pause from the page.
         await page.goto("/ui/schedules")
@@ -83,11 +85,13 @@ async def test_inbox_agents_schedules_usage_and_another_team(
         await section.get_by_role("button", name="Pause").click()
         await expect(section.get_by_role("button", name="Resume")).to_be_visible()
         await shot(page, "schedules")
+        assert not await unlabelled(page)
 
         # Usage: charts drawn on the server as SVG, with the agent's bar.
         await page.goto("/ui/usage")
         await expect(page.get_by_role("img", name="Tokens by agent")).to_contain_text(agent)
         await shot(page, "usage")
+        assert not await unlabelled(page)
     finally:
         await ctx.close()
         await api.http.delete(f"/v1/schedules/{schedule_id}")
