@@ -80,6 +80,19 @@ async def test_a_viewer_gets_no_buttons_that_change_anything(api: Api) -> None:
         assert agents.status_code == 200 and "Deprecate" not in agents.text
 
 
+async def test_what_a_task_holds_is_shown_as_text_never_as_markup(api: Api) -> None:
+    evil = '<script>alert("x")</script><img src=x onerror=alert(1)>'
+    made = await api.http.post("/v1/tasks", json={"agent": "assistant", "input": {"prompt": evil}})
+    assert made.status_code == 201, made.text
+    async with httpx.AsyncClient(base_url=api.url, timeout=30) as browser:
+        assert (await browser.post("/ui/login", data={"api_key": api.key})).status_code == 303
+        page = await browser.get(f"/ui/tasks/{made.json()['id']}")
+        assert page.status_code == 200
+        assert "<script>alert" not in page.text and "<img src=x" not in page.text
+        assert "&lt;script&gt;alert(" in page.text and "&lt;img src=x" in page.text
+    await api.http.post(f"/v1/tasks/{made.json()['id']}/cancel")
+
+
 def test_the_form_has_a_control_per_property() -> None:
     fields = schema_fields(
         {
