@@ -64,8 +64,20 @@ def pretty_json(value: Any) -> str:
     return json.dumps(value, indent=2, ensure_ascii=False, default=str)
 
 
+# What the task page offers to preview (api/ui/preview.py); the rest only downloads.
+INLINE_TYPES = ("image/png", "image/jpeg", "image/gif", "image/webp", "application/pdf")
+TEXT_TYPES = ("text/markdown", "text/x-markdown", "text/plain", "text/csv", "application/json")
+
+
+def previewable(media_type: str) -> bool:
+    """Whether the task page offers a preview of this media type."""
+    return media_type in INLINE_TYPES or media_type in TEXT_TYPES
+
+
 TEMPLATES.env.filters.update(duration=duration, when=when, money=money, pretty=pretty_json)
-TEMPLATES.env.globals.update(statuses=[s.value for s in TaskStatus], NAV=NAV)
+TEMPLATES.env.globals.update(
+    statuses=[s.value for s in TaskStatus], NAV=NAV, previewable=previewable
+)
 
 
 async def waiting_count(session: AsyncSession, principal: Principal) -> int:

@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from api.deps import SessionDep, SettingsDep
+from api.deps import ArtifactStoreDep, SessionDep, SettingsDep
 from api.ui.auth import PageUserDep
+from api.ui.preview import preview
 from api.ui.task_list import ListQuery
 from api.ui.task_pages import new_task_page, task_page, task_panel, task_rows, tasks_page
 
@@ -83,3 +84,16 @@ async def panel(
 ) -> HTMLResponse:
     """The task page's changing part, re-read when its events say something changed."""
     return await task_panel(request, session, settings, principal, task_id)
+
+
+@router.get("/tasks/{task_id}/artifacts/{artifact_id}")
+async def artifact_preview(
+    task_id: str,
+    artifact_id: str,
+    request: Request,
+    session: SessionDep,
+    store: ArtifactStoreDep,
+    principal: PageUserDep,
+) -> Response:
+    """An artifact shown in the browser (images, PDF, Markdown, text), else its download."""
+    return await preview(request, session, store, principal, task_id, artifact_id)

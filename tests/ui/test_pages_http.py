@@ -93,6 +93,41 @@ async def test_what_a_task_holds_is_shown_as_text_never_as_markup(api: Api) -> N
     await api.http.post(f"/v1/tasks/{made.json()['id']}/cancel")
 
 
+async def test_artifact_previews_render_safely(api: Api) -> None:
+    made = await api.http.post("/v1/tasks", json={"agent": "assistant", "input": {"prompt": "x"}})
+    task_id = made.json()["id"]
+    note = b"# Findings\n\n- one\n\n<script>alert(1)</script><a href='javascript:x()'>go</a>"
+    files = {
+        "notes.md": (note, "text/markdown"),
+        "pic.png": (b"\x89PNG\r\n\x1a\n" + b"0" * 32, "image/png"),
+        "bundle.zip": (b"PK\x03\x04", "application/zip"),
+    }
+    ids = {}
+    for name, (data, media) in files.items():
+        up = await api.http.post(
+            f"/v1/tasks/{task_id}/artifacts", files={"file": (name, data, media)}
+        )
+        assert up.status_code == 201, up.text
+        ids[name] = up.json()["id"]
+    async with httpx.AsyncClient(base_url=api.url, timeout=30) as browser:
+        assert (await browser.post("/ui/login", data={"api_key": api.key})).status_code == 303
+        page = await browser.get(f"/ui/tasks/{task_id}")
+        assert page.text.count(">preview</a>") == 2  # the zip only downloads
+        md = await browser.get(f"/ui/tasks/{task_id}/artifacts/{ids['notes.md']}")
+        assert (
+            md.status_code == 200 and "<h1>Findings</h1>" in md.text and "<li>one</li>" in md.text
+        )
+        assert "<script>alert" not in md.text and "javascript:" not in md.text
+        assert "default-src 'none'" in md.headers["content-security-policy"]
+        png = await browser.get(f"/ui/tasks/{task_id}/artifacts/{ids['pic.png']}")
+        assert png.headers["content-type"] == "image/png"
+        assert png.headers["content-disposition"].startswith("inline")
+        zipped = await browser.get(f"/ui/tasks/{task_id}/artifacts/{ids['bundle.zip']}")
+        assert zipped.status_code == 303
+        assert zipped.headers["location"] == f"/v1/tasks/{task_id}/artifacts/{ids['bundle.zip']}"
+    await api.http.post(f"/v1/tasks/{task_id}/cancel")
+
+
 def test_the_form_has_a_control_per_property() -> None:
     fields = schema_fields(
         {
