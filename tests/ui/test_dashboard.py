@@ -150,8 +150,12 @@ async def test_start_approve_stream_download_cancel_and_filter(
     phone = await context(browser, api.url, width=390)
     small = await phone.new_page()
     await log_in(small, api.key, "/ui/tasks")
-    await shot(small, "tasks-phone")
-    width = await small.evaluate("document.documentElement.scrollWidth")
-    assert width <= 390, f"the page scrolls sideways on a phone: {width} px"
+    for path, name in ((None, "tasks-phone"), (f"/ui/tasks/{task_id}", "task-phone")):
+        if path:
+            await small.goto(path)
+            await expect(small.locator("#stream")).to_contain_text(ANSWER)
+        await shot(small, name)
+        width = await small.evaluate("document.documentElement.scrollWidth")
+        assert width <= 390, f"{name}: the page scrolls sideways on a phone: {width} px"
     await phone.close()
     await ctx.close()
