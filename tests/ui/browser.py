@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -56,10 +55,6 @@ async def log_in(page: Page, key: str, start: str = "/ui/tasks") -> None:
     await page.get_by_label("API key").fill(key)
     await page.get_by_role("button", name="Log in").click()
     await page.wait_for_url(f"**{start}")
-
-
-def clear_screenshots() -> None:
-    shutil.rmtree(SCREENSHOTS, ignore_errors=True)
 
 
 UNLABELLED = """[...document.querySelectorAll(
