@@ -36,6 +36,7 @@ from api.tasks.routes import router as tasks_router
 from api.teams.member_routes import router as members_router
 from api.teams.routes import router as teams_router
 from api.telemetry import app_options, instrument
+from api.ui.mount import install_ui
 from api.usage.routes import router as usage_router
 from cape.db.engine import create_engine, readonly_session_factory, session_factory
 from cape.registry.builtin import ensure_builtins
@@ -127,4 +128,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(teams_router, prefix="/v1")
     app.include_router(members_router, prefix="/v1")
     app.include_router(audit_router, prefix="/v1")
+    install_ui(app)  # the dashboard under /ui (after the error handlers it refines)
     return app

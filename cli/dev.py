@@ -131,6 +131,7 @@ def _banner(
     for label, value in [
         ("API", api_url),
         ("API docs", f"{api_url}/docs"),
+        ("Dashboard", f"{api_url}/ui (log in with the dev API key)"),
         ("Temporal Web UI", ui_url),
         (
             "Temporal address",

@@ -59,6 +59,10 @@ def describe(method: str, template: str, params: dict[str, Any]) -> tuple[str, s
     return f"{kind}.{verb}", kind, "/".join(str(v) for v in params.values())
 
 
+# The dashboard's own writes, audited as the API route they stand for.
+PAGE_WRITES = {"/ui/login": "/v1/session"}
+
+
 def outcome_of(status: int) -> str:
     """The outcome of a status: ok (2xx, 3xx), refused (4xx) or failed (5xx)."""
     return "ok" if status < 400 else "refused" if status < 500 else "failed"
@@ -79,7 +83,7 @@ class AuditMiddleware:
         if (
             scope["type"] != "http"
             or scope["method"] not in WRITE_METHODS
-            or not scope["path"].startswith("/v1/")
+            or not (scope["path"].startswith("/v1/") or scope["path"] in PAGE_WRITES)
         ):
             await self.app(scope, receive, send)
             return
@@ -112,6 +116,7 @@ class AuditMiddleware:
             return
         route = scope.get("route")
         template = str(getattr(route, "path", scope["path"]))
+        template = PAGE_WRITES.get(template, template)
         action, kind, object_id = describe(scope["method"], template, scope.get("path_params", {}))
         if not object_id and status < 400:
             object_id = _new_id(body)
