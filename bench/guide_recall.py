@@ -8,6 +8,11 @@ confidence gate: how often it shows a right or a wrong first section, and how of
 
     python bench/guide_recall.py            # the figures
     python bench/guide_recall.py --misses   # and every question whose section is not first
+    python bench/guide_recall.py --bm25     # recall of BM25 alone (the ranking before issue 21's
+                                            # embedding model, and the fallback without it)
+
+Three sets: `questions` (development: tune on these only), `holdout` (20 written after the
+BM25 tuning) and `fresh` (36 written before the fusion was tuned, never tuned on).
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from typing import Any
 
 import yaml
 
-from cape.kb import Passage, retrieval_answer, search
+from cape.kb import Passage, get_index, retrieval_answer, search
 
 QUESTIONS = Path(__file__).with_name("guide_questions.yaml")
 DEPTH = 10
@@ -129,13 +134,19 @@ def _path(expected: str) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--misses", action="store_true", help="list the questions not ranked 1")
+    parser.add_argument("--bm25", action="store_true", help="rank with BM25 alone")
     args = parser.parse_args()
+    ranker = (lambda q, k: get_index().bm25.search(q, k)) if args.bm25 else None
     questions = load_questions()
-    scores = score(questions)
-    print(scores.line())
-    print(gate(questions, load_unrelated()).line())
-    if holdout := load_questions(part="holdout"):
-        print("holdout (never tuned on):", score(holdout).line())
+    scores = score(questions, ranker)
+    print("development:", scores.line())
+    if not args.bm25:  # the gate reads the product's ranking
+        print(gate(questions, load_unrelated()).line())
+    for part, label in (("holdout", "holdout (BM25 not tuned on it)"), ("fresh", "fresh")):
+        if group := load_questions(part=part):
+            print(f"{label}:", score(group, ranker).line())
+            if not args.bm25:
+                print(f"{label}:", gate(group, []).line())
     if args.misses:
         for q, top, expected in scores.misses:
             print(f"- {q}\n    got {top}\n    want {list(expected)}")

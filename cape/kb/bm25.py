@@ -97,6 +97,7 @@ class Match:
     idf: dict[str, float]  # of every weighted term
     weights: dict[str, float]  # the user's terms and the concept terms added for them
     covered: frozenset[str]  # weighted terms present in the best passage
+    order: list[int]  # indexes of the scored passages in the index, best first
 
 
 class Bm25Index:
@@ -144,7 +145,8 @@ class Bm25Index:
         best = [replace(self.passages[i], score=round(s, 4)) for s, i in scored[:top_k]]
         covered = frozenset(t for t in weights if scored and self.terms[scored[0][1]].get(t))
         idf = {term: self.idf(term) for term in weights}
-        return Match(best, list(dict.fromkeys(tokens(query))), idf, weights, covered)
+        order = [i for _, i in scored[:top_k]]
+        return Match(best, list(dict.fromkeys(tokens(query))), idf, weights, covered, order)
 
     def search(self, query: str, top_k: int = 5) -> list[Passage]:
         """The `top_k` best passages for `query`, best first, each with its score."""
