@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import structlog
 
-from cape.kb.bm25 import Bm25Index, Match
+from cape.kb.bm25 import Bm25Index, Match, default_docs_dir
 from cape.kb.dense import DenseIndex, load_encoder
 from cape.kb.passages import Passage, load_passages
 from cape.kb.vector_cache import VectorCache
@@ -114,8 +114,6 @@ _lock = threading.Lock()
 
 def get_index(docs_dir: Path | None = None) -> HybridIndex:
     """The index of `docs_dir` (default: the repository's docs), built on first use."""
-    from cape.kb.bm25 import default_docs_dir
-
     where = (docs_dir or default_docs_dir()).resolve()
     with _lock:  # tools call this from worker threads: build each index once
         if where not in _indexes:
