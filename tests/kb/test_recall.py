@@ -2,8 +2,8 @@
 
 Floors, not targets. Development set (tuned on): before issue 21 recall@1 0.225, recall@3
 0.425, recall@5 0.537, MRR 0.342; BM25 after its tuning 0.637, 0.863, 0.900, 0.755; fused with
-the embedding model 0.637, 0.900, 0.950, 0.764. The fresh set (never tuned on): BM25 alone
-0.111, 0.278, 0.389, 0.226; fused 0.222, 0.417, 0.639, 0.366. The floors sit a little under
+the embedding model 0.637, 0.912, 0.950, 0.767. The fresh set (never tuned on): BM25 alone
+0.111, 0.278, 0.389, 0.223; fused 0.222, 0.417, 0.639, 0.366. The floors sit a little under
 today's figures, so a change that makes users' questions find their answers less often fails.
 `python bench/guide_recall.py --misses` shows the figures and what is missed. These tests
 read the docs' vectors from the cache (`cape.kb.vector_cache`): with a cold cache the first
@@ -45,7 +45,7 @@ def test_fresh_questions_floors() -> None:
 def test_the_gate_shows_right_answers_and_stops_unrelated_ones() -> None:
     result = gate(QUESTIONS, load_unrelated())
     assert result.right_hidden == 0, result.line()
-    assert result.quoted_right >= 52, result.line()  # 27 before issue 21, 58 now
+    assert result.quoted_right >= 52, result.line()  # 27 before issue 21, 60 now
     assert result.unrelated_shown <= 1, result.line()
 
 
