@@ -68,7 +68,7 @@ class MiniLM:
         from tokenizers import Tokenizer
 
         self.w: dict[str, Vectors] = {
-            name: array.astype(np.float32)
+            name: np.asarray(array, dtype=np.float32)  # no copy: the file holds float32
             for name, array in load_file(str(folder / "model.safetensors")).items()
         }
         self.tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
