@@ -23,7 +23,7 @@ MAX_QUERY_CHARS = 2000
 MAX_TOP_K = 20
 MIN_CONFIDENCE = 0.3  # below this the best passage answers too little of the question
 FULL_SIMILARITY = 0.5  # a cosine to the question at which the meaning alone counts in full
-CLOSE_SCORE = 0.8  # passages scoring this share of the best one (fused) join the answer
+CLOSE_SCORE = 0.6  # sections this close to the first one (`Found.closeness`) join the answer
 PAGE_BOOST = 1.15  # passages of the page the user is on rank a little higher
 NOTE = (
     "No language model is configured, so this answer is assembled from documentation "
@@ -90,7 +90,12 @@ def retrieval_answer(
     confidence = _confidence(index, found)
     if not hits or confidence < MIN_CONFIDENCE:
         return _result(_nothing(query), STARTERS, confidence, [])
-    chosen = [p for p in hits[: level.sources] if p.score >= CLOSE_SCORE * hits[0].score]
+    first = found.closeness.get(hits[0].path, 0.0)
+    chosen = hits[:1] + [
+        p
+        for p in hits[1 : level.sources]
+        if found.closeness.get(p.path, 0.0) >= CLOSE_SCORE * first
+    ]
     rest = [p for p in hits if p not in chosen]
     answer = SHAPES[format](chosen, rest, level)
     resources = [{"title": p.title, "path": p.path} for p in chosen + rest]

@@ -27,7 +27,7 @@ from cape.kb.vector_cache import VectorCache
 log = structlog.get_logger(__name__)
 
 RRF_K = 3
-DENSE_WEIGHT = 0.5
+DENSE_WEIGHT = 1.0
 DEPTH = 50  # ranks past this add nothing to a section's fused score
 MIN_SIMILARITY = 0.15  # sections farther in meaning get no dense vote (unrelated questions: < 0.1)
 INTRO_WEIGHT = 0.6  # a page introduction's similarity counts this much: it names everything
@@ -41,6 +41,9 @@ class Found:
     lexical: Match  # BM25's view: the query's weighted terms and those the best section holds
     similarity: float | None  # cosine of the first section to the question; None: no model
     top: int | None  # the first section's index in the index's passages; None: nothing found
+    # Per returned section (by path): its BM25 score or its similarity, whichever is higher,
+    # each as a share of the best one. Ranks alone do not say how far behind a section is.
+    closeness: dict[str, float]
 
 
 class HybridIndex:
@@ -73,11 +76,14 @@ class HybridIndex:
         """The `top_k` best sections for `query`, best first, each with its fused score."""
         lexical = self.bm25.match(query, len(self.passages))
         if not lexical.weights:  # only stopwords ("how do I"): nothing to look for
-            return Found([], lexical, None, None)
+            return Found([], lexical, None, None, {})
         dense = self.dense()
         if dense is None:
             top = lexical.order[0] if lexical.order else None
-            return Found(lexical.passages[:top_k], lexical, None, top)
+            hits = lexical.passages[:top_k]
+            first = hits[0].score if hits else 0.0
+            closeness = {p.path: p.score / first if first > 0 else 0.0 for p in hits}
+            return Found(hits, lexical, None, top, closeness)
         lexical_rank = {i: r for r, i in enumerate(lexical.order[:DEPTH], 1)}
         sims = dense.similarities(query)
         weighted = np.where(self.intro, sims * INTRO_WEIGHT, sims)
@@ -91,8 +97,18 @@ class HybridIndex:
         best = sorted(fused, key=lambda i: (-fused[i], i))[:top_k]
         passages = [replace(self.passages[i], score=round(fused[i], 4)) for i in best]
         if not best:
-            return Found([], lexical, None, None)
-        return Found(passages, lexical, float(sims[best[0]]), best[0])
+            return Found([], lexical, None, None, {})
+        lex = dict(zip(lexical.order, (p.score for p in lexical.passages), strict=True))
+        lex_best = max(lex.values(), default=0.0)
+        sim_best = max(float(weighted.max()), 0.0)
+        closeness = {
+            self.passages[i].path: max(
+                lex.get(i, 0.0) / lex_best if lex_best > 0 else 0.0,
+                max(float(weighted[i]), 0.0) / sim_best if sim_best > 0 else 0.0,
+            )
+            for i in best
+        }
+        return Found(passages, lexical, float(sims[best[0]]), best[0], closeness)
 
     def coverage(self, found: Found) -> float:
         """The share of the question's weighted terms (by rarity) the first section holds."""
