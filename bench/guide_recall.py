@@ -8,6 +8,13 @@ confidence gate: how often it shows a right or a wrong first section, and how of
 
     python bench/guide_recall.py            # the figures
     python bench/guide_recall.py --misses   # and every question whose section is not first
+    python bench/guide_recall.py --bm25     # recall of BM25 alone (the ranking before issue 21's
+                                            # embedding model, and the fallback without it)
+
+Four sets: `questions` (development), `holdout` (20 written after the BM25 tuning), `fresh` (36
+in everyday words, written before the fusion was tuned; its weight was then chosen on
+`questions` and `fresh` together) and `fresh2` (32 written after that choice, never used to
+choose anything: the estimate of what users get).
 """
 
 from __future__ import annotations
@@ -20,7 +27,7 @@ from typing import Any
 
 import yaml
 
-from cape.kb import Passage, retrieval_answer, search
+from cape.kb import Passage, get_index, retrieval_answer, search
 
 QUESTIONS = Path(__file__).with_name("guide_questions.yaml")
 DEPTH = 10
@@ -129,13 +136,24 @@ def _path(expected: str) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--misses", action="store_true", help="list the questions not ranked 1")
+    parser.add_argument("--bm25", action="store_true", help="rank with BM25 alone")
     args = parser.parse_args()
+    ranker = (lambda q, k: get_index().bm25.search(q, k)) if args.bm25 else None
     questions = load_questions()
-    scores = score(questions)
-    print(scores.line())
-    print(gate(questions, load_unrelated()).line())
-    if holdout := load_questions(part="holdout"):
-        print("holdout (never tuned on):", score(holdout).line())
+    scores = score(questions, ranker)
+    print("development:", scores.line())
+    if not args.bm25:  # the gate reads the product's ranking
+        print(gate(questions, load_unrelated()).line())
+    sets = (
+        ("holdout", "holdout (BM25 not tuned on it)"),
+        ("fresh", "fresh (fusion weight chosen with it)"),
+        ("fresh2", "fresh2 (never tuned on)"),
+    )
+    for part, label in sets:
+        if group := load_questions(part=part):
+            print(f"{label}:", score(group, ranker).line())
+            if not args.bm25:
+                print(f"{label}:", gate(group, []).line())
     if args.misses:
         for q, top, expected in scores.misses:
             print(f"- {q}\n    got {top}\n    want {list(expected)}")

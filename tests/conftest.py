@@ -15,6 +15,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from cape.contracts.temporal import SEARCH_ATTRIBUTE_KEYS
 from cape.db.engine import create_engine
+from cape.kb import get_index
 from cape.llm.providers import Providers
 from cape.settings import Settings
 from cli.devserver import temporal_binary, tuning_args
@@ -23,6 +24,17 @@ from migrations.apply import upgrade
 from tests.harness import drop_database, make_database, new_api_key, running_api
 from worker.group import WorkerGroup
 from worker.main import build_worker
+
+
+@pytest.fixture(scope="session", autouse=True)
+def docs_vectors() -> None:
+    """The repository docs' vectors in the cache before any test.
+
+    Guide tasks, the docs search and the `cape dev` subprocesses then read them. With a cold
+    cache (a new machine) this encodes the docs once, about a minute on two cores; after a
+    change of the docs only the changed sections; otherwise it loads the model (a second).
+    """
+    get_index().dense()
 
 
 @pytest.fixture(scope="session")

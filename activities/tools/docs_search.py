@@ -1,4 +1,4 @@
-"""The docs_search tool: the CapeControl documentation sections that best match a query (BM25)."""
+"""The docs_search tool: the CapeControl documentation sections that best match a query."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ async def docs_search(ctx: ToolContext, args: dict[str, Any]) -> ToolOutput:
     if not query:
         raise ToolError("query must contain words")
     top_k = int(args.get("top_k", DEFAULT_TOP_K))
-    # Building the index reads every doc file: keep it off the event loop.
+    # Building the index reads every doc file (and encodes changed ones): off the event loop.
     passages = await asyncio.to_thread(search, query, top_k, ctx.settings.docs_dir)
     record = {
         "query": query,

@@ -2,7 +2,7 @@
 
 `retrieval_answer` never invents text: the answer quotes the best passages, shaped by the
 requested format, and says where they come from. Its confidence is how much of the question
-the best passage covers, discounted when the runner-up scores almost as well.
+the best passage covers and how close its meaning is to it (`_confidence`).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from cape.errors import InvalidInput
-from cape.kb.bm25 import Match, get_index
+from cape.kb.hybrid import Found, HybridIndex, get_index
 from cape.kb.passages import SEPARATOR, Passage
 from cape.kb.shapes import LEVELS, SHAPES
 from cape.kb.text import tokens
@@ -21,8 +21,9 @@ FORMATS = ("text", "steps", "checklist", "code")
 USER_LEVELS = ("beginner", "intermediate", "expert")
 MAX_QUERY_CHARS = 2000
 MAX_TOP_K = 20
-MIN_CONFIDENCE = 0.3  # below this the best passage holds too little of the question
-CLOSE_SCORE = 0.6  # passages scoring this share of the best one join the answer
+MIN_CONFIDENCE = 0.3  # below this the best passage answers too little of the question
+FULL_SIMILARITY = 0.5  # a cosine to the question at which the meaning alone counts in full
+CLOSE_SCORE = 0.6  # sections this close to the first one (`Found.closeness`) join the answer
 PAGE_BOOST = 1.15  # passages of the page the user is on rank a little higher
 NOTE = (
     "No language model is configured, so this answer is assembled from documentation "
@@ -83,12 +84,18 @@ def retrieval_answer(
     context = context or {}
     _check(query, context, format, top_k)
     level = LEVELS[context.get("user_level") or "intermediate"]
-    match = get_index(docs_dir).match(query, top_k)
-    hits = _boost(match.passages, str(context.get("page") or ""))
-    confidence = _confidence(match, hits)
+    index = get_index(docs_dir)
+    found = index.find(query, top_k)
+    hits = _boost(found.passages, str(context.get("page") or ""))
+    confidence = _confidence(index, found)
     if not hits or confidence < MIN_CONFIDENCE:
         return _result(_nothing(query), STARTERS, confidence, [])
-    chosen = [p for p in hits[: level.sources] if p.score >= CLOSE_SCORE * hits[0].score]
+    first = found.closeness.get(hits[0].path, 0.0)
+    chosen = hits[:1] + [
+        p
+        for p in hits[1 : level.sources]
+        if found.closeness.get(p.path, 0.0) >= CLOSE_SCORE * first
+    ]
     rest = [p for p in hits if p not in chosen]
     answer = SHAPES[format](chosen, rest, level)
     resources = [{"title": p.title, "path": p.path} for p in chosen + rest]
@@ -120,19 +127,24 @@ def _boost(hits: list[Passage], page: str) -> list[Passage]:
     return sorted(boosted, key=lambda p: -p.score)
 
 
-def _confidence(match: Match, hits: list[Passage]) -> float:
-    """How much of the question the best passage holds: its share of the weighted query terms.
+def _confidence(index: HybridIndex, found: Found) -> float:
+    """How well the first section answers: half its words, half its meaning.
 
-    Each term counts its weight (the user's words, the docs' terms for their everyday words)
-    times its idf, so a passage holding only common words scores low, and words no passage
-    has ("sourdough") pull the share down. No margin to the runner-up: two sections that both
-    answer (concepts and agents both explain budgets) are no reason for doubt.
+    The words: the share of the question's weighted terms the first section holds, each term
+    counting its weight (the user's words, the docs' terms for their everyday words) times its
+    idf, so common words count little and words no section has ("sourdough") pull it down.
+    The meaning: the section's cosine similarity to the question, in full from
+    `FULL_SIMILARITY`; questions the docs do not answer stay under 0.1, answered ones reach
+    0.2 and more although they share few words with the docs. Without the model, the words
+    alone. No margin to the runner-up: two sections that both answer are no reason for doubt.
     """
-    total = sum(w * match.idf[t] for t, w in match.weights.items())
-    if not hits or total <= 0:
+    if found.top is None:
         return 0.0
-    held = sum(match.weights[t] * match.idf[t] for t in match.covered)
-    return round(min(1.0, held / total), 2)
+    words = index.coverage(found)
+    if found.similarity is None:
+        return round(min(1.0, words), 2)
+    meaning = min(1.0, max(0.0, found.similarity) / FULL_SIMILARITY)
+    return round(min(1.0, 0.5 * words + 0.5 * meaning), 2)
 
 
 def _nothing(query: str) -> str:

@@ -7,7 +7,7 @@ list item, table row or code block, each a document of its own with the section'
 so the one settings row or sentence that answers lifts its section even when the section is
 long. Page introductions weigh `INTRO_WEIGHT`: they mention everything and answer little.
 The query's terms carry weights (`cape.kb.concepts.expand`: the user's words 1, the docs' terms
-for their everyday words less). The index of a docs directory is built once per process.
+for their everyday words less). `cape.kb.hybrid` fuses this ranking with the embedding model's.
 
 Our own scorer rather than a BM25 package: none of them does fields or per-term weights.
 """
@@ -15,20 +15,15 @@ Our own scorer rather than a BM25 package: none of them does fields or per-term 
 from __future__ import annotations
 
 import math
-import threading
 from collections import Counter, defaultdict
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-import structlog
-
 import cape
 from cape.kb.blocks import blocks
 from cape.kb.concepts import expand
-from cape.kb.passages import SEPARATOR, Passage, load_passages
+from cape.kb.passages import SEPARATOR, Passage
 from cape.kb.text import tokens
-
-log = structlog.get_logger(__name__)
 
 K1 = 1.2
 B = 0.75
@@ -97,6 +92,7 @@ class Match:
     idf: dict[str, float]  # of every weighted term
     weights: dict[str, float]  # the user's terms and the concept terms added for them
     covered: frozenset[str]  # weighted terms present in the best passage
+    order: list[int]  # indexes of the scored passages in the index, best first
 
 
 class Bm25Index:
@@ -144,30 +140,9 @@ class Bm25Index:
         best = [replace(self.passages[i], score=round(s, 4)) for s, i in scored[:top_k]]
         covered = frozenset(t for t in weights if scored and self.terms[scored[0][1]].get(t))
         idf = {term: self.idf(term) for term in weights}
-        return Match(best, list(dict.fromkeys(tokens(query))), idf, weights, covered)
+        order = [i for _, i in scored[:top_k]]
+        return Match(best, list(dict.fromkeys(tokens(query))), idf, weights, covered, order)
 
     def search(self, query: str, top_k: int = 5) -> list[Passage]:
         """The `top_k` best passages for `query`, best first, each with its score."""
         return self.match(query, top_k).passages
-
-
-_indexes: dict[Path, Bm25Index] = {}
-_lock = threading.Lock()
-
-
-def get_index(docs_dir: Path | None = None) -> Bm25Index:
-    """The index of `docs_dir` (default: the repository's docs), built on first use."""
-    where = (docs_dir or default_docs_dir()).resolve()
-    with _lock:  # tools call this from worker threads: build each index once
-        if where not in _indexes:
-            passages = load_passages(where) if where.is_dir() else []
-            if not passages:
-                log.warning("no documentation passages found", docs_dir=str(where))
-            _indexes[where] = Bm25Index(passages)
-            log.info("docs index built", docs_dir=str(where), passages=len(passages))
-        return _indexes[where]
-
-
-def search(query: str, top_k: int = 5, docs_dir: Path | None = None) -> list[Passage]:
-    """The `top_k` passages of the docs that best answer `query`, best first, with scores."""
-    return get_index(docs_dir).search(query, top_k)
