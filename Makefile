@@ -35,7 +35,7 @@ typecheck:  ## mypy strict on the packages
 test:  ## the test suite on SQLite (real Temporal dev server, real HTTP)
 	$(BIN)/pytest
 
-test-postgres:  ## the same suite on PostgreSQL (a fresh database per run)
+test-postgres:  ## the tests that touch the app database, on PostgreSQL (a fresh database per run; CAPE_TEST_ALL=1: all)
 	CAPE_TEST_DATABASE_URL=$(PG_TEST_URL) $(BIN)/pytest
 
 bench:  ## benchmarks; they print their figures (docs/performance.md)

@@ -26,6 +26,27 @@ from worker.group import WorkerGroup
 from worker.main import build_worker
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """On the PostgreSQL run, keep the tests that touch the app database; drop the others.
+
+    A test touches it when it asks for `database_url` (directly or through `settings`, `api`,
+    `worker`...) or is marked `database`. The others (the sandbox, the docs index, tokens,
+    parsers, `cape dev` on its own SQLite file) do not depend on the database and have run on
+    SQLite already; running them twice would only spend CI time. CAPE_TEST_ALL=1 keeps them.
+    """
+    if not os.environ.get("CAPE_TEST_DATABASE_URL") or os.environ.get("CAPE_TEST_ALL"):
+        return
+    keep: list[pytest.Item] = []
+    drop: list[pytest.Item] = []
+    for item in items:
+        fixtures = getattr(item, "fixturenames", ())
+        uses = "database_url" in fixtures or item.get_closest_marker("database") is not None
+        (keep if uses else drop).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
+
+
 @pytest.fixture(scope="session", autouse=True)
 def docs_vectors() -> None:
     """The repository docs' vectors in the cache before any test.

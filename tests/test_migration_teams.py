@@ -25,6 +25,8 @@ from cape.settings import Settings
 from cli.testing.databases import create_postgres_database, drop_postgres_database
 from migrations.apply import alembic_config, upgrade
 
+pytestmark = pytest.mark.database
+
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 
 

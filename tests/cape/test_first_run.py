@@ -39,12 +39,12 @@ class FreshDev:
     def banner(self) -> str:
         return self.log.read_text(errors="replace")
 
-    def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
+    def cli(self, *args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
         """`cape ARGS` as a process that finds the API and the dev key as a user's shell would."""
         env = _clean_env() | {"CAPE_API_URL": self.api_url, "CAPE_DATA_DIR": str(self.data_dir)}
         command = [sys.executable, "-m", "cli", *args]
         return subprocess.run(
-            command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=RUN_TIMEOUT
+            command, cwd=cwd, env=env, capture_output=True, text=True, timeout=RUN_TIMEOUT
         )
 
 
@@ -108,10 +108,15 @@ def readme_task_commands(readme: Path = ROOT / "README.md") -> list[list[str]]:
     return commands
 
 
-def test_every_readme_command_that_starts_a_task_succeeds(fresh_dev: FreshDev) -> None:
+def test_every_readme_command_that_starts_a_task_succeeds(
+    fresh_dev: FreshDev, tmp_path: Path
+) -> None:
     commands = readme_task_commands()
     assert len(commands) >= 3 and any("cape-ai-guide" in c for c in commands), commands
     for args in commands:
-        ran = fresh_dev.cli(*args)
+        # The README makes the files it passes with `--file` just before (a CSV it prints).
+        for name in (args[i + 1] for i, word in enumerate(args[:-1]) if word == "--file"):
+            (tmp_path / name).write_text("month,sales\nJan,120\nFeb,135\n")
+        ran = fresh_dev.cli(*args, cwd=tmp_path)
         assert ran.returncode == 0, (args, ran.stdout[-3000:], ran.stderr[-3000:])
         assert "\nsucceeded" in ran.stdout, (args, ran.stdout[-3000:])

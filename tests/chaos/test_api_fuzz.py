@@ -30,7 +30,7 @@ from migrations.apply import upgrade
 from tests.chaos.support import LIMIT, Tally, fleet
 from tests.harness import drop_database, free_port, make_database, new_api_key, wait_http
 
-pytestmark = pytest.mark.timeout(150)
+pytestmark = [pytest.mark.timeout(150), pytest.mark.database]
 MAX_EXAMPLES = 25  # per operation and generation mode
 REQUEST_TIMEOUT = 10.0  # seconds: a request still open then counts as a hang
 MODES = (GenerationMode.POSITIVE, GenerationMode.NEGATIVE)

@@ -30,7 +30,7 @@ from tests.chaos.support import LIMIT, Tally, audit, fleet, rng, wait_count, wai
 from tests.conftest import Api
 from tests.e2e.test_crash import KINDS, start_tasks, two_files_script
 
-pytestmark = pytest.mark.timeout(170)
+pytestmark = [pytest.mark.timeout(170), pytest.mark.database]
 TASKS = 10
 OUTAGE_SECONDS = 20.0
 CONFIG = Path("/etc/postgresql")

@@ -21,6 +21,8 @@ from cape.settings import Settings
 from migrations.apply import upgrade
 from tests.harness import drop_database, make_database
 
+pytestmark = pytest.mark.database
+
 
 @pytest.fixture
 async def fresh(tmp_path: Path) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
