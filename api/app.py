@@ -17,6 +17,7 @@ from api.agents.routes import router as agents_router
 from api.artifacts.routes import router as artifacts_router
 from api.audit.routes import router as audit_router
 from api.errors import install_error_handlers
+from api.events.routes import router as events_router
 from api.health.routes import router as health_router
 from api.keys.routes import router as keys_router
 from api.metrics.routes import router as metrics_router
@@ -127,4 +128,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(teams_router, prefix="/v1")
     app.include_router(members_router, prefix="/v1")
     app.include_router(audit_router, prefix="/v1")
+    app.include_router(events_router, prefix="/v1")
     return app

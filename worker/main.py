@@ -14,6 +14,7 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from activities.checks import CheckActivities
+from activities.events import EventActivities
 from activities.guide import GuideActivities
 from activities.llm import LlmActivities
 from activities.task import TaskActivities, host_queue
@@ -29,9 +30,10 @@ from worker.group import WorkerGroup
 from worker.observe import connect, worker_options
 from worker.retention import sweep_forever
 from workflows.agent_task import AgentTaskWorkflow
+from workflows.event_routing import EventRoutingWorkflow
 
 log = structlog.get_logger(__name__)
-WORKFLOWS: Sequence[type] = (AgentTaskWorkflow,)
+WORKFLOWS: Sequence[type] = (AgentTaskWorkflow, EventRoutingWorkflow)
 # Activities that touch a workspace also run on this host's own task queue.
 HOST_ACTIVITIES = {"run_tool"}
 
@@ -52,6 +54,7 @@ def build_activities(settings: Settings, engine: Any, provider: Providers) -> li
     tools = ToolActivities(sessions, settings, sandbox, store)
     checks = CheckActivities(sessions)
     guide = GuideActivities(sessions, settings.docs_dir)
+    events = EventActivities(sessions, settings)
     return [
         task.setup_workspace,
         task.restore_workspace,
@@ -62,6 +65,7 @@ def build_activities(settings: Settings, engine: Any, provider: Providers) -> li
         tools.run_tool,
         checks.check_output,
         guide.answer_from_docs,
+        events.route_event,
     ]
 
 

@@ -1,0 +1,92 @@
+"""Request and response models of the event routes."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from cape.registry.spec import EVENT_PATTERN
+
+PriorityName = Literal["critical", "high", "normal", "low"]
+StatusName = Literal["pending", "routed", "unhandled", "filtered", "failed"]
+
+
+class EventPublish(BaseModel):
+    """Publish an event: its type and data; the agents whose triggers match start tasks."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: str = Field(pattern=EVENT_PATTERN, examples=["build.deployed"])
+    data: dict[str, Any] = Field(default_factory=dict, examples=[{"service": "web"}])
+    priority: PriorityName = "normal"
+    source: str | None = Field(None, min_length=1, max_length=256)
+    dedupe_key: str | None = Field(
+        None, min_length=1, max_length=256, description="The same key in a team: the same event."
+    )
+    occurred_at: datetime | None = Field(None, description="When it happened (default: now).")
+
+
+class RouteOut(BaseModel):
+    """What the event did for one agent."""
+
+    agent: str
+    agent_version: str
+    trigger: str
+    status: str
+    reason: str | None
+    priority: str
+    input: dict[str, Any] | None
+    task_id: str | None
+    task_status: str | None = None
+
+
+class EventOut(BaseModel):
+    """One event of the log with its routing outcome."""
+
+    id: str
+    type: str
+    data: dict[str, Any]
+    priority: str
+    source: str | None
+    dedupe_key: str | None
+    status: str
+    reason: str | None
+    published_by: str
+    occurred_at: datetime
+    published_at: datetime
+    routed_at: datetime | None
+    causation_id: str | None
+    depth: int
+    duplicate: bool = Field(False, description="True when an earlier publish had this dedupe_key.")
+    routes: list[RouteOut] | None = Field(None, description="Its routes (on GET /v1/events/{id}).")
+
+
+class EventPage(BaseModel):
+    """A page of events, newest first."""
+
+    items: list[EventOut]
+    next_cursor: str | None
+
+
+class TypeStats(BaseModel):
+    """Counts and publish-to-task-start latency of one event type."""
+
+    type: str
+    published: int
+    routed: int
+    unhandled: int
+    filtered: int
+    failed: int
+    pending: int
+    tasks: int
+    start_latency_p50_ms: float | None
+    start_latency_p95_ms: float | None
+
+
+class EventStats(BaseModel):
+    """Per event type, over the events of the window."""
+
+    since: datetime | None
+    types: list[TypeStats]
