@@ -102,7 +102,7 @@ async def event_routes(session: AsyncSession, event: Event) -> list[RouteOut]:
             task_id=r.task_id,
             task_status=task_status,
         )
-        for r, task_status in rows.tuples()
+        for r, task_status in rows
     ]
 
 
@@ -118,7 +118,7 @@ async def event_stats(session: AsyncSession, team_id: str, since: datetime | Non
     window = _conditions(EventFilters(team_id, since=since))
     query = select(Event.id, Event.type, Event.status).where(*window)
     counts: dict[str, dict[str, int]] = {}
-    for _id, kind, status in (await session.execute(query.limit(STATS_ROWS))).tuples():
+    for _id, kind, status in await session.execute(query.limit(STATS_ROWS)):
         row = counts.setdefault(kind, {})
         row[status] = row.get(status, 0) + 1
         row["published"] = row.get("published", 0) + 1
@@ -129,7 +129,7 @@ async def event_stats(session: AsyncSession, team_id: str, since: datetime | Non
     latency: dict[str, list[float]] = {}
     tasks: dict[str, int] = {}
     result = await session.execute(started)
-    for kind, published, began in result.tuples():
+    for kind, published, began in result:
         tasks[kind] = tasks.get(kind, 0) + 1
         if began is not None:
             delta = (_aware(began) - _aware(published)).total_seconds() * 1000

@@ -99,7 +99,7 @@ async def resume_pending(
             .order_by(Event.published_at)
             .limit(500)
         )
-        pending = list(rows.tuples())
+        pending = list(rows)
     for event_id, priority in pending:
         await start_routing(temporal, settings, event_id, priority)
     if pending:

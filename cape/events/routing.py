@@ -49,7 +49,7 @@ async def candidates(session: AsyncSession, team_id: str) -> list[AgentSpec]:
         .where(Agent.team_id == team_id)
     )
     by_agent: dict[str, tuple[Agent, list[AgentVersion]]] = {}
-    for agent, version in rows.tuples():
+    for agent, version in rows:
         by_agent.setdefault(agent.name, (agent, []))[1].append(version)
     specs = []
     for agent, versions in by_agent.values():

@@ -39,6 +39,7 @@ from cape.teams import personal_team_id, slug_of
 from tests.conftest import Api
 from tests.e2e.agent_support import spec
 from tests.e2e.audit_support import audit_count
+from tests.events.support import routed
 from tests.harness import new_api_key
 from tests.tokens.jwks_server import AUDIENCE, HS_SECRET, ISSUER, claims, hand_signed
 
@@ -111,6 +112,9 @@ def bodies(tag: str) -> dict[tuple[str, str], Callable[[TeamOne], dict[str, Any]
             "json": {"user": f"{fresh}-user", "role": "admin"}
         },
         ("patch", "/v1/teams/{team_id}/members/{user_id}"): lambda t: {"json": {"role": "owner"}},
+        # The same dedupe_key as team 1's event: in team 2 it is a new event, never team 1's.
+        ("post", "/v1/events"): lambda t: {"json": {"type": "iso.event", "data": {"n": 2},
+                                                    "dedupe_key": t.ids["event_id"]}},
     }  # fmt: skip
 
 
@@ -143,6 +147,12 @@ async def make_team_one(api: Api, settings: Settings, tag: str) -> TeamOne:
               "paused": True, "note": marker},
     )  # fmt: skip
     assert schedule.status_code == 201, schedule.text
+    event = await owner.post(
+        "/v1/events", json={"type": "iso.event", "data": {"marker": marker},
+                            "source": marker, "dedupe_key": f"d-{tag}"},
+    )  # fmt: skip
+    assert event.status_code == 202, event.text
+    await routed(owner, event.json()["id"])  # unhandled now: its state no longer changes
     team_id = (await owner.get("/v1/teams")).json()[0]["id"]
     viewer_name = f"iso1v-{tag}"
     added = await owner.post(
@@ -166,7 +176,7 @@ async def make_team_one(api: Api, settings: Settings, tag: str) -> TeamOne:
             "task_id": task_id, "artifact_id": uploaded.json()["id"], "name": agent["name"],
             "version": agent["version"], "schedule_id": schedule.json()["id"],
             "key_id": viewer_key.json()["id"], "team_id": team_id,
-            "user_id": added.json()["user_id"],
+            "user_id": added.json()["user_id"], "event_id": event.json()["id"],
         },
         forbidden=[marker, owner_name, viewer_name, *prefixes],
         owner=owner,
@@ -189,6 +199,8 @@ async def state_of(team: TeamOne) -> dict[str, Any]:
         "team": f"/v1/teams/{ids['team_id']}",
         "members": f"/v1/teams/{ids['team_id']}/members",
         "usage": "/v1/usage",
+        "event": f"/v1/events/{ids['event_id']}",
+        "events": "/v1/events",
     }
     state: dict[str, Any] = {}
     for name, url in reads.items():
