@@ -17,6 +17,7 @@ from api.agents.routes import router as agents_router
 from api.artifacts.routes import router as artifacts_router
 from api.audit.routes import router as audit_router
 from api.errors import install_error_handlers
+from api.events.dryrun_routes import router as trigger_test_router
 from api.events.routes import router as events_router
 from api.health.routes import router as health_router
 from api.keys.routes import router as keys_router
@@ -129,4 +130,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(members_router, prefix="/v1")
     app.include_router(audit_router, prefix="/v1")
     app.include_router(events_router, prefix="/v1")
+    app.include_router(trigger_test_router, prefix="/v1")
     return app

@@ -90,3 +90,45 @@ class EventStats(BaseModel):
 
     since: datetime | None
     types: list[TypeStats]
+
+
+class EventSample(BaseModel):
+    """An event to try triggers on (nothing is published)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: str = Field(pattern=EVENT_PATTERN)
+    data: dict[str, Any] = Field(default_factory=dict)
+    priority: PriorityName = "normal"
+    source: str | None = Field(None, max_length=256)
+
+
+class TriggerTest(BaseModel):
+    """Try a version's triggers on `event`, or else on the team's last `last` events."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    event: EventSample | None = None
+    last: int = Field(20, ge=1, le=200, description="How many logged events, newest first.")
+
+
+class TriggerVerdict(BaseModel):
+    """What one event would do for the version: start a task (with this input) or why not."""
+
+    event_id: str | None
+    type: str
+    would_start: bool
+    status: str = Field(description="started (would start), failed, filtered or no_match.")
+    trigger: str | None
+    priority: str | None
+    input: dict[str, Any] | None
+    reason: str | None
+    problems: list[dict[str, str]] = Field(default_factory=list)
+
+
+class TriggerTestOut(BaseModel):
+    """The dry-run's verdicts, one per event tried; nothing was started."""
+
+    agent: str
+    version: str
+    results: list[TriggerVerdict]

@@ -112,6 +112,9 @@ def bodies(tag: str) -> dict[tuple[str, str], Callable[[TeamOne], dict[str, Any]
             "json": {"user": f"{fresh}-user", "role": "admin"}
         },
         ("patch", "/v1/teams/{team_id}/members/{user_id}"): lambda t: {"json": {"role": "owner"}},
+        ("post", "/v1/agents/{name}/versions/{version}/triggers/test"): lambda t: {
+            "json": {"last": 5}
+        },
         # The same dedupe_key as team 1's event: in team 2 it is a new event, never team 1's.
         ("post", "/v1/events"): lambda t: {"json": {"type": "iso.event", "data": {"n": 2},
                                                     "dedupe_key": t.ids["event_id"]}},
