@@ -18,6 +18,7 @@ from api.artifacts.routes import router as artifacts_router
 from api.audit.routes import router as audit_router
 from api.errors import install_error_handlers
 from api.events.dryrun_routes import router as trigger_test_router
+from api.events.hook_routes import router as hooks_router
 from api.events.routes import router as events_router
 from api.health.routes import router as health_router
 from api.keys.routes import router as keys_router
@@ -131,4 +132,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(audit_router, prefix="/v1")
     app.include_router(events_router, prefix="/v1")
     app.include_router(trigger_test_router, prefix="/v1")
+    app.include_router(hooks_router, prefix="/v1")
     return app

@@ -132,3 +132,24 @@ class TriggerTestOut(BaseModel):
     agent: str
     version: str
     results: list[TriggerVerdict]
+
+
+class HookCreate(BaseModel):
+    """A webhook: signed requests to its URL publish events of `event_type`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    event_type: str = Field(pattern=EVENT_PATTERN, examples=["github.push"])
+    priority: PriorityName = "normal"
+
+
+class HookOut(BaseModel):
+    """A webhook; `secret` only in the answer that created it."""
+
+    id: str
+    event_type: str
+    priority: str
+    url: str
+    created_by: str
+    created_at: datetime
+    secret: str | None = Field(None, description="Shown once: sign each body with it.")

@@ -46,6 +46,8 @@ from tests.tokens.jwks_server import AUDIENCE, HS_SECRET, ISSUER, claims, hand_s
 WRITE_METHODS = {"post", "put", "patch", "delete"}
 # Writes that touch no team: any user may make a team of their own, log in and out.
 VIEWER_MAY = {("post", "/v1/teams"), ("post", "/v1/session"), ("delete", "/v1/session")}
+# Authenticated by the hook's HMAC signature, not a key: anyone else's request is a 401.
+SIGNED = {("post", "/v1/hooks/{hook_id}")}
 # Writes that record several facts in their transaction: a new agent and its first version.
 SEVERAL_FACTS = {("post", "/v1/agents"), ("post", "/v1/agents/import")}
 
@@ -112,6 +114,7 @@ def bodies(tag: str) -> dict[tuple[str, str], Callable[[TeamOne], dict[str, Any]
             "json": {"user": f"{fresh}-user", "role": "admin"}
         },
         ("patch", "/v1/teams/{team_id}/members/{user_id}"): lambda t: {"json": {"role": "owner"}},
+        ("post", "/v1/hooks"): lambda t: {"json": {"event_type": "iso.hook"}},
         ("post", "/v1/agents/{name}/versions/{version}/triggers/test"): lambda t: {
             "json": {"last": 5}
         },
@@ -155,6 +158,8 @@ async def make_team_one(api: Api, settings: Settings, tag: str) -> TeamOne:
                             "source": marker, "dedupe_key": f"d-{tag}"},
     )  # fmt: skip
     assert event.status_code == 202, event.text
+    hook = await owner.post("/v1/hooks", json={"event_type": f"iso.{marker}"})
+    assert hook.status_code == 201, hook.text
     await routed(owner, event.json()["id"])  # unhandled now: its state no longer changes
     team_id = (await owner.get("/v1/teams")).json()[0]["id"]
     viewer_name = f"iso1v-{tag}"
@@ -180,8 +185,9 @@ async def make_team_one(api: Api, settings: Settings, tag: str) -> TeamOne:
             "version": agent["version"], "schedule_id": schedule.json()["id"],
             "key_id": viewer_key.json()["id"], "team_id": team_id,
             "user_id": added.json()["user_id"], "event_id": event.json()["id"],
+            "hook_id": hook.json()["id"],
         },
-        forbidden=[marker, owner_name, viewer_name, *prefixes],
+        forbidden=[marker, owner_name, viewer_name, *prefixes, hook.json()["secret"]],
         owner=owner,
         viewer=viewer,
     )  # fmt: skip
@@ -204,6 +210,7 @@ async def state_of(team: TeamOne) -> dict[str, Any]:
         "usage": "/v1/usage",
         "event": f"/v1/events/{ids['event_id']}",
         "events": "/v1/events",
+        "hooks": "/v1/hooks",
     }
     state: dict[str, Any] = {}
     for name, url in reads.items():
@@ -319,9 +326,11 @@ async def test_no_other_team_and_no_viewer_reaches_team_one_on_any_route(
                 assert logged_now == logged + wrote, f"{where}: {logged_now - logged} audit entries"
             assert not leaks(response, team), f"{where} shows {leaks(response, team)}"
             assert response.status_code < 500, f"{where}: {response.text}"
-            if aimed:
+            if (method, path) in SIGNED:
+                assert response.status_code == 401, f"{where}: {response.text}"
+            elif aimed:
                 assert response.status_code == 404, f"{where}: {response.text}"
-            if method in WRITE_METHODS and (method, path) not in VIEWER_MAY:
+            if method in WRITE_METHODS and (method, path) not in VIEWER_MAY | SIGNED:
                 refused = await team.viewer.request(method.upper(), url, **kwargs)
                 assert refused.status_code == 403, (
                     f"viewer: {method.upper()} {url} -> {refused.status_code} {refused.text}"
