@@ -26,6 +26,7 @@ from cape.llm.providers import Providers, any_configured, missing_setting
 from cape.sandbox.launcher import Sandbox
 from cape.search_attributes import ensure_search_attributes
 from cape.settings import Settings
+from worker.events import TaskEventPublisher
 from worker.group import WorkerGroup
 from worker.observe import connect, worker_options
 from worker.retention import sweep_forever
@@ -38,9 +39,12 @@ WORKFLOWS: Sequence[type] = (AgentTaskWorkflow, EventRoutingWorkflow)
 HOST_ACTIVITIES = {"run_tool"}
 
 
-def build_activities(settings: Settings, engine: Any, provider: Providers) -> list[Any]:
-    """Every activity callable, bound to its resources."""
+def build_activities(
+    settings: Settings, engine: Any, provider: Providers, client: Client | None = None
+) -> list[Any]:
+    """Every activity callable, bound to its resources (`client`: tasks may publish events)."""
     sessions = session_factory(engine)
+    publisher = TaskEventPublisher(sessions, client, settings) if client is not None else None
     sandbox = Sandbox(settings)
     store = ArtifactStore(sessions, settings.artifact_root)
     task = TaskActivities(sessions, settings, sandbox, store)
@@ -51,7 +55,7 @@ def build_activities(settings: Settings, engine: Any, provider: Providers) -> li
         settings.token_coalesce_ms / 1000,
         PriceTable(settings),
     )
-    tools = ToolActivities(sessions, settings, sandbox, store)
+    tools = ToolActivities(sessions, settings, sandbox, store, publisher)
     checks = CheckActivities(sessions)
     guide = GuideActivities(sessions, settings.docs_dir)
     events = EventActivities(sessions, settings)
@@ -73,7 +77,7 @@ def build_worker(
     client: Client, settings: Settings, engine: AsyncEngine, provider: Providers
 ) -> WorkerGroup:
     """Workers on the shared task queue and on this host's own queue (its workspaces' steps)."""
-    activities = build_activities(settings, engine, provider)
+    activities = build_activities(settings, engine, provider, client)
     options: dict[str, Any] = {
         # LLM calls are I/O-bound and may each wait seconds: the default of 100 would cap
         # concurrency far below what one process handles.

@@ -14,7 +14,6 @@ from datetime import timedelta
 
 import structlog
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
 from temporalio.service import RPCError
@@ -25,7 +24,8 @@ from cape.auth import Principal
 from cape.db.event_models import Event
 from cape.db.models import utcnow
 from cape.errors import PayloadTooLarge
-from cape.events.ids import EventStatus, new_event_id
+from cape.events.ids import EventStatus
+from cape.events.publishing import NewEvent, store_event
 from cape.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -37,15 +37,6 @@ class Published:
 
     event: Event
     created: bool
-
-
-@dataclass(frozen=True)
-class Cause:
-    """The event and task a new event comes from (a task's `publish_event`)."""
-
-    event_id: str | None
-    task_id: str | None
-    depth: int
 
 
 def check_size(data: object, settings: Settings) -> None:
@@ -64,20 +55,16 @@ async def publish(
     settings: Settings,
     principal: Principal,
     body: EventPublish,
-    cause: Cause | None = None,
 ) -> Published:
     """Store the event (or find its dedupe_key's) and start its routing."""
     check_size(body.data, settings)
+    new = NewEvent(
+        team_id=principal.team_id, published_by=principal.owner, type=body.type,
+        data=body.data, priority=body.priority, source=body.source,
+        dedupe_key=body.dedupe_key, occurred_at=body.occurred_at,
+    )  # fmt: skip
     async with sessions() as session:
-        found = await _by_key(session, principal.team_id, body.dedupe_key)
-        if found is None:
-            found = await _insert(session, principal, body, cause)
-            created = found is not None
-            if found is None:  # a concurrent publish with the same key won
-                found = await _by_key(session, principal.team_id, body.dedupe_key)
-                assert found is not None
-        else:
-            created = False
+        found, created = await store_event(session, new)
     if found.status == EventStatus.PENDING:
         await _try_start(temporal, settings, found)
     return Published(found, created)
@@ -105,34 +92,6 @@ async def resume_pending(
     if pending:
         log.info("resumed routing of pending events", events=len(pending))
     return len(pending)
-
-
-async def _insert(
-    session: AsyncSession, principal: Principal, body: EventPublish, cause: Cause | None
-) -> Event | None:
-    event = Event(
-        id=new_event_id(), team_id=principal.team_id, type=body.type, data=body.data,
-        priority=body.priority, source=body.source, dedupe_key=body.dedupe_key,
-        published_by=principal.owner, occurred_at=body.occurred_at or utcnow(),
-        published_at=utcnow(), status=EventStatus.PENDING,
-        causation_id=cause.event_id if cause else None,
-        causation_task_id=cause.task_id if cause else None, depth=cause.depth if cause else 0,
-    )  # fmt: skip
-    session.add(event)
-    try:
-        await session.commit()
-    except IntegrityError:
-        await session.rollback()
-        return None
-    return event
-
-
-async def _by_key(session: AsyncSession, team_id: str, key: str | None) -> Event | None:
-    if key is None:
-        return None
-    return await session.scalar(
-        select(Event).where(Event.team_id == team_id, Event.dedupe_key == key)
-    )
 
 
 async def _try_start(temporal: Client, settings: Settings, event: Event) -> None:

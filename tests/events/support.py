@@ -25,9 +25,9 @@ async def own_team(api: Api, settings: Settings) -> AsyncIterator[httpx.AsyncCli
         yield http
 
 
-async def triggered_agent(http: httpx.AsyncClient, *triggers: dict[str, Any]) -> str:
-    """Publish an agent version with `triggers`; returns its name."""
-    data = spec(triggers=list(triggers))
+async def triggered_agent(http: httpx.AsyncClient, *triggers: dict[str, Any], **fields: Any) -> str:
+    """Publish an agent version with `triggers` (and other spec `fields`); returns its name."""
+    data = spec(triggers=list(triggers), **fields)
     created = await http.post("/v1/agents", params={"publish": "true"}, json=data)
     assert created.status_code == 201, created.text
     return str(data["name"])
