@@ -5,9 +5,18 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response, status
+from fastapi import APIRouter, Header, Query, Response, status
+from fastapi.responses import StreamingResponse
 
-from api.deps import ReaderDep, SessionDep, SettingsDep, TemporalDep, WriterDep, WriteSessionsDep
+from api.deps import (
+    ReaderDep,
+    ReadSessionsDep,
+    SessionDep,
+    SettingsDep,
+    TemporalDep,
+    WriterDep,
+    WriteSessionsDep,
+)
 from api.events.queries import (
     EventFilters,
     event_out,
@@ -25,6 +34,7 @@ from api.events.schemas import (
     StatusName,
 )
 from api.events.service import publish
+from api.events.stream import follow, start_point
 
 router = APIRouter(prefix="/events", tags=["events"])
 
@@ -80,6 +90,25 @@ async def stats(
     p50/p95 time from publish to the start of those tasks (milliseconds).
     """
     return await event_stats(session, principal.team_id, since)
+
+
+@router.get("/stream", response_class=StreamingResponse)
+async def stream(
+    reads: ReadSessionsDep,
+    settings: SettingsDep,
+    principal: ReaderDep,
+    timeout: Annotated[float, Query(gt=0, le=3600)] = 300,
+    last_event_id: Annotated[str | None, Header(alias="Last-Event-ID", max_length=512)] = None,
+) -> StreamingResponse:
+    """The team's new events as Server-Sent Events (`event: event`, the event's JSON).
+
+    From now, or after `Last-Event-ID` (each frame's `id:`); `: ping` comments keep the
+    connection open; after `timeout` seconds an `end` event closes it (reconnect to go on).
+    """
+    after = start_point(last_event_id)
+    body = follow(reads, settings, principal.team_id, after, timeout)
+    headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+    return StreamingResponse(body, media_type="text/event-stream", headers=headers)
 
 
 @router.get("/{event_id}", response_model=EventOut)

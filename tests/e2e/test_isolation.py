@@ -255,7 +255,7 @@ def request_of(
     if "requestBody" in op:
         assert (method, path) in made, f"{method.upper()} {path}: add its body to bodies()"
         kwargs = made[(method, path)](team)
-    if path.endswith("/wait"):
+    if path.endswith("/wait") or path == "/v1/events/stream":
         kwargs["params"] = {"timeout": 1}
     return url, kwargs, aimed
 
