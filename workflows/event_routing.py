@@ -21,7 +21,7 @@ with workflow.unsafe.imports_passed_through():
     from cape.tasks.start import task_start
     from workflows.agent_task import AgentTaskWorkflow
 
-ROUTE_TIMEOUT = timedelta(seconds=60)
+ROUTE_TIMEOUT = timedelta(seconds=30)  # it takes milliseconds; a dead worker's attempt retries
 
 
 @workflow.defn(name=EVENT_ROUTING_WORKFLOW)
