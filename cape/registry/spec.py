@@ -71,7 +71,6 @@ class Trigger(_Strict):
     input: dict[str, Any] | None = None
     priority: Literal["critical", "high", "normal", "low"] | None = None
     debounce_seconds: int | None = Field(None, ge=1, le=86_400)
-    concurrency_key: str | None = Field(None, min_length=1, max_length=256)
 
 
 class Limits(_Strict):

@@ -16,6 +16,7 @@ from cape.db.models import utcnow
 from cape.events.ids import new_event_id
 from cape.settings import Settings
 from tests.conftest import Api
+from tests.e2e.agent_support import spec as spec_with
 from tests.e2e.test_api_errors import assert_fields
 from tests.events.support import own_team, publish, routed, triggered_agent
 
@@ -160,3 +161,21 @@ async def test_a_stored_event_whose_start_failed_is_routed_by_the_reconciler(
         again = (await http.get(f"/v1/events/{stored.id}")).json()
         assert [r["task_id"] for r in again["routes"]] == [r["task_id"] for r in event["routes"]]
         await engine.dispose()
+
+
+async def test_debounced_trigger_starts_one_task_per_window(
+    api: Api, settings: Settings, worker: Worker
+) -> None:
+    async with own_team(api, settings) as http:
+        agent = await triggered_agent(http, {"event": "cache.flush", "debounce_seconds": 300})
+        first = await routed(http, (await publish(http, "cache.flush"))["id"])
+        assert first["status"] == "routed"
+        second = await routed(http, (await publish(http, "cache.flush"))["id"])
+        assert second["status"] == "filtered"
+        [route] = second["routes"]
+        assert route["agent"] == agent and route["status"] == "debounced"
+        assert first["id"] in route["reason"] and route["task_id"] is None
+        refused = await http.post(
+            "/v1/agents", json=spec_with(triggers=[{"event": "x", "concurrency_key": "k"}])
+        )
+        assert refused.status_code == 422
