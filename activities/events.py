@@ -12,6 +12,7 @@ from temporalio import activity
 
 from cape.contracts.events import ROUTE_EVENT_ACTIVITY, RouteEventInput, RouteEventResult
 from cape.db.event_models import Event
+from cape.events.publishing import register_scheduled
 from cape.events.routing import launches, record_routes
 from cape.settings import Settings
 
@@ -25,12 +26,19 @@ class EventActivities:
 
     @activity.defn(name=ROUTE_EVENT_ACTIVITY)
     async def route_event(self, inp: RouteEventInput) -> RouteEventResult:
-        """Route the event once; return its outcome and the tasks it started."""
+        """Route the event once; return its outcome and the tasks it started.
+
+        A schedule's run first adds its event's row, named after the run's workflow id.
+        """
+        event_id = inp.event_id or activity.info().workflow_id or ""
+        if inp.registration is not None:
+            async with self.sessions() as session:
+                await register_scheduled(session, event_id, inp.registration)
         async with self.sessions.begin() as session:
-            await record_routes(session, self.settings, inp.event_id)
+            await record_routes(session, self.settings, event_id)
         async with self.sessions() as session:
-            event = await session.get(Event, inp.event_id)
+            event = await session.get(Event, event_id)
             status = event.status if event is not None else "missing"
-            found = await launches(session, self.settings, inp.event_id)
+            found = await launches(session, self.settings, event_id)
         activity.logger.info("event routed: %s, %d tasks", status, len(found))
         return RouteEventResult(status, found)

@@ -20,6 +20,7 @@ from api.errors import install_error_handlers
 from api.events.dryrun_routes import router as trigger_test_router
 from api.events.hook_routes import router as hooks_router
 from api.events.routes import router as events_router
+from api.events.schedule_routes import router as event_schedules_router
 from api.health.routes import router as health_router
 from api.keys.routes import router as keys_router
 from api.metrics.routes import router as metrics_router
@@ -130,6 +131,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(teams_router, prefix="/v1")
     app.include_router(members_router, prefix="/v1")
     app.include_router(audit_router, prefix="/v1")
+    # Before the events router: /events/schedules is not an event id.
+    app.include_router(event_schedules_router, prefix="/v1")
     app.include_router(events_router, prefix="/v1")
     app.include_router(trigger_test_router, prefix="/v1")
     app.include_router(hooks_router, prefix="/v1")

@@ -55,5 +55,5 @@ class EventRoutingWorkflow:
                     parent_close_policy=workflow.ParentClosePolicy.ABANDON,
                     priority=Priority(priority_key=launch.priority_key),
                 )
-        workflow.logger.info("event %s: %s", inp.event_id, result.status)
+        workflow.logger.info("event %s: %s", workflow.info().workflow_id, result.status)
         return result

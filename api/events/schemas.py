@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from api.schedules.schemas import SCHEDULE_ID_PATTERN, Timing
 from cape.registry.spec import EVENT_PATTERN
 
 PriorityName = Literal["critical", "high", "normal", "low"]
@@ -153,3 +154,27 @@ class HookOut(BaseModel):
     created_by: str
     created_at: datetime
     secret: str | None = Field(None, description="Shown once: sign each body with it.")
+
+
+class EventScheduleCreate(Timing):
+    """Publish an event on a timetable (Temporal Schedules): its type, data and priority."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str | None = Field(None, pattern=SCHEDULE_ID_PATTERN, description="Default: generated.")
+    type: str = Field(pattern=EVENT_PATTERN, examples=["report.due"])
+    data: dict[str, Any] = Field(default_factory=dict)
+    priority: PriorityName = "normal"
+    paused: bool = False
+
+
+class EventScheduleOut(BaseModel):
+    """A schedule that publishes events; each run's event id is `sev-<id>-<run time>`."""
+
+    id: str
+    type: str
+    data: dict[str, Any]
+    priority: str
+    paused: bool
+    next_run_times: list[datetime]
+    runs: int

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Any, Final
 
 from cape.contracts.task_input import AgentTaskInput
 
@@ -12,10 +12,27 @@ ROUTE_EVENT_ACTIVITY: Final = "route_event"
 
 
 @dataclass
+class EventRegistration:
+    """The event a schedule's run publishes: its row is made by the run's first activity."""
+
+    team_id: str
+    published_by: str
+    type: str
+    data: dict[str, Any]
+    priority: str
+    schedule_id: str
+
+
+@dataclass
 class RouteEventInput:
-    """The event to route (its row holds everything else)."""
+    """The event to route (its row holds everything else).
+
+    A schedule's run has no event id yet: `registration` describes the event, and the run's
+    workflow id (the schedule's id and the run's time) becomes the event id.
+    """
 
     event_id: str
+    registration: EventRegistration | None = None
 
 
 @dataclass

@@ -14,6 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from cape.contracts.events import EventRegistration
 from cape.db.event_models import Event
 from cape.db.models import Task, utcnow
 from cape.events.ids import EventStatus, new_event_id
@@ -62,6 +63,22 @@ async def store_event(session: AsyncSession, new: NewEvent) -> tuple[Event, bool
             raise
         return found, False
     return event, True
+
+
+async def register_scheduled(session: AsyncSession, event_id: str, reg: EventRegistration) -> None:
+    """Add the row of a schedule's event `event_id` unless a retried activity already did."""
+    if await session.get(Event, event_id) is not None:
+        return
+    now = utcnow()
+    session.add(
+        Event(
+            id=event_id, team_id=reg.team_id, type=reg.type, data=reg.data,
+            priority=reg.priority, source=f"schedule:{reg.schedule_id}",
+            published_by=reg.published_by, occurred_at=now, published_at=now,
+            status=EventStatus.PENDING, depth=0,
+        )
+    )  # fmt: skip
+    await session.commit()
 
 
 async def by_key(session: AsyncSession, team_id: str, key: str | None) -> Event | None:

@@ -115,6 +115,9 @@ def bodies(tag: str) -> dict[tuple[str, str], Callable[[TeamOne], dict[str, Any]
         },
         ("patch", "/v1/teams/{team_id}/members/{user_id}"): lambda t: {"json": {"role": "owner"}},
         ("post", "/v1/hooks"): lambda t: {"json": {"event_type": "iso.hook"}},
+        ("post", "/v1/events/schedules"): lambda t: {"json": {
+            "type": "iso.tick", "interval_seconds": 3600, "paused": True,
+        }},
         ("post", "/v1/agents/{name}/versions/{version}/triggers/test"): lambda t: {
             "json": {"last": 5}
         },
