@@ -17,6 +17,10 @@ from api.agents.routes import router as agents_router
 from api.artifacts.routes import router as artifacts_router
 from api.audit.routes import router as audit_router
 from api.errors import install_error_handlers
+from api.events.dryrun_routes import router as trigger_test_router
+from api.events.hook_routes import router as hooks_router
+from api.events.routes import router as events_router
+from api.events.schedule_routes import router as event_schedules_router
 from api.health.routes import router as health_router
 from api.keys.routes import router as keys_router
 from api.metrics.routes import router as metrics_router
@@ -128,5 +132,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(teams_router, prefix="/v1")
     app.include_router(members_router, prefix="/v1")
     app.include_router(audit_router, prefix="/v1")
+    # Before the events router: /events/schedules is not an event id.
+    app.include_router(event_schedules_router, prefix="/v1")
+    app.include_router(events_router, prefix="/v1")
+    app.include_router(trigger_test_router, prefix="/v1")
+    app.include_router(hooks_router, prefix="/v1")
     install_ui(app)  # the dashboard under /ui (after the error handlers it refines)
     return app

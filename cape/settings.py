@@ -14,6 +14,7 @@ from pydantic_settings import SettingsConfigDict
 from cape.auth_settings import AuthSettings
 from cape.contracts.names import DEFAULT_TASK_QUEUE
 from cape.contracts.names import SEARCH_ATTRIBUTES as SEARCH_ATTRIBUTES  # re-exported
+from cape.event_settings import EventSettings
 from cape.limit_settings import LimitSettings
 from cape.llm_settings import LlmSettings
 from cape.ops_settings import OpsSettings
@@ -22,7 +23,13 @@ from cape.tool_settings import ToolSettings
 
 
 class Settings(
-    ToolSettings, LlmSettings, OpsSettings, AuthSettings, TelemetrySettings, LimitSettings
+    ToolSettings,
+    LlmSettings,
+    OpsSettings,
+    AuthSettings,
+    TelemetrySettings,
+    LimitSettings,
+    EventSettings,
 ):
     """CapeControl settings.
 

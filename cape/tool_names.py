@@ -19,7 +19,14 @@ GITHUB_TOOLS = (
 )
 DOCUMENT_TOOLS = ("create_pdf", "send_email")
 KNOWLEDGE_TOOLS = ("docs_search",)
+EVENT_TOOLS = ("publish_event",)
 
 TOOL_NAMES: frozenset[str] = frozenset(
-    FILE_TOOLS + CODE_TOOLS + WEB_TOOLS + GITHUB_TOOLS + DOCUMENT_TOOLS + KNOWLEDGE_TOOLS
+    FILE_TOOLS
+    + CODE_TOOLS
+    + WEB_TOOLS
+    + GITHUB_TOOLS
+    + DOCUMENT_TOOLS
+    + KNOWLEDGE_TOOLS
+    + EVENT_TOOLS
 )

@@ -18,6 +18,7 @@ def _register() -> None:
         answers,
         dev,
         doctor,
+        events,
         fake_llm,
         keys,
         processes,
@@ -31,7 +32,7 @@ def _register() -> None:
     # task_ops adds its commands to the `cape tasks` group when imported.
     modules = (
         dev, processes, keys, doctor, fake_llm, tasks, task_ops, answers, schedules, agents,
-        workspaces, replay,
+        workspaces, replay, events,
     )  # fmt: skip
     for module in modules:
         for command in module.COMMANDS:

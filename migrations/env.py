@@ -5,7 +5,8 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import create_engine, pool
 
-import cape.db.agent_models  # noqa: F401  (registers the registry tables)
+import cape.db.agent_models  # (registers the registry tables)
+import cape.db.event_models  # noqa: F401  (registers the event tables)
 from cape.db.models import Base
 from cape.settings import Settings
 

@@ -14,6 +14,7 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from activities.checks import CheckActivities
+from activities.events import EventActivities
 from activities.guide import GuideActivities
 from activities.llm import LlmActivities
 from activities.task import TaskActivities, host_queue
@@ -25,20 +26,25 @@ from cape.llm.providers import Providers, any_configured, missing_setting
 from cape.sandbox.launcher import Sandbox
 from cape.search_attributes import ensure_search_attributes
 from cape.settings import Settings
+from worker.events import TaskEventPublisher
 from worker.group import WorkerGroup
 from worker.observe import connect, worker_options
 from worker.retention import sweep_forever
 from workflows.agent_task import AgentTaskWorkflow
+from workflows.event_routing import EventRoutingWorkflow
 
 log = structlog.get_logger(__name__)
-WORKFLOWS: Sequence[type] = (AgentTaskWorkflow,)
+WORKFLOWS: Sequence[type] = (AgentTaskWorkflow, EventRoutingWorkflow)
 # Activities that touch a workspace also run on this host's own task queue.
 HOST_ACTIVITIES = {"run_tool"}
 
 
-def build_activities(settings: Settings, engine: Any, provider: Providers) -> list[Any]:
-    """Every activity callable, bound to its resources."""
+def build_activities(
+    settings: Settings, engine: Any, provider: Providers, client: Client | None = None
+) -> list[Any]:
+    """Every activity callable, bound to its resources (`client`: tasks may publish events)."""
     sessions = session_factory(engine)
+    publisher = TaskEventPublisher(sessions, client, settings) if client is not None else None
     sandbox = Sandbox(settings)
     store = ArtifactStore(sessions, settings.artifact_root)
     task = TaskActivities(sessions, settings, sandbox, store)
@@ -49,9 +55,10 @@ def build_activities(settings: Settings, engine: Any, provider: Providers) -> li
         settings.token_coalesce_ms / 1000,
         PriceTable(settings),
     )
-    tools = ToolActivities(sessions, settings, sandbox, store)
+    tools = ToolActivities(sessions, settings, sandbox, store, publisher)
     checks = CheckActivities(sessions)
     guide = GuideActivities(sessions, settings.docs_dir)
+    events = EventActivities(sessions, settings)
     return [
         task.setup_workspace,
         task.restore_workspace,
@@ -62,6 +69,7 @@ def build_activities(settings: Settings, engine: Any, provider: Providers) -> li
         tools.run_tool,
         checks.check_output,
         guide.answer_from_docs,
+        events.route_event,
     ]
 
 
@@ -69,7 +77,7 @@ def build_worker(
     client: Client, settings: Settings, engine: AsyncEngine, provider: Providers
 ) -> WorkerGroup:
     """Workers on the shared task queue and on this host's own queue (its workspaces' steps)."""
-    activities = build_activities(settings, engine, provider)
+    activities = build_activities(settings, engine, provider, client)
     options: dict[str, Any] = {
         # LLM calls are I/O-bound and may each wait seconds: the default of 100 would cap
         # concurrency far below what one process handles.

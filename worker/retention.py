@@ -22,6 +22,7 @@ from activities.workspace import tar_workspace
 from cape.artifacts import ArtifactStore
 from cape.db.models import Task
 from cape.domain import TERMINAL_TASK_STATUSES
+from cape.events.retention import sweep_events
 from cape.filelock import taken
 from cape.settings import Settings
 
@@ -96,7 +97,10 @@ async def _archive(store: ArtifactStore, task_id: str, path: Path) -> None:
 async def sweep_forever(
     settings: Settings, sessions: async_sessionmaker[AsyncSession], store: ArtifactStore
 ) -> None:
-    """Sweep every `workspace_sweep_minutes` until cancelled; a failed sweep is logged."""
+    """Sweep workspaces and the event log every `workspace_sweep_minutes` until cancelled.
+
+    A failed sweep is logged; the next one tries again.
+    """
     interval = settings.workspace_sweep_minutes * 60
     while interval > 0:
         try:
@@ -105,4 +109,9 @@ async def sweep_forever(
                     await sweep_workspaces(settings, sessions, store)
         except Exception:
             log.exception("workspace sweep failed")
+        try:
+            if removed := await sweep_events(settings, sessions):
+                log.info("events past retention deleted", events=removed)
+        except Exception:
+            log.exception("event sweep failed")
         await asyncio.sleep(interval)

@@ -50,6 +50,10 @@ class ToolOutput:
     isolation: dict[str, Any] | None = None
 
 
+# (task id, dedupe key, type, data, priority) -> {"event_id", "depth", "created"}
+EventPublisher = Callable[[str, str, str, dict[str, Any], str], Awaitable[dict[str, Any]]]
+
+
 class ToolContext:
     """What a handler may use: the workspace, the sandbox, artifacts, settings, output events."""
 
@@ -64,6 +68,7 @@ class ToolContext:
         artifacts: ArtifactStore,
         emit_output: Callable[[str], Awaitable[None]],
         limits: dict[str, Any] | None = None,
+        publish_event: EventPublisher | None = None,
     ) -> None:
         self.task_id = task_id
         self.step_no = step_no
@@ -73,6 +78,7 @@ class ToolContext:
         self.artifacts = artifacts
         self.emit_output = emit_output  # streams a `tool-output-delta` event
         self.limits = limits or {}  # the agent's sandbox limit overrides
+        self.publish_event = publish_event  # given by the worker (worker/events.py)
 
 
 Handler = Callable[[ToolContext, dict[str, Any]], Awaitable[ToolOutput]]

@@ -24,6 +24,7 @@ MODULES = (
     "email",
     "pdf",
     "docs_search",
+    "events",
 )
 
 

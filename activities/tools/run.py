@@ -17,7 +17,15 @@ from activities.heartbeat import heartbeating
 from activities.hostview import HostView
 from activities.recorder import Event, StepRecorder
 from activities.snapshot_plan import SnapshotTooLarge
-from activities.tools.base import Placement, Risk, ToolContext, ToolError, ToolOutput, ToolSpec
+from activities.tools.base import (
+    EventPublisher,
+    Placement,
+    Risk,
+    ToolContext,
+    ToolError,
+    ToolOutput,
+    ToolSpec,
+)
 from activities.tools.confine import workspace_bytes
 from activities.tools.registry import get_tool, tools
 from activities.tools.stream import OutputStream, StepStreams, stored_stream_bytes
@@ -67,8 +75,10 @@ class ToolActivities:
         settings: Settings,
         sandbox: Sandbox,
         store: ArtifactStore,
+        publish_event: EventPublisher | None = None,
     ) -> None:
         self.recorder = StepRecorder(sessions)
+        self.publish_event = publish_event
         self.reads = read_only(sessions)
         self.settings = settings
         self.sandbox = sandbox
@@ -188,6 +198,7 @@ class ToolActivities:
             artifacts=self.store,
             emit_output=stream.write,
             limits=inp.limits,
+            publish_event=self.publish_event,
         )
         try:
             async with heartbeating():

@@ -13,6 +13,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from temporalio.service import RPCError
 
 from api.admin.reconcile import Reconcile
+from api.events.service import resume_pending
 from cape.db.models import utcnow
 from cape.reconciliation import AUTOMATIC, Report
 
@@ -55,6 +56,11 @@ class ReconcileLoop:
         report = await self.reconcile.scan()
         automatic = [f for f in report.findings if f.action in AUTOMATIC]
         await self.reconcile.repair(automatic)
+        # Events stored whose routing start failed or hung: start it (never twice).
+        r = self.reconcile
+        resumed = await resume_pending(r.sessions, r.temporal, r.settings)
+        if resumed:
+            self.repaired["route_event"] += resumed
         self.passes += 1
         self.last_pass = utcnow()
         self.last_error = None

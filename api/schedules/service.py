@@ -228,7 +228,9 @@ async def list_owned(temporal: Client, principal: Principal) -> list[ScheduleDes
     ids: list[str] = []
     with temporal_errors(""):
         async for entry in await temporal.list_schedules(query):
-            if team_of(await entry.memo()) == team:
+            memo = await entry.memo()
+            # Schedules that publish events are listed under /v1/events/schedules.
+            if team_of(memo) == team and memo.get("kind") != "event":
                 ids.append(entry.id)
     gate = asyncio.Semaphore(DESCRIBE_CONCURRENCY)
     found = await asyncio.gather(*(_describe(temporal, gate, sid) for sid in ids))

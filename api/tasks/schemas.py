@@ -111,6 +111,7 @@ class TaskOut(BaseModel):
     parent_id: str | None = Field(None, description="The task this one reruns or forks.")
     relation: str | None = Field(None, description="`rerun` or `fork` when parent_id is set.")
     schedule_id: str | None = Field(None, description="The schedule that started it.")
+    event_id: str | None = Field(None, description="The event whose trigger started it.")
     trace_id: str | None = Field(
         None,
         description="The OpenTelemetry trace (32 hex digits) it was created in; null when "

@@ -37,6 +37,7 @@ def task_out(
         created_at=task.created_at, started_at=task.started_at, finished_at=task.finished_at,
         last_event_seq=task.last_seq, live=live,
         parent_id=task.parent_id, relation=task.relation, schedule_id=task.schedule_id,
+        event_id=task.event_id,
         trace_id=task.trace_id,
         links={
             "self": base, "steps": f"{base}/steps", "events": f"{base}/events",

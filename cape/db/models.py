@@ -62,6 +62,8 @@ class Task(Base):
     schedule_id: Mapped[str | None] = mapped_column(String(128), index=True)
     # The trace (32 hex digits) of the request or activity that created it, when tracing was on.
     trace_id: Mapped[str | None] = mapped_column(String(32))
+    # The event whose trigger started it (docs/events.md).
+    event_id: Mapped[str | None] = mapped_column(String(64), index=True)
     # Budgets in force (max_tokens, max_cost, max_steps) and the question the task waits on.
     limits: Mapped[JsonDict | None]
     pending_input: Mapped[JsonDict | None]

@@ -20,6 +20,7 @@ from cape.safe_text import check_text
 NAME_PATTERN = r"^[a-z][a-z0-9-]{1,62}[a-z0-9]$"
 SLUG_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,63}$"
 EVENT_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$"
+TRIGGER_PATTERN = r"^[A-Za-z0-9*][A-Za-z0-9._:/*-]{0,127}$"  # an event type, `*` a wildcard
 PROVIDER_PATTERN = r"^[a-z][a-z0-9_-]{0,63}$"
 
 Tag = Annotated[str, Field(min_length=1, max_length=64)]
@@ -58,10 +59,18 @@ class ToolRef(_Strict):
 
 
 class Trigger(_Strict):
-    """An event type that starts the agent, with an optional filter on the event's data."""
+    """An event type that starts the agent (docs/events.md).
 
-    event: str = Field(pattern=EVENT_PATTERN)
+    `event` may end in or contain `*` (`alert.*`); `filter` maps dotted paths of the event's
+    data to the value wanted (a list: any of them); `input` maps the event to the agent's
+    input (strings are Jinja templates over `event`); `priority` overrides the event's.
+    """
+
+    event: str = Field(pattern=TRIGGER_PATTERN)
     filter: dict[str, Any] | None = None
+    input: dict[str, Any] | None = None
+    priority: Literal["critical", "high", "normal", "low"] | None = None
+    debounce_seconds: int | None = Field(None, ge=1, le=86_400)
 
 
 class Limits(_Strict):

@@ -37,6 +37,7 @@ class NewTask:
     fork_step: int | None = None
     schedule_id: str | None = None
     team_id: str = ""  # the team that owns it (every starter sets it)
+    event_id: str | None = None  # the event whose trigger started it
 
     @classmethod
     def of(cls, task: Task) -> NewTask:
@@ -46,7 +47,7 @@ class NewTask:
             input=task.input, model=task.model, max_steps=task.max_steps, limits=task.limits,
             idempotency_key=task.idempotency_key, parent_id=task.parent_id,
             relation=task.relation, fork_step=task.fork_step, schedule_id=task.schedule_id,
-            team_id=task.team_id,
+            team_id=task.team_id, event_id=task.event_id,
         )  # fmt: skip
 
     @classmethod
@@ -69,6 +70,7 @@ class NewTask:
             max_steps=self.max_steps, limits=self.limits, idempotency_key=self.idempotency_key,
             usage={}, last_seq=0, parent_id=self.parent_id, relation=self.relation,
             fork_step=self.fork_step, schedule_id=self.schedule_id, team_id=self.team_id,
+            event_id=self.event_id,
         )  # fmt: skip
 
 

@@ -39,12 +39,15 @@ from cape.teams import personal_team_id, slug_of
 from tests.conftest import Api
 from tests.e2e.agent_support import spec
 from tests.e2e.audit_support import audit_count
+from tests.events.support import routed
 from tests.harness import new_api_key
 from tests.tokens.jwks_server import AUDIENCE, HS_SECRET, ISSUER, claims, hand_signed
 
 WRITE_METHODS = {"post", "put", "patch", "delete"}
 # Writes that touch no team: any user may make a team of their own, log in and out.
 VIEWER_MAY = {("post", "/v1/teams"), ("post", "/v1/session"), ("delete", "/v1/session")}
+# Authenticated by the hook's HMAC signature, not a key: anyone else's request is a 401.
+SIGNED = {("post", "/v1/hooks/{hook_id}")}
 # Writes that record several facts in their transaction: a new agent and its first version.
 SEVERAL_FACTS = {("post", "/v1/agents"), ("post", "/v1/agents/import")}
 
@@ -111,6 +114,16 @@ def bodies(tag: str) -> dict[tuple[str, str], Callable[[TeamOne], dict[str, Any]
             "json": {"user": f"{fresh}-user", "role": "admin"}
         },
         ("patch", "/v1/teams/{team_id}/members/{user_id}"): lambda t: {"json": {"role": "owner"}},
+        ("post", "/v1/hooks"): lambda t: {"json": {"event_type": "iso.hook"}},
+        ("post", "/v1/events/schedules"): lambda t: {"json": {
+            "type": "iso.tick", "interval_seconds": 3600, "paused": True,
+        }},
+        ("post", "/v1/agents/{name}/versions/{version}/triggers/test"): lambda t: {
+            "json": {"last": 5}
+        },
+        # The same dedupe_key as team 1's event: in team 2 it is a new event, never team 1's.
+        ("post", "/v1/events"): lambda t: {"json": {"type": "iso.event", "data": {"n": 2},
+                                                    "dedupe_key": t.ids["event_id"]}},
     }  # fmt: skip
 
 
@@ -143,6 +156,14 @@ async def make_team_one(api: Api, settings: Settings, tag: str) -> TeamOne:
               "paused": True, "note": marker},
     )  # fmt: skip
     assert schedule.status_code == 201, schedule.text
+    event = await owner.post(
+        "/v1/events", json={"type": "iso.event", "data": {"marker": marker},
+                            "source": marker, "dedupe_key": f"d-{tag}"},
+    )  # fmt: skip
+    assert event.status_code == 202, event.text
+    hook = await owner.post("/v1/hooks", json={"event_type": f"iso.{marker}"})
+    assert hook.status_code == 201, hook.text
+    await routed(owner, event.json()["id"])  # unhandled now: its state no longer changes
     team_id = (await owner.get("/v1/teams")).json()[0]["id"]
     viewer_name = f"iso1v-{tag}"
     added = await owner.post(
@@ -166,9 +187,10 @@ async def make_team_one(api: Api, settings: Settings, tag: str) -> TeamOne:
             "task_id": task_id, "artifact_id": uploaded.json()["id"], "name": agent["name"],
             "version": agent["version"], "schedule_id": schedule.json()["id"],
             "key_id": viewer_key.json()["id"], "team_id": team_id,
-            "user_id": added.json()["user_id"],
+            "user_id": added.json()["user_id"], "event_id": event.json()["id"],
+            "hook_id": hook.json()["id"],
         },
-        forbidden=[marker, owner_name, viewer_name, *prefixes],
+        forbidden=[marker, owner_name, viewer_name, *prefixes, hook.json()["secret"]],
         owner=owner,
         viewer=viewer,
     )  # fmt: skip
@@ -189,6 +211,9 @@ async def state_of(team: TeamOne) -> dict[str, Any]:
         "team": f"/v1/teams/{ids['team_id']}",
         "members": f"/v1/teams/{ids['team_id']}/members",
         "usage": "/v1/usage",
+        "event": f"/v1/events/{ids['event_id']}",
+        "events": "/v1/events",
+        "hooks": "/v1/hooks",
     }
     state: dict[str, Any] = {}
     for name, url in reads.items():
@@ -233,7 +258,7 @@ def request_of(
     if "requestBody" in op:
         assert (method, path) in made, f"{method.upper()} {path}: add its body to bodies()"
         kwargs = made[(method, path)](team)
-    if path.endswith("/wait"):
+    if path.endswith("/wait") or path == "/v1/events/stream":
         kwargs["params"] = {"timeout": 1}
     return url, kwargs, aimed
 
@@ -304,9 +329,11 @@ async def test_no_other_team_and_no_viewer_reaches_team_one_on_any_route(
                 assert logged_now == logged + wrote, f"{where}: {logged_now - logged} audit entries"
             assert not leaks(response, team), f"{where} shows {leaks(response, team)}"
             assert response.status_code < 500, f"{where}: {response.text}"
-            if aimed:
+            if (method, path) in SIGNED:
+                assert response.status_code == 401, f"{where}: {response.text}"
+            elif aimed:
                 assert response.status_code == 404, f"{where}: {response.text}"
-            if method in WRITE_METHODS and (method, path) not in VIEWER_MAY:
+            if method in WRITE_METHODS and (method, path) not in VIEWER_MAY | SIGNED:
                 refused = await team.viewer.request(method.upper(), url, **kwargs)
                 assert refused.status_code == 403, (
                     f"viewer: {method.upper()} {url} -> {refused.status_code} {refused.text}"
