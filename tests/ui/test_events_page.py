@@ -103,5 +103,16 @@ async def test_publish_from_the_form_follow_the_task_and_back(
         await expect(page.locator("#task-status")).to_have_text("succeeded", timeout=ROUTING)
         await page.locator("#task-event").click()
         await page.wait_for_url(f"**/ui/events/{event_id}")
+
+        # Phone width: no sideways page scroll (wide tables scroll inside their frame).
+        await page.set_viewport_size({"width": 390, "height": 800})
+        for path, name in (
+            (f"/ui/events/{event_id}", "event-phone"),
+            ("/ui/events", "events-phone"),
+        ):
+            await page.goto(path)
+            await shot(page, name)
+            width = await page.evaluate("document.documentElement.scrollWidth")
+            assert width <= 390, f"{name}: the page scrolls sideways on a phone: {width} px"
     finally:
         await ctx.close()

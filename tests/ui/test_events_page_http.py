@@ -9,6 +9,10 @@ import uuid
 
 import httpx
 
+from cape.db.engine import create_engine, session_factory
+from cape.db.event_models import Event
+from cape.db.models import utcnow
+from cape.events.ids import new_event_id
 from cape.settings import Settings
 from tests.conftest import Api
 from tests.events.support import own_team, publish
@@ -20,6 +24,22 @@ async def _logged_in(api: Api, key: str) -> httpx.AsyncClient:
     login = await client.post("/ui/login", data={"api_key": key})
     assert login.status_code == 303 and "cape_session" in client.cookies, login.text
     return client
+
+
+async def _caused(settings: Settings, team: str, cause: str, kind: str) -> str:
+    """Store an event as a task's `publish_event` would have: caused by `cause`, routed."""
+    engine = create_engine(settings)
+    try:
+        row = Event(
+            id=new_event_id(), team_id=team, type=kind, data={}, priority="normal",
+            published_by="task", occurred_at=utcnow(), published_at=utcnow(), status="unhandled",
+            causation_id=cause, causation_task_id="task_ecause", depth=1, source="task:task_ecause",
+        )  # fmt: skip
+        async with session_factory(engine).begin() as session:
+            session.add(row)
+        return row.id
+    finally:
+        await engine.dispose()
 
 
 async def test_events_pages_are_the_teams_own(api: Api, settings: Settings) -> None:
@@ -38,6 +58,8 @@ async def test_events_pages_are_the_teams_own(api: Api, settings: Settings) -> N
             json={"name": viewer, "user_id": added.json()["user_id"], "scopes": ["tasks:read"]},
         )
         assert made.status_code == 201, made.text
+    child = await _caused(settings, team, event["id"], f"{kind}.next")
+    orphan = await _caused(settings, team, "evt_retired", f"{kind}.orphan")
 
     owner = await _logged_in(api, key)
     try:
@@ -54,6 +76,13 @@ async def test_events_pages_are_the_teams_own(api: Api, settings: Settings) -> N
             wrong = await owner.get(f"/ui/events?{query}")
             assert wrong.status_code == 422 and f"unknown {field}" in wrong.text, wrong.text
         assert (await owner.get("/ui/events/evt_missing")).status_code == 404
+        # The causation chain: the cause above, the events caused below, a deleted cause by id.
+        assert f'href="/ui/events/{child}"' in shown.text  # under "Events its tasks published"
+        chain = await owner.get(f"/ui/events/{child}")
+        assert f'href="/ui/events/{event["id"]}"' in chain.text and "depth 1" in chain.text
+        assert 'href="/ui/tasks/task_ecause"' in chain.text
+        lost = await owner.get(f"/ui/events/{orphan}")
+        assert "evt_retired" in lost.text and "no longer in the log" in lost.text
     finally:
         await owner.aclose()
 
@@ -73,8 +102,9 @@ async def test_events_pages_are_the_teams_own(api: Api, settings: Settings) -> N
             assert page.status_code == 200, f"{path}: {page.status_code}"
             visible = page.text.replace(f'value="{kind}"', "").replace(f"type={kind}", "")
             assert event["id"] not in visible and kind not in visible, f"team 2 sees it on {path}"
-        hidden = await other.get(f"/ui/events/{event['id']}")
-        assert hidden.status_code == 404 and kind not in hidden.text and evil not in hidden.text
+        for hidden_id in (event["id"], child):
+            hidden = await other.get(f"/ui/events/{hidden_id}")
+            assert hidden.status_code == 404 and kind not in hidden.text, hidden.text
     finally:
         await other.aclose()
     anonymous = await httpx.AsyncClient(base_url=api.url).get("/ui/events")
