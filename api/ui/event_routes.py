@@ -13,7 +13,7 @@ from api.ui.event_pages import event_page, event_rows_fragment, events_page
 from api.ui.event_view import EventQuery
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
-Type = Annotated[str, Query(alias="type", max_length=128)]
+TypeFilter = Annotated[str, Query(alias="type", max_length=128)]
 Choice = Annotated[str, Query(max_length=16)]
 Cursor = Annotated[str, Query(max_length=512)]
 
@@ -23,7 +23,7 @@ async def events(
     request: Request,
     session: SessionDep,
     principal: PageUserDep,
-    type_filter: Type = "",
+    type_filter: TypeFilter = "",
     status: Choice = "",
     priority: Choice = "",
     since: Choice = "",
@@ -39,7 +39,7 @@ async def rows(
     request: Request,
     session: SessionDep,
     principal: PageUserDep,
-    type_filter: Type = "",
+    type_filter: TypeFilter = "",
     status: Choice = "",
     priority: Choice = "",
     since: Choice = "",
