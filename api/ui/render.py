@@ -26,6 +26,7 @@ NAV = (
     ("approvals", "/ui/approvals", "Approvals"),
     ("agents", "/ui/agents", "Agents"),
     ("schedules", "/ui/schedules", "Schedules"),
+    ("events", "/ui/events", "Events"),
     ("usage", "/ui/usage", "Usage"),
 )
 

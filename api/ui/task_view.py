@@ -116,6 +116,8 @@ async def task_view(session: AsyncSession, settings: Settings, task: Task) -> Ta
         links["parent"] = f"/ui/tasks/{task.parent_id}"
     if task.schedule_id:
         links["schedule"] = f"/ui/schedules#{task.schedule_id}"
+    if task.event_id:
+        links["event"] = f"/ui/events/{task.event_id}"
     if task.trace_id and settings.trace_url_template:
         links["trace"] = settings.trace_url_template.replace("{trace_id}", task.trace_id)
     answer = (task.output or {}).get("answer")

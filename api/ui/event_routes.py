@@ -1,0 +1,58 @@
+"""Dashboard routes of the event log (HTML, not in the OpenAPI)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import HTMLResponse
+
+from api.deps import SessionDep
+from api.ui.auth import PageUserDep
+from api.ui.event_pages import event_page, event_rows_fragment, events_page
+from api.ui.event_view import EventQuery
+
+router = APIRouter(prefix="/ui", include_in_schema=False)
+TypeFilter = Annotated[str, Query(alias="type", max_length=128)]
+Choice = Annotated[str, Query(max_length=16)]
+Cursor = Annotated[str, Query(max_length=512)]
+
+
+@router.get("/events", response_class=HTMLResponse)
+async def events(
+    request: Request,
+    session: SessionDep,
+    principal: PageUserDep,
+    type_filter: TypeFilter = "",
+    status: Choice = "",
+    priority: Choice = "",
+    since: Choice = "",
+    cursor: Cursor = "",
+) -> HTMLResponse:
+    """The team's events, newest first, filtered by type, status, priority and time window."""
+    query = EventQuery(type_filter, status, priority, since, cursor)
+    return await events_page(request, session, principal, query)
+
+
+@router.get("/events/rows", response_class=HTMLResponse)
+async def rows(
+    request: Request,
+    session: SessionDep,
+    principal: PageUserDep,
+    type_filter: TypeFilter = "",
+    status: Choice = "",
+    priority: Choice = "",
+    since: Choice = "",
+    cursor: Cursor = "",
+) -> HTMLResponse:
+    """The rows of the log alone: the page polls them to stay live."""
+    query = EventQuery(type_filter, status, priority, since, cursor)
+    return await event_rows_fragment(request, session, principal, query)
+
+
+@router.get("/events/{event_id}", response_class=HTMLResponse)
+async def event(
+    event_id: str, request: Request, session: SessionDep, principal: PageUserDep
+) -> HTMLResponse:
+    """One event of the team: its data, routes, the tasks it started and its causation chain."""
+    return await event_page(request, session, principal, event_id)
