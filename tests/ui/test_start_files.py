@@ -1,17 +1,20 @@
 """The start form's file field in a real browser: files reach the task's `input/`, refusals show.
 
-The field is reached with the keyboard; a file the API refuses (its media type, or
-one file too many) shows the API's message, naming the field and the file, inside the form;
-two accepted files are read by the task's first tool step, shown on its page.
+The field is reached with the keyboard; a file the API refuses (its media type, or one file
+too many) shows the API's message, naming the field and the file, inside the form, and so does
+the 413 of a body over the total limit; two accepted files are read by the task's first tool
+step, shown on its page.
 """
 
 from __future__ import annotations
 
 import uuid
 
+import pytest
 from playwright.async_api import Browser, FilePayload, expect
 from temporalio.worker import Worker
 
+from cape.settings import Settings
 from cli.testing.fake_llm import FakeLLMServer, Script, Turn
 from tests.conftest import Api
 from tests.e2e.agent_support import publish, spec
@@ -20,8 +23,15 @@ from tests.ui.browser import context, log_in, needs_chromium, shot, unlabelled
 
 pytestmark = needs_chromium
 
+MIB = 1024 * 1024
 A_TXT = b"alpha from the browser\n"
 B_TXT = b"beta from the browser\n"
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    """1 MB per file and together, so a body over the total limit stays small."""
+    return settings.model_copy(update={"artifact_max_upload_mb": 1, "task_files_max_mb": 1})
 
 
 def text_file(name: str, data: bytes, media: str = "text/plain") -> FilePayload:
@@ -50,6 +60,8 @@ async def test_start_form_sends_files_and_shows_the_refusal_in_the_form(
     await page.keyboard.press("Tab")
     await expect(files).to_be_focused()
     await expect(files).to_have_attribute("multiple", "")
+    help_text = "Up to 20 files, 1 MB each, 1 MB together."
+    await expect(page.locator("#in-files-help")).to_contain_text(help_text)
     exe = text_file("tool.exe", b"MZ", "application/x-msdownload")
     await files.set_input_files([text_file("a.txt", A_TXT), exe])
     await expect(page.locator("#in-files-chosen")).to_contain_text("input/tool.exe")
@@ -72,6 +84,11 @@ async def test_start_form_sends_files_and_shows_the_refusal_in_the_form(
     await page.get_by_role("button", name="Start").click()
     await expect(error).to_contain_text("body.file")
     await expect(error).to_contain_text("files: at most 20")
+    # A body over the total limit (and the task's 1 MB more) is cut off with the API's 413.
+    await files.set_input_files([text_file("big.txt", b"x" * 3 * MIB)])
+    await page.get_by_role("button", name="Start").click()
+    await expect(error).to_contain_text("the request exceeds the limit of")
+    await expect(error).to_contain_text("CAPE_TASK_FILES_MAX_MB")
     listed = (await api.http.get("/v1/tasks", params={"agent": agent})).json()
     assert listed["items"] == [], listed
 
