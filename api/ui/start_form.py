@@ -1,7 +1,9 @@
 """The start form: one labelled control per property of the agent's input JSON Schema.
 
 The browser's script turns the controls back into JSON by their `data-type` and posts it to
-`POST /v1/tasks`, which validates it against the same schema (its 422 names the field).
+`POST /v1/tasks`, which validates it against the same schema (its 422 names the field). With
+files chosen it posts multipart instead (the task as JSON in `task`, one `file` part each), and
+the API checks them against the limits the form states.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from api.agents.schemas import AgentSummary
 from cape.auth import Principal
 from cape.registry.resolve import find_agent, spec_of
 from cape.registry.store import default_row
+from cape.settings import Settings
 
 LONG_TEXT = {"prompt", "text", "question", "task", "description", "body", "content"}
 
@@ -73,6 +76,21 @@ def schema_fields(schema: dict[str, Any]) -> list[Field]:
 
 
 @dataclass(frozen=True)
+class FileLimits:
+    """The limits `POST /v1/tasks` puts on a task's files, stated next to the file field."""
+
+    count: int
+    file_mb: int
+    total_mb: int
+
+    @classmethod
+    def of(cls, settings: Settings) -> FileLimits:
+        """The limits of `settings` (the total is also bounded by the workspace quota)."""
+        total = min(settings.task_files_max_mb, settings.workspace_quota_mb)
+        return cls(settings.task_files_max_count, settings.artifact_max_upload_mb, total)
+
+
+@dataclass(frozen=True)
 class StartForm:
     """The agents to pick from, the one picked, its default version and its controls."""
 
@@ -80,17 +98,22 @@ class StartForm:
     agent: str
     version: str
     fields: list[Field]
+    files: FileLimits
 
 
-async def start_form(session: AsyncSession, principal: Principal, agent: str) -> StartForm:
+async def start_form(
+    session: AsyncSession, settings: Settings, principal: Principal, agent: str
+) -> StartForm:
     """The form for `agent` (the first startable agent when empty); NotFound if not visible."""
     page = await search_agents(session, principal, AgentFilter(), 100, None)
     startable = [a for a in page.items if a.default_version]
     name = agent or (startable[0].name if startable else "")
+    limits = FileLimits.of(settings)
     if not name:
-        return StartForm(startable, "", "", [])
+        return StartForm(startable, "", "", [], limits)
     found, rows = await find_agent(session, principal, name)
     row = default_row(found, rows)
     if row is None:
-        return StartForm(startable, name, "", [])
-    return StartForm(startable, name, row.version, schema_fields(spec_of(row).input_schema))
+        return StartForm(startable, name, "", [], limits)
+    fields = schema_fields(spec_of(row).input_schema)
+    return StartForm(startable, name, row.version, fields, limits)

@@ -54,8 +54,8 @@ async def task_panel(
 
 
 async def new_task_page(
-    request: Request, session: AsyncSession, principal: Principal, agent: str
+    request: Request, session: AsyncSession, settings: Settings, principal: Principal, agent: str
 ) -> HTMLResponse:
     """The start form for `agent` (or the first agent), built from its input schema."""
-    form = await start_form(session, principal, agent)
+    form = await start_form(session, settings, principal, agent)
     return await page(request, session, principal, "new_task.html", "tasks", form=form)

@@ -56,10 +56,14 @@ async def rows(
 
 @router.get("/tasks/new", response_class=HTMLResponse)
 async def new_task(
-    request: Request, session: SessionDep, principal: PageUserDep, agent: Short = ""
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    principal: PageUserDep,
+    agent: Short = "",
 ) -> HTMLResponse:
-    """The form that starts a task of `agent`, generated from its input schema."""
-    return await new_task_page(request, session, principal, agent)
+    """The form that starts a task of `agent`, generated from its input schema and with files."""
+    return await new_task_page(request, session, settings, principal, agent)
 
 
 @router.get("/tasks/{task_id}", response_class=HTMLResponse)

@@ -14,12 +14,14 @@
     box.hidden = !text;
   }
 
+  // `body`: an object sent as JSON, or FormData sent as multipart (the browser sets the boundary).
   async function call(method, url, body) {
     const headers = { "X-CSRF-Token": csrf(), Accept: "application/json" };
-    if (body !== undefined) headers["Content-Type"] = "application/json";
+    const multipart = body instanceof FormData;
+    if (body !== undefined && !multipart) headers["Content-Type"] = "application/json";
     const response = await fetch(url, {
       method, headers, credentials: "same-origin",
-      body: body === undefined ? undefined : JSON.stringify(body),
+      body: body === undefined || multipart ? body : JSON.stringify(body),
     });
     let data = null;
     try { data = await response.json(); } catch (e) { data = null; }
@@ -27,10 +29,14 @@
     if (!response.ok) {
       const err = (data && data.error) || {};
       let text = err.message || ("HTTP " + response.status);
-      if (Array.isArray(err.details)) {
-        text += ": " + err.details.map((d) => (d.field || "") + " " + (d.message || "")).join("; ");
+      const details = Array.isArray(err.details) ? err.details : [];
+      // A file's 422 already names its field and says why in the message.
+      if (details.length && !/^invalid file: /.test(text)) {
+        text += ": " + details.map((d) => (d.field || "") + " " + (d.message || "")).join("; ");
       }
-      throw new Error(text);
+      const failure = new Error(text);
+      failure.fields = details.map((d) => d.field || "");
+      throw failure;
     }
     return data;
   }
@@ -95,11 +101,52 @@
     return raw;
   }
 
+  // The start form's files: list the chosen ones under the field (the path each gets).
+  document.addEventListener("change", (e) => {
+    const input = e.target;
+    if (!(input instanceof HTMLInputElement) || !input.matches("[data-files]")) return;
+    const error = document.getElementById("start-error");
+    if (error && input.getAttribute("aria-invalid") === "true") error.hidden = true;  // new files
+    input.removeAttribute("aria-invalid");
+    const list = document.getElementById(input.id + "-chosen");
+    if (!list) return;
+    list.replaceChildren(...[...input.files].map((file) => {
+      const li = document.createElement("li");
+      li.textContent = "input/" + file.name + " (" + file.size.toLocaleString() + " bytes)";
+      return li;
+    }));
+    list.hidden = input.files.length === 0;
+  });
+
+  // The start form's error, in the form: a refused file is named and its field marked.
+  function startError(form, err, chosen) {
+    const box = document.getElementById("start-error");
+    const files = form.querySelector("input[data-files]");
+    if (files) files.removeAttribute("aria-invalid");
+    if (!box) { flash(err ? err.message : ""); return; }
+    box.hidden = !err;
+    if (!err) { box.textContent = ""; return; }
+    let text = err.message;
+    if (err instanceof TypeError) {  // no answer: the server closed the upload (e.g. too large)
+      text = "The request did not go through (" + err.message + "). Are the files over the limits?";
+    }
+    const field = (err.fields || []).find((f) => /^body\.file(\.|$)/.test(f));
+    if (field !== undefined && files) {
+      const file = chosen[Number(field.split(".")[2])];
+      if (file) text = file.name + ": " + text;
+      files.setAttribute("aria-invalid", "true");
+      files.focus();
+    }
+    box.textContent = text;
+  }
+
   document.addEventListener("submit", async (e) => {
     const form = e.target;
     if (form.id === "start-form") {
       e.preventDefault();
       const button = form.querySelector("button[type=submit]");
+      const picker = form.querySelector("input[data-files]");
+      const chosen = picker ? [...picker.files] : [];
       try {
         let input = {};
         for (const el of form.querySelectorAll("[data-field]")) {
@@ -111,10 +158,17 @@
           const value = typed(el);
           if (value !== undefined) body[el.dataset.option] = value;
         }
+        let payload = body;
+        if (chosen.length) {  // multipart: the task as JSON in `task`, one `file` part each
+          payload = new FormData();
+          payload.append("task", JSON.stringify(body));
+          for (const file of chosen) payload.append("file", file, file.name);
+        }
         button.disabled = true;
-        const task = await call("POST", "/v1/tasks", body);
+        startError(form, null, chosen);
+        const task = await call("POST", "/v1/tasks", payload);
         location.href = "/ui/tasks/" + task.id;
-      } catch (err) { flash(err.message); button.disabled = false; }
+      } catch (err) { startError(form, err, chosen); button.disabled = false; }
       return;
     }
     if (form.matches("form[data-api-form]")) {
