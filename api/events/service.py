@@ -15,6 +15,7 @@ from datetime import timedelta
 import structlog
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import defer
 from temporalio.client import Client
 from temporalio.service import RPCError
 
@@ -99,7 +100,11 @@ async def pending_events(
     The ones whose routing start may have been cut off: one team's or publisher's, or all.
     """
     before = utcnow() - timedelta(seconds=settings.reconcile_grace_seconds)
-    query = select(Event).where(Event.status == EventStatus.PENDING, Event.published_at < before)
+    query = (
+        select(Event)
+        .options(defer(Event.data))  # up to CAPE_EVENT_MAX_DATA_BYTES each: not needed here
+        .where(Event.status == EventStatus.PENDING, Event.published_at < before)
+    )
     if team is not None:
         query = query.where(Event.team_id == team)
     if published_by is not None:
