@@ -1,4 +1,4 @@
-"""The vocabulary of reconciling task rows with Temporal: disagreements and their repairs.
+"""The vocabulary of reconciling task and event rows with Temporal: disagreements, repairs.
 
 The checks themselves need Temporal and live in `api.admin.reconcile`; `cape doctor` and the admin
 route show these records.
@@ -70,9 +70,46 @@ class Finding:
 
 
 @dataclass
+class EventFinding:
+    """A stored event still `pending` past the grace period whose routing workflow is missing.
+
+    Its repair starts the routing (workflow id = event id, so never twice).
+    """
+
+    event_id: str
+    team_id: str
+    published_by: str
+    type: str
+    priority: str
+    age_seconds: float
+    action: str = "route"
+    reason: str = "the event is pending but its routing workflow was never started"
+    repaired: bool = False
+    problem: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        """The JSON form shown by the admin route and `cape doctor`."""
+        return dict(self.__dict__)
+
+
+@dataclass
 class Report:
     """One scan: the disagreements and how much was compared."""
 
     findings: list[Finding] = field(default_factory=list)
     rows_checked: int = 0
     workflows_checked: int = 0
+    events: list[EventFinding] = field(default_factory=list)
+    events_checked: int = 0
+
+    @property
+    def left(self) -> int:
+        """How many disagreements (tasks and events) are not repaired."""
+        return sum(1 for f in self.findings if not f.repaired) + sum(
+            1 for e in self.events if not e.repaired
+        )
+
+    @property
+    def total(self) -> int:
+        """How many disagreements (tasks and events) were found."""
+        return len(self.findings) + len(self.events)

@@ -1,9 +1,10 @@
-"""Admin routes: task rows that disagree with Temporal, listed and repaired."""
+"""Admin routes: task and event rows that disagree with Temporal, listed and repaired."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter
 
+from api.admin import events
 from api.admin.schemas import ReconcileOut
 from api.admin.service import reconcile_out, scope_of
 from api.deps import AdminDep, ReaderDep, ReconcilerDep, SettingsDep
@@ -18,10 +19,11 @@ async def list_disagreements(
     """Task rows and workflows that disagree, with the repair each would get.
 
     Rows without a workflow, open rows whose workflow ended, workflows without a row or whose
-    row ended. Only the caller's team's tasks, unless its user is in `CAPE_ADMIN_OWNERS`.
+    row ended, and pending events whose routing workflow was never started (`events`, with
+    their age). Only the caller's team's, unless its user is in `CAPE_ADMIN_OWNERS`.
     """
     team = scope_of(principal, settings)
-    return reconcile_out(team, await reconciler.reconcile.scan(team=team), reconciler)
+    return reconcile_out(team, await events.scan(reconciler.reconcile, team=team), reconciler)
 
 
 @router.post("/reconcile", response_model=ReconcileOut)
@@ -30,10 +32,11 @@ async def repair_disagreements(
 ) -> ReconcileOut:
     """Repair what `GET` lists, in the same scope.
 
-    Starts or fails rows without a workflow, closes rows whose workflow ended, and terminates
-    workflows that no open row accounts for.
+    Starts or fails rows without a workflow, closes rows whose workflow ended, terminates
+    workflows that no open row accounts for, and starts the routing of the listed events
+    (never twice: the routing workflow's id is the event id).
     """
     team = scope_of(principal, settings)
-    report = await reconciler.reconcile.scan(team=team)
-    await reconciler.reconcile.repair(report.findings, terminate=True)
+    report = await events.scan(reconciler.reconcile, team=team)
+    await events.repair(reconciler.reconcile, report)
     return reconcile_out(team, report, reconciler)

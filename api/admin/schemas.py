@@ -17,4 +17,11 @@ class ReconcileOut(BaseModel):
         description="kind, task_id, owner, row_status, workflow_status, action, reason, "
         "repaired, problem, final_status, error."
     )
+    events_checked: int = Field(description="Events pending past the grace period.")
+    events: list[dict[str, Any]] = Field(
+        description="Pending events whose routing workflow is missing: event_id, team_id, "
+        "published_by, type, priority, age_seconds, action (`route`), reason, repaired, problem."
+    )
+    repaired: int = Field(description="Findings (tasks and events) repaired by this call.")
+    left: int = Field(description="Findings (tasks and events) not repaired.")
     reconciler: dict[str, Any] = Field(description="The API's timer: passes and repair counts.")

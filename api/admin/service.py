@@ -21,5 +21,9 @@ def reconcile_out(team: str | None, report: Report, reconciler: ReconcileLoop) -
         rows_checked=report.rows_checked,
         workflows_checked=report.workflows_checked,
         findings=[f.as_dict() for f in report.findings],
+        events_checked=report.events_checked,
+        events=[e.as_dict() for e in report.events],
+        repaired=report.total - report.left,
+        left=report.left,
         reconciler=reconciler.status(),
     )

@@ -15,6 +15,7 @@ from datetime import timedelta
 import structlog
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import defer
 from temporalio.client import Client
 from temporalio.service import RPCError
 
@@ -29,6 +30,7 @@ from cape.events.publishing import NewEvent, store_event
 from cape.settings import Settings
 
 log = structlog.get_logger(__name__)
+PENDING_BATCH = 500  # per pass: a backlog is worked off over several passes
 
 
 @dataclass(frozen=True)
@@ -78,20 +80,38 @@ async def resume_pending(
     Each start finds a running routing workflow, or refuses one that already ran: an event is
     never routed twice. Returns how many were asked for.
     """
-    before = utcnow() - timedelta(seconds=settings.reconcile_grace_seconds)
-    async with sessions() as session:
-        rows = await session.execute(
-            select(Event.id, Event.priority)
-            .where(Event.status == EventStatus.PENDING, Event.published_at < before)
-            .order_by(Event.published_at)
-            .limit(500)
-        )
-        pending = list(rows)
-    for event_id, priority in pending:
-        await start_routing(temporal, settings, event_id, priority)
+    pending = await pending_events(sessions, settings)
+    for event in pending:
+        await start_routing(temporal, settings, event.id, event.priority)
     if pending:
         log.info("resumed routing of pending events", events=len(pending))
     return len(pending)
+
+
+async def pending_events(
+    sessions: async_sessionmaker[AsyncSession],
+    settings: Settings,
+    *,
+    team: str | None = None,
+    published_by: str | None = None,
+) -> list[Event]:
+    """Events still `pending` after the grace period, oldest first (at most `PENDING_BATCH`).
+
+    The ones whose routing start may have been cut off: one team's or publisher's, or all.
+    """
+    before = utcnow() - timedelta(seconds=settings.reconcile_grace_seconds)
+    query = (
+        select(Event)
+        .options(defer(Event.data))  # up to CAPE_EVENT_MAX_DATA_BYTES each: not needed here
+        .where(Event.status == EventStatus.PENDING, Event.published_at < before)
+    )
+    if team is not None:
+        query = query.where(Event.team_id == team)
+    if published_by is not None:
+        query = query.where(Event.published_by == published_by)
+    async with sessions() as session:
+        rows = await session.scalars(query.order_by(Event.published_at).limit(PENDING_BATCH))
+        return list(rows)
 
 
 async def _try_start(temporal: Client, settings: Settings, event: Event) -> None:

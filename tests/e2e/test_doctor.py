@@ -1,7 +1,8 @@
 """`cape doctor` and `/v1/admin/reconcile` list and repair rows that disagree with Temporal.
 
-No worker runs: started workflows stay running, so what each repair did is read from Temporal
-(describe) and from the rows, not from the product's report.
+Task rows, and pending events whose routing workflow was never started. Where no worker runs,
+started workflows stay running, so what each repair did is read from Temporal (describe) and
+from the rows, not from the product's report.
 """
 
 from __future__ import annotations
@@ -19,11 +20,17 @@ import httpx
 import pytest
 from temporalio.client import Client, WorkflowExecutionStatus
 
+from api.events.launch import start_routing
+from cape.db.engine import create_engine, session_factory
+from cape.db.event_models import Event
+from cape.db.models import utcnow
+from cape.events.ids import new_event_id
 from cape.settings import Settings
 from cli.testing.fake_llm import FakeLLMServer
 from tests.conftest import Api
 from tests.e2e.reconcile_support import insert_rows, new_row, own_database, rows_of, start_for
 from tests.e2e.test_reconcile import answer_script, until_workflow, workflow_status
+from tests.events.support import routed, triggered_agent
 from tests.harness import ROOT, new_api_key, running_api, settings_env, wait_until
 from worker.group import WorkerGroup
 
@@ -166,3 +173,58 @@ async def test_a_post_whose_start_hangs_keeps_its_row_and_the_task_runs(
     assert repair.returncode == 0, repair.stdout + repair.stderr
     await until_workflow(client, task_id, WorkflowExecutionStatus.COMPLETED)
     assert (await rows_of(settings, [task_id]))[task_id].status == "succeeded"
+
+
+async def stored_pending(settings: Settings, team: str, type_: str) -> str:
+    """An event row written as `pending` without its routing workflow, past the grace period.
+
+    What a publish cut off between its commit and its workflow start leaves behind.
+    """
+    engine = create_engine(settings)
+    event = Event(
+        id=new_event_id(), team_id=team, type=type_, data={}, priority="normal",
+        published_by="x", occurred_at=utcnow(), status="pending", depth=0,
+        published_at=utcnow() - timedelta(minutes=5),
+    )  # fmt: skip
+    async with session_factory(engine).begin() as session:
+        session.add(event)
+    await engine.dispose()
+    return event.id
+
+
+async def test_doctor_lists_and_routes_a_pending_event_once(
+    api: Api, client: Client, settings: Settings, worker: WorkerGroup
+) -> None:
+    await triggered_agent(api.http, {"event": "lost.start"})
+    team = (await api.http.get("/v1/teams")).json()[0]["id"]
+    lost = await stored_pending(settings, team, "lost.start")
+    elsewhere = await stored_pending(settings, "team_elsewhere", "nobody.listens")
+
+    # The admin route: the caller's team's event only, with its age; listing repairs nothing.
+    listed = (await api.http.get("/v1/admin/reconcile")).json()
+    assert [e["event_id"] for e in listed["events"]] == [lost], listed
+    [shown] = listed["events"]
+    assert shown["action"] == "route" and shown["age_seconds"] >= 300 and not shown["repaired"]
+    assert listed["left"] == 1 and listed["repaired"] == 0
+    listing = await asyncio.to_thread(doctor, settings)
+    assert listing.returncode == 1, listing.stdout + listing.stderr
+    assert lost in listing.stdout and elsewhere in listing.stdout  # every team's
+    assert await workflow_status(client, lost) is None
+
+    repair = await asyncio.to_thread(doctor, settings, "--repair")
+    assert repair.returncode == 0, repair.stdout + repair.stderr
+    assert "2 repaired, 0 left" in repair.stdout, repair.stdout
+    event = await routed(api.http, lost)
+    assert event["status"] == "routed", event
+    [route] = event["routes"]
+    assert route["status"] == "started" and route["task_id"]
+    assert await workflow_status(client, route["task_id"]) is not None  # its task started
+
+    # Once routed nothing is listed; a late start (the timer, the cut-off publish) is refused.
+    await start_routing(client, settings, lost, "normal")
+    clean = await asyncio.to_thread(doctor, settings, "--repair")
+    assert clean.returncode == 0 and "No disagreements." in clean.stdout, clean.stdout
+    again = (await api.http.get(f"/v1/events/{lost}")).json()
+    assert [r["task_id"] for r in again["routes"]] == [route["task_id"]]
+    tasks = (await api.http.get("/v1/tasks", params={"limit": 100})).json()["items"]
+    assert [t["id"] for t in tasks if t.get("event_id") == lost] == [route["task_id"]]
