@@ -19,6 +19,7 @@ from api.audit.routes import router as audit_router
 from api.errors import install_error_handlers
 from api.health.routes import router as health_router
 from api.keys.routes import router as keys_router
+from api.locks.routes import router as locks_router
 from api.metrics.routes import router as metrics_router
 from api.middleware.audit import AuditMiddleware
 from api.middleware.body_limit import BodyLimitMiddleware
@@ -127,4 +128,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(teams_router, prefix="/v1")
     app.include_router(members_router, prefix="/v1")
     app.include_router(audit_router, prefix="/v1")
+    app.include_router(locks_router, prefix="/v1")
     return app

@@ -5,7 +5,8 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import create_engine, pool
 
-import cape.db.agent_models  # noqa: F401  (registers the registry tables)
+import cape.db.agent_models
+import cape.db.lock_models  # noqa: F401  (registers the locks table)
 from cape.db.models import Base
 from cape.settings import Settings
 

@@ -16,6 +16,7 @@ from temporalio.worker import Worker
 from activities.checks import CheckActivities
 from activities.guide import GuideActivities
 from activities.llm import LlmActivities
+from activities.locks import LockActivities
 from activities.task import TaskActivities, host_queue
 from activities.tools.run import ToolActivities
 from cape.artifacts import ArtifactStore
@@ -29,14 +30,17 @@ from worker.group import WorkerGroup
 from worker.observe import connect, worker_options
 from worker.retention import sweep_forever
 from workflows.agent_task import AgentTaskWorkflow
+from workflows.locks import LockWorkflow
 
 log = structlog.get_logger(__name__)
-WORKFLOWS: Sequence[type] = (AgentTaskWorkflow,)
+WORKFLOWS: Sequence[type] = (AgentTaskWorkflow, LockWorkflow)
 # Activities that touch a workspace also run on this host's own task queue.
 HOST_ACTIVITIES = {"run_tool"}
 
 
-def build_activities(settings: Settings, engine: Any, provider: Providers) -> list[Any]:
+def build_activities(
+    settings: Settings, engine: Any, provider: Providers, client: Client
+) -> list[Any]:
     """Every activity callable, bound to its resources."""
     sessions = session_factory(engine)
     sandbox = Sandbox(settings)
@@ -52,6 +56,7 @@ def build_activities(settings: Settings, engine: Any, provider: Providers) -> li
     tools = ToolActivities(sessions, settings, sandbox, store)
     checks = CheckActivities(sessions)
     guide = GuideActivities(sessions, settings.docs_dir)
+    locks = LockActivities(sessions, client)
     return [
         task.setup_workspace,
         task.restore_workspace,
@@ -62,6 +67,8 @@ def build_activities(settings: Settings, engine: Any, provider: Providers) -> li
         tools.run_tool,
         checks.check_output,
         guide.answer_from_docs,
+        locks.save_lock,
+        locks.watch_holder,
     ]
 
 
@@ -69,7 +76,7 @@ def build_worker(
     client: Client, settings: Settings, engine: AsyncEngine, provider: Providers
 ) -> WorkerGroup:
     """Workers on the shared task queue and on this host's own queue (its workspaces' steps)."""
-    activities = build_activities(settings, engine, provider)
+    activities = build_activities(settings, engine, provider, client)
     options: dict[str, Any] = {
         # LLM calls are I/O-bound and may each wait seconds: the default of 100 would cap
         # concurrency far below what one process handles.
