@@ -54,7 +54,6 @@ class LockWorkflow:
     def __init__(self, state: LockState) -> None:
         self.state = state
         self.changed = True  # a new run saves its copy first
-        self.draining = False
         self.watches: dict[int, asyncio.Task[None]] = {}
 
     @workflow.run
@@ -81,8 +80,6 @@ class LockWorkflow:
                     retry_policy=RetryPolicy(maximum_interval=timedelta(seconds=10)),
                 )
             if self._should_continue():
-                # Waiting handlers return now (their callers ask again, in the next run).
-                self.draining = True
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 workflow.continue_as_new(self.state)
 
@@ -92,8 +89,8 @@ class LockWorkflow:
         return self.state
 
     @workflow.update(name=ACQUIRE_UPDATE)
-    async def acquire(self, inp: AcquireInput) -> AcquireReply:
-        """Grant now, or queue and wait up to `block_seconds` for the grant.
+    def acquire(self, inp: AcquireInput) -> AcquireReply:
+        """Grant now, or queue (never blocks: the caller polls `lock_state` for its grant).
 
         A holder that holds the lock gets its grant again; one that waits keeps its place.
         """
@@ -117,20 +114,14 @@ class LockWorkflow:
             later = now + timedelta(seconds=inp.wait_seconds)
             waiter.wait_until = rules.stamp(max(rules.parse(waiter.wait_until), later))
         self.changed = True
-        if inp.block_seconds > 0 and not self.draining:
-            with contextlib.suppress(TimeoutError):  # still waiting: the caller asks again
-                await workflow.wait_condition(
-                    lambda: self.draining or self._decided(inp.holder),
-                    timeout=timedelta(seconds=inp.block_seconds),
-                )
         return self._reply(inp.holder)
 
     @acquire.validator
     def _check_acquire(self, inp: AcquireInput) -> None:
         if inp.priority not in PRIORITY_RANK or inp.kind not in {k.value for k in HolderKind}:
             raise ValueError(f"bad priority {inp.priority!r} or holder kind {inp.kind!r}")
-        if inp.ttl_seconds <= 0 or inp.wait_seconds < 0 or inp.block_seconds < 0:
-            raise ValueError("ttl_seconds must be > 0, wait and block seconds >= 0")
+        if inp.ttl_seconds <= 0 or inp.wait_seconds < 0:
+            raise ValueError("ttl_seconds must be > 0, wait_seconds >= 0")
         known = rules.holding(self.state, inp.holder) or rules.queued(self.state, inp.holder)[1]
         if known is None and inp.wait_seconds > 0 and len(self.state.waiters) >= inp.max_waiters:
             raise ApplicationError(
@@ -187,21 +178,13 @@ class LockWorkflow:
         limit = self.state.history_limit
         return info.is_continue_as_new_suggested() or info.get_current_history_length() > limit
 
-    def _decided(self, holder: str) -> bool:
-        return (
-            rules.holding(self.state, holder) is not None
-            or rules.queued(self.state, holder)[1] is None
-        )
-
     def _reply(self, holder: str) -> AcquireReply:
         if (held := rules.holding(self.state, holder)) is not None:
             return AcquireReply("granted", grant=held)
         place, waiter = rules.queued(self.state, holder)
         if waiter is None:
             return AcquireReply("timed_out")
-        return AcquireReply(
-            "waiting", position=place, wait_until=waiter.wait_until, retry=self.draining
-        )
+        return AcquireReply("waiting", position=place, wait_until=waiter.wait_until)
 
     def _tick(self, now: datetime) -> None:
         """Expire leases and waits that ran out, then grant what is free."""

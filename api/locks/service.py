@@ -1,8 +1,9 @@
 """Locks of the caller's team: every call goes to the resource's lock workflow.
 
-Acquire is an update-with-start, so the first request creates the lock. A request waits for
-its grant at most `CAPE_LOCK_BLOCK_SECONDS` inside one call; a longer `wait_seconds` answers 202
-with the queue position and the caller asks again with the same holder (docs/locks.md).
+Acquire is an update-with-start, so the first request creates the lock. The update never
+blocks; a queued request then follows the lock's state (a query) for at most
+`CAPE_LOCK_BLOCK_SECONDS`; a longer `wait_seconds` answers 202 with the queue position and the
+caller asks again with the same holder (docs/locks.md).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from cape.contracts.locks import (
     QUEUE_FULL,
     STALE_TOKEN,
     AcquireInput,
+    AcquireReply,
     Grant,
     HolderKind,
     LockState,
@@ -44,8 +46,10 @@ from cape.errors import Conflict, InvalidInput, LimitExceeded, TimedOut
 from cape.settings import Settings
 from workflows.locks import LockWorkflow
 
-# How long to let a lock finish continuing-as-new before asking again.
-RETRY_PAUSE = 0.05
+# How often a waiting request looks at the lock: POLL_STEP times its place, at most POLL_MAX.
+POLL_STEP = 0.02
+POLL_MAX = 0.5
+GRACE = 5.0
 
 
 def check_resource(resource: str) -> str:
@@ -96,29 +100,45 @@ async def acquire(
     """
     _limits(body, settings)
     kind = await holder_kind(reads, principal, body.holder)
-    ends = time.monotonic() + min(body.wait_seconds, settings.lock_block_seconds)
-    while True:
-        inp = AcquireInput(
-            holder=body.holder, kind=kind.value, priority=body.priority.value,
-            ttl_seconds=body.ttl_seconds, wait_seconds=body.wait_seconds,
-            block_seconds=max(ends - time.monotonic(), 0.0), max_waiters=settings.lock_max_waiters,
+    # A wait that fits in one request is followed to its end (the lock's timer decides, a
+    # moment after the wait runs out): such a request answers 200 or 408, never 202.
+    fits = body.wait_seconds <= settings.lock_block_seconds
+    ends = time.monotonic() + (body.wait_seconds + GRACE if fits else settings.lock_block_seconds)
+    inp = AcquireInput(
+        holder=body.holder, kind=kind.value, priority=body.priority.value,
+        ttl_seconds=body.ttl_seconds, wait_seconds=body.wait_seconds,
+        max_waiters=settings.lock_max_waiters,
+    )  # fmt: skip
+    reply = await _call(_acquire(temporal, settings, principal.team_id, resource, inp))
+    handle = lock_handle(temporal, principal.team_id, resource)
+    while reply.outcome == "waiting" and time.monotonic() < ends:
+        # The first in line looks often, the others less: queries are not free either.
+        await asyncio.sleep(min(POLL_STEP * reply.position, POLL_MAX, ends - time.monotonic()))
+        state: LockState = await handle.query(LockWorkflow.lock_state)
+        reply = _reply_of(state, body.holder)
+    if reply.outcome == "granted" and reply.grant is not None:
+        return grant_out(resource, reply.grant)
+    if reply.outcome == "timed_out":
+        raise TimedOut(
+            f"lock {resource!r} was not granted to {body.holder!r} within "
+            f"{body.wait_seconds:g} s",
+            details={"resource": resource, "holder": body.holder,
+                     "wait_seconds": body.wait_seconds},
         )  # fmt: skip
-        reply = await _call(_acquire(temporal, settings, principal.team_id, resource, inp))
-        if reply.outcome == "granted" and reply.grant is not None:
-            return grant_out(resource, reply.grant)
-        if reply.outcome == "timed_out":
-            raise TimedOut(
-                f"lock {resource!r} was not granted to {body.holder!r} within "
-                f"{body.wait_seconds:g} s",
-                details={"resource": resource, "holder": body.holder,
-                         "wait_seconds": body.wait_seconds},
-            )  # fmt: skip
-        if not reply.retry or time.monotonic() >= ends:
-            return WaitingOut(
-                resource=resource, holder=body.holder, position=reply.position,
-                wait_until=datetime.fromisoformat(reply.wait_until),
-            )  # fmt: skip
-        await asyncio.sleep(RETRY_PAUSE)  # the lock continues as new: ask the next run
+    return WaitingOut(
+        resource=resource, holder=body.holder, position=reply.position,
+        wait_until=datetime.fromisoformat(reply.wait_until),
+    )  # fmt: skip
+
+
+def _reply_of(state: LockState, holder: str) -> AcquireReply:
+    """What an acquire by `holder` would answer now, read from the lock's state."""
+    if (held := next((g for g in state.holders if g.holder == holder), None)) is not None:
+        return AcquireReply("granted", grant=held)
+    for place, waiter in enumerate(state.waiters, start=1):
+        if waiter.holder == holder:
+            return AcquireReply("waiting", position=place, wait_until=waiter.wait_until)
+    return AcquireReply("timed_out")
 
 
 def _acquire(

@@ -107,14 +107,17 @@ class LockState:
 
 @dataclass
 class AcquireInput:
-    """Ask for the lock; `block_seconds` is how long this call may wait for the grant."""
+    """Ask for the lock: granted now, queued (until `wait_seconds` from now) or refused.
+
+    The update never blocks: Temporal allows few updates in flight per workflow (10 by
+    default), and a blocked acquire would hold a place the holder's release needs.
+    """
 
     holder: str
     kind: str = HolderKind.CLIENT.value
     priority: str = LockPriority.NORMAL.value
     ttl_seconds: float = 60.0
     wait_seconds: float = 0.0
-    block_seconds: float = 0.0
     max_waiters: int = 1000
 
 
@@ -136,16 +139,12 @@ class ReleaseInput:
 
 @dataclass
 class AcquireReply:
-    """`granted` (with the grant), `waiting` (with the position, 1-based) or `timed_out`.
-
-    `retry`: the lock was about to continue-as-new; ask again to go on waiting.
-    """
+    """`granted` (with the grant), `waiting` (with the position, 1-based) or `timed_out`."""
 
     outcome: str
     grant: Grant | None = None
     position: int = 0
     wait_until: str = ""
-    retry: bool = False
 
 
 @dataclass
