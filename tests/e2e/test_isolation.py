@@ -111,6 +111,14 @@ def bodies(tag: str) -> dict[tuple[str, str], Callable[[TeamOne], dict[str, Any]
             "json": {"user": f"{fresh}-user", "role": "admin"}
         },
         ("patch", "/v1/teams/{team_id}/members/{user_id}"): lambda t: {"json": {"role": "owner"}},
+        # Same resource name, team 2's own lock: team 1's token is stale there (409).
+        ("post", "/v1/locks/{resource}/acquire"): lambda t: {
+            "json": {"holder": f"{fresh}-holder", "ttl_seconds": 60}
+        },
+        ("post", "/v1/locks/{resource}/renew"): lambda t: {"json": {"token": t.ids["lock_token"]}},
+        ("post", "/v1/locks/{resource}/release"): lambda t: {
+            "json": {"token": t.ids["lock_token"]}
+        },
     }  # fmt: skip
 
 
@@ -160,13 +168,18 @@ async def make_team_one(api: Api, settings: Settings, tag: str) -> TeamOne:
         headers={"Authorization": f"Bearer {viewer_key.json()['secret']}"},
         timeout=60,
     )
+    lock = await owner.post(
+        f"/v1/locks/r1-{tag}/acquire", json={"holder": f"{marker}-holder", "ttl_seconds": 3600}
+    )
+    assert lock.status_code == 200, lock.text
     prefixes = [k["prefix"] for k in (await owner.get("/v1/keys")).json()]
     return TeamOne(
         ids={
             "task_id": task_id, "artifact_id": uploaded.json()["id"], "name": agent["name"],
             "version": agent["version"], "schedule_id": schedule.json()["id"],
             "key_id": viewer_key.json()["id"], "team_id": team_id,
-            "user_id": added.json()["user_id"],
+            "user_id": added.json()["user_id"], "resource": f"r1-{tag}",
+            "lock_token": lock.json()["token"],
         },
         forbidden=[marker, owner_name, viewer_name, *prefixes],
         owner=owner,
@@ -189,6 +202,8 @@ async def state_of(team: TeamOne) -> dict[str, Any]:
         "team": f"/v1/teams/{ids['team_id']}",
         "members": f"/v1/teams/{ids['team_id']}/members",
         "usage": "/v1/usage",
+        "lock": f"/v1/locks/{ids['resource']}",
+        "locks": "/v1/locks",
     }
     state: dict[str, Any] = {}
     for name, url in reads.items():
@@ -216,15 +231,20 @@ def request_of(
 ) -> tuple[str, dict[str, Any], bool]:
     """The URL and request arguments of an operation, and whether a team-1 id is in the URL."""
     url, aimed = path, False
+    query: dict[str, str] = {}
     for param in op.get("parameters", []):
         if param["in"] == "path":
             name = param["name"]
             if name == "event_type":
                 value = "iso.event"
+            elif name == "resource":  # a name within each team, not an id: team 2's own lock
+                value = team.ids[name]
             else:
                 assert name in team.ids, f"{method.upper()} {path}: cannot fill path param {name!r}"
                 value, aimed = team.ids[name], True
             url = url.replace("{" + name + "}", value)
+        elif param["in"] == "query" and param["name"] == "fence":
+            query["fence"] = "1"
         elif param.get("required"):
             pytest.fail(
                 f"{method.upper()} {path}: cannot fill required {param['in']} {param['name']!r}"
@@ -235,6 +255,8 @@ def request_of(
         kwargs = made[(method, path)](team)
     if path.endswith("/wait"):
         kwargs["params"] = {"timeout": 1}
+    if query:
+        kwargs["params"] = query
     return url, kwargs, aimed
 
 
