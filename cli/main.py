@@ -20,6 +20,7 @@ def _register() -> None:
         doctor,
         fake_llm,
         keys,
+        locks,
         processes,
         replay,
         schedules,
@@ -31,7 +32,7 @@ def _register() -> None:
     # task_ops adds its commands to the `cape tasks` group when imported.
     modules = (
         dev, processes, keys, doctor, fake_llm, tasks, task_ops, answers, schedules, agents,
-        workspaces, replay,
+        workspaces, replay, locks,
     )  # fmt: skip
     for module in modules:
         for command in module.COMMANDS:
