@@ -43,6 +43,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows import lock_queue as rules
 
 SAVE_TIMEOUT = timedelta(seconds=30)
+SAVE_EVERY = timedelta(seconds=0.5)
 WATCH_HEARTBEAT = timedelta(seconds=10)
 
 
@@ -54,6 +55,7 @@ class LockWorkflow:
     def __init__(self, state: LockState) -> None:
         self.state = state
         self.changed = True  # a new run saves its copy first
+        self.wake = False  # a change since the loop last looked: deadlines may have moved
         self.watches: dict[int, asyncio.Task[None]] = {}
 
     @workflow.run
@@ -61,17 +63,25 @@ class LockWorkflow:
         """Serve leases and timers until the history is long, then continue as new."""
         for held in self.state.holders:
             self._watch(held)
+        saved = datetime.min.replace(tzinfo=workflow.now().tzinfo)
         while True:
+            # The copy is written at most every SAVE_EVERY: a busy lock's changes coalesce.
+            self.wake = False
+            save_at = saved + SAVE_EVERY
             deadline = rules.next_deadline(self.state)
+            if self.changed:
+                deadline = save_at if deadline is None else min(deadline, save_at)
             timeout = None if deadline is None else deadline - workflow.now()
             if timeout is None or timeout > timedelta(0):
-                with contextlib.suppress(TimeoutError):  # a lease or a wait ran out
+                with contextlib.suppress(TimeoutError):  # a lease, a wait or a save is due
                     await workflow.wait_condition(
-                        lambda: self.changed or self._should_continue(), timeout=timeout
+                        lambda: self.wake or self._should_continue(),
+                        timeout=timeout,
                     )
             self._tick(workflow.now())
-            if self.changed:
+            if self.changed and (workflow.now() >= save_at or self._should_continue()):
                 self.changed = False
+                saved = workflow.now()
                 self.state.version += 1
                 await workflow.execute_activity_method(
                     LockActivities.save_lock,
@@ -113,7 +123,7 @@ class LockWorkflow:
         else:  # asked again: waits until the later of both deadlines
             later = now + timedelta(seconds=inp.wait_seconds)
             waiter.wait_until = rules.stamp(max(rules.parse(waiter.wait_until), later))
-        self.changed = True
+        self._touch()
         return self._reply(inp.holder)
 
     @acquire.validator
@@ -139,7 +149,7 @@ class LockWorkflow:
         assert grant is not None  # the validator refused any other token
         grant.ttl_seconds = inp.ttl_seconds or grant.ttl_seconds
         grant.expires_at = rules.stamp(now + timedelta(seconds=grant.ttl_seconds))
-        self.changed = True
+        self._touch()
         return grant
 
     @renew.validator
@@ -171,6 +181,9 @@ class LockWorkflow:
     def _token(self) -> str:
         return workflow.uuid4().hex
 
+    def _touch(self) -> None:
+        self.changed = self.wake = True
+
     def _should_continue(self) -> bool:
         info = workflow.info()
         # Well before Temporal's own suggestion (10,240 events): a short history replays
@@ -193,19 +206,19 @@ class LockWorkflow:
             self._unwatch(grant)
             workflow.logger.info("lease expired", extra={"holder": grant.holder})
         if lapsed or given_up:
-            self.changed = True
+            self._touch()
         self._granted(rules.grant_waiters(self.state, now, self._token))
 
     def _granted(self, grants: list[Grant]) -> None:
         for grant in grants:
             self._watch(grant)
-            self.changed = True
+            self._touch()
 
     def _drop(self, grant: Grant, reason: str) -> None:
         self.state.holders = [g for g in self.state.holders if g.fence != grant.fence]
         self._unwatch(grant)
         workflow.logger.info("lock released", extra={"holder": grant.holder, "reason": reason})
-        self.changed = True
+        self._touch()
         self._granted(rules.grant_waiters(self.state, workflow.now(), self._token))
 
     def _watch(self, grant: Grant) -> None:
