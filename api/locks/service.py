@@ -46,9 +46,11 @@ from cape.errors import Conflict, InvalidInput, LimitExceeded, TimedOut
 from cape.settings import Settings
 from workflows.locks import LockWorkflow
 
-# How often a waiting request looks at the lock: POLL_STEP times its place, at most POLL_MAX.
-POLL_STEP = 0.02
-POLL_MAX = 0.5
+# How often a waiting request looks at the lock: the first in line every POLL_FIRST, the
+# others POLL_STEP times their place, at most POLL_MAX (each look is a query to a worker).
+POLL_FIRST = 0.03
+POLL_STEP = 0.2
+POLL_MAX = 1.0
 GRACE = 5.0
 
 
@@ -113,7 +115,8 @@ async def acquire(
     handle = lock_handle(temporal, principal.team_id, resource)
     while reply.outcome == "waiting" and time.monotonic() < ends:
         # The first in line looks often, the others less: queries are not free either.
-        await asyncio.sleep(min(POLL_STEP * reply.position, POLL_MAX, ends - time.monotonic()))
+        step = POLL_FIRST if reply.position == 1 else POLL_STEP * reply.position
+        await asyncio.sleep(max(min(step, POLL_MAX, ends - time.monotonic()), 0.0))
         state: LockState = await handle.query(LockWorkflow.lock_state)
         reply = _reply_of(state, body.holder)
     if reply.outcome == "granted" and reply.grant is not None:
