@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import time
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, NoReturn
 
+import structlog
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import (
@@ -46,12 +47,14 @@ from cape.errors import Conflict, InvalidInput, LimitExceeded, TimedOut
 from cape.settings import Settings
 from workflows.locks import LockWorkflow
 
+log = structlog.get_logger(__name__)
 # How often a waiting request looks at the lock: the first in line every POLL_FIRST, the
 # others POLL_STEP times their place, at most POLL_MAX (each look is a query to a worker).
 POLL_FIRST = 0.03
 POLL_STEP = 0.2
 POLL_MAX = 1.0
 GRACE = 5.0
+QUERY_TIMEOUT = timedelta(seconds=5)
 
 
 def check_resource(resource: str) -> str:
@@ -117,7 +120,15 @@ async def acquire(
         # The first in line looks often, the others less: queries are not free either.
         step = POLL_FIRST if reply.position == 1 else POLL_STEP * reply.position
         await asyncio.sleep(max(min(step, POLL_MAX, ends - time.monotonic()), 0.0))
-        state: LockState = await handle.query(LockWorkflow.lock_state)
+        try:
+            state: LockState = await handle.query(
+                LockWorkflow.lock_state, rpc_timeout=QUERY_TIMEOUT
+            )
+        except RPCError as exc:
+            # No worker answers right now (one was killed): the request stays queued in the
+            # workflow, so go on waiting; the last position known is answered at the end.
+            log.info("lock query failed while waiting", resource=resource, error=str(exc))
+            continue
         reply = _reply_of(state, body.holder)
     if reply.outcome == "granted" and reply.grant is not None:
         return grant_out(resource, reply.grant)

@@ -10,7 +10,7 @@ from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.locks.schemas import CheckOut, LockOut, WaiterOut
-from api.locks.service import lock_handle
+from api.locks.service import QUERY_TIMEOUT, lock_handle
 from cape.auth import Principal
 from cape.contracts.locks import LockState
 from cape.db.lock_models import Lock
@@ -53,7 +53,7 @@ async def live_state(temporal: Client, principal: Principal, resource: str) -> L
     """The lock workflow's state now; None when the team never used this resource."""
     handle = lock_handle(temporal, principal.team_id, resource)
     try:
-        state: LockState = await handle.query(LockWorkflow.lock_state)
+        state: LockState = await handle.query(LockWorkflow.lock_state, rpc_timeout=QUERY_TIMEOUT)
         return state
     except RPCError as exc:
         if exc.status == RPCStatusCode.NOT_FOUND:
