@@ -9,7 +9,9 @@ caller asks again with the same holder (docs/locks.md).
 from __future__ import annotations
 
 import asyncio
+import random
 import time
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any, NoReturn
 
@@ -54,6 +56,7 @@ POLL_FIRST = 0.03
 POLL_STEP = 0.2
 POLL_MAX = 1.0
 GRACE = 5.0
+BUSY_SECONDS = 30.0  # how long a lock that is too busy for one more update is asked again
 QUERY_TIMEOUT = timedelta(seconds=5)
 
 
@@ -114,7 +117,7 @@ async def acquire(
         ttl_seconds=body.ttl_seconds, wait_seconds=body.wait_seconds,
         max_waiters=settings.lock_max_waiters,
     )  # fmt: skip
-    reply = await _call(_acquire(temporal, settings, principal.team_id, resource, inp))
+    reply = await _call(lambda: _acquire(temporal, settings, principal.team_id, resource, inp))
     handle = lock_handle(temporal, principal.team_id, resource)
     while reply.outcome == "waiting" and time.monotonic() < ends:
         # The first in line looks often, the others less: queries are not free either.
@@ -182,27 +185,36 @@ async def renew(
 ) -> GrantOut:
     """The lease of `token` extended by `ttl` seconds (its own length when 0); 409 if stale."""
     handle = lock_handle(temporal, principal.team_id, resource)
-    grant = await _call(handle.execute_update(LockWorkflow.renew, RenewInput(token, ttl)))
+    grant = await _call(lambda: handle.execute_update(LockWorkflow.renew, RenewInput(token, ttl)))
     return grant_out(resource, grant)
 
 
 async def release(temporal: Client, principal: Principal, resource: str, token: str) -> GrantOut:
     """Give the lease of `token` back (the next waiter is granted); 409 if stale."""
     handle = lock_handle(temporal, principal.team_id, resource)
-    grant = await _call(handle.execute_update(LockWorkflow.release, ReleaseInput(token)))
+    grant = await _call(lambda: handle.execute_update(LockWorkflow.release, ReleaseInput(token)))
     return grant_out(resource, grant)
 
 
-async def _call(call: Any) -> Any:
-    """Await a lock update, its refusals as the caller's errors."""
-    try:
-        return await call
-    except WorkflowUpdateFailedError as exc:
-        _refused(exc.cause)
-    except RPCError as exc:
-        if exc.status == RPCStatusCode.NOT_FOUND:  # never acquired: no lease to renew
-            raise Conflict(_STALE, details={"reason": "stale_token"}) from None
-        raise
+async def _call(call: Callable[[], Awaitable[Any]]) -> Any:
+    """Make a lock update, its refusals as the caller's errors.
+
+    Temporal takes few updates in flight per workflow (10 by default) and refuses more with
+    RESOURCE_EXHAUSTED; the client retries a while, and a burst on one lock gets more tries
+    here (with jitter) before the caller sees a 503.
+    """
+    ends = time.monotonic() + BUSY_SECONDS
+    while True:
+        try:
+            return await call()
+        except WorkflowUpdateFailedError as exc:
+            _refused(exc.cause)
+        except RPCError as exc:
+            if exc.status == RPCStatusCode.NOT_FOUND:  # never acquired: no lease to renew
+                raise Conflict(_STALE, details={"reason": "stale_token"}) from None
+            if exc.status != RPCStatusCode.RESOURCE_EXHAUSTED or time.monotonic() > ends:
+                raise
+            await asyncio.sleep(random.uniform(0.05, 0.5))
 
 
 _STALE = "the token is not the lock's current lease (released, expired or never granted)"
