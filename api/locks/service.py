@@ -212,7 +212,13 @@ async def _call(call: Callable[[], Awaitable[Any]]) -> Any:
         except RPCError as exc:
             if exc.status == RPCStatusCode.NOT_FOUND:  # never acquired: no lease to renew
                 raise Conflict(_STALE, details={"reason": "stale_token"}) from None
-            if exc.status != RPCStatusCode.RESOURCE_EXHAUSTED or time.monotonic() > ends:
+            # An update aborted while the lock was starting or continuing as new is safe to
+            # send again: it never ran.
+            busy = exc.status == RPCStatusCode.RESOURCE_EXHAUSTED or (
+                exc.status == RPCStatusCode.UNAVAILABLE
+                and any(words in exc.message for words in ("aborted", "could not be executed"))
+            )
+            if not busy or time.monotonic() > ends:
                 raise
             await asyncio.sleep(random.uniform(0.05, 0.5))
 
