@@ -23,6 +23,7 @@ from api.events.routes import router as events_router
 from api.events.schedule_routes import router as event_schedules_router
 from api.health.routes import router as health_router
 from api.keys.routes import router as keys_router
+from api.locks.routes import router as locks_router
 from api.metrics.routes import router as metrics_router
 from api.middleware.audit import AuditMiddleware
 from api.middleware.body_limit import BodyLimitMiddleware
@@ -137,5 +138,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(events_router, prefix="/v1")
     app.include_router(trigger_test_router, prefix="/v1")
     app.include_router(hooks_router, prefix="/v1")
+    app.include_router(locks_router, prefix="/v1")
     install_ui(app)  # the dashboard under /ui (after the error handlers it refines)
     return app

@@ -6,6 +6,7 @@ CapeError
 │   ├── Unauthorized       401
 │   ├── Forbidden          403
 │   ├── NotFound           404
+│   ├── TimedOut           408: a wait the caller bounded ran out (a lock not granted in time)
 │   ├── Conflict           409
 │   ├── PayloadTooLarge    413
 │   ├── UnsupportedMediaType 415
@@ -70,6 +71,13 @@ class NotFound(ClientError):
 
     status_code = 404
     code = "not_found"
+
+
+class TimedOut(ClientError):
+    """What the caller asked to wait for did not happen within the time it allowed."""
+
+    status_code = 408
+    code = "timed_out"
 
 
 class Conflict(ClientError):

@@ -17,3 +17,19 @@ class LimitSettings(BaseSettings):
     trust_forwarded_for: bool = Field(
         False, description="Take the client address from X-Forwarded-For (behind a proxy)."
     )
+    lock_max_ttl_seconds: float = Field(
+        86_400.0, gt=0, description="The longest lease a lock grants (`ttl_seconds`)."
+    )
+    lock_max_wait_seconds: float = Field(
+        86_400.0, ge=0, description="The longest a request may wait in a lock's queue."
+    )
+    lock_max_waiters: int = Field(1_000, ge=1, description="Requests that may wait for one lock.")
+    lock_history_limit: int = Field(
+        2_000, ge=50, description="History events after which a lock workflow continues as new."
+    )
+    lock_block_seconds: float = Field(
+        20.0,
+        gt=0,
+        description="How long one acquire request is held open waiting for its grant; a "
+        "longer wait answers 202 and the caller asks again.",
+    )

@@ -21,6 +21,7 @@ def _register() -> None:
         events,
         fake_llm,
         keys,
+        locks,
         processes,
         replay,
         schedules,
@@ -32,7 +33,7 @@ def _register() -> None:
     # task_ops adds its commands to the `cape tasks` group when imported.
     modules = (
         dev, processes, keys, doctor, fake_llm, tasks, task_ops, answers, schedules, agents,
-        workspaces, replay, events,
+        workspaces, replay, events, locks,
     )  # fmt: skip
     for module in modules:
         for command in module.COMMANDS:

@@ -6,7 +6,8 @@ from alembic import context
 from sqlalchemy import create_engine, pool
 
 import cape.db.agent_models  # (registers the registry tables)
-import cape.db.event_models  # noqa: F401  (registers the event tables)
+import cape.db.event_models  # (registers the event tables)
+import cape.db.lock_models  # noqa: F401  (registers the locks table)
 from cape.db.models import Base
 from cape.settings import Settings
 

@@ -19,7 +19,8 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import create_engine, text
 
-import cape.db.agent_models  # noqa: F401  (registers the registry tables)
+import cape.db.agent_models
+import cape.db.lock_models  # noqa: F401  (registers the locks table)
 from cape.db.models import Base
 from cape.settings import Settings
 from cli.testing.databases import create_postgres_database, drop_postgres_database

@@ -9,7 +9,8 @@ from alembic.migration import MigrationContext
 from sqlalchemy import create_engine
 
 import cape.db.agent_models
-import cape.db.event_models  # noqa: F401  (registers the event tables)
+import cape.db.event_models  # (registers the event tables)
+import cape.db.lock_models  # noqa: F401  (registers the locks table)
 from cape.db.models import Base
 from cape.settings import Settings
 from migrations.apply import upgrade

@@ -17,6 +17,7 @@ from activities.checks import CheckActivities
 from activities.events import EventActivities
 from activities.guide import GuideActivities
 from activities.llm import LlmActivities
+from activities.locks import LockActivities
 from activities.task import TaskActivities, host_queue
 from activities.tools.run import ToolActivities
 from cape.artifacts import ArtifactStore
@@ -32,19 +33,20 @@ from worker.observe import connect, worker_options
 from worker.retention import sweep_forever
 from workflows.agent_task import AgentTaskWorkflow
 from workflows.event_routing import EventRoutingWorkflow
+from workflows.locks import LockWorkflow
 
 log = structlog.get_logger(__name__)
-WORKFLOWS: Sequence[type] = (AgentTaskWorkflow, EventRoutingWorkflow)
+WORKFLOWS: Sequence[type] = (AgentTaskWorkflow, EventRoutingWorkflow, LockWorkflow)
 # Activities that touch a workspace also run on this host's own task queue.
 HOST_ACTIVITIES = {"run_tool"}
 
 
 def build_activities(
-    settings: Settings, engine: Any, provider: Providers, client: Client | None = None
+    settings: Settings, engine: Any, provider: Providers, client: Client
 ) -> list[Any]:
-    """Every activity callable, bound to its resources (`client`: tasks may publish events)."""
+    """Every activity callable, bound to its resources (`client`: events and lock holders)."""
     sessions = session_factory(engine)
-    publisher = TaskEventPublisher(sessions, client, settings) if client is not None else None
+    publisher = TaskEventPublisher(sessions, client, settings)
     sandbox = Sandbox(settings)
     store = ArtifactStore(sessions, settings.artifact_root)
     task = TaskActivities(sessions, settings, sandbox, store)
@@ -59,6 +61,7 @@ def build_activities(
     checks = CheckActivities(sessions)
     guide = GuideActivities(sessions, settings.docs_dir)
     events = EventActivities(sessions, settings)
+    locks = LockActivities(sessions, client)
     return [
         task.setup_workspace,
         task.restore_workspace,
@@ -70,6 +73,8 @@ def build_activities(
         checks.check_output,
         guide.answer_from_docs,
         events.route_event,
+        locks.save_lock,
+        locks.watch_holder,
     ]
 
 

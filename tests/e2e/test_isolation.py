@@ -124,6 +124,14 @@ def bodies(tag: str) -> dict[tuple[str, str], Callable[[TeamOne], dict[str, Any]
         # The same dedupe_key as team 1's event: in team 2 it is a new event, never team 1's.
         ("post", "/v1/events"): lambda t: {"json": {"type": "iso.event", "data": {"n": 2},
                                                     "dedupe_key": t.ids["event_id"]}},
+        # Same resource name, team 2's own lock: team 1's token is stale there (409).
+        ("post", "/v1/locks/{resource}/acquire"): lambda t: {
+            "json": {"holder": f"{fresh}-holder", "ttl_seconds": 60}
+        },
+        ("post", "/v1/locks/{resource}/renew"): lambda t: {"json": {"token": t.ids["lock_token"]}},
+        ("post", "/v1/locks/{resource}/release"): lambda t: {
+            "json": {"token": t.ids["lock_token"]}
+        },
     }  # fmt: skip
 
 
@@ -181,6 +189,10 @@ async def make_team_one(api: Api, settings: Settings, tag: str) -> TeamOne:
         headers={"Authorization": f"Bearer {viewer_key.json()['secret']}"},
         timeout=60,
     )
+    lock = await owner.post(
+        f"/v1/locks/r1-{tag}/acquire", json={"holder": f"{marker}-holder", "ttl_seconds": 3600}
+    )
+    assert lock.status_code == 200, lock.text
     prefixes = [k["prefix"] for k in (await owner.get("/v1/keys")).json()]
     return TeamOne(
         ids={
@@ -188,7 +200,8 @@ async def make_team_one(api: Api, settings: Settings, tag: str) -> TeamOne:
             "version": agent["version"], "schedule_id": schedule.json()["id"],
             "key_id": viewer_key.json()["id"], "team_id": team_id,
             "user_id": added.json()["user_id"], "event_id": event.json()["id"],
-            "hook_id": hook.json()["id"],
+            "hook_id": hook.json()["id"], "resource": f"r1-{tag}",
+            "lock_token": lock.json()["token"],
         },
         forbidden=[marker, owner_name, viewer_name, *prefixes, hook.json()["secret"]],
         owner=owner,
@@ -214,6 +227,8 @@ async def state_of(team: TeamOne) -> dict[str, Any]:
         "event": f"/v1/events/{ids['event_id']}",
         "events": "/v1/events",
         "hooks": "/v1/hooks",
+        "lock": f"/v1/locks/{ids['resource']}",
+        "locks": "/v1/locks",
     }
     state: dict[str, Any] = {}
     for name, url in reads.items():
@@ -241,15 +256,20 @@ def request_of(
 ) -> tuple[str, dict[str, Any], bool]:
     """The URL and request arguments of an operation, and whether a team-1 id is in the URL."""
     url, aimed = path, False
+    query: dict[str, str] = {}
     for param in op.get("parameters", []):
         if param["in"] == "path":
             name = param["name"]
             if name == "event_type":
                 value = "iso.event"
+            elif name == "resource":  # a name within each team, not an id: team 2's own lock
+                value = team.ids[name]
             else:
                 assert name in team.ids, f"{method.upper()} {path}: cannot fill path param {name!r}"
                 value, aimed = team.ids[name], True
             url = url.replace("{" + name + "}", value)
+        elif param["in"] == "query" and param["name"] == "fence":
+            query["fence"] = "1"
         elif param.get("required"):
             pytest.fail(
                 f"{method.upper()} {path}: cannot fill required {param['in']} {param['name']!r}"
@@ -260,6 +280,8 @@ def request_of(
         kwargs = made[(method, path)](team)
     if path.endswith("/wait") or path == "/v1/events/stream":
         kwargs["params"] = {"timeout": 1}
+    if query:
+        kwargs["params"] = query
     return url, kwargs, aimed
 
 

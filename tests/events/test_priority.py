@@ -36,7 +36,7 @@ async def test_critical_event_is_routed_before_queued_low_ones(
             client,
             task_queue=settings.task_queue,
             workflows=list(WORKFLOWS),
-            activities=build_activities(settings, engine, provider),
+            activities=build_activities(settings, engine, provider, client),
             max_concurrent_workflow_tasks=1,
             max_concurrent_activities=1,
         )

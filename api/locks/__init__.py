@@ -1,0 +1,1 @@
+"""Resource locks: acquire, renew, release, list, show and check fences (docs/locks.md)."""

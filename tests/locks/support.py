@@ -1,0 +1,51 @@
+"""Helpers of the locks tests: acquire, release and read a lock over the real API."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import httpx
+
+
+async def acquire(
+    http: httpx.AsyncClient, resource: str, holder: str, **body: Any
+) -> httpx.Response:
+    """POST .../acquire with `holder` and the other fields of `body`."""
+    return await http.post(f"/v1/locks/{resource}/acquire", json={"holder": holder, **body})
+
+
+async def release(http: httpx.AsyncClient, resource: str, token: str) -> httpx.Response:
+    return await http.post(f"/v1/locks/{resource}/release", json={"token": token})
+
+
+async def show(http: httpx.AsyncClient, resource: str) -> dict[str, Any]:
+    response = await http.get(f"/v1/locks/{resource}")
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+async def until(check: Any, limit: float = 60.0) -> Any:
+    """Poll the coroutine function `check` until it returns something truthy."""
+    ends = time.monotonic() + limit
+    while True:
+        if found := await check():
+            return found
+        assert time.monotonic() < ends, "condition not reached"
+        await asyncio.sleep(0.1)
+
+
+async def wait_grant(
+    http: httpx.AsyncClient, resource: str, holder: str, **body: Any
+) -> dict[str, Any]:
+    """Ask again (as a 202 caller does) until `holder` is granted; the grant."""
+
+    async def granted() -> dict[str, Any] | None:
+        response = await acquire(http, resource, holder, **body)
+        assert response.status_code in (200, 202), response.text
+        return response.json() if response.status_code == 200 else None
+
+    result: dict[str, Any] = await until(granted)
+    return result
