@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from api.admin import events
+from api.admin.events import repair, scan
 from api.admin.schemas import ReconcileOut
 from api.admin.service import reconcile_out, scope_of
 from api.deps import AdminDep, ReaderDep, ReconcilerDep, SettingsDep
@@ -23,7 +23,7 @@ async def list_disagreements(
     their age). Only the caller's team's, unless its user is in `CAPE_ADMIN_OWNERS`.
     """
     team = scope_of(principal, settings)
-    return reconcile_out(team, await events.scan(reconciler.reconcile, team=team), reconciler)
+    return reconcile_out(team, await scan(reconciler.reconcile, team=team), reconciler)
 
 
 @router.post("/reconcile", response_model=ReconcileOut)
@@ -37,6 +37,6 @@ async def repair_disagreements(
     (never twice: the routing workflow's id is the event id).
     """
     team = scope_of(principal, settings)
-    report = await events.scan(reconciler.reconcile, team=team)
-    await events.repair(reconciler.reconcile, report)
+    report = await scan(reconciler.reconcile, team=team)
+    await repair(reconciler.reconcile, report)
     return reconcile_out(team, report, reconciler)

@@ -69,6 +69,8 @@ async def test_with_no_model_configured_the_guide_answers_from_retrieval_and_say
     output = done["output"]
     assert output["mode"] == "retrieval" and "no language model" in output["note"].lower()
     assert "- [ ]" in output["answer"] and 0 < output["confidence"] <= 1
-    assert output["resources"] and all(r["path"].startswith("docs/") for r in output["resources"])
+    # The docs and the README beside them are the index: resources point into them only.
+    paths = [r["path"] for r in output["resources"]]
+    assert paths and all(p.startswith(("docs/", "README.md#")) for p in paths), paths
     steps, _ = await stored(settings, done["id"])
     assert [s.kind for s in steps] == ["workspace", "retrieval"]  # no LLM step at all
