@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse
 
 from api.deps import SessionDep
@@ -18,19 +18,28 @@ Choice = Annotated[str, Query(max_length=16)]
 Cursor = Annotated[str, Query(max_length=512)]
 
 
-@router.get("/events", response_class=HTMLResponse)
-async def events(
-    request: Request,
-    session: SessionDep,
-    principal: PageUserDep,
+def event_query(
     type_filter: TypeFilter = "",
     status: Choice = "",
     priority: Choice = "",
     since: Choice = "",
     cursor: Cursor = "",
+) -> EventQuery:
+    """The log's filters from the query string; the page and its live rows read the same."""
+    return EventQuery(type_filter, status, priority, since, cursor)
+
+
+EventQueryDep = Annotated[EventQuery, Depends(event_query)]
+
+
+@router.get("/events", response_class=HTMLResponse)
+async def events(
+    request: Request,
+    session: SessionDep,
+    principal: PageUserDep,
+    query: EventQueryDep,
 ) -> HTMLResponse:
     """The team's events, newest first, filtered by type, status, priority and time window."""
-    query = EventQuery(type_filter, status, priority, since, cursor)
     return await events_page(request, session, principal, query)
 
 
@@ -39,14 +48,9 @@ async def rows(
     request: Request,
     session: SessionDep,
     principal: PageUserDep,
-    type_filter: TypeFilter = "",
-    status: Choice = "",
-    priority: Choice = "",
-    since: Choice = "",
-    cursor: Cursor = "",
+    query: EventQueryDep,
 ) -> HTMLResponse:
     """The rows of the log alone: the page polls them to stay live."""
-    query = EventQuery(type_filter, status, priority, since, cursor)
     return await event_rows_fragment(request, session, principal, query)
 
 

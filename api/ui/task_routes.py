@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from api.deps import ArtifactStoreDep, SessionDep, SettingsDep
@@ -15,6 +15,19 @@ from api.ui.task_pages import new_task_page, task_page, task_panel, task_rows, t
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
 Short = Annotated[str, Query(max_length=128)]
+
+
+def list_query(
+    status: Annotated[str, Query(max_length=32)] = "",
+    agent: Short = "",
+    since: Annotated[str, Query(max_length=8)] = "",
+    cursor: Annotated[str, Query(max_length=512)] = "",
+) -> ListQuery:
+    """The list's filters from the query string; the page and its live rows read the same."""
+    return ListQuery(status=status, agent=agent, since=since, cursor=cursor)
+
+
+ListQueryDep = Annotated[ListQuery, Depends(list_query)]
 
 
 @router.get("")
@@ -29,13 +42,9 @@ async def tasks(
     request: Request,
     session: SessionDep,
     principal: PageUserDep,
-    status: Annotated[str, Query(max_length=32)] = "",
-    agent: Short = "",
-    since: Annotated[str, Query(max_length=8)] = "",
-    cursor: Annotated[str, Query(max_length=512)] = "",
+    query: ListQueryDep,
 ) -> HTMLResponse:
     """The team's tasks, newest first, filtered by status, agent and time window."""
-    query = ListQuery(status=status, agent=agent, since=since, cursor=cursor)
     return await tasks_page(request, session, principal, query)
 
 
@@ -44,13 +53,9 @@ async def rows(
     request: Request,
     session: SessionDep,
     principal: PageUserDep,
-    status: Annotated[str, Query(max_length=32)] = "",
-    agent: Short = "",
-    since: Annotated[str, Query(max_length=8)] = "",
-    cursor: Annotated[str, Query(max_length=512)] = "",
+    query: ListQueryDep,
 ) -> HTMLResponse:
     """The rows of the list alone: the page polls them to stay live."""
-    query = ListQuery(status=status, agent=agent, since=since, cursor=cursor)
     return await task_rows(request, session, principal, query)
 
 
