@@ -9,7 +9,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api.marketplace.catalogue import owned_version, unknown_package, version_out
+from api.marketplace.catalogue import owned_version, unknown_package, version_out, versions_of
 from api.marketplace.install import active_installs
 from api.marketplace.schemas import ReviewBody, ReviewOut, VersionOut
 from cape.audit import record
@@ -102,6 +102,16 @@ async def yank_version(
     if row.status == "yanked":
         raise Conflict(f"{name} {version} is yanked already", details={"package": name})
     row.status, row.status_reason = "yanked", reason
+    await _relatest(session, name)
     record(session, principal, "package.yank", "package", name, version=version, reason=reason)
     await session.commit()
     return version_out(row)
+
+
+async def _relatest(session: AsyncSession, name: str) -> None:
+    """Point the package's `latest` at its newest version that is not yanked (if any)."""
+    pkg = await session.get(Package, name)
+    rows = await versions_of(session, name)  # newest first
+    usable = next((r for r in rows if r.status != "yanked"), None)
+    if pkg is not None and usable is not None:
+        pkg.latest = usable.version
