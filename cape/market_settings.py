@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings
 
 MiB = 1024 * 1024
@@ -25,4 +25,15 @@ class MarketplaceSettings(BaseSettings):
     marketplace_max_files: int = Field(500, ge=1, description="Most files in one archive.")
     marketplace_advisories: Path | None = Field(
         None, description="JSON file of pip advisories the publishing pipeline checks against."
+    )
+    marketplace_url: str = Field(
+        "",
+        description="Read the catalogue of another CapeControl instance (its base URL) instead "
+        "of this one's; installs fetch from it and verify hashes and signatures.",
+    )
+    marketplace_api_key: SecretStr | None = Field(
+        None, description="The API key this instance reads the other marketplace with."
+    )
+    marketplace_timeout_seconds: float = Field(
+        15.0, gt=0, description="How long one request to the other marketplace may take."
     )

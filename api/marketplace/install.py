@@ -16,8 +16,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.marketplace.agents import installed_name, installed_spec, register
-from api.marketplace.publish import catalogue_of
 from api.marketplace.schemas import InstallBody, InstallOut, InstallResult
+from api.marketplace.sources import Source
 from cape.audit import record
 from cape.auth import Principal
 from cape.db.market_models import Install, PackageVersion
@@ -50,20 +50,6 @@ def _refusal(exc: ResolveError) -> Conflict:
     return Conflict(str(exc), details={"reason": exc.code, "paths": exc.paths})
 
 
-async def _version_row(session: AsyncSession, name: str, version: str) -> PackageVersion:
-    row = await session.scalar(
-        select(PackageVersion).where(
-            PackageVersion.package == name, PackageVersion.version == version
-        )
-    )
-    if row is None:
-        raise NotFound(
-            f"package {name!r} has no version {version}",
-            details={"package": name, "version": version},
-        )
-    return row
-
-
 def verified(row: PackageVersion) -> Manifest:
     """The version's manifest, after its content hash and signature verify (else 409)."""
     digest = hash_parts(row.manifest, row.agents, row.files)
@@ -83,10 +69,10 @@ def verified(row: PackageVersion) -> Manifest:
 
 
 async def _plan_range(
-    session: AsyncSession, body: InstallBody, installed: dict[str, Install]
+    source: Source, body: InstallBody, installed: dict[str, Install]
 ) -> tuple[str, dict[str, str], dict[str, Candidate]]:
     root = body.package or ""
-    catalogue = await catalogue_of(session)
+    catalogue = await source.catalogue()
     if root not in catalogue:
         raise NotFound(f"unknown package {root!r}", details={"package": root})
     try:
@@ -119,8 +105,13 @@ def _plan_lockfile(lock: dict[str, Any]) -> tuple[str, dict[str, str], dict[str,
     return root, versions, hashes
 
 
-async def install(session: AsyncSession, principal: Principal, body: InstallBody) -> InstallResult:
-    """Install a package (and its dependencies) into the caller's team, or refuse it whole."""
+async def install(
+    session: AsyncSession, principal: Principal, body: InstallBody, source: Source
+) -> InstallResult:
+    """Install a package (and its dependencies) from `source` into the caller's team.
+
+    Refused whole (nothing of it stays) on any conflict, verification or permission failure.
+    """
     if (body.package is None) == (body.lockfile is None):
         raise InvalidInput(
             "send a package or a lockfile",
@@ -136,7 +127,7 @@ async def install(session: AsyncSession, principal: Principal, body: InstallBody
     if body.lockfile is not None:
         root, versions, hashes = _plan_lockfile(body.lockfile)
     else:
-        root, versions, _ = await _plan_range(session, body, installed)
+        root, versions, _ = await _plan_range(source, body, installed)
     if root in installed:
         raise Conflict(
             f"package {root!r} is installed already (version "
@@ -152,7 +143,7 @@ async def install(session: AsyncSession, principal: Principal, body: InstallBody
                     details={"package": name, "reason": "conflict"},
                 )
             continue
-        row = await _version_row(session, name, version)
+        row = await source.version(name, version)
         if row.status == "yanked":
             raise Conflict(
                 f"{name} {version} was yanked: {row.status_reason}",

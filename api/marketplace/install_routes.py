@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter, status
 
-from api.deps import AdminDep, ReaderDep, SessionDep, WriteSessionDep
+from api.deps import AdminDep, ReaderDep, SessionDep, SettingsDep, WriteSessionDep
 from api.marketplace.install import active_installs, install, install_out
 from api.marketplace.lifecycle import (
     get_install,
@@ -17,13 +17,14 @@ from api.marketplace.lifecycle import (
     update,
 )
 from api.marketplace.schemas import InstallBody, InstallOut, InstallResult, PinBody, UpdateBody
+from api.marketplace.sources import source_of
 
 router = APIRouter(prefix="/marketplace", tags=["marketplace"])
 
 
 @router.post("/installs", status_code=status.HTTP_201_CREATED, response_model=InstallResult)
 async def install_package(
-    body: InstallBody, session: WriteSessionDep, principal: AdminDep
+    body: InstallBody, session: WriteSessionDep, settings: SettingsDep, principal: AdminDep
 ) -> InstallResult:
     """Install a package and its dependencies (or a lockfile's exact versions) in your team.
 
@@ -31,7 +32,7 @@ async def install_package(
     (both paths named), a cycle, a yanked package or a hash or signature that does not verify
     refuses the whole install.
     """
-    return await install(session, principal, body)
+    return await install(session, principal, body, source_of(settings, session))
 
 
 @router.get("/installs", response_model=list[InstallOut])
@@ -54,10 +55,14 @@ async def get_one(package: str, session: SessionDep, principal: ReaderDep) -> In
 
 @router.post("/installs/{package}/update", response_model=InstallResult)
 async def update_package(
-    package: str, body: UpdateBody, session: WriteSessionDep, principal: AdminDep
+    package: str,
+    body: UpdateBody,
+    session: WriteSessionDep,
+    settings: SettingsDep,
+    principal: AdminDep,
 ) -> InstallResult:
     """Update to the newest compatible version; added permissions must be accepted."""
-    return await update(session, principal, package, body)
+    return await update(session, principal, package, body, source_of(settings, session))
 
 
 @router.post("/installs/{package}/pin", response_model=InstallOut)

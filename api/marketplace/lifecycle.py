@@ -16,13 +16,12 @@ from api.marketplace.agents import installed_name, installed_spec, register, rem
 from api.marketplace.install import (
     LOCKFILE_VERSION,
     Planned,
-    _version_row,
     active_installs,
     install_out,
     verified,
 )
-from api.marketplace.publish import catalogue_of
 from api.marketplace.schemas import InstallOut, InstallResult, UpdateBody
+from api.marketplace.sources import Source
 from cape.audit import record
 from cape.auth import Principal
 from cape.db.market_models import Install
@@ -106,7 +105,7 @@ async def pin(
 
 
 async def update(
-    session: AsyncSession, principal: Principal, package: str, body: UpdateBody
+    session: AsyncSession, principal: Principal, package: str, body: UpdateBody, source: Source
 ) -> InstallResult:
     """Move `package` to the newest version `body.version` allows, with the permission diff."""
     rows = await active_installs(session, principal.team_id)
@@ -125,14 +124,14 @@ async def update(
         if n != package and not (n in movable and not r.direct)
     }
     try:
-        resolution = resolve(package, body.version, await catalogue_of(session), fixed)
+        resolution = resolve(package, body.version, await source.catalogue(), fixed)
     except ResolveError as exc:
         raise Conflict(str(exc), details={"reason": exc.code, "paths": exc.paths}) from None
     changed: dict[str, Planned] = {}
     for name, pick in resolution.picks.items():
         if name in rows and rows[name].version == pick.version:
             continue
-        row = await _version_row(session, name, pick.version)
+        row = await source.version(name, pick.version)
         changed[name] = Planned(row, verified(row))
     before = {i for n in changed if n in rows for i in rows[n].accepted_permissions}
     after = {i for p in changed.values() for i in p.manifest.permissions.items()}

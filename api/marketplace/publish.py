@@ -18,6 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.marketplace.schemas import PACKAGE_TYPES, PackageBody, PublishOut
+from api.marketplace.sources import LocalSource
 from cape.audit import record
 from cape.auth import Principal
 from cape.db.market_models import Package, PackageVersion
@@ -28,7 +29,6 @@ from cape.marketplace.archive import ArchiveLimits, read_archive
 from cape.marketplace.content import PackageContent, file_hashes, key_id
 from cape.marketplace.findings import Step, blocking, report_of
 from cape.marketplace.pipeline import Context, Outcome, run_pipeline
-from cape.marketplace.resolver import Candidate
 from cape.registry.checks import validation_problems
 from cape.settings import Settings
 
@@ -87,23 +87,6 @@ def limits_of(settings: Settings) -> ArchiveLimits:
     )
 
 
-async def catalogue_of(session: AsyncSession) -> dict[str, list[Candidate]]:
-    """Every published or yanked version of every package, for dependency resolution."""
-    rows = await session.execute(
-        select(
-            PackageVersion.package,
-            PackageVersion.version,
-            PackageVersion.manifest,
-            PackageVersion.status,
-        )
-    )
-    catalogue: dict[str, list[Candidate]] = {}
-    for name, version, manifest, status in rows:
-        deps = dict(manifest.get("dependencies") or {})
-        catalogue.setdefault(name, []).append(Candidate(name, version, deps, status == "yanked"))
-    return catalogue
-
-
 async def _context(
     session: AsyncSession, principal: Principal, settings: Settings, name: Any
 ) -> Context:
@@ -119,7 +102,7 @@ async def _context(
         team_id=principal.team_id,
         owner_team=package.team_id if package is not None else None,
         versions=versions,
-        catalogue=await catalogue_of(session),
+        catalogue=await LocalSource(session).catalogue(),
         advisories=load_advisories(settings.marketplace_advisories),
     )
 

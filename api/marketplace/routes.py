@@ -13,18 +13,17 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request, status
 
 from api.deps import AgentWriterDep, ReaderDep, SessionDep, SettingsDep, WriterDep, WriteSessionDep
-from api.marketplace.catalogue import (
-    Query as Search,
+from api.marketplace.browse import (
+    all_categories,
+    browse,
+    one_package,
+    reviews_of,
+    trending_packages,
 )
-from api.marketplace.catalogue import (
-    analytics,
-    categories,
-    package_view,
-    search,
-    trending,
-)
+from api.marketplace.catalogue import Query as Search
+from api.marketplace.catalogue import analytics
 from api.marketplace.publish import publish, read_upload
-from api.marketplace.reviews import list_reviews, put_review, reply, yank_version
+from api.marketplace.reviews import put_review, reply, yank_version
 from api.marketplace.schemas import (
     PACKAGE_TYPES,
     CategoryCount,
@@ -75,6 +74,7 @@ async def publish_package(
 @router.get("/packages", response_model=PackagePage)
 async def list_packages(
     session: SessionDep,
+    settings: SettingsDep,
     principal: ReaderDep,
     q: Annotated[str | None, Query(max_length=200, description="Full-text search.")] = None,
     category: Annotated[str | None, Query(max_length=32)] = None,
@@ -100,21 +100,26 @@ async def list_packages(
         compatible=compatible,
         sort=sort,
     )
-    return await search(session, query, limit, cursor)
+    return await browse(settings, session, query, limit, cursor)
 
 
 @router.get("/categories", response_model=list[CategoryCount])
-async def list_categories(session: SessionDep, principal: ReaderDep) -> list[CategoryCount]:
+async def list_categories(
+    session: SessionDep, settings: SettingsDep, principal: ReaderDep
+) -> list[CategoryCount]:
     """The ten categories with their numbers of packages."""
-    return await categories(session)
+    return await all_categories(settings, session)
 
 
 @router.get("/trending", response_model=list[PackageSummary])
 async def list_trending(
-    session: SessionDep, principal: ReaderDep, limit: Annotated[int, Query(ge=1, le=100)] = 10
+    session: SessionDep,
+    settings: SettingsDep,
+    principal: ReaderDep,
+    limit: Annotated[int, Query(ge=1, le=100)] = 10,
 ) -> list[PackageSummary]:
     """The packages whose installs and successful runs grew most (7 days against the 7 before)."""
-    return await trending(session, limit)
+    return await trending_packages(settings, session, limit)
 
 
 @router.get("/analytics", response_model=dict[str, Any])
@@ -124,9 +129,11 @@ async def platform_analytics(session: SessionDep, principal: ReaderDep) -> dict[
 
 
 @router.get("/packages/{package}", response_model=PackageOut)
-async def get_package(package: str, session: SessionDep, principal: ReaderDep) -> PackageOut:
+async def get_package(
+    package: str, session: SessionDep, settings: SettingsDep, principal: ReaderDep
+) -> PackageOut:
     """A package: README, versions with scan reports and signatures, rating and analytics."""
-    return await package_view(session, package)
+    return await one_package(settings, session, package)
 
 
 @router.post("/packages/{package}/versions/{version}/yank", response_model=VersionOut)
@@ -138,9 +145,11 @@ async def yank(
 
 
 @router.get("/packages/{package}/reviews", response_model=list[ReviewOut])
-async def get_reviews(package: str, session: SessionDep, principal: ReaderDep) -> list[ReviewOut]:
+async def get_reviews(
+    package: str, session: SessionDep, settings: SettingsDep, principal: ReaderDep
+) -> list[ReviewOut]:
     """The package's reviews, newest first, each with the version it was written for."""
-    return await list_reviews(session, package)
+    return await reviews_of(settings, session, package)
 
 
 @router.post("/packages/{package}/reviews", response_model=ReviewOut)

@@ -180,3 +180,30 @@ class ReviewOut(BaseModel):
     replied_at: datetime | None
     created_at: datetime
     updated_at: datetime
+
+
+class IndexEntry(BaseModel):
+    """One version in the index another instance resolves dependencies against."""
+
+    name: str
+    version: str
+    status: str
+    dependencies: dict[str, str]
+
+
+class VersionContent(BaseModel):
+    """What an install needs of one version, to verify and register it (federation)."""
+
+    package: str
+    version: str
+    status: str
+    status_reason: str | None
+    manifest: dict[str, Any]
+    agents: list[dict[str, Any]]
+    files: dict[str, str] = Field(description="Path -> SHA-256 of the package's other files.")
+    readme: str
+    content_hash: str
+    signature: str | None
+    public_key: str | None
+    scan_report: list[dict[str, Any]]
+    quality: float

@@ -292,6 +292,8 @@ def request_of(
                 value = "iso.event"
             elif name == "resource":  # a name within each team, not an id: team 2's own lock
                 value = team.ids[name]
+            elif name == "version" and path.startswith("/v1/marketplace/"):
+                value = team.ids[name]  # a public package's version: the package rule decides
             elif name == "package":  # the catalogue is public; a team's installs are not
                 value = team.ids[name]
                 aimed = aimed or "/installs/" in path or path.endswith("/yank")
