@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
+from packaging.requirements import Requirement
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -42,6 +43,7 @@ def installed_spec(
     ]
     limits = dict(spec.get("sandbox_limits") or {})
     limits["network_allow"] = list(manifest.permissions.network)
+    limits["pip_allow"] = [Requirement(text).name for text in manifest.permissions.pip]
     data["sandbox_limits"] = limits
     return parse_spec(data, prefix=f"agents.{spec.get('name')}").to_data()
 

@@ -97,6 +97,11 @@ class SandboxLimits(_Strict):
     network_allow: list[Annotated[str, Field(min_length=1, max_length=253)]] | None = Field(
         None, max_length=64
     )
+    # Packages `pip_install` may install, within the operator's CAPE_PIP_ALLOW; None: any of
+    # those. Installed marketplace agents get their package's declared `pip` packages.
+    pip_allow: list[Annotated[str, Field(min_length=1, max_length=100)]] | None = Field(
+        None, max_length=64
+    )
 
 
 class KnowledgeSpec(_Strict):
