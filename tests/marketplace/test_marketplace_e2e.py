@@ -7,7 +7,9 @@ dependency, and an installed agent stopped at an undeclared tool and destination
 
 from __future__ import annotations
 
+import io
 import uuid
+import zipfile
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -258,6 +260,22 @@ async def test_conflicts_yanks_limits_and_updates_are_refused_or_shown(
         )
         assert secret.status_code == 422 and "secret" in secret.text
         assert (await a.get(f"/v1/marketplace/packages/leak-{tag}")).status_code == 404
+        forged = signed(package(f"forged-{tag}"), Ed25519PrivateKey.generate())
+        forged["manifest"]["summary"] = "changed after signing"
+        refused = await a.post("/v1/marketplace/packages", json=forged)
+        assert refused.status_code == 422
+        assert {d["code"] for d in refused.json()["error"]["details"]} == {"bad_signature"}
+        escape = io.BytesIO()
+        with zipfile.ZipFile(escape, "w") as archive:
+            archive.writestr("../cape-package.json", "{}")
+        sent = await a.post(
+            "/v1/marketplace/packages",
+            content=escape.getvalue(),
+            headers={"Content-Type": "application/zip"},
+        )
+        assert sent.status_code == 422 and sent.json()["error"]["details"][0]["code"] == (
+            "path_traversal"
+        )
         categories = (await a.get("/v1/marketplace/categories")).json()
         assert len(categories) == 10 and categories[4]["category"] == "productivity"
         page = await a.get(
