@@ -24,6 +24,9 @@ from api.events.schedule_routes import router as event_schedules_router
 from api.health.routes import router as health_router
 from api.keys.routes import router as keys_router
 from api.locks.routes import router as locks_router
+from api.marketplace.federation_routes import router as marketplace_federation_router
+from api.marketplace.install_routes import router as marketplace_installs_router
+from api.marketplace.routes import router as marketplace_router
 from api.metrics.routes import router as metrics_router
 from api.middleware.audit import AuditMiddleware
 from api.middleware.body_limit import BodyLimitMiddleware
@@ -126,6 +129,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(schedules_router, prefix="/v1")
     app.include_router(usage_router, prefix="/v1")
     app.include_router(agents_router, prefix="/v1")
+    app.include_router(marketplace_router, prefix="/v1")
+    app.include_router(marketplace_installs_router, prefix="/v1")
+    app.include_router(marketplace_federation_router, prefix="/v1")
     app.include_router(admin_router, prefix="/v1")
     app.include_router(sessions_router, prefix="/v1")
     app.include_router(oidc_router, prefix="/v1")

@@ -17,6 +17,7 @@ from cape.contracts.names import SEARCH_ATTRIBUTES as SEARCH_ATTRIBUTES  # re-ex
 from cape.event_settings import EventSettings
 from cape.limit_settings import LimitSettings
 from cape.llm_settings import LlmSettings
+from cape.market_settings import MarketplaceSettings
 from cape.ops_settings import OpsSettings
 from cape.telemetry_settings import TelemetrySettings
 from cape.tool_settings import ToolSettings
@@ -30,6 +31,7 @@ class Settings(
     TelemetrySettings,
     LimitSettings,
     EventSettings,
+    MarketplaceSettings,
 ):
     """CapeControl settings.
 

@@ -22,6 +22,7 @@ def _register() -> None:
         fake_llm,
         keys,
         locks,
+        pkg,
         processes,
         replay,
         schedules,
@@ -33,7 +34,7 @@ def _register() -> None:
     # task_ops adds its commands to the `cape tasks` group when imported.
     modules = (
         dev, processes, keys, doctor, fake_llm, tasks, task_ops, answers, schedules, agents,
-        workspaces, replay, events, locks,
+        workspaces, replay, events, locks, pkg,
     )  # fmt: skip
     for module in modules:
         for command in module.COMMANDS:

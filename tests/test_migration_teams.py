@@ -20,7 +20,8 @@ from alembic.migration import MigrationContext
 from sqlalchemy import create_engine, text
 
 import cape.db.agent_models
-import cape.db.lock_models  # noqa: F401  (registers the locks table)
+import cape.db.lock_models  # (registers the locks table)
+import cape.db.market_models  # noqa: F401  (registers the marketplace tables)
 from cape.db.models import Base
 from cape.settings import Settings
 from cli.testing.databases import create_postgres_database, drop_postgres_database

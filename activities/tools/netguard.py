@@ -108,6 +108,23 @@ class Policy:
 
     allow_private: bool = False
     allow_networks: tuple[Network, ...] = ()
+    # The agent's declared destinations (an installed package's `permissions.network`);
+    # None: any host the address rules allow.
+    allow_hosts: tuple[str, ...] | None = None
+
+    def check_host(self, host: str) -> None:
+        """Raise ToolError when the agent may not reach `host` (not a declared destination)."""
+        if self.allow_hosts is None:
+            return
+        name = host.lower().rstrip(".")
+        for pattern in self.allow_hosts:
+            if name == pattern or (pattern.startswith("*.") and name.endswith(pattern[1:])):
+                return
+        declared = ", ".join(self.allow_hosts) or "none"
+        raise ToolError(
+            f"refused: {host} is not a destination this agent's package declared "
+            f"(declared: {declared})"
+        )
 
     def allows(self, ip: Address) -> bool:
         """Whether the policy lets a connection go to `ip`."""
@@ -149,6 +166,7 @@ async def vet(url: httpx.URL, policy: Policy) -> list[Address]:
     host = url.raw_host.decode("ascii")
     if not host:
         raise ToolError(f"URL {url} has no host")
+    policy.check_host(host)
     port = url.port or (443 if url.scheme == "https" else 80)
     addresses = await resolve(host, port)
     policy.check(host, addresses)

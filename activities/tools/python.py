@@ -64,6 +64,21 @@ def check_requirements(packages: list[str], allow: list[str]) -> list[str]:
     return checked
 
 
+def check_declared(packages: list[str], declared: list[str] | None) -> None:
+    """Refuse a requirement whose package the agent's spec does not list (`pip_allow`)."""
+    if declared is None:
+        return
+    names = {canonical_name(name) for name in declared}
+    for text in packages:
+        match = REQUIREMENT.fullmatch(text)
+        name = match["name"] if match else text
+        if canonical_name(name) not in names:
+            raise ToolError(
+                f"refused: package {name!r} is not one this agent's package declared "
+                f"(declared: {', '.join(sorted(declared)) or 'none'})"
+            )
+
+
 async def python(ctx: ToolContext, args: dict[str, Any]) -> ToolOutput:
     """Run `code` or a workspace `file` with the task venv's Python, in the sandbox."""
     code, file = args.get("code"), args.get("file")
@@ -97,6 +112,7 @@ async def pip_install(ctx: ToolContext, args: dict[str, Any]) -> ToolOutput:
     See `activities.tools.wheels`: the task's own interpreter never runs with the network.
     """
     packages = check_requirements(args["packages"], ctx.settings.pip_allow)
+    check_declared(packages, ctx.limits.get("pip_allow"))
     limits = ctx.sandbox.limits(ctx.limits)
     staging = Path(await asyncio.to_thread(tempfile.mkdtemp, prefix="cape-wheels-"))
     try:

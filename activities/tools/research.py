@@ -21,6 +21,7 @@ from activities.tools import bibliography
 from activities.tools.base import Placement, Risk, ToolContext, ToolError, ToolOutput, ToolSpec
 from activities.tools.research_notes import select
 from activities.tools.research_read import Reading, read_pages
+from activities.tools.web_fetch import refuse_open_web
 from activities.tools.web_search import cached_search
 
 log = structlog.get_logger(__name__)
@@ -64,6 +65,7 @@ def render(question: str, reading: Reading, found: int, repeats: int, ids: list[
 
 async def research(ctx: ToolContext, args: dict[str, Any]) -> ToolOutput:
     """Search, read, extract, de-duplicate; store the bibliography; return cited notes."""
+    refuse_open_web(ctx, "research")
     settings = ctx.settings
     question = " ".join(str(args["query"]).split())
     if not question:

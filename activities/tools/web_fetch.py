@@ -147,14 +147,18 @@ def _check_scheme(url: httpx.URL, what: str) -> None:
         raise ToolError(f"{what} {url} refused: only http:// and https:// URLs with a host")
 
 
-async def fetch(raw_url: str, settings: Settings) -> Page:
+async def fetch(raw_url: str, settings: Settings, allow_hosts: list[str] | None = None) -> Page:
     """Fetch `raw_url`, following up to MAX_REDIRECTS redirects, each checked by the policy.
+
+    `allow_hosts` (the agent's `sandbox_limits.network_allow`) limits every hop to those hosts.
 
     Raises:
         ToolError: Bad or refused URL, too many redirects, HTTP error, unsupported type, timeout.
     """
     policy = netguard.Policy(
-        settings.fetch_allow_private, tuple(netguard.parse_networks(settings.fetch_allow_networks))
+        settings.fetch_allow_private,
+        tuple(netguard.parse_networks(settings.fetch_allow_networks)),
+        None if allow_hosts is None else tuple(allow_hosts),
     )
     try:
         url = httpx.URL(raw_url.strip())
@@ -249,11 +253,26 @@ def clip(text: str, max_chars: int) -> str:
     return text[:head] + marker + text[len(text) - (room - head) :]
 
 
+def destinations(ctx: ToolContext) -> list[str] | None:
+    """The hosts the agent may reach (its spec's `sandbox_limits.network_allow`), or None."""
+    allowed = ctx.limits.get("network_allow")
+    return None if allowed is None else [str(host) for host in allowed]
+
+
+def refuse_open_web(ctx: ToolContext, tool: str) -> None:
+    """Refuse a tool that reaches hosts nobody named when the agent has an allow-list."""
+    if destinations(ctx) is not None:
+        raise ToolError(
+            f"refused: {tool} reaches hosts its results name, and this agent may only reach "
+            "its package's declared destinations; use web_fetch on one of them"
+        )
+
+
 async def web_fetch(ctx: ToolContext, args: dict[str, Any]) -> ToolOutput:
     """Fetch a page and return its main text; record a citation on the task."""
     settings = ctx.settings
     max_chars = int(args.get("max_chars") or settings.tool_output_chars)
-    page = await fetch(str(args["url"]), settings)
+    page = await fetch(str(args["url"]), settings, destinations(ctx))
     kind = kind_of(page.media_type, page.body)
     if kind is None:
         raise ToolError(f"{page.url} is not text; web_fetch reads HTML, plain text and JSON")

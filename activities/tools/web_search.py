@@ -145,6 +145,9 @@ async def cached_search(settings: Settings, query: str, limit: int) -> tuple[lis
 
 async def web_search(ctx: ToolContext, args: dict[str, Any]) -> ToolOutput:
     """Search the web; cached hits skip the rate limit."""
+    if ctx.limits.get("network_allow") is not None:
+        # The search engine is a destination too; an installed agent names its own.
+        raise ToolError("refused: web_search is not a destination this agent's package declared")
     settings = ctx.settings
     query = " ".join(str(args["query"]).split())
     if not query:

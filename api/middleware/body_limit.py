@@ -11,7 +11,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from cape.errors import PayloadTooLarge
 
 # Routes that read their body themselves under their own, larger limit (artifact uploads).
-OWN_LIMIT_ROUTES = (("POST", re.compile(r"/v1/tasks/[^/]+/artifacts")),)
+OWN_LIMIT_ROUTES = (
+    ("POST", re.compile(r"/v1/tasks/[^/]+/artifacts")),
+    ("POST", re.compile(r"/v1/marketplace/packages")),  # marketplace_max_upload_bytes
+)
 # Routes that do so for multipart bodies only (a task created with files; JSON stays bounded).
 OWN_MULTIPART_ROUTES = (("POST", re.compile(r"/v1/tasks")),)
 

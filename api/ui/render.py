@@ -27,6 +27,7 @@ NAV = (
     ("agents", "/ui/agents", "Agents"),
     ("schedules", "/ui/schedules", "Schedules"),
     ("events", "/ui/events", "Events"),
+    ("marketplace", "/ui/marketplace", "Marketplace"),
     ("usage", "/ui/usage", "Usage"),
 )
 

@@ -92,6 +92,16 @@ class SandboxLimits(_Strict):
     pids: int | None = Field(None, ge=1)
     file_size_bytes: int | None = Field(None, ge=1)
     open_files: int | None = Field(None, ge=1)
+    # Hosts `web_fetch` and `research` may reach (`*.example.com` for subdomains); None: any
+    # public host. Installed marketplace agents get their package's declared destinations.
+    network_allow: list[Annotated[str, Field(min_length=1, max_length=253)]] | None = Field(
+        None, max_length=64
+    )
+    # Packages `pip_install` may install, within the operator's CAPE_PIP_ALLOW; None: any of
+    # those. Installed marketplace agents get their package's declared `pip` packages.
+    pip_allow: list[Annotated[str, Field(min_length=1, max_length=100)]] | None = Field(
+        None, max_length=64
+    )
 
 
 class KnowledgeSpec(_Strict):

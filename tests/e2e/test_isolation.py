@@ -41,6 +41,7 @@ from tests.e2e.agent_support import spec
 from tests.e2e.audit_support import audit_count
 from tests.events.support import routed
 from tests.harness import new_api_key
+from tests.marketplace.support import package as mp_package
 from tests.tokens.jwks_server import AUDIENCE, HS_SECRET, ISSUER, claims, hand_signed
 
 WRITE_METHODS = {"post", "put", "patch", "delete"}
@@ -132,6 +133,23 @@ def bodies(tag: str) -> dict[tuple[str, str], Callable[[TeamOne], dict[str, Any]
         ("post", "/v1/locks/{resource}/release"): lambda t: {
             "json": {"token": t.ids["lock_token"]}
         },
+        # The catalogue is public: team 2 publishes and reviews in its own name; installs,
+        # updates, pins and yanks aimed at team 1's install or package are 404s.
+        ("post", "/v1/marketplace/packages"): lambda t: {"json": mp_package(f"{fresh}-pkg")},
+        ("post", "/v1/marketplace/installs"): lambda t: {
+            "json": {"package": f"{fresh}-none", "accept_permissions": []}
+        },
+        ("post", "/v1/marketplace/installs/{package}/update"): lambda t: {"json": {}},
+        ("post", "/v1/marketplace/installs/{package}/pin"): lambda t: {"json": {"pinned": True}},
+        ("post", "/v1/marketplace/packages/{package}/versions/{version}/yank"): lambda t: {
+            "json": {"reason": "two"}
+        },
+        ("post", "/v1/marketplace/packages/{package}/reviews"): lambda t: {
+            "json": {"stars": 3, "text": "two"}
+        },
+        ("post", "/v1/marketplace/packages/{package}/reviews/{user_id}/reply"): lambda t: {
+            "json": {"text": "two"}
+        },
     }  # fmt: skip
 
 
@@ -193,6 +211,14 @@ async def make_team_one(api: Api, settings: Settings, tag: str) -> TeamOne:
         f"/v1/locks/r1-{tag}/acquire", json={"holder": f"{marker}-holder", "ttl_seconds": 3600}
     )
     assert lock.status_code == 200, lock.text
+    package = f"p1-{tag}"  # public by design: it holds no marker
+    published_package = await owner.post("/v1/marketplace/packages", json=mp_package(package))
+    assert published_package.status_code == 201, published_package.text
+    installed = await owner.post(
+        "/v1/marketplace/installs",
+        json={"package": package, "accept_permissions": ["tool:write_file"]},
+    )
+    assert installed.status_code == 201, installed.text
     prefixes = [k["prefix"] for k in (await owner.get("/v1/keys")).json()]
     return TeamOne(
         ids={
@@ -201,7 +227,7 @@ async def make_team_one(api: Api, settings: Settings, tag: str) -> TeamOne:
             "key_id": viewer_key.json()["id"], "team_id": team_id,
             "user_id": added.json()["user_id"], "event_id": event.json()["id"],
             "hook_id": hook.json()["id"], "resource": f"r1-{tag}",
-            "lock_token": lock.json()["token"],
+            "lock_token": lock.json()["token"], "package": package,
         },
         forbidden=[marker, owner_name, viewer_name, *prefixes, hook.json()["secret"]],
         owner=owner,
@@ -229,6 +255,8 @@ async def state_of(team: TeamOne) -> dict[str, Any]:
         "hooks": "/v1/hooks",
         "lock": f"/v1/locks/{ids['resource']}",
         "locks": "/v1/locks",
+        "installs": "/v1/marketplace/installs",
+        "lockfile": "/v1/marketplace/lockfile",
     }
     state: dict[str, Any] = {}
     for name, url in reads.items():
@@ -264,6 +292,11 @@ def request_of(
                 value = "iso.event"
             elif name == "resource":  # a name within each team, not an id: team 2's own lock
                 value = team.ids[name]
+            elif name == "version" and path.startswith("/v1/marketplace/"):
+                value = team.ids[name]  # a public package's version: the package rule decides
+            elif name == "package":  # the catalogue is public; a team's installs are not
+                value = team.ids[name]
+                aimed = aimed or "/installs/" in path or path.endswith("/yank")
             else:
                 assert name in team.ids, f"{method.upper()} {path}: cannot fill path param {name!r}"
                 value, aimed = team.ids[name], True

@@ -1,0 +1,1 @@
+"""The agent marketplace: publish, discover, install, review and measure packages."""
