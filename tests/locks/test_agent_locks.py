@@ -83,7 +83,8 @@ async def test_tasks_of_one_device_run_one_after_the_other_with_growing_fences(
     waiting = await event(settings, second, "lock-waiting")
     assert waiting["resource"] == f"device:{device}" and waiting["position"] == 1, waiting
     assert "device" in waiting["reason"]
-    assert (await api.http.get(f"/v1/tasks/{second}")).json()["status"] == "queued"
+    view = (await api.http.get(f"/v1/tasks/{second}")).json()
+    assert view["status"] == "queued" and view["waiting_for"] == waiting, view
     # Another device is not held back: its task reaches its approval while the first waits.
     third = await start(api, fake_llm, agent, other)
     await wait_status(api, third, "input_required")
@@ -92,6 +93,7 @@ async def test_tasks_of_one_device_run_one_after_the_other_with_growing_fences(
 
     await approve(api, first)
     assert (await wait_task(api, first))["status"] == "succeeded"
+    assert (await api.http.get(f"/v1/tasks/{first}")).json()["waiting_for"] is None
     await approve(api, second)
     await approve(api, third)
     for task_id in (second, third):
@@ -155,7 +157,8 @@ async def test_max_concurrent_queues_tasks_beyond_it_with_the_reason(
     waiting = await event(settings, second, "lock-waiting")
     assert waiting["resource"] == f"agent:{agent}" and waiting["why"] == "max_concurrent"
     assert "max_concurrent" in waiting["reason"], waiting
-    assert (await api.http.get(f"/v1/tasks/{second}")).json()["status"] == "queued"
+    view = (await api.http.get(f"/v1/tasks/{second}")).json()
+    assert view["status"] == "queued" and view["waiting_for"]["why"] == "max_concurrent", view
     await approve(api, first)
     await approve(api, second)
     assert (await wait_task(api, second))["status"] == "succeeded"
