@@ -23,6 +23,7 @@ from temporalio import activity
 from temporalio.client import Client, WithStartWorkflowOperation, WorkflowUpdateFailedError
 from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDConflictPolicy
 from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError, RPCStatusCode
 
 from activities.heartbeat import heartbeating
 from cape.contracts.locks import (
@@ -105,9 +106,10 @@ class TaskLockActivities:
                 await asyncio.sleep(min(step, POLL_MAX))
 
     @activity.defn(name="renew_task_lock")
-    async def renew_lock(self, inp: TaskLockLease) -> bool:
-        """Extend the task's lease by `ttl_seconds`; False when the lease is already gone."""
-        return await self._lease(inp, RENEW_UPDATE, RenewInput(inp.token, inp.ttl_seconds))
+    async def renew_lock(self, inp: TaskLockLease) -> str:
+        """Extend the task's lease by `ttl_seconds`; its new expiry, "" when it is gone."""
+        grant = await self._lease(inp, RENEW_UPDATE, RenewInput(inp.token, inp.ttl_seconds))
+        return grant.expires_at if grant is not None else ""
 
     @activity.defn(name="release_task_lock")
     async def release_lock(self, inp: TaskLockLease) -> bool:
@@ -115,20 +117,28 @@ class TaskLockActivities:
 
         Gone: expired, or released by the lock's own watch of the task.
         """
-        return await self._lease(inp, RELEASE_UPDATE, ReleaseInput(inp.token, inp.reason))
+        grant = await self._lease(inp, RELEASE_UPDATE, ReleaseInput(inp.token, inp.reason))
+        return grant is not None
 
-    async def _lease(self, inp: TaskLockLease, update: str, arg: RenewInput | ReleaseInput) -> bool:
+    async def _lease(
+        self, inp: TaskLockLease, update: str, arg: RenewInput | ReleaseInput
+    ) -> Grant | None:
         handle = self.client.get_workflow_handle(
             lock_workflow_id(await self._team(inp.task_id), inp.resource)
         )
         try:
-            await handle.execute_update(update, arg, result_type=Grant)
+            grant: Grant = await handle.execute_update(update, arg, result_type=Grant)
         except WorkflowUpdateFailedError as exc:
             if isinstance(exc.cause, ApplicationError) and exc.cause.type == STALE_TOKEN:
                 log.info("task lock lease already gone", resource=inp.resource, update=update)
-                return False
+                return None
             raise
-        return True
+        except RPCError as exc:
+            if exc.status != RPCStatusCode.NOT_FOUND:
+                raise
+            log.info("task lock gone", resource=inp.resource, update=update)  # terminated
+            return None
+        return grant
 
     async def _acquire(self, team: str, inp: TaskLockInput) -> AcquireReply:
         start: WithStartWorkflowOperation[LockState, None] = WithStartWorkflowOperation(

@@ -11,7 +11,7 @@ ends. The lock's own watch of a holder task releases them too if the task is ter
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from temporalio import workflow
@@ -95,7 +95,9 @@ class TaskLocks(Bookkeeping):
                 ),
                 summary=f"wait for lock: {req.resource}",
             )
-        self._held.append(HeldLock(req.resource, grant.token, grant.fence, req.why))
+        self._held.append(
+            HeldLock(req.resource, grant.token, grant.fence, req.why, grant.expires_at)
+        )
         self._state.lock_fences[req.resource] = grant.fence
         data = {"resource": req.resource, "fence": grant.fence, "why": req.why,
                 "waited": reply.grant is None}  # fmt: skip
@@ -111,18 +113,31 @@ class TaskLocks(Bookkeeping):
             self._renewer = asyncio.create_task(self._renew_loop())
 
     async def _renew_loop(self) -> None:
+        """Renew every lease once half its length is left.
+
+        The expiry is carried across continue-as-new, so a run that began late in a lease
+        renews it at once rather than a half lease after its own start.
+        """
         ttl = self._task.tuning.lock_ttl_seconds
-        while True:
-            await workflow.sleep(timedelta(seconds=ttl / 2))
+        while self._held:
+            due = min(_renew_at(held, ttl) for held in self._held)
+            if (wait := due - workflow.now()) > timedelta(0):
+                await workflow.sleep(wait)
             for held in list(self._held):
-                kept = await workflow.execute_activity_method(
+                if _renew_at(held, ttl) > workflow.now():
+                    continue
+                expires = await workflow.execute_activity_method(
                     TaskLockActivities.renew_lock,
                     TaskLockLease(self._task.task_id, held.resource, held.token, ttl),
                     start_to_close_timeout=LOCK_CALL_TIMEOUT,
                     retry_policy=self._bookkeeping_retry(),
                 )
-                if not kept:  # its fence is stale now: a fence check refuses the task's writes
+                if not expires:  # its fence is stale now: a fence check refuses the task's writes
                     workflow.logger.warning("lock %s was lost (lease gone)", held.resource)
+                    self._held = [h for h in self._held if h is not held]
+                    self._state.lock_fences.pop(held.resource, None)
+                    continue
+                held.expires_at = expires
 
     async def _finish(
         self,
@@ -144,3 +159,10 @@ class TaskLocks(Bookkeeping):
                 summary=f"release lock: {held.resource}",
             )
         self._held = []
+
+
+def _renew_at(held: HeldLock, ttl: float) -> datetime:
+    """When to renew `held`: half a lease before it runs out (at once if its expiry is unknown)."""
+    if not held.expires_at:
+        return datetime.min.replace(tzinfo=UTC)
+    return datetime.fromisoformat(held.expires_at) - timedelta(seconds=ttl / 2)

@@ -107,6 +107,7 @@ class HeldLock:
     token: str
     fence: int
     why: str = "locks"
+    expires_at: str = ""  # ISO 8601: when the lease runs out unless renewed
 
 
 @dataclass

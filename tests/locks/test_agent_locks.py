@@ -11,14 +11,18 @@ import json
 import uuid
 from typing import Any
 
+from temporalio.client import Client
+from temporalio.worker import Replayer
+
 from cape.settings import Settings
 from cli.testing.fake_llm import FakeLLMServer, Script, Turn
 from cli.testing.scripts import Fault
 from tests.conftest import Api
-from tests.e2e.agent_support import publish, spec, wait_status
+from tests.e2e.agent_support import publish, spec, stack, wait_status
 from tests.e2e.tooling import call, events_of, pretty, results, wait_task
 from tests.locks.support import show, until
 from worker.group import WorkerGroup
+from workflows.agent_task import AgentTaskWorkflow
 
 DEVICE_INPUT = {
     "type": "object",
@@ -180,3 +184,41 @@ async def test_locks_that_do_not_render_refuse_the_task_naming_the_field(
     assert refused.status_code == 422, refused.text
     fields = {d["field"] for d in refused.json()["error"]["details"]}
     assert {"spec.locks.0", "spec.max_concurrent"} <= fields, refused.text
+
+
+async def test_locks_are_renewed_and_carried_across_continue_as_new(
+    client: Client, fake_llm: FakeLLMServer, settings: Settings
+) -> None:
+    echoes = [Turn(tool_calls=[call("shell", command="echo $CAPE_LOCK_FENCES")]) for _ in range(4)]
+    wait = Turn(tool_calls=[call("write_file", path="a.txt", content="a")])
+    async with stack(client, settings, history_events_limit=40, lock_max_ttl_seconds=2.0) as api:
+        data = spec(
+            tools=["shell", {"name": "write_file", "approval": True}],
+            input_schema=DEVICE_INPUT,
+            locks=["device:{{ input.device_id }}"],
+        )
+        agent = await publish(api, data)
+        device = f"d{uuid.uuid4().hex[:8]}"
+        task = await start(api, fake_llm, agent, device, [*echoes, wait, Turn(content="ok")])
+        await wait_status(api, task, "input_required")
+        first = await show(api.http, f"device:{device}")
+        assert first["holder"] == task, first
+
+        async def renewed() -> bool:  # the lease (2 s) outlives itself while the task waits
+            lock = await show(api.http, f"device:{device}")
+            assert lock["holder"] == task, lock
+            return bool(lock["lease_expires_at"] > first["lease_expires_at"])
+
+        await until(renewed)
+        await approve(api, task)
+        done = await wait_task(api, task)
+        assert done["status"] == "succeeded", pretty(done)
+    fence = (await event(settings, task, "lock-acquired"))["fence"]
+    seen = results(await events_of(settings, task, "tool-result"))
+    assert all(json.loads(r["content"].splitlines()[-1]) == {f"device:{device}": fence}
+               for r in seen[:4]), seen  # fmt: skip
+    history = await client.get_workflow_handle(task).fetch_history()
+    assert history.events[-1].HasField("workflow_execution_completed_event_attributes")
+    runs = [e async for e in client.list_workflows(f'WorkflowId = "{task}"')]
+    assert len(runs) >= 2, runs
+    await Replayer(workflows=[AgentTaskWorkflow]).replay_workflow(history)
