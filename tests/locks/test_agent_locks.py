@@ -13,6 +13,8 @@ import uuid
 from temporalio.client import Client
 from temporalio.worker import Replayer
 
+from activities.conversation import load_messages
+from cape.db.engine import create_engine, session_factory
 from cape.settings import Settings
 from cli.testing.fake_llm import FakeLLMServer, Script, Turn
 from cli.testing.scripts import Fault
@@ -60,6 +62,11 @@ async def test_tasks_of_one_device_run_one_after_the_other_with_growing_fences(
     [seen] = results(await events_of(settings, second, "tool-result"))
     echoed = seen["content"].split("fences=", 1)[1].splitlines()[0]
     assert json.loads(echoed) == {f"device:{device}": fences[1]}, seen
+    engine = create_engine(settings)
+    async with session_factory(engine)() as session:  # what the model reads first
+        messages = await load_messages(session, second, "system", before_step=2)
+    await engine.dispose()
+    assert f"device:{device} (fence {fences[1]})" in str(messages[1]["content"]), messages
     check = await api.http.get(f"/v1/locks/device:{device}/check", params={"fence": fences[1]})
     assert check.status_code == 200 and check.json()["current"] is False  # released since
 
