@@ -57,8 +57,9 @@ class TaskLocks(Bookkeeping):
         wanted = {req.resource: req for req in inp.locks}
         for resource in sorted(wanted):
             await self._acquire_one(inp, wanted[resource])
+            # Renewed from its grant on: the next lock's queue may take longer than a lease.
+            self._hold_locks(self._held)
         self._state.waiting_for = None
-        self._hold_locks(self._held)
 
     async def _acquire_one(self, inp: AgentTaskInput, req: LockRequest) -> None:
         tuning = inp.tuning
