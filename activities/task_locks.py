@@ -14,7 +14,7 @@ another worker retries the wait, and the task's place in the queue never moved.
 from __future__ import annotations
 
 import asyncio
-import time
+from datetime import UTC, datetime
 
 import structlog
 from sqlalchemy import select
@@ -84,7 +84,6 @@ class TaskLockActivities:
         """
         team = await self._team(inp.task_id)
         handle = self.client.get_workflow_handle(lock_workflow_id(team, inp.resource))
-        asked = time.monotonic()
         async with heartbeating():
             while True:
                 state: LockState = await handle.query(LOCK_STATE_QUERY, result_type=LockState)
@@ -93,11 +92,16 @@ class TaskLockActivities:
                 )
                 if grant is not None:
                     return grant
-                place = next(
-                    (i for i, w in enumerate(state.waiters, 1) if w.holder == inp.task_id), 0
+                place, waiter = next(
+                    ((i, w) for i, w in enumerate(state.waiters, 1) if w.holder == inp.task_id),
+                    (0, None),
                 )
-                if place == 0 or time.monotonic() - asked > inp.wait_seconds / 2:
-                    asked = time.monotonic()
+                left = (
+                    (datetime.fromisoformat(waiter.wait_until) - datetime.now(UTC)).total_seconds()
+                    if waiter is not None
+                    else 0.0
+                )
+                if left < inp.wait_seconds / 2:  # not queued, or half its wait is gone
                     reply = await self._acquire(team, inp)
                     if reply.grant is not None:
                         return reply.grant
