@@ -7,8 +7,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from cape.artifacts import INPUT_PREFIX
 from cape.contracts.steps import ChatMessage, ToolMessage, read_check, read_llm, read_tool
-from cape.db.models import Artifact, Task, TaskStep
-from cape.domain import StepKind
+from cape.db.models import Artifact, Task, TaskEvent, TaskStep
+from cape.domain import EventType, StepKind
 from cape.task_files import INPUT_DIR
 from cape.task_text import user_message
 
@@ -19,7 +19,8 @@ async def load_messages(
     """System prompt, the user's request, then every LLM, tool and check step before the step.
 
     A check step carries a message only when it asks the model to repair its answer. The
-    request names the files the task was given (in `input/`), so the model knows to read them.
+    request names the files the task was given (in `input/`), so the model knows to read them,
+    and the locks it holds with their fences (docs/locks.md).
     """
     task = await session.get(Task, task_id)
     if task is None:
@@ -35,6 +36,7 @@ async def load_messages(
     if files:
         listed = ", ".join(f"{INPUT_DIR}/{name}" for name in files)
         request += f"\n\nFiles given with this task (in the workspace): {listed}"
+    request += await _held_locks(session, task_id)
     messages: list[ChatMessage | ToolMessage] = [
         {"role": "system", "content": system_prompt},
         {"role": "user", "content": request},
@@ -62,3 +64,19 @@ async def load_messages(
                 {"role": "tool", "tool_call_id": tool["tool_call_id"], "content": tool["content"]}
             )
     return messages
+
+
+async def _held_locks(session: AsyncSession, task_id: str) -> str:
+    """The request's note on the task's locks and fences ("" when it holds none)."""
+    events = await session.scalars(
+        select(TaskEvent.data)
+        .where(TaskEvent.task_id == task_id, TaskEvent.type == EventType.LOCK_ACQUIRED)
+        .order_by(TaskEvent.seq)
+    )
+    held = [f"{d.get('resource')} (fence {d.get('fence')})" for d in events]
+    if not held:
+        return ""
+    return (
+        f"\n\nLocks this task holds: {', '.join(held)}. Pass a resource's fence with every "
+        "write to it; tools see them as JSON in the CAPE_LOCK_FENCES environment variable."
+    )

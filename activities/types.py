@@ -90,6 +90,7 @@ class ToolInput:
     limits: dict[str, Any] | None = None  # the agent's sandbox limits (clamped by the operator)
     allowed: list[str] | None = None  # the agent's tools; None: any registered tool
     denied: str | None = None  # a person refused the call: record this reason, run nothing
+    lock_fences: dict[str, int] | None = None  # the task's locks: `CAPE_LOCK_FENCES` in tools
 
 
 @dataclass

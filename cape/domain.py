@@ -107,6 +107,8 @@ class EventType(StrEnum):
     INPUT_REQUIRED = "input-required"
     INPUT_RECEIVED = "input-received"
     INPUT_EXPIRED = "input-expired"
+    LOCK_WAITING = "lock-waiting"  # the task waits for a lock before its first step
+    LOCK_ACQUIRED = "lock-acquired"
 
 
 TERMINAL_EVENT_TYPES = frozenset(

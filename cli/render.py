@@ -25,6 +25,8 @@ NOTICES: dict[str, Callable[[dict[str, Any]], str]] = {
     "workspace-restored": lambda d: f"workspace restored from {d.get('snapshot')}",
     "artifact-created": lambda d: f"artifact {d.get('name')} ({d.get('media_type')})",
     "citation": lambda d: f"source: {d.get('title') or ''} {d.get('url')}".strip(),
+    "lock-waiting": lambda d: str(d.get("reason") or f"waiting for lock {d.get('resource')}"),
+    "lock-acquired": lambda d: f"lock {d.get('resource')} acquired (fence {d.get('fence')})",
 }
 
 

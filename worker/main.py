@@ -19,6 +19,7 @@ from activities.guide import GuideActivities
 from activities.llm import LlmActivities
 from activities.locks import LockActivities
 from activities.task import TaskActivities, host_queue
+from activities.task_locks import TaskLockActivities
 from activities.tools.run import ToolActivities
 from cape.artifacts import ArtifactStore
 from cape.db.engine import create_engine, readonly_session_factory, session_factory
@@ -62,6 +63,7 @@ def build_activities(
     guide = GuideActivities(sessions, settings.docs_dir)
     events = EventActivities(sessions, settings)
     locks = LockActivities(sessions, client)
+    task_locks = TaskLockActivities(sessions, settings, client)
     return [
         task.setup_workspace,
         task.restore_workspace,
@@ -75,6 +77,10 @@ def build_activities(
         events.route_event,
         locks.save_lock,
         locks.watch_holder,
+        task_locks.request_lock,
+        task_locks.await_lock,
+        task_locks.renew_lock,
+        task_locks.release_lock,
     ]
 
 

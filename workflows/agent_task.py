@@ -43,6 +43,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.failover import Failover
     from workflows.human_input import HumanInput, TaskEnded
     from workflows.rules import check_answer, describe, host_lost, models, tool_summary
+    from workflows.task_locks import TaskLocks
     from workflows.types import (
         AgentTaskInput,
         AgentTaskResult,
@@ -57,7 +58,7 @@ OUTPUT_RETRIES = 2  # how often the model may repair an answer that misses the o
 
 
 @workflow.defn(name=AGENT_TASK_WORKFLOW)
-class AgentTaskWorkflow(HumanInput, Failover):
+class AgentTaskWorkflow(HumanInput, Failover, TaskLocks):
     """Workspace setup, then LLM turns and the tool calls they ask for, until an answer."""
 
     @workflow.query(name=STATE_QUERY)
@@ -114,7 +115,11 @@ class AgentTaskWorkflow(HumanInput, Failover):
                 if inp.timeout_seconds:
                     deadline = workflow.now() + timedelta(seconds=inp.timeout_seconds)
                     self._state.limits["deadline"] = deadline.isoformat()
+                if inp.registration is None:  # still `queued` while it waits for a lock
+                    await self._acquire_locks(inp)
                 self._ws = await self._setup(inp)
+                if inp.registration is not None:  # a schedule's run has its row only now
+                    await self._acquire_locks(inp)
             self._set_status(TaskStatus.RUNNING)
             if inp.mode == TaskMode.RETRIEVAL:
                 output = await self._retrieve(inp)
@@ -233,7 +238,9 @@ class AgentTaskWorkflow(HumanInput, Failover):
                 result = await self._step(
                     name,
                     ToolActivities.run_tool,
-                    ToolInput(ref, self._ws.path, call, inp.tool_limits, inp.tools, denied),
+                    ToolInput(
+                        ref, self._ws.path, call, inp.tool_limits, inp.tools, denied, self._fences
+                    ),
                     inp.tuning.tool_timeout_seconds,
                     task_queue=queue,
                     summary=summary,
@@ -268,6 +275,7 @@ class AgentTaskWorkflow(HumanInput, Failover):
             limits=state.limits,
             runs=state.runs,
             fallbacks=state.fallbacks,
+            locks=self._held,
         )
         workflow.logger.info("continuing as new after step %s", self._step_no)
         workflow.continue_as_new(
@@ -281,3 +289,4 @@ class AgentTaskWorkflow(HumanInput, Failover):
         state.steps, state.llm_turns, state.usage = carry.steps, carry.llm_turns, carry.usage
         state.limits, state.fallbacks, state.runs = carry.limits, carry.fallbacks, carry.runs + 1
         state.model = models(self._task)[self._model_index].name
+        self._hold_locks(carry.locks)

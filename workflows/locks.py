@@ -105,6 +105,10 @@ class LockWorkflow:
         A holder that holds the lock gets its grant again; one that waits keeps its place.
         """
         now = workflow.now()
+        if inp.capacity and inp.capacity != self.state.capacity:
+            # A task's agent semaphore carries its `max_concurrent`: a changed spec resizes it.
+            self.state.capacity = inp.capacity
+            self._touch()
         self._tick(now)
         if (held := rules.holding(self.state, inp.holder)) is not None:
             return AcquireReply("granted", grant=held)
@@ -130,8 +134,8 @@ class LockWorkflow:
     def _check_acquire(self, inp: AcquireInput) -> None:
         if inp.priority not in PRIORITY_RANK or inp.kind not in {k.value for k in HolderKind}:
             raise ValueError(f"bad priority {inp.priority!r} or holder kind {inp.kind!r}")
-        if inp.ttl_seconds <= 0 or inp.wait_seconds < 0:
-            raise ValueError("ttl_seconds must be > 0, wait_seconds >= 0")
+        if inp.ttl_seconds <= 0 or inp.wait_seconds < 0 or inp.capacity < 0:
+            raise ValueError("ttl_seconds must be > 0, wait_seconds and capacity >= 0")
         known = rules.holding(self.state, inp.holder) or rules.queued(self.state, inp.holder)[1]
         if known is None and inp.wait_seconds > 0 and len(self.state.waiters) >= inp.max_waiters:
             raise ApplicationError(

@@ -34,6 +34,8 @@ class TaskState:
     pending_input: PendingQuestion | None = None  # the approval or budget question, if any
     fallbacks: list[Fallback] = field(default_factory=list)  # model switches and why
     runs: int = 1  # workflow runs so far (continue-as-new)
+    waiting_for: str | None = None  # the lock a queued task waits for, and why
+    lock_fences: dict[str, int] = field(default_factory=dict)  # the locks it holds
 
 
 @dataclass

@@ -69,6 +69,7 @@ class ToolContext:
         emit_output: Callable[[str], Awaitable[None]],
         limits: dict[str, Any] | None = None,
         publish_event: EventPublisher | None = None,
+        env: dict[str, str] | None = None,
     ) -> None:
         self.task_id = task_id
         self.step_no = step_no
@@ -79,6 +80,7 @@ class ToolContext:
         self.emit_output = emit_output  # streams a `tool-output-delta` event
         self.limits = limits or {}  # the agent's sandbox limit overrides
         self.publish_event = publish_event  # given by the worker (worker/events.py)
+        self.env = env or {}  # extra variables of sandboxed programs (`CAPE_LOCK_FENCES`)
 
 
 Handler = Callable[[ToolContext, dict[str, Any]], Awaitable[ToolOutput]]

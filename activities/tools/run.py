@@ -199,6 +199,8 @@ class ToolActivities:
             emit_output=stream.write,
             limits=inp.limits,
             publish_event=self.publish_event,
+            # The fences of the task's locks: a program passes its resource's with each write.
+            env={"CAPE_LOCK_FENCES": json.dumps(inp.lock_fences)} if inp.lock_fences else None,
         )
         try:
             async with heartbeating():

@@ -94,7 +94,7 @@ async def run_logged(
             argv,
             workspace=ctx.workspace,
             limits=limits,
-            env=SANDBOX_ENV,
+            env={**SANDBOX_ENV, **ctx.env},
             read_only=read_only,
             on_output=ctx.emit_output,
             log_path=log_path,

@@ -102,3 +102,23 @@ def _budgets(task: Task) -> Budgets:
         "max_tokens": limits.get("max_tokens"),
         "max_cost": limits.get("max_cost"),
     }
+
+
+async def lock_wait(reads: async_sessionmaker[AsyncSession], task: Task) -> dict[str, Any] | None:
+    """What a `queued` task waits for, None when it waits for no lock.
+
+    Its last `lock-waiting` event, unless a `lock-acquired` came after it.
+    """
+    if task.status != TaskStatus.QUEUED:
+        return None
+    kinds = (EventType.LOCK_WAITING, EventType.LOCK_ACQUIRED)
+    async with reads() as session:
+        last = await session.scalar(
+            select(TaskEvent)
+            .where(TaskEvent.task_id == task.id, TaskEvent.type.in_(kinds))
+            .order_by(TaskEvent.seq.desc())
+            .limit(1)
+        )
+    if last is None or last.type != EventType.LOCK_WAITING:
+        return None
+    return dict(last.data)

@@ -21,6 +21,7 @@ from api.deps import (
 from api.tasks.body import form_schema, read_task_request
 from api.tasks.cancel import cancel_task as cancel_owned_task
 from api.tasks.live import progress, wait_for_end
+from api.tasks.progress import lock_wait
 from api.tasks.queries import task_filters, task_page, task_steps
 from api.tasks.schemas import StepOut, TaskOut, TaskPage, TaskStatus
 from api.tasks.service import start_task
@@ -112,7 +113,8 @@ async def get_task(
 
     `live` is read from the task's rows; with `live=true` it is the workflow's `state` query.
     """
-    return task_out(task, settings, await progress(temporal, reads, task, live))
+    waiting = await lock_wait(reads, task)
+    return task_out(task, settings, await progress(temporal, reads, task, live), None, waiting)
 
 
 @router.get("/{task_id}/steps", response_model=list[StepOut])
@@ -146,4 +148,5 @@ async def wait_for_task(
 ) -> TaskOut:
     """Wait up to `timeout` seconds for the task to end, then return it (ended or not)."""
     task = await wait_for_end(temporal, reads, principal, task, timeout)
-    return task_out(task, settings, await progress(temporal, reads, task, live))
+    waiting = await lock_wait(reads, task)
+    return task_out(task, settings, await progress(temporal, reads, task, live), None, waiting)

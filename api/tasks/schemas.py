@@ -126,6 +126,11 @@ class TaskOut(BaseModel):
     warnings: list[str] = Field(
         default_factory=list, description="E.g. the agent version is deprecated."
     )
+    waiting_for: dict[str, Any] | None = Field(
+        None,
+        description="A `queued` task waiting for a lock (docs/locks.md): `resource`, its "
+        "`position` when it queued, `why` and `reason`, from its `lock-waiting` event.",
+    )
     live: LiveState | None = None
     links: dict[str, str] = Field(default_factory=dict)
 

@@ -134,6 +134,7 @@ async def _create(
         fields = ", ".join(p["field"] for p in problems)
         raise InvalidInput(f"invalid input for agent {spec.name!r}: {fields}", details=problems)
     spec.render_prompt(body.input)  # a template that fails on this input: 422 before the row
+    spec.render_locks(body.input)  # so do its locks (`spec.locks.<i>`)
     for at, choice in enumerate([spec.model, *spec.model.fallbacks]):
         where = "model.provider" if at == 0 else f"model.fallbacks.{at - 1}.provider"
         check_provider(settings, choice.provider, f"spec.{where}")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from api.tasks.schemas import LiveState, TaskOut, Usage
 from cape.db.models import Task
 from cape.domain import TaskStatus
@@ -26,6 +28,7 @@ def task_out(
     settings: Settings,
     live: LiveState | None = None,
     warnings: list[str] | None = None,
+    waiting_for: dict[str, Any] | None = None,
 ) -> TaskOut:
     """The API view of a task row (with the live workflow state when given)."""
     base = f"{settings.base_url}/v1/tasks/{task.id}"
@@ -35,7 +38,7 @@ def task_out(
         usage=task_usage(task), model=task.model, max_steps=task.max_steps,
         limits=task.limits, pending_input=task.pending_input, warnings=warnings or [],
         created_at=task.created_at, started_at=task.started_at, finished_at=task.finished_at,
-        last_event_seq=task.last_seq, live=live,
+        last_event_seq=task.last_seq, live=live, waiting_for=waiting_for,
         parent_id=task.parent_id, relation=task.relation, schedule_id=task.schedule_id,
         event_id=task.event_id,
         trace_id=task.trace_id,

@@ -119,6 +119,7 @@ class AcquireInput:
     ttl_seconds: float = 60.0
     wait_seconds: float = 0.0
     max_waiters: int = 1000
+    capacity: int = 0  # above 0: the lock's capacity from now on (an agent's max_concurrent)
 
 
 @dataclass
@@ -160,3 +161,26 @@ class SaveInput:
     """The lock's state to copy into the `locks` table."""
 
     state: LockState
+
+
+@dataclass
+class TaskLockInput:
+    """A task asks for one of its locks (holder: the task id, a task holder of its team)."""
+
+    task_id: str
+    resource: str
+    capacity: int = 1
+    priority: str = LockPriority.NORMAL.value
+    ttl_seconds: float = 86_400.0
+    wait_seconds: float = 86_400.0
+
+
+@dataclass
+class TaskLockLease:
+    """A task renews (`ttl_seconds` > 0) or releases (`ttl_seconds` 0) a lease it holds."""
+
+    task_id: str
+    resource: str
+    token: str
+    ttl_seconds: float = 0.0
+    reason: str = "task-ended"

@@ -82,6 +82,32 @@ class ActivityTuning:
     host_timeout_seconds: float = 60.0  # how long a step waits for its workspace's host
     input_timeout_seconds: float = 86400.0  # how long an approval or budget question waits
     history_events_limit: int = 0  # continue-as-new past this many events (0: when suggested)
+    lock_ttl_seconds: float = 86400.0  # the lease of a task's locks, renewed at half of it
+    lock_wait_seconds: float = 86400.0  # a waiting task asks again before this runs out
+
+
+@dataclass
+class LockRequest:
+    """A lock the task holds while it runs (docs/locks.md): a resource of its team's.
+
+    `capacity` above 1 makes the lock a counting semaphore (an agent's `max_concurrent`);
+    `why` says where it came from: `locks` (the spec), `max_concurrent` or `concurrency_key`.
+    """
+
+    resource: str
+    capacity: int = 1
+    why: str = "locks"
+
+
+@dataclass
+class HeldLock:
+    """A lock the task was granted: its resource, lease token and fence."""
+
+    resource: str
+    token: str
+    fence: int
+    why: str = "locks"
+    expires_at: str = ""  # ISO 8601: when the lease runs out unless renewed
 
 
 @dataclass
@@ -97,6 +123,7 @@ class Carry:
     limits: Budgets
     runs: int
     fallbacks: list[Fallback] = field(default_factory=list)
+    locks: list[HeldLock] = field(default_factory=list)  # held across continue-as-new
 
 
 @dataclass
@@ -136,3 +163,6 @@ class AgentTaskInput:
     mode: TaskMode = TaskMode.LLM
     retrieval: dict[str, Any] | None = None
     carry: Carry | None = None  # set when this run continues an earlier one
+    # Acquired in sorted order before the first step and held to the end (docs/locks.md).
+    locks: list[LockRequest] = field(default_factory=list)
+    lock_priority: str = "normal"  # the event's priority for a task an event started

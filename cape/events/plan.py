@@ -5,14 +5,16 @@ The routing activity records this plan; the trigger dry-run returns it as is.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from cape.contracts.locks import valid_resource
 from cape.errors import InvalidInput
 from cape.events.ids import EventStatus, Priority, RouteStatus
 from cape.events.mapping import MappingError, map_input
 from cape.events.match import filter_matches, type_matches
-from cape.registry.spec import AgentSpec
+from cape.registry.spec import AgentSpec, Trigger
 from cape.registry.validate import input_problems
 
 
@@ -61,9 +63,33 @@ def plan_agent(spec: AgentSpec, event: dict[str, Any]) -> RoutePlan | None:
         return RoutePlan(*base, RouteStatus.FAILED, priority, mapped, reason, problems)
     try:
         spec.render_prompt(mapped)
+        spec.render_locks(mapped)
+        concurrency_lock(spec.name, fired, event)
     except InvalidInput as exc:
         return RoutePlan(*base, RouteStatus.FAILED, priority, mapped, exc.message)
+    except MappingError as exc:
+        return RoutePlan(*base, RouteStatus.FAILED, priority, mapped, str(exc))
     return RoutePlan(*base, RouteStatus.STARTED, priority, mapped)
+
+
+def concurrency_lock(agent: str, trigger: Trigger, event: dict[str, Any]) -> str | None:
+    """The lock of the trigger's rendered `concurrency_key`, None without one.
+
+    `concurrency:<agent>:<event pattern>:<key>`: its tasks with the same key run one at a time.
+
+    A key that renders empty or with characters a resource name cannot hold is a MappingError.
+    """
+    if trigger.concurrency_key is None:
+        return None
+    key = str(map_input({"key": trigger.concurrency_key}, event)["key"]).strip()
+    pattern = re.sub(r"[^A-Za-z0-9._:@+=-]", "_", trigger.event)
+    name = f"concurrency:{agent}:{pattern}:{key}"
+    if not key or not valid_resource(name):
+        raise MappingError(
+            f"trigger concurrency_key renders {key!r}: not a resource name part (letters, "
+            "digits and ._:@+=-, with the agent and event at most 200 characters)"
+        )
+    return name
 
 
 def outcome(routes: list[RoutePlan]) -> tuple[EventStatus, str | None]:

@@ -16,11 +16,12 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cape.contracts.events import TaskLaunch
+from cape.contracts.task_input import LockRequest
 from cape.db.agent_models import Agent, AgentVersion
 from cape.db.event_models import Event, EventRoute
 from cape.db.models import Task, utcnow
 from cape.events.ids import EventStatus, Priority, RouteStatus, event_task_id
-from cape.events.plan import RoutePlan, outcome, plan_agent
+from cape.events.plan import RoutePlan, concurrency_lock, outcome, plan_agent
 from cape.registry.resolve import load_spec, spec_of
 from cape.registry.spec import AgentSpec
 from cape.registry.store import VersionStatus, default_row
@@ -115,6 +116,7 @@ async def launches(session: AsyncSession, settings: Settings, event_id: str) -> 
     routes = await session.scalars(
         select(EventRoute).where(EventRoute.event_id == event_id, EventRoute.task_id.is_not(None))
     )
+    event = await session.get(Event, event_id)
     found = []
     for route in routes:
         task = await session.get(Task, route.task_id)
@@ -122,6 +124,13 @@ async def launches(session: AsyncSession, settings: Settings, event_id: str) -> 
             continue
         spec = await load_spec(session, task.agent, task.agent_version)
         inp = workflow_input(settings, NewTask.of(task), spec)
+        inp.lock_priority = route.priority
+        trigger = next((t for t in spec.triggers if t.event == route.trigger), None)
+        if event is not None and trigger is not None:
+            # The route started, so the key rendered when it was planned: it renders again.
+            lock = concurrency_lock(spec.name, trigger, event_view(event))
+            if lock is not None:
+                inp.locks.append(LockRequest(lock, 1, "concurrency_key"))
         found.append(TaskLaunch(inp, task.team_id, Priority(route.priority).key))
     return found
 

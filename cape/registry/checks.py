@@ -21,6 +21,22 @@ from cape.tool_names import TOOL_NAMES
 # Autoescape off: the output is a prompt, not HTML. Undefined renders "" and chains.
 TEMPLATES = SandboxedEnvironment(autoescape=False, undefined=ChainableUndefined)
 
+
+class EmptyPart(ValueError):
+    """A placeholder of a lock name rendered empty (`device:` for a missing device id)."""
+
+
+def _non_empty(value: Any) -> Any:
+    if value is None or str(value).strip() == "":
+        raise EmptyPart("a placeholder renders empty for this input")
+    return value
+
+
+# Lock names: the prompt's templating, but every `{{ ... }}` must render something.
+LOCK_TEMPLATES = SandboxedEnvironment(
+    autoescape=False, undefined=ChainableUndefined, finalize=_non_empty
+)
+
 Problem = dict[str, str]
 SEMVER = "not a semantic version (MAJOR.MINOR.PATCH[-pre][+build])"
 RESERVED_NAMES = frozenset({"import", "triggers"})  # /v1/agents/import, /v1/agents/triggers/...
@@ -99,6 +115,7 @@ def semantic_problems(data: dict[str, Any], prefix: str) -> list[Problem]:
             field = _path(prefix, key, where) if where else _path(prefix, key)
             problems.append({"field": field, "message": why})
     problems.extend(binding_problems(data.get("output_schema"), _path(prefix, "output_schema")))
+    problems.extend(_template_list_problems(data, prefix))
     problems.extend(_tool_problems(data.get("tools"), prefix))
     problems.extend(_fallback_problems(data.get("model"), prefix))
     return problems
@@ -144,3 +161,21 @@ def _fallback_problems(model: Any, prefix: str) -> list[Problem]:
             continue
         problems.append({"field": _path(prefix, "model", "fallbacks", index), "message": why})
     return problems
+
+
+def _template_list_problems(data: dict[str, Any], prefix: str) -> list[Problem]:
+    """Lock names and triggers' concurrency keys that are not valid Jinja templates."""
+    found: list[tuple[str, Any]] = []
+    if isinstance(data.get("locks"), list):
+        found += [(_path(prefix, "locks", i), s) for i, s in enumerate(data["locks"])]
+    if isinstance(data.get("triggers"), list):
+        found += [
+            (_path(prefix, "triggers", i, "concurrency_key"), t.get("concurrency_key"))
+            for i, t in enumerate(data["triggers"])
+            if isinstance(t, dict)
+        ]
+    return [
+        {"field": field, "message": why}
+        for field, source in found
+        if isinstance(source, str) and (why := template_problem(source)) is not None
+    ]

@@ -13,8 +13,14 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from cape.contracts.locks import valid_resource
 from cape.errors import InvalidInput
-from cape.registry.checks import TEMPLATES, semantic_problems, validation_problems
+from cape.registry.checks import (
+    LOCK_TEMPLATES,
+    TEMPLATES,
+    semantic_problems,
+    validation_problems,
+)
 from cape.safe_text import check_text
 
 NAME_PATTERN = r"^[a-z][a-z0-9-]{1,62}[a-z0-9]$"
@@ -25,6 +31,7 @@ PROVIDER_PATTERN = r"^[a-z][a-z0-9_-]{0,63}$"
 
 Tag = Annotated[str, Field(min_length=1, max_length=64)]
 Goal = Annotated[str, Field(min_length=1, max_length=1000)]
+LockName = Annotated[str, Field(min_length=1, max_length=500)]
 
 
 class _Strict(BaseModel):
@@ -71,6 +78,9 @@ class Trigger(_Strict):
     input: dict[str, Any] | None = None
     priority: Literal["critical", "high", "normal", "low"] | None = None
     debounce_seconds: int | None = Field(None, ge=1, le=86_400)
+    # Tasks of this trigger with the same rendered key run one at a time (a Jinja template
+    # over `event`; the lock `concurrency:<agent>:<event>:<key>`).
+    concurrency_key: str | None = Field(None, min_length=1, max_length=500)
 
 
 class Limits(_Strict):
@@ -130,6 +140,9 @@ class AgentSpec(_Strict):
     sandbox_limits: SandboxLimits | None = None
     knowledge: KnowledgeSpec | None = None
     config: dict[str, Any] = Field(default_factory=dict)
+    # Resources each task holds while it runs, templates over `input` (docs/locks.md).
+    locks: list[LockName] = Field(default_factory=list, max_length=16)
+    max_concurrent: int | None = Field(None, ge=1, le=10_000)  # running tasks of the agent
 
     @property
     def tool_names(self) -> list[str]:
@@ -167,9 +180,43 @@ class AgentSpec(_Strict):
                 message, details=[{"field": "spec.system_prompt", "message": message}]
             ) from None
 
+    def render_locks(self, input: dict[str, Any]) -> list[str]:
+        """The resource names of `locks:` rendered like the system prompt, with `input`.
+
+        A template that fails, renders empty or to an invalid resource name is an InvalidInput
+        naming `spec.locks.<i>`.
+        """
+        names, problems = [], []
+        for index, source in enumerate(self.locks):
+            field = f"spec.locks.{index}"
+            try:
+                name = LOCK_TEMPLATES.from_string(source).render(
+                    input=input, agent={"name": self.name, "version": self.version},
+                    config=self.config,
+                ).strip()  # fmt: skip
+            except Exception as exc:  # the sandbox raises SecurityError; filters raise anything
+                message = f"the lock {source!r} failed to render: {exc}"
+                problems.append({"field": field, "message": message})
+                continue
+            if not valid_resource(name):
+                why = "renders empty" if not name else f"renders {name[:250]!r}, not"
+                message = (
+                    f"the lock {source!r} {why} a resource name (1-200 letters, digits and "
+                    "._:@+=-, starting with a letter or digit) for this input"
+                )
+                problems.append({"field": field, "message": message})
+                continue
+            names.append(name)
+        if problems:
+            fields = ", ".join(p["field"] for p in problems)
+            raise InvalidInput(f"the agent's locks do not render: {fields}", details=problems)
+        return names
+
     def to_data(self) -> dict[str, Any]:
         """The spec as JSON data in YAML key order, unset optional parts left out."""
         data = self.model_dump(mode="json", exclude_none=True)
+        if not data.get("locks"):
+            data.pop("locks", None)  # specs from before `locks:` keep their exact form
         data["tools"] = [
             tool if tool.get("approval") else tool["name"] for tool in data.get("tools", [])
         ]

@@ -7,7 +7,15 @@ the input and the workflow starts the task by reference (docs/architecture.md).
 
 from __future__ import annotations
 
-from cape.contracts.task_input import ActivityTuning, AgentTaskInput, ModelChoice, TaskRegistration
+from typing import Any
+
+from cape.contracts.task_input import (
+    ActivityTuning,
+    AgentTaskInput,
+    LockRequest,
+    ModelChoice,
+    TaskRegistration,
+)
 from cape.domain import TaskMode
 from cape.llm.providers import is_configured
 from cape.registry.output_binding import bind_output_schema
@@ -51,6 +59,7 @@ def workflow_input(settings: Settings, task: NewTask, spec: AgentSpec) -> AgentT
         # Bound to this input: `x-cape-equals-input` properties must echo it (output_binding).
         output_schema=bind_output_schema(spec.output_schema, task.input),
         tuning=tuning(settings),
+        locks=task_locks(spec, task.input),
     )
     if spec.knowledge is not None and not is_configured(settings, provider):
         # No model to ask: an agent with a knowledge base still answers from retrieval alone.
@@ -63,6 +72,20 @@ def workflow_input(settings: Settings, task: NewTask, spec: AgentSpec) -> AgentT
             "top_k": spec.knowledge.top_k,
         }
     return inp
+
+
+def task_locks(spec: AgentSpec, input: dict[str, Any]) -> list[LockRequest]:
+    """The locks a task of `spec` holds while it runs.
+
+    Its `locks:` rendered with `input`, and its agent's semaphore (`agent:<name>`, capacity
+    `max_concurrent`) when it has one.
+
+    A lock that does not render to a resource name is an InvalidInput naming `spec.locks.<i>`.
+    """
+    locks = [LockRequest(name) for name in spec.render_locks(input)]
+    if spec.max_concurrent is not None:
+        locks.append(LockRequest(f"agent:{spec.name}", spec.max_concurrent, "max_concurrent"))
+    return locks
 
 
 def scheduled_input(settings: Settings, reg: TaskRegistration, spec: AgentSpec) -> AgentTaskInput:
@@ -102,4 +125,6 @@ def tuning(settings: Settings) -> ActivityTuning:
         host_timeout_seconds=settings.host_timeout_seconds,
         input_timeout_seconds=settings.input_timeout_seconds,
         history_events_limit=settings.history_events_limit,
+        lock_ttl_seconds=settings.lock_max_ttl_seconds,
+        lock_wait_seconds=max(settings.lock_max_wait_seconds, 60.0),
     )

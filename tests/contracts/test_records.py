@@ -22,6 +22,7 @@ from activities.checks import CheckActivities
 from activities.guide import GuideActivities
 from activities.llm import LlmActivities
 from activities.task import TaskActivities
+from activities.task_locks import TaskLockActivities
 from activities.tools.run import ToolActivities
 from activities.types import MarkInput, Usage, WorkspaceResult
 from api.tasks.schemas import LiveState
@@ -34,7 +35,10 @@ CORPUS = Path(__file__).parents[1] / "replay" / "histories"
 HISTORIES = sorted(CORPUS.rglob("*.json"))
 IDS = [str(p.relative_to(CORPUS).with_suffix("")) for p in HISTORIES]
 CONVERTER = DataConverter.default.payload_converter
-ACTIVITY_CLASSES = (TaskActivities, LlmActivities, ToolActivities, GuideActivities, CheckActivities)
+ACTIVITY_CLASSES = (
+    TaskActivities, LlmActivities, ToolActivities, GuideActivities, CheckActivities,
+    TaskLockActivities,
+)  # fmt: skip
 
 
 def activity_inputs() -> dict[str, type]:
@@ -97,6 +101,7 @@ def test_every_activity_of_the_workflow_has_a_typed_input() -> None:
     assert set(activity_inputs()) == {
         "setup_workspace", "restore_workspace", "mark_task", "record_event", "finish_task",
         "call_llm", "run_tool", "answer_from_docs", "check_output",
+        "request_task_lock", "await_task_lock", "renew_task_lock", "release_task_lock",
     }  # fmt: skip
 
 

@@ -175,7 +175,11 @@ async def test_debounced_trigger_starts_one_task_per_window(
         [route] = second["routes"]
         assert route["agent"] == agent and route["status"] == "debounced"
         assert first["id"] in route["reason"] and route["task_id"] is None
-        refused = await http.post(
-            "/v1/agents", json=spec_with(triggers=[{"event": "x", "concurrency_key": "k"}])
+        # A concurrency key is a template over the event (tests/events/test_concurrency_key.py).
+        bad = [{"event": "x", "concurrency_key": "{{ event.data.host "}]
+        assert_fields(
+            await http.post("/v1/agents", json=spec_with(triggers=bad)),
+            "spec.triggers.0.concurrency_key",
         )
-        assert refused.status_code == 422
+        good = [{"event": "x", "concurrency_key": "{{ event.data.host }}"}]
+        assert (await http.post("/v1/agents", json=spec_with(triggers=good))).status_code == 201

@@ -6,6 +6,8 @@ import pytest
 
 from cape.events.mapping import MappingError, map_input
 from cape.events.match import filter_matches, type_matches
+from cape.events.plan import concurrency_lock, plan_agent
+from cape.registry.spec import AgentSpec, Trigger
 
 EVENT = {"id": "evt_1", "type": "alert.disk", "data": {"host": "db1", "free": 3, "tags": ["a"]}}
 
@@ -47,3 +49,19 @@ def test_mapping_templates_keep_types_and_refuse_unsafe_or_undefined() -> None:
         map_input({"prompt": "{{ event.data.nothing.deeper }}"}, EVENT)
     with pytest.raises(MappingError):
         map_input({"prompt": "{{ event.__class__.__mro__ }}"}, EVENT)
+
+
+def test_concurrency_keys_render_to_a_lock_or_fail_the_route() -> None:
+    view = {**EVENT, "priority": "normal"}
+    keyed = Trigger(event="alert.*", concurrency_key="{{ event.data.host }}")
+    assert concurrency_lock("ops", keyed, view) == "concurrency:ops:alert._:db1"
+    assert concurrency_lock("ops", Trigger(event="alert.*"), view) is None
+    for key in ("{{ event.data.tags }}", "{{ event.data.nothing }}", " "):
+        with pytest.raises(MappingError):
+            concurrency_lock("ops", Trigger(event="alert.*", concurrency_key=key), view)
+    spec = AgentSpec(
+        name="ops", version="1.0.0", system_prompt="x",
+        triggers=[Trigger(event="alert.*", concurrency_key="{{ event.data.tags }}")],
+    )  # fmt: skip
+    plan = plan_agent(spec, view)
+    assert plan is not None and plan.status == "failed" and "concurrency_key" in (plan.reason or "")

@@ -101,6 +101,8 @@ limits: {max_steps: 20, max_tokens: 200000, max_cost: 2.0, timeout_seconds: 3600
 sandbox_limits: {wall_seconds: 300, memory_bytes: 1073741824}
 knowledge: {source: docs, top_k: 5}
 config: {domains: [tasks, agents]}
+locks: ["repo:{{ input.repo }}"]
+max_concurrent: 3
 """
 
 

@@ -2,7 +2,8 @@
 
 Each shape is a scripted conversation driven through the real API and workflow: a success with a
 tool call, an LLM 400 that fails the task, a cancel while the LLM thinks, a 429 retried, and
-(issue 3) a tool call approved by a person, a budget raised, and a model fallback.
+(issue 3) a tool call approved by a person, a budget raised, and a model fallback, and (issue 16)
+a task that holds locks.
 """
 
 from __future__ import annotations
@@ -68,6 +69,12 @@ SHAPES: dict[str, Shape] = {
         lambda: [Turn(content="From the fallback.")],
         "succeeded",
         spec={"tools": [], "model": {"name": "script:replay-missing", "fallbacks": ["SCRIPT"]}},
+    ),
+    # Issue 16: the task holds a lock and its agent's semaphore (fresh per agent) while it runs.
+    "locks": Shape(
+        _tool_then_answer,
+        "succeeded",
+        spec={"tools": ["write_file"], "locks": ["replay:{{ agent.name }}"], "max_concurrent": 1},
     ),
 }
 

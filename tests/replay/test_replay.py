@@ -49,8 +49,12 @@ async def test_fresh_history_replays(
 ) -> None:
     task_id = await run_shape(api.http, fake_llm, shape)
     history = await client.get_workflow_handle(task_id).fetch_history()
-    assert activity_types(history)[0] == "setup_workspace"
-    assert activity_types(history)[-1] == "finish_task"
+    # A task's locks are taken (and recorded as events) before its workspace and given back
+    # after its end; nothing else comes before or after.
+    types = activity_types(history)
+    first, last = types.index("setup_workspace"), len(types) - types[::-1].index("finish_task")
+    assert set(types[:first]) <= {"request_task_lock", "await_task_lock", "record_event"}, types
+    assert set(types[last:]) <= {"release_task_lock"}, types
     result = await Replayer(workflows=[AgentTaskWorkflow]).replay_workflow(history)
     assert result.replay_failure is None
 
@@ -81,5 +85,6 @@ async def test_all_committed_histories_replay_in_one_pass() -> None:
 @pytest.mark.parametrize("path", HISTORIES, ids=IDS)
 async def test_a_non_deterministic_change_is_detected(path: Path) -> None:
     replayer = Replayer(workflows=[ReorderedAgentTaskWorkflow])
-    with pytest.raises(NondeterminismError, match=r"setup_workspace|finish_task"):
+    # A task with locks records the `task-locks` patch marker before its first activity.
+    with pytest.raises(NondeterminismError, match=r"setup_workspace|finish_task|task-locks"):
         await replayer.replay_workflow(committed(path))

@@ -1,0 +1,169 @@
+"""TaskLocks: the locks of AgentTaskWorkflow, held from before its first step to its end.
+
+The spec's `locks:`, its `max_concurrent` (a counting semaphore `agent:<name>`) and a trigger's
+`concurrency_key` all arrive as `AgentTaskInput.locks`. They are acquired one by one in sorted
+order (two tasks needing the same two locks never each hold one and wait for the other),
+through activities (a workflow cannot send another an update), renewed at half their lease
+while held, carried across continue-as-new, and released when the task ends, however it
+ends. The lock's own watch of a holder task releases them too if the task is terminated.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+
+with workflow.unsafe.imports_passed_through():
+    from activities.task_locks import TaskLockActivities
+    from cape.contracts.locks import TaskLockInput, TaskLockLease
+    from cape.contracts.records import TaskError
+    from cape.contracts.task_input import HeldLock, LockRequest
+    from cape.domain import Channel, EventType, TaskStatus
+    from workflows.bookkeeping import Bookkeeping
+    from workflows.types import AgentTaskInput
+
+# Tasks that declare locks acquire them before the first step (issue 16).
+TASK_LOCKS_PATCH = "task-locks"
+LOCK_CALL_TIMEOUT = timedelta(seconds=30)
+WAIT_TIMEOUT = timedelta(days=366)  # the heartbeat, not this, notices a dead worker
+WHY = {
+    "locks": "the agent's locks",
+    "max_concurrent": "the agent's max_concurrent",
+    "concurrency_key": "the trigger's concurrency_key",
+}
+
+
+class TaskLocks(Bookkeeping):
+    """Acquire, renew and release the task's locks; their fences go to its tools."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._held: list[HeldLock] = []
+        self._renewer: asyncio.Task[None] | None = None
+
+    @property
+    def _fences(self) -> dict[str, int] | None:
+        """The fences of the locks held, for the tools (None when the task holds none)."""
+        return {held.resource: held.fence for held in self._held} or None
+
+    async def _acquire_locks(self, inp: AgentTaskInput) -> None:
+        """Acquire every lock of `inp` in resource order, waiting in each lock's queue."""
+        if not inp.locks or not workflow.patched(TASK_LOCKS_PATCH):
+            return
+        wanted = {req.resource: req for req in inp.locks}
+        for resource in sorted(wanted):
+            await self._acquire_one(inp, wanted[resource])
+            # Renewed from its grant on: the next lock's queue may take longer than a lease.
+            self._hold_locks(self._held)
+        self._state.waiting_for = None
+
+    async def _acquire_one(self, inp: AgentTaskInput, req: LockRequest) -> None:
+        tuning = inp.tuning
+        ask = TaskLockInput(
+            inp.task_id, req.resource, req.capacity, inp.lock_priority,
+            tuning.lock_ttl_seconds, tuning.lock_wait_seconds,
+        )  # fmt: skip
+        reply = await workflow.execute_activity_method(
+            TaskLockActivities.request_lock,
+            ask,
+            start_to_close_timeout=LOCK_CALL_TIMEOUT,
+            retry_policy=self._bookkeeping_retry(),
+            summary=f"lock: {req.resource}",
+        )
+        grant = reply.grant
+        why = WHY.get(req.why, req.why)
+        if grant is None:
+            reason = f"waiting for lock {req.resource} ({why}), position {reply.position}"
+            self._state.waiting_for = reason
+            self._show_progress(reason)
+            data = {"resource": req.resource, "position": reply.position, "why": req.why,
+                    "reason": reason}  # fmt: skip
+            await self._event(
+                Channel.LIFECYCLE, EventType.LOCK_WAITING, data, f"lock-waiting:{req.resource}"
+            )
+            grant = await workflow.execute_activity_method(
+                TaskLockActivities.await_lock,
+                ask,
+                start_to_close_timeout=WAIT_TIMEOUT,
+                heartbeat_timeout=timedelta(seconds=tuning.heartbeat_timeout_seconds),
+                retry_policy=RetryPolicy(
+                    initial_interval=timedelta(seconds=tuning.retry_initial_seconds),
+                    maximum_interval=timedelta(seconds=10),
+                ),
+                summary=f"wait for lock: {req.resource}",
+            )
+        self._held.append(
+            HeldLock(req.resource, grant.token, grant.fence, req.why, grant.expires_at)
+        )
+        self._state.lock_fences[req.resource] = grant.fence
+        data = {"resource": req.resource, "fence": grant.fence, "why": req.why,
+                "waited": reply.grant is None}  # fmt: skip
+        await self._event(
+            Channel.LIFECYCLE, EventType.LOCK_ACQUIRED, data, f"lock-acquired:{req.resource}"
+        )
+
+    def _hold_locks(self, held: list[HeldLock]) -> None:
+        """Keep `held` (acquired, or carried from the run before) renewed until the end."""
+        self._held = held
+        self._state.lock_fences = {h.resource: h.fence for h in held}
+        if held and self._renewer is None:
+            self._renewer = asyncio.create_task(self._renew_loop())
+
+    async def _renew_loop(self) -> None:
+        """Renew every lease once half its length is left.
+
+        The expiry is carried across continue-as-new, so a run that began late in a lease
+        renews it at once rather than a half lease after its own start.
+        """
+        ttl = self._task.tuning.lock_ttl_seconds
+        while self._held:
+            due = min(_renew_at(held, ttl) for held in self._held)
+            if (wait := due - workflow.now()) > timedelta(0):
+                await workflow.sleep(wait)
+            for held in list(self._held):
+                if _renew_at(held, ttl) > workflow.now():
+                    continue
+                expires = await workflow.execute_activity_method(
+                    TaskLockActivities.renew_lock,
+                    TaskLockLease(self._task.task_id, held.resource, held.token, ttl),
+                    start_to_close_timeout=LOCK_CALL_TIMEOUT,
+                    retry_policy=self._bookkeeping_retry(),
+                )
+                if not expires:  # its fence is stale now: a fence check refuses the task's writes
+                    workflow.logger.warning("lock %s was lost (lease gone)", held.resource)
+                    self._held = [h for h in self._held if h is not held]
+                    self._state.lock_fences.pop(held.resource, None)
+                    continue
+                held.expires_at = expires
+
+    async def _finish(
+        self,
+        status: TaskStatus,
+        output: dict[str, Any] | None = None,
+        error: TaskError | None = None,
+    ) -> None:
+        """Record the end, then give every lock back (the next waiter starts at once)."""
+        await super()._finish(status, output, error)
+        if self._renewer is not None:
+            self._renewer.cancel()
+            self._renewer = None
+        for held in self._held:
+            await workflow.execute_activity_method(
+                TaskLockActivities.release_lock,
+                TaskLockLease(self._task.task_id, held.resource, held.token, reason=str(status)),
+                start_to_close_timeout=LOCK_CALL_TIMEOUT,
+                retry_policy=self._bookkeeping_retry(),
+                summary=f"release lock: {held.resource}",
+            )
+        self._held = []
+
+
+def _renew_at(held: HeldLock, ttl: float) -> datetime:
+    """When to renew `held`: half a lease before it runs out (at once if its expiry is unknown)."""
+    if not held.expires_at:
+        return datetime.min.replace(tzinfo=UTC)
+    return datetime.fromisoformat(held.expires_at) - timedelta(seconds=ttl / 2)
