@@ -32,8 +32,8 @@ async def acquire_lock(
     """Acquire the lock: 200 with the lease `token` and `fence`, else 202 or 408.
 
     202 gives the queue position while still waiting (ask again with the same body); 408
-    says `wait_seconds` ran out. Grants go by priority, then arrival. The first request on a
-    resource creates its lock.
+    says `wait_seconds` ran out; 503 `no_worker` says no worker polls the locks' task queue.
+    Grants go by priority, then arrival. The first request on a resource creates its lock.
     """
     out = await service.acquire(
         temporal, settings, reads, principal, service.check_resource(resource), body
@@ -45,20 +45,34 @@ async def acquire_lock(
 
 @router.post("/{resource}/renew", response_model=GrantOut)
 async def renew_lock(
-    resource: ResourcePath, body: TokenBody, temporal: TemporalDep, principal: WriterDep
+    resource: ResourcePath,
+    body: TokenBody,
+    temporal: TemporalDep,
+    settings: SettingsDep,
+    principal: WriterDep,
 ) -> GrantOut:
-    """Extend the lease from now by `ttl_seconds` (0: its own length); 409 for a stale token."""
+    """Extend the lease from now by `ttl_seconds` (0: its own length); 409 for a stale token.
+
+    503 `no_worker` when no worker polls the locks' task queue.
+    """
     name = service.check_resource(resource)
-    return await service.renew(temporal, principal, name, body.token, body.ttl_seconds)
+    return await service.renew(temporal, settings, principal, name, body.token, body.ttl_seconds)
 
 
 @router.post("/{resource}/release", response_model=GrantOut)
 async def release_lock(
-    resource: ResourcePath, body: TokenBody, temporal: TemporalDep, principal: WriterDep
+    resource: ResourcePath,
+    body: TokenBody,
+    temporal: TemporalDep,
+    settings: SettingsDep,
+    principal: WriterDep,
 ) -> GrantOut:
-    """Release the lease (the next waiter is granted at once); 409 for a stale token."""
+    """Release the lease (the next waiter is granted at once); 409 for a stale token.
+
+    503 `no_worker` when no worker polls the locks' task queue.
+    """
     name = service.check_resource(resource)
-    return await service.release(temporal, principal, name, body.token)
+    return await service.release(temporal, settings, principal, name, body.token)
 
 
 @router.get("", response_model=list[LockOut])
