@@ -67,8 +67,16 @@ async def test_an_expired_lease_goes_to_the_next_waiter_and_its_token_is_stale(
     check = await api.http.get(f"/v1/locks/{resource}/check", params={"fence": old.json()["fence"]})
     assert check.json() == {"resource": resource, "fence": old.json()["fence"], "current": False,
                             "current_fence": new["fence"]}  # fmt: skip
+    # The stale holder's refused calls leave the new holder's lease in force, and a live token
+    # of another resource is stale here too.
     check = await api.http.get(f"/v1/locks/{resource}/check", params={"fence": new["fence"]})
     assert check.json()["current"] is True
+    other = await acquire(api.http, name(), "new", ttl_seconds=60)
+    elsewhere = await release(api.http, resource, other.json()["token"])
+    assert elsewhere.status_code == 409 and elsewhere.json()["error"]["details"] == {
+        "reason": "stale_token"
+    }
+    assert (await show(api.http, resource))["holder"] == "new"
     renewed = await api.http.post(
         f"/v1/locks/{resource}/renew", json={"token": new["token"], "ttl_seconds": 600}
     )
