@@ -2,13 +2,15 @@
 
 A lock is a workflow, so every acquire, renew and release needs a worker. Before an update is
 sent, Temporal's poller list of the task queue is read (`DescribeTaskQueue`, cached a few
-seconds while a worker is seen): no poller seen within `POLLER_FRESH` answers 503 `no_worker`
-at once, and nothing is sent. An update that a worker does not answer within
+seconds while a worker is seen): no poller seen within `POLLER_FRESH` (looking again for up to
+`FIRST_POLL_SECONDS`: a worker that is just starting polls within that) answers 503
+`no_worker`, and nothing is sent. An update that a worker does not answer within
 `CAPE_LOCK_WORKER_TIMEOUT_SECONDS` (a worker that died since its last poll) is 503 too.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 from datetime import UTC, datetime, timedelta
 
@@ -25,6 +27,8 @@ from cape.settings import Settings
 POLLER_FRESH = timedelta(seconds=90)
 SEEN_CACHE_SECONDS = 5.0  # a worker seen this recently is not asked about again
 DESCRIBE_TIMEOUT = timedelta(seconds=5)
+FIRST_POLL_SECONDS = 2.0
+LOOK_EVERY = 0.2
 _seen: dict[tuple[str, str], float] = {}
 
 
@@ -60,8 +64,13 @@ async def require_worker(client: Client, settings: Settings) -> None:
     key = (client.service_client.config.target_host, settings.task_queue)
     if time.monotonic() - _seen.get(key, float("-inf")) < SEEN_CACHE_SECONDS:
         return
-    last = await polled_at(client, settings.task_queue)
-    if last is None or datetime.now(UTC) - last > POLLER_FRESH:
-        _seen.pop(key, None)
-        raise no_worker(settings)
-    _seen[key] = time.monotonic()
+    ends = time.monotonic() + min(FIRST_POLL_SECONDS, settings.lock_worker_timeout_seconds)
+    while True:
+        last = await polled_at(client, settings.task_queue)
+        if last is not None and datetime.now(UTC) - last <= POLLER_FRESH:
+            _seen[key] = time.monotonic()
+            return
+        if time.monotonic() >= ends:
+            _seen.pop(key, None)
+            raise no_worker(settings)
+        await asyncio.sleep(LOOK_EVERY)

@@ -24,11 +24,10 @@ import httpx
 import pytest
 from temporalio.client import Client
 
-from api.locks.workers import polled_at
 from cape.settings import Settings
 from tests.chaos.support import LIMIT, fleet, rng
 from tests.conftest import Api
-from tests.locks.support import show, until
+from tests.locks.support import show, until, wait_polling
 
 pytestmark = pytest.mark.timeout(120)
 USERS = 100
@@ -107,11 +106,7 @@ async def test_a_killed_worker_grants_no_lock_twice_and_leaves_none_stuck(
     started = time.monotonic()
     with fleet(tmp_path) as procs:
         procs.start("worker", "worker", settings)
-
-        async def polling() -> bool:  # before that, a lock request is a 503 `no_worker`
-            return await polled_at(client, settings.task_queue) is not None
-
-        await until(polling, LIMIT)
+        await wait_polling(client, settings.task_queue, LIMIT)
         limits = httpx.Limits(max_connections=USERS + 20)
         async with httpx.AsyncClient(
             base_url=api.url, headers=api.http.headers, timeout=LIMIT, limits=limits
