@@ -6,10 +6,28 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Response, status
 
+import api.locks.admin as admin
 import api.locks.service as service
 import api.locks.views as views
-from api.deps import ReaderDep, ReadSessionsDep, SessionDep, SettingsDep, TemporalDep, WriterDep
-from api.locks.schemas import AcquireBody, CheckOut, GrantOut, LockOut, TokenBody, WaitingOut
+from api.deps import (
+    AdminDep,
+    ReaderDep,
+    ReadSessionsDep,
+    SessionDep,
+    SettingsDep,
+    TemporalDep,
+    WriterDep,
+)
+from api.locks.schemas import (
+    AcquireBody,
+    CheckOut,
+    GrantOut,
+    LockOut,
+    RevokeBody,
+    RevokedOut,
+    TokenBody,
+    WaitingOut,
+)
 
 router = APIRouter(prefix="/locks", tags=["locks"])
 ResourcePath = Annotated[str, Path(description="The resource's name, e.g. `device:42`.")]
@@ -73,6 +91,23 @@ async def release_lock(
     """
     name = service.check_resource(resource)
     return await service.release(temporal, settings, principal, name, body.token)
+
+
+@router.post("/{resource}/revoke", response_model=RevokedOut)
+async def revoke_lock(
+    resource: ResourcePath,
+    body: RevokeBody,
+    temporal: TemporalDep,
+    settings: SettingsDep,
+    principal: AdminDep,
+) -> RevokedOut:
+    """End the lease in force with `fence` without its token (admins; the dashboard's Release).
+
+    The next waiter is granted at once and the holder's token is stale from then on; 409
+    `not_current` when `fence` is not the lease in force any more.
+    """
+    name = service.check_resource(resource)
+    return await admin.revoke(temporal, settings, principal, name, body.fence)
 
 
 @router.get("", response_model=list[LockOut])

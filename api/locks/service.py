@@ -119,7 +119,7 @@ async def acquire(
         ttl_seconds=body.ttl_seconds, wait_seconds=body.wait_seconds,
         max_waiters=settings.lock_max_waiters,
     )  # fmt: skip
-    reply = await _call(
+    reply = await call_update(
         temporal, settings, lambda: _acquire(temporal, settings, principal.team_id, resource, inp)
     )
     handle = lock_handle(temporal, principal.team_id, resource)
@@ -195,7 +195,7 @@ async def renew(
     """The lease of `token` extended by `ttl` seconds (its own length when 0); 409 if stale."""
     handle = lock_handle(temporal, principal.team_id, resource)
     update = RenewInput(token, ttl)
-    grant = await _call(
+    grant = await call_update(
         temporal, settings, lambda: handle.execute_update(LockWorkflow.renew, update)
     )
     return grant_out(resource, grant)
@@ -207,13 +207,15 @@ async def release(
     """Give the lease of `token` back (the next waiter is granted); 409 if stale."""
     handle = lock_handle(temporal, principal.team_id, resource)
     update = ReleaseInput(token)
-    grant = await _call(
+    grant = await call_update(
         temporal, settings, lambda: handle.execute_update(LockWorkflow.release, update)
     )
     return grant_out(resource, grant)
 
 
-async def _call(temporal: Client, settings: Settings, call: Callable[[], Awaitable[Any]]) -> Any:
+async def call_update(
+    temporal: Client, settings: Settings, call: Callable[[], Awaitable[Any]]
+) -> Any:
     """Make a lock update, its refusals as the caller's errors.
 
     No worker polling the task queue is a 503 `no_worker` before anything is sent, and so is
