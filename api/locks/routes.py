@@ -133,12 +133,13 @@ async def check_lock_fence(
     resource: ResourcePath,
     fence: Annotated[int, Query(ge=0, description="The fence the writer holds.")],
     temporal: TemporalDep,
+    settings: SettingsDep,
     principal: ReaderDep,
 ) -> CheckOut:
     """Whether `fence` is still the lease in force.
 
     An external system refuses a write that carries any other fence (a holder whose lease ran
-    out and does not know it yet).
+    out and does not know it yet). 503 `no_worker` when no worker polls the locks' queue.
     """
     name = service.check_resource(resource)
-    return await views.check_fence(temporal, principal, name, fence)
+    return await views.check_fence(temporal, settings, principal, name, fence)

@@ -43,7 +43,9 @@ async def test_no_worker_polling_is_a_503_at_once(api: Api, settings: Settings) 
     assert_no_worker(await release(api.http, resource, "f" * 32), settings.task_queue)
     renew = await api.http.post(f"/v1/locks/{resource}/renew", json={"token": "f" * 32})
     assert_no_worker(renew, settings.task_queue)
-    assert time.monotonic() - started < 4 * TIMEOUT + 5
+    check = await api.http.get(f"/v1/locks/{resource}/check", params={"fence": 1})
+    assert_no_worker(check, settings.task_queue)
+    assert time.monotonic() - started < 5 * TIMEOUT + 5
     # Nothing was sent: the lock was never created.
     assert (await api.http.get(f"/v1/locks/{resource}")).status_code == 404
 
