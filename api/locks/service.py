@@ -238,17 +238,19 @@ async def call_update(
         except RPCError as exc:
             if exc.status == RPCStatusCode.NOT_FOUND:  # never acquired: no lease to renew
                 raise Conflict(_STALE, details={"reason": "stale_token"}) from None
-            # An update aborted while the lock was starting or continuing as new is safe to
-            # send again: it never ran.
+            # An update aborted while the lock was starting or continuing as new, or whose
+            # workflow task failed (a worker killed while running it), is safe to send again:
+            # it never ran.
             busy = exc.status == RPCStatusCode.RESOURCE_EXHAUSTED or (
                 exc.status == RPCStatusCode.UNAVAILABLE
-                and any(words in exc.message for words in ("aborted", "could not be executed"))
+                and any(words in exc.message for words in _NEVER_RAN)
             )
             if not busy or time.monotonic() > ends:
                 raise
             await asyncio.sleep(random.uniform(0.05, 0.5))
 
 
+_NEVER_RAN = ("aborted", "could not be executed", "workflow task failure")
 _STALE = "the token is not the lock's current lease (released, expired or never granted)"
 
 
