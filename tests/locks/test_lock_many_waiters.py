@@ -2,7 +2,7 @@
 continue-as-new runs, none lost, one more refused, and releases grant in queue order.
 
 The suite queues 300 (about 10 s); `CAPE_TEST_LOCK_WAITERS=1000` runs the issue's full 1,000
-(about 30 s on the shared 2-core machine), as docs/locks.md reports.
+(30-52 s on the shared 2-core machine at a load of 5-9), as docs/locks.md reports.
 
 The waiters arrive in batches of 10 concurrent requests (so arrival order between batches is
 known), each answered 202 at once (`CAPE_LOCK_BLOCK_SECONDS` is tiny); the lock's history
