@@ -15,6 +15,7 @@ CapeError
 │   └── LimitExceeded      429: a team limit (running tasks, daily tokens) refuses a new task
 └── RuntimeFailure         the platform could not do it (5xx)
     └── Unavailable        503: a dependency (Temporal, the database) is down
+        └── NoWorker       503: no worker polls the task queue a lock's workflow needs
 """
 
 from __future__ import annotations
@@ -135,3 +136,9 @@ class Unavailable(RuntimeFailure):
 
     status_code = 503
     code = "unavailable"
+
+
+class NoWorker(Unavailable):
+    """No worker polls the task queue a request needs (a lock's workflow cannot answer)."""
+
+    code = "no_worker"

@@ -27,6 +27,12 @@ class LimitSettings(BaseSettings):
     lock_history_limit: int = Field(
         2_000, ge=50, description="History events after which a lock workflow continues as new."
     )
+    lock_worker_timeout_seconds: float = Field(
+        30.0,
+        gt=0,
+        description="How long a lock update waits for a worker to answer before a 503 "
+        "`no_worker` (a request is refused at once when no worker polls at all).",
+    )
     lock_block_seconds: float = Field(
         20.0,
         gt=0,

@@ -13,7 +13,7 @@ from cli.terminal import echo
 
 @click.group()
 def locks() -> None:
-    """List and inspect resource locks; release a lease with its token."""
+    """List and inspect resource locks; release a lease with its token (admins: its fence)."""
 
 
 def _holder(lock: dict[str, Any]) -> str:
@@ -66,16 +66,27 @@ def show(api: ApiClient, resource: str, as_json: bool) -> None:
 
 @locks.command("release")
 @click.argument("resource")
-@click.option("--token", required=True, help="The lease's token (from its grant).")
+@click.option("--token", help="The lease's token (from its grant).")
+@click.option(
+    "--fence", type=int, help="Admins: the fence of the lease in force (from `show`), no token."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the released grant as JSON.")
 @api_command
-def release(api: ApiClient, resource: str, token: str, as_json: bool) -> None:
-    """Release RESOURCE's lease of TOKEN; the next waiter is granted at once."""
-    grant = api.request("POST", f"/v1/locks/{resource}/release", body={"token": token})
+def release(
+    api: ApiClient, resource: str, token: str | None, fence: int | None, as_json: bool
+) -> None:
+    """Release RESOURCE's lease of TOKEN (or, as an admin, of FENCE); the next waiter is granted."""
+    if (token is None) == (fence is None):
+        raise click.UsageError("give exactly one of --token and --fence")
+    if token is not None:
+        grant = api.request("POST", f"/v1/locks/{resource}/release", body={"token": token})
+    else:
+        grant = api.request("POST", f"/v1/locks/{resource}/revoke", body={"fence": fence})
     if as_json:
         echo_json(grant)
     else:
-        echo(f"released {resource} (holder {grant['holder']}, fence {grant['fence']})")
+        verb = "released" if token is not None else "revoked"
+        echo(f"{verb} {resource} (holder {grant['holder']}, fence {grant['fence']})")
 
 
 COMMANDS = [locks]

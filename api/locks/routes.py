@@ -6,10 +6,28 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Response, status
 
+import api.locks.admin as admin
 import api.locks.service as service
 import api.locks.views as views
-from api.deps import ReaderDep, ReadSessionsDep, SessionDep, SettingsDep, TemporalDep, WriterDep
-from api.locks.schemas import AcquireBody, CheckOut, GrantOut, LockOut, TokenBody, WaitingOut
+from api.deps import (
+    AdminDep,
+    ReaderDep,
+    ReadSessionsDep,
+    SessionDep,
+    SettingsDep,
+    TemporalDep,
+    WriterDep,
+)
+from api.locks.schemas import (
+    AcquireBody,
+    CheckOut,
+    GrantOut,
+    LockOut,
+    RevokeBody,
+    RevokedOut,
+    TokenBody,
+    WaitingOut,
+)
 
 router = APIRouter(prefix="/locks", tags=["locks"])
 ResourcePath = Annotated[str, Path(description="The resource's name, e.g. `device:42`.")]
@@ -32,8 +50,8 @@ async def acquire_lock(
     """Acquire the lock: 200 with the lease `token` and `fence`, else 202 or 408.
 
     202 gives the queue position while still waiting (ask again with the same body); 408
-    says `wait_seconds` ran out. Grants go by priority, then arrival. The first request on a
-    resource creates its lock.
+    says `wait_seconds` ran out; 503 `no_worker` says no worker polls the locks' task queue.
+    Grants go by priority, then arrival. The first request on a resource creates its lock.
     """
     out = await service.acquire(
         temporal, settings, reads, principal, service.check_resource(resource), body
@@ -45,20 +63,51 @@ async def acquire_lock(
 
 @router.post("/{resource}/renew", response_model=GrantOut)
 async def renew_lock(
-    resource: ResourcePath, body: TokenBody, temporal: TemporalDep, principal: WriterDep
+    resource: ResourcePath,
+    body: TokenBody,
+    temporal: TemporalDep,
+    settings: SettingsDep,
+    principal: WriterDep,
 ) -> GrantOut:
-    """Extend the lease from now by `ttl_seconds` (0: its own length); 409 for a stale token."""
+    """Extend the lease from now by `ttl_seconds` (0: its own length); 409 for a stale token.
+
+    503 `no_worker` when no worker polls the locks' task queue.
+    """
     name = service.check_resource(resource)
-    return await service.renew(temporal, principal, name, body.token, body.ttl_seconds)
+    return await service.renew(temporal, settings, principal, name, body.token, body.ttl_seconds)
 
 
 @router.post("/{resource}/release", response_model=GrantOut)
 async def release_lock(
-    resource: ResourcePath, body: TokenBody, temporal: TemporalDep, principal: WriterDep
+    resource: ResourcePath,
+    body: TokenBody,
+    temporal: TemporalDep,
+    settings: SettingsDep,
+    principal: WriterDep,
 ) -> GrantOut:
-    """Release the lease (the next waiter is granted at once); 409 for a stale token."""
+    """Release the lease (the next waiter is granted at once); 409 for a stale token.
+
+    503 `no_worker` when no worker polls the locks' task queue.
+    """
     name = service.check_resource(resource)
-    return await service.release(temporal, principal, name, body.token)
+    return await service.release(temporal, settings, principal, name, body.token)
+
+
+@router.post("/{resource}/revoke", response_model=RevokedOut)
+async def revoke_lock(
+    resource: ResourcePath,
+    body: RevokeBody,
+    temporal: TemporalDep,
+    settings: SettingsDep,
+    principal: AdminDep,
+) -> RevokedOut:
+    """End the lease in force with `fence` without its token (admins; the dashboard's Release).
+
+    The next waiter is granted at once and the holder's token is stale from then on; 409
+    `not_current` when `fence` is not the lease in force any more.
+    """
+    name = service.check_resource(resource)
+    return await admin.revoke(temporal, settings, principal, name, body.fence)
 
 
 @router.get("", response_model=list[LockOut])
@@ -84,12 +133,13 @@ async def check_lock_fence(
     resource: ResourcePath,
     fence: Annotated[int, Query(ge=0, description="The fence the writer holds.")],
     temporal: TemporalDep,
+    settings: SettingsDep,
     principal: ReaderDep,
 ) -> CheckOut:
     """Whether `fence` is still the lease in force.
 
     An external system refuses a write that carries any other fence (a holder whose lease ran
-    out and does not know it yet).
+    out and does not know it yet). 503 `no_worker` when no worker polls the locks' queue.
     """
     name = service.check_resource(resource)
-    return await views.check_fence(temporal, principal, name, fence)
+    return await views.check_fence(temporal, settings, principal, name, fence)

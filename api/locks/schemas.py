@@ -89,3 +89,22 @@ class CheckOut(BaseModel):
     fence: int
     current: bool
     current_fence: int | None = Field(description="The fence in force now; null when free.")
+
+
+class RevokeBody(BaseModel):
+    """Name the lease to end by its fence (an admin never sees a holder's token)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    fence: int = Field(ge=1, description="The fence of the lease in force (from GET).")
+
+
+class RevokedOut(BaseModel):
+    """The lease an admin ended (its token is stale now); the next waiter has been granted."""
+
+    resource: str
+    holder: str
+    status: str = "revoked"
+    fence: int
+    granted_at: datetime
+    lease_expires_at: datetime

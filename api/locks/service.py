@@ -23,12 +23,14 @@ from temporalio.client import (
     WithStartWorkflowOperation,
     WorkflowHandle,
     WorkflowUpdateFailedError,
+    WorkflowUpdateRPCTimeoutOrCancelledError,
 )
 from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDConflictPolicy
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.locks.schemas import AcquireBody, GrantOut, WaitingOut
+from api.locks.workers import no_worker, require_worker
 from cape.auth import Principal
 from cape.contracts.locks import (
     QUEUE_FULL,
@@ -117,7 +119,9 @@ async def acquire(
         ttl_seconds=body.ttl_seconds, wait_seconds=body.wait_seconds,
         max_waiters=settings.lock_max_waiters,
     )  # fmt: skip
-    reply = await _call(lambda: _acquire(temporal, settings, principal.team_id, resource, inp))
+    reply = await call_update(
+        temporal, settings, lambda: _acquire(temporal, settings, principal.team_id, resource, inp)
+    )
     handle = lock_handle(temporal, principal.team_id, resource)
     while reply.outcome == "waiting" and time.monotonic() < ends:
         # The first in line looks often, the others less: queries are not free either.
@@ -181,48 +185,72 @@ def lock_handle(temporal: Client, team_id: str, resource: str) -> WorkflowHandle
 
 
 async def renew(
-    temporal: Client, principal: Principal, resource: str, token: str, ttl: float
+    temporal: Client,
+    settings: Settings,
+    principal: Principal,
+    resource: str,
+    token: str,
+    ttl: float,
 ) -> GrantOut:
     """The lease of `token` extended by `ttl` seconds (its own length when 0); 409 if stale."""
     handle = lock_handle(temporal, principal.team_id, resource)
-    grant = await _call(lambda: handle.execute_update(LockWorkflow.renew, RenewInput(token, ttl)))
+    update = RenewInput(token, ttl)
+    grant = await call_update(
+        temporal, settings, lambda: handle.execute_update(LockWorkflow.renew, update)
+    )
     return grant_out(resource, grant)
 
 
-async def release(temporal: Client, principal: Principal, resource: str, token: str) -> GrantOut:
+async def release(
+    temporal: Client, settings: Settings, principal: Principal, resource: str, token: str
+) -> GrantOut:
     """Give the lease of `token` back (the next waiter is granted); 409 if stale."""
     handle = lock_handle(temporal, principal.team_id, resource)
-    grant = await _call(lambda: handle.execute_update(LockWorkflow.release, ReleaseInput(token)))
+    update = ReleaseInput(token)
+    grant = await call_update(
+        temporal, settings, lambda: handle.execute_update(LockWorkflow.release, update)
+    )
     return grant_out(resource, grant)
 
 
-async def _call(call: Callable[[], Awaitable[Any]]) -> Any:
+async def call_update(
+    temporal: Client, settings: Settings, call: Callable[[], Awaitable[Any]]
+) -> Any:
     """Make a lock update, its refusals as the caller's errors.
 
-    Temporal takes few updates in flight per workflow (10 by default) and refuses more with
-    RESOURCE_EXHAUSTED; the client retries a while, and a burst on one lock gets more tries
-    here (with jitter) before the caller sees a 503.
+    No worker polling the task queue is a 503 `no_worker` before anything is sent, and so is
+    an update no worker answers within `CAPE_LOCK_WORKER_TIMEOUT_SECONDS`. Temporal takes few
+    updates in flight per workflow (10 by default) and refuses more with RESOURCE_EXHAUSTED;
+    the client retries a while, and a burst on one lock gets more tries here (with jitter)
+    before the caller sees a 503.
     """
+    await require_worker(temporal, settings)
+    limit = settings.lock_worker_timeout_seconds
     ends = time.monotonic() + BUSY_SECONDS
     while True:
         try:
-            return await call()
+            return await asyncio.wait_for(call(), limit)
+        except (TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError):
+            # The client turns the timeout's cancellation into its own error.
+            raise no_worker(settings, limit) from None
         except WorkflowUpdateFailedError as exc:
             _refused(exc.cause)
         except RPCError as exc:
             if exc.status == RPCStatusCode.NOT_FOUND:  # never acquired: no lease to renew
                 raise Conflict(_STALE, details={"reason": "stale_token"}) from None
-            # An update aborted while the lock was starting or continuing as new is safe to
-            # send again: it never ran.
+            # An update aborted while the lock was starting or continuing as new, or whose
+            # workflow task failed (a worker killed while running it), is safe to send again:
+            # it never ran.
             busy = exc.status == RPCStatusCode.RESOURCE_EXHAUSTED or (
                 exc.status == RPCStatusCode.UNAVAILABLE
-                and any(words in exc.message for words in ("aborted", "could not be executed"))
+                and any(words in exc.message for words in _NEVER_RAN)
             )
             if not busy or time.monotonic() > ends:
                 raise
             await asyncio.sleep(random.uniform(0.05, 0.5))
 
 
+_NEVER_RAN = ("aborted", "could not be executed", "workflow task failure")
 _STALE = "the token is not the lock's current lease (released, expired or never granted)"
 
 

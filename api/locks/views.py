@@ -11,10 +11,12 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from api.locks.schemas import CheckOut, LockOut, WaiterOut
 from api.locks.service import QUERY_TIMEOUT, lock_handle
+from api.locks.workers import require_worker
 from cape.auth import Principal
 from cape.contracts.locks import LockState
 from cape.db.lock_models import Lock
 from cape.errors import NotFound
+from cape.settings import Settings
 from workflows.locks import LockWorkflow
 
 
@@ -87,9 +89,13 @@ async def list_locks(session: AsyncSession, principal: Principal, limit: int) ->
 
 
 async def check_fence(
-    temporal: Client, principal: Principal, resource: str, fence: int
+    temporal: Client, settings: Settings, principal: Principal, resource: str, fence: int
 ) -> CheckOut:
-    """Whether `fence` is a lease in force now: held and not expired (asks the workflow)."""
+    """Whether `fence` is a lease in force now: held and not expired (asks the workflow).
+
+    Only the workflow knows whether a lease ran out, so no worker polling is a 503 `no_worker`.
+    """
+    await require_worker(temporal, settings)
     state = await live_state(temporal, principal, resource)
     now = datetime.now(UTC)
     live = [

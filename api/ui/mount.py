@@ -9,6 +9,7 @@ from fastapi.staticfiles import StaticFiles
 from api.ui.auth import install_login_redirect
 from api.ui.event_routes import router as event_router
 from api.ui.market_routes import router as market_router
+from api.ui.lock_routes import router as lock_router
 from api.ui.page_routes import router as page_router
 from api.ui.render import STATIC_DIR, TEMPLATES
 from api.ui.routes import router as session_router
@@ -42,5 +43,6 @@ def install_ui(app: FastAPI) -> None:
     app.include_router(page_router)
     app.include_router(event_router)
     app.include_router(market_router)
+    app.include_router(lock_router)
     app.add_api_route("/", _to_dashboard, include_in_schema=False)
     app.mount("/ui/static", StaticFiles(directory=STATIC_DIR), name="ui-static")

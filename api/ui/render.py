@@ -28,6 +28,7 @@ NAV = (
     ("schedules", "/ui/schedules", "Schedules"),
     ("events", "/ui/events", "Events"),
     ("marketplace", "/ui/marketplace", "Marketplace"),
+    ("locks", "/ui/locks", "Locks"),
     ("usage", "/ui/usage", "Usage"),
 )
 

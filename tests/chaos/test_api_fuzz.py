@@ -24,11 +24,13 @@ from hypothesis import HealthCheck, Phase
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.core.result import Ok
+from temporalio.client import Client
 
 from cape.settings import Settings
 from migrations.apply import upgrade
 from tests.chaos.support import LIMIT, Tally, fleet
 from tests.harness import drop_database, free_port, make_database, new_api_key, wait_http
+from tests.locks.support import wait_polling
 
 pytestmark = [pytest.mark.timeout(150), pytest.mark.database]
 MAX_EXAMPLES = 25  # per operation and generation mode
@@ -38,7 +40,9 @@ Operation = schemathesis.APIOperation[Any, Any, Any, Any]
 
 
 @pytest.fixture
-async def live_api(settings: Settings, tmp_path: Path) -> AsyncIterator[tuple[str, str]]:
+async def live_api(
+    settings: Settings, client: Client, tmp_path: Path
+) -> AsyncIterator[tuple[str, str]]:
     """A `cape api` process on a database of its own: its base URL and a valid key.
 
     What the fuzzer manages to create (agents, schedules) stays out of the session database
@@ -58,6 +62,8 @@ async def live_api(settings: Settings, tmp_path: Path) -> AsyncIterator[tuple[st
             procs.start("worker", "worker", mine)
             procs.start("api", "api", mine)
             await wait_http(f"http://127.0.0.1:{mine.api_port}/healthz", LIMIT)
+            # Until the worker polls, a lock request is a 503 `no_worker`, a server error.
+            await wait_polling(client, mine.task_queue, LIMIT)
             yield f"http://127.0.0.1:{mine.api_port}", key
     finally:
         if admin and name:

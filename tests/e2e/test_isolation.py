@@ -150,6 +150,8 @@ def bodies(tag: str) -> dict[tuple[str, str], Callable[[TeamOne], dict[str, Any]
         ("post", "/v1/marketplace/packages/{package}/reviews/{user_id}/reply"): lambda t: {
             "json": {"text": "two"}
         },
+        # Team 1's fence, on team 2's lock of the same name: never team 1's lease.
+        ("post", "/v1/locks/{resource}/revoke"): lambda t: {"json": {"fence": 1}},
     }  # fmt: skip
 
 

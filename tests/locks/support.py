@@ -7,6 +7,9 @@ import time
 from typing import Any
 
 import httpx
+from temporalio.client import Client
+
+from api.locks.workers import polled_at
 
 
 async def acquire(
@@ -49,3 +52,12 @@ async def wait_grant(
 
     result: dict[str, Any] = await until(granted)
     return result
+
+
+async def wait_polling(client: Client, queue: str, limit: float = 90.0) -> None:
+    """Wait until a worker polls `queue` (until then a lock request is a 503 `no_worker`)."""
+
+    async def polling() -> bool:
+        return await polled_at(client, queue) is not None
+
+    await until(polling, limit)

@@ -67,8 +67,16 @@ async def test_an_expired_lease_goes_to_the_next_waiter_and_its_token_is_stale(
     check = await api.http.get(f"/v1/locks/{resource}/check", params={"fence": old.json()["fence"]})
     assert check.json() == {"resource": resource, "fence": old.json()["fence"], "current": False,
                             "current_fence": new["fence"]}  # fmt: skip
+    # The stale holder's refused calls leave the new holder's lease in force, and a live token
+    # of another resource is stale here too.
     check = await api.http.get(f"/v1/locks/{resource}/check", params={"fence": new["fence"]})
     assert check.json()["current"] is True
+    other = await acquire(api.http, name(), "new", ttl_seconds=60)
+    elsewhere = await release(api.http, resource, other.json()["token"])
+    assert elsewhere.status_code == 409 and elsewhere.json()["error"]["details"] == {
+        "reason": "stale_token"
+    }
+    assert (await show(api.http, resource))["holder"] == "new"
     renewed = await api.http.post(
         f"/v1/locks/{resource}/renew", json={"token": new["token"], "ttl_seconds": 600}
     )
@@ -104,3 +112,25 @@ async def test_bad_names_and_limits_are_refused_naming_the_field(
     assert missing.status_code == 404
     never = await release(api.http, name(), "nope")
     assert never.status_code == 409
+
+
+async def test_an_admin_revokes_the_lease_in_force_by_its_fence(
+    api: Api, worker: WorkerGroup
+) -> None:
+    resource = name()
+    held = await acquire(api.http, resource, "stuck", ttl_seconds=3600)
+    assert held.status_code == 200, held.text
+    queued = await acquire(api.http, resource, "next", wait_seconds=600)
+    assert queued.status_code == 202, queued.text
+    wrong = await api.http.post(f"/v1/locks/{resource}/revoke", json={"fence": 7})
+    assert wrong.status_code == 409, wrong.text
+    assert wrong.json()["error"]["details"] == {"reason": "not_current", "fence": 7,
+                                                "current_fence": 1}  # fmt: skip
+    revoked = await api.http.post(f"/v1/locks/{resource}/revoke", json={"fence": 1})
+    assert revoked.status_code == 200, revoked.text
+    assert revoked.json()["holder"] == "stuck" and "token" not in revoked.json()
+    grant = await wait_grant(api.http, resource, "next", wait_seconds=600)
+    assert grant["fence"] == 2
+    assert (await release(api.http, resource, held.json()["token"])).status_code == 409
+    missing = await api.http.post(f"/v1/locks/{name()}/revoke", json={"fence": 1})
+    assert missing.status_code == 404, missing.text

@@ -53,3 +53,16 @@ async def test_cape_locks_lists_shows_and_releases(api: Api, worker: WorkerGroup
     code, out, err = await cape(api, "release", resource, "--token", grant["token"])
     assert code == 0, err
     assert out.strip() == f"released {resource} (holder printer, fence 1)"
+    code, out, err = await cape(api, "release", resource)
+    assert code != 0 and "exactly one of --token and --fence" in out + err
+    # The scanner holds it now (fence 2): an admin revokes it by its fence, without the token.
+    await until(lambda: holder_is(api, resource, "scanner"))
+    code, out, err = await cape(api, "release", resource, "--fence", "1")
+    assert code != 0 and "not a lease in force" in out + err
+    code, out, err = await cape(api, "release", resource, "--fence", "2")
+    assert code == 0, err
+    assert out.strip() == f"revoked {resource} (holder scanner, fence 2)"
+
+
+async def holder_is(api: Api, resource: str, holder: str) -> bool:
+    return bool((await api.http.get(f"/v1/locks/{resource}")).json()["holder"] == holder)
