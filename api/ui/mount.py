@@ -8,8 +8,8 @@ from fastapi.staticfiles import StaticFiles
 
 from api.ui.auth import install_login_redirect
 from api.ui.event_routes import router as event_router
-from api.ui.market_routes import router as market_router
 from api.ui.lock_routes import router as lock_router
+from api.ui.market_routes import router as market_router
 from api.ui.page_routes import router as page_router
 from api.ui.render import STATIC_DIR, TEMPLATES
 from api.ui.routes import router as session_router
