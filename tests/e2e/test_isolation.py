@@ -132,6 +132,9 @@ def bodies(tag: str) -> dict[tuple[str, str], Callable[[TeamOne], dict[str, Any]
         ("post", "/v1/locks/{resource}/release"): lambda t: {
             "json": {"token": t.ids["lock_token"]}
         },
+        ("post", "/v1/instances"): lambda t: {"json": {
+            "name": f"{fresh}-inst", "agent": "assistant", "subscriptions": [{"event": "iso.*"}],
+        }},
     }  # fmt: skip
 
 
@@ -193,6 +196,11 @@ async def make_team_one(api: Api, settings: Settings, tag: str) -> TeamOne:
         f"/v1/locks/r1-{tag}/acquire", json={"holder": f"{marker}-holder", "ttl_seconds": 3600}
     )
     assert lock.status_code == 200, lock.text
+    inst = await owner.post(
+        "/v1/instances", json={"name": f"i1-{tag}", "agent": agent["name"],
+                               "subscriptions": [{"event": "iso.none"}], "input": {"m": marker}},
+    )  # fmt: skip
+    assert inst.status_code == 201, inst.text
     prefixes = [k["prefix"] for k in (await owner.get("/v1/keys")).json()]
     return TeamOne(
         ids={
@@ -201,7 +209,7 @@ async def make_team_one(api: Api, settings: Settings, tag: str) -> TeamOne:
             "key_id": viewer_key.json()["id"], "team_id": team_id,
             "user_id": added.json()["user_id"], "event_id": event.json()["id"],
             "hook_id": hook.json()["id"], "resource": f"r1-{tag}",
-            "lock_token": lock.json()["token"],
+            "lock_token": lock.json()["token"], "instance_id": inst.json()["id"],
         },
         forbidden=[marker, owner_name, viewer_name, *prefixes, hook.json()["secret"]],
         owner=owner,
@@ -229,6 +237,9 @@ async def state_of(team: TeamOne) -> dict[str, Any]:
         "hooks": "/v1/hooks",
         "lock": f"/v1/locks/{ids['resource']}",
         "locks": "/v1/locks",
+        "instance": f"/v1/instances/{ids['instance_id']}",
+        "instances": "/v1/instances",
+        "instance_history": f"/v1/instances/{ids['instance_id']}/history",
     }
     state: dict[str, Any] = {}
     for name, url in reads.items():
@@ -237,6 +248,10 @@ async def state_of(team: TeamOne) -> dict[str, Any]:
         state[name] = response.json()
     # Time-driven fields of a paused schedule: its next run times move with the clock.
     state["schedule"].pop("next_run_times")
+    # An instance's row is saved by its workflow a moment after creation.
+    state["instance"].pop("updated_at")
+    for item in state["instances"]["items"]:
+        item.pop("updated_at")
     state["viewer"] = (await team.viewer.get("/v1/tasks")).status_code
     return state
 
