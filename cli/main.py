@@ -20,6 +20,7 @@ def _register() -> None:
         doctor,
         events,
         fake_llm,
+        instances,
         keys,
         locks,
         processes,
@@ -33,7 +34,7 @@ def _register() -> None:
     # task_ops adds its commands to the `cape tasks` group when imported.
     modules = (
         dev, processes, keys, doctor, fake_llm, tasks, task_ops, answers, schedules, agents,
-        workspaces, replay, events, locks,
+        workspaces, replay, events, locks, instances,
     )  # fmt: skip
     for module in modules:
         for command in module.COMMANDS:
