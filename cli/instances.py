@@ -72,13 +72,15 @@ def ls(api: ApiClient, state: str | None, as_json: bool) -> None:
 @click.option("--filter", "filters", multiple=True, help="PATH=VALUE on the event's data.")
 @click.option("--prompt", help="The task's prompt, a template over `event`.")
 @click.option("--input", "input_json", help="The tasks' input defaults, as JSON.")
+@click.option("--model", help="The tasks' model (default: the agent's).")
 @click.option("--max-concurrent", type=int, default=1, show_default=True)
 @click.option("--failure-limit", type=int, help="Failed tasks in a row before `error`.")
 @click.option("--json", "as_json", is_flag=True, help="Print the instance as JSON.")
 @api_command
 def start(
     api: ApiClient, name: str, agent: str, version: str | None, events: tuple[str, ...],
-    filters: tuple[str, ...], prompt: str | None, input_json: str | None, max_concurrent: int,
+    filters: tuple[str, ...], prompt: str | None, input_json: str | None, model: str | None,
+    max_concurrent: int,
     failure_limit: int | None, as_json: bool,
 ) -> None:  # fmt: skip
     """Create the instance NAME of an agent, subscribed to the `--on` event types."""
@@ -91,6 +93,7 @@ def start(
     body = {
         "name": name, "agent": agent, "agent_version": version, "subscriptions": subs,
         "max_concurrent": max_concurrent, "failure_limit": failure_limit, "input": defaults,
+        "model": model,
     }  # fmt: skip
     made = api.request("POST", "/v1/instances", body=body)
     if as_json:

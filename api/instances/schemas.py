@@ -48,6 +48,9 @@ class InstanceCreate(BaseModel):
         "`CAPE_INSTANCE_FAILURE_LIMIT`).",
     )  # fmt: skip
     input: dict[str, Any] = Field(default_factory=dict, description="Input defaults of each task.")
+    model: str | None = Field(
+        None, min_length=1, max_length=256, description="The tasks' model; None: the agent's."
+    )
 
 
 class CurrentTask(BaseModel):
@@ -82,6 +85,7 @@ class InstanceOut(BaseModel):
     max_concurrent: int
     failure_limit: int
     input: dict[str, Any]
+    model: str | None
     state: StateName
     counters: CountersOut
     inbox_length: int

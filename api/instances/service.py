@@ -78,8 +78,8 @@ async def create(
             version_range=wanted, subscriptions=[s.model_dump() for s in body.subscriptions],
             max_concurrent=body.max_concurrent,
             failure_limit=body.failure_limit or settings.instance_failure_limit,
-            input_defaults=body.input, state=InstanceStatus.IDLE.value, counters={},
-            inbox_length=0, current_tasks=[], created_by=principal.owner, version=0,
+            input_defaults=body.input, model=body.model, state=InstanceStatus.IDLE.value,
+            counters={}, inbox_length=0, current_tasks=[], created_by=principal.owner, version=0,
         )  # fmt: skip
         session.add(row)
         record(session, principal, "create", "instance", row.id, name=body.name, agent=body.agent)

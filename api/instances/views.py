@@ -62,7 +62,7 @@ def instance_out(row: AgentInstance, state: InstanceState | None = None) -> Inst
         current_version=version,
         subscriptions=[Subscription.model_validate(s) for s in row.subscriptions],
         max_concurrent=row.max_concurrent, failure_limit=row.failure_limit,
-        input=row.input_defaults or {}, state=status,
+        input=row.input_defaults or {}, model=row.model, state=status,
         counters=CountersOut(**counters), inbox_length=inbox,
         current_tasks=[_task(t) for t in tasks], last_error=error, created_by=row.created_by,
         created_at=_aware(row.created_at), updated_at=_aware(row.updated_at),

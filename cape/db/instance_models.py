@@ -31,6 +31,7 @@ class AgentInstance(Base):
     max_concurrent: Mapped[int] = mapped_column(Integer, default=1)
     failure_limit: Mapped[int] = mapped_column(Integer, default=3)
     input_defaults: Mapped[JsonDict] = mapped_column(default=dict)
+    model: Mapped[str | None] = mapped_column(String(256))  # the tasks' model; None: the agent's
     state: Mapped[str] = mapped_column(String(16))  # idle | running | paused | error | stopped
     # {received, started, succeeded, failed, canceled, consecutive_failures}
     counters: Mapped[JsonDict] = mapped_column(default=dict)

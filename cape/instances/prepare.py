@@ -62,7 +62,7 @@ async def prepare(session: AsyncSession, settings: Settings, inp: PrepareInput) 
         reason = str(exc) if isinstance(exc, MappingError) else exc.message
         await _history(session, inp, spec.version, "failed", reason)
         return PrepareResult("rejected", spec.version, reason=reason)
-    new = _new_task(settings, inp, spec, task_input, event)
+    new = _new_task(settings, inp, spec, task_input, event, instance.model)
     await add_task(session, new, {"limits": new.limits, "event_id": event.id,
                                   "instance_id": config.instance_id})  # fmt: skip
     await _history(session, inp, spec.version, "running", None)
@@ -83,7 +83,12 @@ def _task_input(instance: AgentInstance, event: Event, spec: AgentSpec) -> dict[
 
 
 def _new_task(
-    settings: Settings, inp: PrepareInput, spec: AgentSpec, task_input: dict[str, Any], event: Event
+    settings: Settings,
+    inp: PrepareInput,
+    spec: AgentSpec,
+    task_input: dict[str, Any],
+    event: Event,
+    model: str | None,
 ) -> NewTask:
     config = inp.config
     max_steps = min(spec.limits.max_steps, settings.max_steps)
@@ -93,8 +98,9 @@ def _new_task(
     }  # fmt: skip
     return NewTask(
         id=inp.task_id, agent=spec.name, agent_version=spec.version, owner=config.owner,
-        input=task_input, model=spec.model.name or settings.default_model, max_steps=max_steps,
-        limits=limits, relation=INSTANCE_RELATION, team_id=config.team_id, event_id=event.id,
+        input=task_input, model=model or spec.model.name or settings.default_model,
+        max_steps=max_steps, limits=limits, relation=INSTANCE_RELATION, team_id=config.team_id,
+        event_id=event.id,
     )  # fmt: skip
 
 

@@ -29,6 +29,7 @@ def upgrade() -> None:
         sa.Column("max_concurrent", sa.Integer(), nullable=False),
         sa.Column("failure_limit", sa.Integer(), nullable=False),
         sa.Column("input_defaults", sa.JSON(), nullable=False),
+        sa.Column("model", sa.String(length=256), nullable=True),
         sa.Column("state", sa.String(length=16), nullable=False),
         sa.Column("counters", sa.JSON(), nullable=False),
         sa.Column("inbox_length", sa.Integer(), nullable=False),
