@@ -7,6 +7,9 @@ recover are updates of the workflow: it answers with its state, or refuses (409)
 
 from __future__ import annotations
 
+import asyncio
+import random
+import time
 from typing import Any
 
 import structlog
@@ -37,6 +40,7 @@ from cape.settings import Settings
 from workflows.instances import InstanceWorkflow
 
 log = structlog.get_logger(__name__)
+BUSY_SECONDS = 30.0  # how long an update the workflow could not take yet is sent again
 
 
 async def owned_instance(session: AsyncSession, team_id: str, instance_id: str) -> AgentInstance:
@@ -129,7 +133,9 @@ async def control(
         InstanceWorkflow.run, instance_workflow_id(row.team_id, row.id)
     )
     inp = ControlInput(action=action, cancel=cancel, by=principal.owner)
-    for attempt in range(2):
+    ends = time.monotonic() + BUSY_SECONDS
+    restarted = False
+    while True:
         try:
             state: InstanceState = await handle.execute_update(InstanceWorkflow.control, inp)
             return state
@@ -139,15 +145,25 @@ async def control(
                 raise Conflict(cause.message, details={"action": action}) from None
             raise
         except RPCError as exc:
-            if exc.status != RPCStatusCode.NOT_FOUND or attempt:
+            if exc.status == RPCStatusCode.NOT_FOUND and not restarted:
+                if await _ended(temporal, row):  # stopped a moment ago; the row is saved next
+                    if action == "stop":
+                        return None
+                    raise Conflict(
+                        "the instance is stopped; create a new one", details={}
+                    ) from None
+                await start(temporal, settings, row)  # its workflow was lost: start it again
+                restarted = True
+                continue
+            # An update aborted while the workflow continued as new never ran: send it again.
+            busy = exc.status == RPCStatusCode.RESOURCE_EXHAUSTED or (
+                exc.status == RPCStatusCode.UNAVAILABLE
+                and any(words in exc.message for words in ("aborted", "could not be executed"))
+            )
+            if not busy or time.monotonic() > ends:
                 log.warning("instance control failed", instance=row.id, error=str(exc))
                 raise Unavailable(f"the instance did not answer: {exc.message}") from None
-            if await _ended(temporal, row):  # stopped a moment ago; the row is saved next
-                if action == "stop":
-                    return None
-                raise Conflict("the instance is stopped; create a new one", details={}) from None
-            await start(temporal, settings, row)  # its workflow was lost: start it from the row
-    raise AssertionError("unreachable")
+            await asyncio.sleep(random.uniform(0.05, 0.5))
 
 
 async def _ended(temporal: Client, row: AgentInstance) -> bool:

@@ -168,3 +168,29 @@ async def test_invalid_instances_name_the_field_and_names_are_unique_per_team(
         assert unknown.status_code == 404
         assert (await show(http, made["id"]))["state"] == "idle"
         assert (await http.get("/v1/instances/inst_nothing")).status_code == 404
+
+
+async def test_stop_with_cancel_cancels_the_running_tasks_and_ends_the_instance(
+    api: Api, settings: Settings, worker: Worker, fake_llm: FakeLLMServer
+) -> None:
+    async with own_team(api, settings) as http:
+        slow = f"slow-{settings.task_queue}"
+        fake_llm.add_script(Script(name=slow, turns=[Turn(content="late", delay_seconds=30)]))
+        made = await instance(http, await agent(http, f"script:{slow}"), max_concurrent=2)
+        for n in (1, 2):
+            await routed(http, (await publish(http, "deploy.c", data={"n": n}))["id"])
+        busy = await until(
+            http,
+            made["id"],
+            lambda v: [t["agent_version"] for t in v["current_tasks"]] == ["1.0.0"] * 2,
+        )
+        assert busy["state"] == "running"
+        stopped = await http.post(f"/v1/instances/{made['id']}/stop", params={"cancel": "true"})
+        assert stopped.status_code == 200 and stopped.json()["state"] == "stopped", stopped.text
+        done = await until(http, made["id"], lambda v: v["counters"]["canceled"] == 2, limit=25)
+        assert done["state"] == "stopped" and done["current_tasks"] == []
+        handled = await history(http, made["id"])
+        assert [h["outcome"] for h in handled] == ["canceled", "canceled"]
+        for entry in handled:
+            task = (await http.get(f"/v1/tasks/{entry['task_id']}")).json()
+            assert task["status"] == "canceled", task
