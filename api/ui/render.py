@@ -27,6 +27,7 @@ NAV = (
     ("agents", "/ui/agents", "Agents"),
     ("schedules", "/ui/schedules", "Schedules"),
     ("events", "/ui/events", "Events"),
+    ("instances", "/ui/instances", "Instances"),
     ("usage", "/ui/usage", "Usage"),
 )
 
