@@ -17,6 +17,7 @@ from cli.testing.fake_llm import FakeLLMServer, Script, Turn
 from tests.conftest import Api
 from tests.events.support import own_team, publish, routed
 from tests.instances.support import agent, answering_model, history, instance, show, until
+from tests.locks.support import until as locks_until
 
 
 async def test_events_run_in_order_pause_keeps_the_inbox_and_stop_ends_it(
@@ -74,6 +75,12 @@ async def test_events_run_in_order_pause_keeps_the_inbox_and_stop_ends_it(
         stopped = await http.post(f"/v1/instances/{made['id']}/stop")
         assert stopped.status_code == 200 and stopped.json()["state"] == "stopped", stopped.text
         await until(http, made["id"], lambda v: v["state"] == "stopped")
+
+        async def saved_stopped() -> bool:  # the routing reads the row, saved a moment later
+            listed = await http.get("/v1/instances", params={"state": "stopped"})
+            return made["id"] in [i["id"] for i in listed.json()["items"]]
+
+        await locks_until(saved_stopped)
         again = await http.post(f"/v1/instances/{made['id']}/stop")
         assert again.status_code == 200, again.text
         assert (await http.post(f"/v1/instances/{made['id']}/resume")).status_code == 409
