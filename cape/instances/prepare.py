@@ -70,10 +70,16 @@ async def prepare(session: AsyncSession, settings: Settings, inp: PrepareInput) 
 
 
 def _task_input(instance: AgentInstance, event: Event, spec: AgentSpec) -> dict[str, Any]:
-    """The input defaults, then what the subscription's mapping makes of the event."""
+    """The input defaults, then what the subscription's mapping makes of the event.
+
+    Without a mapping the defaults alone are the input (the event only says when to run);
+    with neither, the trigger's default input: a prompt naming the event and its data.
+    """
     sub = matching_subscription(instance.subscriptions, event) or {}
-    mapped = map_input(sub.get("input"), event_view(event))
-    task_input = {**(instance.input_defaults or {}), **mapped}
+    defaults = instance.input_defaults or {}
+    mapping = sub.get("input")
+    mapped = map_input(mapping, event_view(event)) if mapping is not None or not defaults else {}
+    task_input = {**defaults, **mapped}
     problems = input_problems(spec.input_schema, task_input)
     if problems:
         fields = ", ".join(p["field"] for p in problems)

@@ -201,3 +201,21 @@ async def test_stop_with_cancel_cancels_the_running_tasks_and_ends_the_instance(
         for entry in handled:
             task = (await http.get(f"/v1/tasks/{entry['task_id']}")).json()
             assert task["status"] == "canceled", task
+
+
+async def test_the_task_input_is_the_defaults_then_the_mapping(
+    api: Api, settings: Settings, worker: Worker, fake_llm: FakeLLMServer
+) -> None:
+    async with own_team(api, settings) as http:
+        name = await agent(http, answering_model(fake_llm))
+        fixed = await instance(
+            http, name, subscriptions=[{"event": "in.put"}], input={"prompt": "check it"}
+        )
+        bare = await instance(http, name, subscriptions=[{"event": "in.*"}])
+        await routed(http, (await publish(http, "in.put", data={"n": 1}))["id"])
+        inputs = []
+        for made in (fixed, bare):
+            await until(http, made["id"], lambda v: v["counters"]["succeeded"] == 1)
+            [entry] = await history(http, made["id"])
+            inputs.append((await http.get(f"/v1/tasks/{entry['task_id']}")).json()["input"])
+        assert inputs == [{"prompt": "check it"}, {"prompt": 'Event in.put: {"n": 1}'}]
