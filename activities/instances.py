@@ -144,5 +144,5 @@ class InstanceActivities:
             row = await session.get(AgentInstance, state.config.instance_id, with_for_update=True)
             if row is None or row.version >= state.version:
                 return
-            copy_state(row, state)
+            copy_state(row, state, inp.inbox_length)
         log.debug("instance saved", instance=state.config.instance_id, state=state.status.value)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import copy
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -138,9 +139,11 @@ class InstanceWorkflow:
 
     async def _save(self) -> None:
         self.state.version += 1
+        # Without the inbox and the seen ids: every save's input stays in the history.
+        light = replace(self.state, inbox=[], seen=[])
         await workflow.execute_activity_method(
             InstanceActivities.save_instance,
-            SaveInput(copy.deepcopy(self.state)),
+            SaveInput(copy.deepcopy(light), inbox_length=len(self.state.inbox)),
             start_to_close_timeout=ACTIVITY_TIMEOUT,
             retry_policy=RETRY,
         )

@@ -183,6 +183,11 @@ class AwaitResult:
 
 @dataclass
 class SaveInput:
-    """The state to copy to the instance's database row."""
+    """The state to copy to the instance's database row.
+
+    Sent without its inbox and its seen ids (each save is in the history): `inbox_length`
+    says how long the inbox is (-1: `state.inbox` is whole).
+    """
 
     state: InstanceState
+    inbox_length: int = -1

@@ -39,11 +39,11 @@ def initial_state(row: AgentInstance, settings: Settings) -> InstanceState:
     )
 
 
-def copy_state(row: AgentInstance, state: InstanceState) -> None:
-    """Write the workflow's `state` onto its row."""
+def copy_state(row: AgentInstance, state: InstanceState, inbox_length: int = -1) -> None:
+    """Write the workflow's `state` onto its row (`inbox_length` -1: the inbox is whole)."""
     row.state = state.status.value
     row.counters = asdict(state.counters)
-    row.inbox_length = len(state.inbox)
+    row.inbox_length = len(state.inbox) if inbox_length < 0 else inbox_length
     row.current_tasks = [asdict(r) for r in state.running]
     row.last_error = state.error
     row.agent_version = state.agent_version
