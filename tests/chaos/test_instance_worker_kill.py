@@ -29,7 +29,7 @@ from tests.conftest import Api
 from tests.events.support import own_team
 from tests.instances.support import agent, answering_model, instance
 
-pytestmark = pytest.mark.timeout(120)
+pytestmark = pytest.mark.timeout(180)
 EVENTS = 100
 
 
