@@ -10,6 +10,7 @@ from __future__ import annotations
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 
+from activities.instances import Deliver, deliver_routed
 from cape.contracts.events import ROUTE_EVENT_ACTIVITY, RouteEventInput, RouteEventResult
 from cape.db.event_models import Event
 from cape.events.publishing import register_scheduled
@@ -20,9 +21,15 @@ from cape.settings import Settings
 class EventActivities:
     """Activities of the event routing workflow, bound to the database and settings."""
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], settings: Settings) -> None:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        settings: Settings,
+        deliver: Deliver | None = None,
+    ) -> None:
         self.sessions = sessions
         self.settings = settings
+        self.deliver = deliver  # signals the instances an event goes to (docs/instances.md)
 
     @activity.defn(name=ROUTE_EVENT_ACTIVITY)
     async def route_event(self, inp: RouteEventInput) -> RouteEventResult:
@@ -40,5 +47,7 @@ class EventActivities:
             event = await session.get(Event, event_id)
             status = event.status if event is not None else "missing"
             found = await launches(session, self.settings, event_id)
+        if self.deliver is not None:  # before the activity completes: a retry delivers again
+            await deliver_routed(self.sessions, self.settings, self.deliver, event_id)
         activity.logger.info("event routed: %s, %d tasks", status, len(found))
         return RouteEventResult(status, found)

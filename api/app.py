@@ -22,6 +22,8 @@ from api.events.hook_routes import router as hooks_router
 from api.events.routes import router as events_router
 from api.events.schedule_routes import router as event_schedules_router
 from api.health.routes import router as health_router
+from api.instances.routes import router as instances_router
+from api.instances.routes import runtime_router
 from api.keys.routes import router as keys_router
 from api.locks.routes import router as locks_router
 from api.marketplace.federation_routes import router as marketplace_federation_router
@@ -145,5 +147,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(trigger_test_router, prefix="/v1")
     app.include_router(hooks_router, prefix="/v1")
     app.include_router(locks_router, prefix="/v1")
+    app.include_router(instances_router, prefix="/v1")
+    app.include_router(runtime_router, prefix="/v1")
     install_ui(app)  # the dashboard under /ui (after the error handlers it refines)
     return app

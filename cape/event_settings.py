@@ -15,3 +15,11 @@ class EventSettings(BaseSettings):
     event_max_depth: int = Field(8, ge=0, le=1000)
     # Events older than this many days are deleted by the worker's sweep (0: kept forever).
     event_retention_days: float = Field(0.0, ge=0)
+    # Agent runtime instances (docs/instances.md): the most tasks one instance runs at once,
+    # how many consecutive failed tasks put an instance in `error` unless it says otherwise,
+    # the heartbeat of the activity that follows each task (a dead worker's follow moves on
+    # within it), and the history length at which an instance workflow continues as new.
+    instance_max_concurrent: int = Field(20, ge=1, le=1000)
+    instance_failure_limit: int = Field(3, ge=1, le=1000)
+    instance_heartbeat_seconds: float = Field(10.0, gt=0)
+    instance_history_limit: int = Field(2000, ge=100, le=40_000)

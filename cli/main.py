@@ -20,6 +20,7 @@ def _register() -> None:
         doctor,
         events,
         fake_llm,
+        instances,
         keys,
         locks,
         pkg,
@@ -34,7 +35,7 @@ def _register() -> None:
     # task_ops adds its commands to the `cape tasks` group when imported.
     modules = (
         dev, processes, keys, doctor, fake_llm, tasks, task_ops, answers, schedules, agents,
-        workspaces, replay, events, locks, pkg,
+        workspaces, replay, events, locks, pkg, instances,
     )  # fmt: skip
     for module in modules:
         for command in module.COMMANDS:

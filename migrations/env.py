@@ -7,6 +7,7 @@ from sqlalchemy import create_engine, pool
 
 import cape.db.agent_models  # (registers the registry tables)
 import cape.db.event_models  # (registers the event tables)
+import cape.db.instance_models  # (registers the instance tables)
 import cape.db.lock_models  # (registers the locks table)
 import cape.db.market_models  # noqa: F401  (registers the marketplace tables)
 from cape.db.models import Base

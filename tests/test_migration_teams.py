@@ -20,6 +20,7 @@ from alembic.migration import MigrationContext
 from sqlalchemy import create_engine, text
 
 import cape.db.agent_models
+import cape.db.instance_models  # (registers the instance tables)
 import cape.db.lock_models  # (registers the locks table)
 import cape.db.market_models  # noqa: F401  (registers the marketplace tables)
 from cape.db.models import Base

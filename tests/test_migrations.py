@@ -10,6 +10,7 @@ from sqlalchemy import create_engine
 
 import cape.db.agent_models
 import cape.db.event_models  # (registers the event tables)
+import cape.db.instance_models  # (registers the instance tables)
 import cape.db.lock_models  # (registers the locks table)
 import cape.db.market_models  # noqa: F401  (registers the marketplace tables)
 from cape.db.models import Base

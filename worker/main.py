@@ -16,6 +16,7 @@ from temporalio.worker import Worker
 from activities.checks import CheckActivities
 from activities.events import EventActivities
 from activities.guide import GuideActivities
+from activities.instances import InstanceActivities
 from activities.llm import LlmActivities
 from activities.locks import LockActivities
 from activities.task import TaskActivities, host_queue
@@ -30,14 +31,21 @@ from cape.search_attributes import ensure_search_attributes
 from cape.settings import Settings
 from worker.events import TaskEventPublisher
 from worker.group import WorkerGroup
+from worker.instances import InstanceDeliverer
 from worker.observe import connect, worker_options
 from worker.retention import sweep_forever
 from workflows.agent_task import AgentTaskWorkflow
 from workflows.event_routing import EventRoutingWorkflow
+from workflows.instances import InstanceWorkflow
 from workflows.locks import LockWorkflow
 
 log = structlog.get_logger(__name__)
-WORKFLOWS: Sequence[type] = (AgentTaskWorkflow, EventRoutingWorkflow, LockWorkflow)
+WORKFLOWS: Sequence[type] = (
+    AgentTaskWorkflow,
+    EventRoutingWorkflow,
+    LockWorkflow,
+    InstanceWorkflow,
+)
 # Activities that touch a workspace also run on this host's own task queue.
 HOST_ACTIVITIES = {"run_tool"}
 
@@ -61,9 +69,10 @@ def build_activities(
     tools = ToolActivities(sessions, settings, sandbox, store, publisher)
     checks = CheckActivities(sessions)
     guide = GuideActivities(sessions, settings.docs_dir)
-    events = EventActivities(sessions, settings)
+    events = EventActivities(sessions, settings, InstanceDeliverer(client, settings))
     locks = LockActivities(sessions, client)
     task_locks = TaskLockActivities(sessions, settings, client)
+    instances = InstanceActivities(sessions, settings, client)
     return [
         task.setup_workspace,
         task.restore_workspace,
@@ -81,6 +90,9 @@ def build_activities(
         task_locks.await_lock,
         task_locks.renew_lock,
         task_locks.release_lock,
+        instances.prepare_task,
+        instances.await_task,
+        instances.save_instance,
     ]
 
 

@@ -9,6 +9,7 @@ from fastapi.responses import HTMLResponse
 
 from api.deps import SessionDep, SettingsDep, TemporalDep
 from api.ui.auth import PageUserDep
+from api.ui.instance_pages import instances_page
 from api.ui.more_pages import (
     agents_page,
     approvals_badge,
@@ -61,3 +62,11 @@ async def usage(
 ) -> HTMLResponse:
     """Tokens and cost by day, agent and model over the last `days` (7, 30 or 90)."""
     return await usage_page(request, session, principal, days)
+
+
+@router.get("/instances", response_class=HTMLResponse)
+async def instances(
+    request: Request, session: SessionDep, temporal: TemporalDep, principal: PageUserDep
+) -> HTMLResponse:
+    """The team's instances: state, counters, inbox, running tasks; pause, resume, stop."""
+    return await instances_page(request, session, temporal, principal)

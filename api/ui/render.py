@@ -29,6 +29,7 @@ NAV = (
     ("events", "/ui/events", "Events"),
     ("marketplace", "/ui/marketplace", "Marketplace"),
     ("locks", "/ui/locks", "Locks"),
+    ("instances", "/ui/instances", "Instances"),
     ("usage", "/ui/usage", "Usage"),
 )
 

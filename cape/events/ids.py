@@ -41,6 +41,7 @@ class RouteStatus(StrEnum):
     FAILED = "failed"
     FILTERED = "filtered"
     DEBOUNCED = "debounced"
+    DELIVERED = "delivered"  # to an agent runtime instance (docs/instances.md)
 
 
 def new_event_id() -> str:

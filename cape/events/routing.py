@@ -22,6 +22,7 @@ from cape.db.event_models import Event, EventRoute
 from cape.db.models import Task, utcnow
 from cape.events.ids import EventStatus, Priority, RouteStatus, event_task_id
 from cape.events.plan import RoutePlan, concurrency_lock, outcome, plan_agent
+from cape.instances.routing import instance_routes
 from cape.registry.resolve import load_spec, spec_of
 from cape.registry.spec import AgentSpec
 from cape.registry.store import VersionStatus, default_row
@@ -108,6 +109,8 @@ async def record_routes(session: AsyncSession, settings: Settings, event_id: str
             )
         )
     status, reason = outcome(plans)
+    if await instance_routes(session, event):  # delivered to instances: routed all the same
+        status, reason = EventStatus.ROUTED, None
     event.status, event.reason = status, reason
 
 

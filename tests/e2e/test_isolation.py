@@ -152,6 +152,9 @@ def bodies(tag: str) -> dict[tuple[str, str], Callable[[TeamOne], dict[str, Any]
         },
         # Team 1's fence, on team 2's lock of the same name: never team 1's lease.
         ("post", "/v1/locks/{resource}/revoke"): lambda t: {"json": {"fence": 1}},
+        ("post", "/v1/instances"): lambda t: {"json": {
+            "name": f"{fresh}-inst", "agent": "assistant", "subscriptions": [{"event": "iso.*"}],
+        }},
     }  # fmt: skip
 
 
@@ -221,6 +224,11 @@ async def make_team_one(api: Api, settings: Settings, tag: str) -> TeamOne:
         json={"package": package, "accept_permissions": ["tool:write_file"]},
     )
     assert installed.status_code == 201, installed.text
+    inst = await owner.post(
+        "/v1/instances", json={"name": f"i1-{tag}", "agent": agent["name"],
+                               "subscriptions": [{"event": "iso.none"}], "input": {"m": marker}},
+    )  # fmt: skip
+    assert inst.status_code == 201, inst.text
     prefixes = [k["prefix"] for k in (await owner.get("/v1/keys")).json()]
     return TeamOne(
         ids={
@@ -230,6 +238,7 @@ async def make_team_one(api: Api, settings: Settings, tag: str) -> TeamOne:
             "user_id": added.json()["user_id"], "event_id": event.json()["id"],
             "hook_id": hook.json()["id"], "resource": f"r1-{tag}",
             "lock_token": lock.json()["token"], "package": package,
+            "instance_id": inst.json()["id"],
         },
         forbidden=[marker, owner_name, viewer_name, *prefixes, hook.json()["secret"]],
         owner=owner,
@@ -259,6 +268,9 @@ async def state_of(team: TeamOne) -> dict[str, Any]:
         "locks": "/v1/locks",
         "installs": "/v1/marketplace/installs",
         "lockfile": "/v1/marketplace/lockfile",
+        "instance": f"/v1/instances/{ids['instance_id']}",
+        "instances": "/v1/instances",
+        "instance_history": f"/v1/instances/{ids['instance_id']}/history",
     }
     state: dict[str, Any] = {}
     for name, url in reads.items():
@@ -267,6 +279,10 @@ async def state_of(team: TeamOne) -> dict[str, Any]:
         state[name] = response.json()
     # Time-driven fields of a paused schedule: its next run times move with the clock.
     state["schedule"].pop("next_run_times")
+    # An instance's row is saved by its workflow a moment after creation.
+    state["instance"].pop("updated_at")
+    for item in state["instances"]["items"]:
+        item.pop("updated_at")
     state["viewer"] = (await team.viewer.get("/v1/tasks")).status_code
     return state
 

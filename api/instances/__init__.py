@@ -1,0 +1,1 @@
+"""`/v1/instances` and `/v1/runtime`: agent runtime instances (docs/instances.md)."""
