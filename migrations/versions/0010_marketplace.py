@@ -1,7 +1,7 @@
 """marketplace: packages, their immutable versions, installs per team and reviews.
 
 Revision ID: 0010
-Revises: 0008
+Revises: 0009
 Create Date: 2026-12-07 05:00:00
 """
 
