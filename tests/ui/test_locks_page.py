@@ -44,7 +44,7 @@ async def test_locks_pages_show_the_queue_and_an_admin_releases(
         row = page.locator(f"#locks tr[data-resource='{resource}']")
         await expect(row).to_contain_text("job-a")
         await expect(row.locator("td").nth(5)).to_have_text("2")
-        await expect(page.get_by_role("link", name="Locks")).to_have_attribute(
+        await expect(page.get_by_role("link", name="Locks", exact=True)).to_have_attribute(
             "aria-current", "page"
         )
         await shot(page, "locks")
