@@ -69,6 +69,12 @@ async def test_a_passing_and_a_failing_case_run_against_the_scripted_model(
                 got = await client.get(f"/v1/marketplace/packages/{body['manifest']['name']}")
                 assert got.status_code == 200, got.text
                 views[kind] = got.json()["versions"][0]
+        async with httpx.AsyncClient(base_url=url, timeout=30) as browser:
+            login = await browser.post("/ui/login", data={"api_key": key, "next": "/ui/tasks"})
+            assert login.status_code == 303, login.text
+            page = await browser.get(f"/ui/marketplace/bad-{tag}")
+            assert "tests</strong>: failed" in page.text
+            assert "case 1 (bad-" in page.text and "expect_contains: the answer" in page.text
     good, bad = views["passes"], views["fails"]
     assert good["tests"] == "passed"
     good_step = step_of(good["scan_report"])

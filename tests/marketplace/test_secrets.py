@@ -35,6 +35,7 @@ async def test_an_installed_agent_gets_only_its_declared_secrets(settings: Setti
         f"gh-{tag}",
         agents=[agent(f"gh-{tag}-agent")],
         permissions={"tools": ["write_file"], "secrets": ["GITHUB_TOKEN"]},
+        tests=[{"agent": f"gh-{tag}-agent", "input": {"prompt": "x"}, "expect_contains": "x"}],
     )
     slack = package(f"sl-{tag}", agents=[agent(f"sl-{tag}-agent")],
                     permissions={"tools": ["write_file"], "secrets": ["SLACK_TOKEN"]})  # fmt: skip
@@ -47,6 +48,13 @@ async def test_an_installed_agent_gets_only_its_declared_secrets(settings: Setti
             for body in (github, slack):
                 sent = await a.post("/v1/marketplace/packages", json=body)
                 assert sent.status_code == 201, sent.text
+            # Without CAPE_MARKETPLACE_TEST_MODEL the cases are not run, and the report says so.
+            tests = next(s for s in sent.json()["report"] if s["step"] == "tests")
+            assert tests["status"] == "skipped" and "no test cases" in tests["skipped"]
+            got = await a.get(f"/v1/marketplace/packages/gh-{tag}")
+            step = next(s for s in got.json()["versions"][0]["scan_report"] if s["step"] == "tests")
+            assert "no test model is configured" in step["skipped"]
+            assert got.json()["versions"][0]["tests"] == "none"
             unaccepted = await b.post(
                 "/v1/marketplace/installs",
                 json={"package": f"gh-{tag}", "accept_permissions": ["tool:write_file"]},
