@@ -37,3 +37,12 @@ class MarketplaceSettings(BaseSettings):
     marketplace_timeout_seconds: float = Field(
         15.0, gt=0, description="How long one request to the other marketplace may take."
     )
+    marketplace_test_model: str = Field(
+        "",
+        description="The scripted model a package's test cases run against at publish (e.g. "
+        "`script:package-tests` served by the operator's scripted OpenAI-compatible server); "
+        "empty: test cases are not run.",
+    )
+    marketplace_test_max_steps: int = Field(
+        6, ge=1, le=50, description="Most steps one package test case's task may take."
+    )

@@ -154,6 +154,8 @@ def publish(api: ApiClient, archive: Path, as_json: bool) -> None:
         for finding in step["findings"]:
             echo(f"    {finding['severity']} {finding['code']} {finding['field']}: "
                  f"{finding['message']}")  # fmt: skip
+        for case in step.get("cases") or []:
+            echo(f"    case {case['index']} ({case['agent']}): task {case.get('task_id') or '-'}")
 
 
 COMMANDS = [pkg]

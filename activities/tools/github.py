@@ -28,6 +28,7 @@ from activities.tools.git_ops import (
     parse_repo,
 )
 from activities.tools.github_api import API_TOOLS
+from activities.tools.secrets import allowed, require
 from activities.tools.workspace_io import read_bytes, remove
 
 log = structlog.get_logger(__name__)
@@ -40,7 +41,9 @@ DIR_PROPERTY = {
 
 
 def _git(ctx: ToolContext) -> AbstractAsyncContextManager[Git]:
-    return Git.session(ctx.settings.github_git_url, ctx.settings.github_token.get_secret_value())
+    # An agent whose package did not declare GITHUB_TOKEN clones without it (public only).
+    token = ctx.settings.github_token.get_secret_value() if allowed(ctx, "GITHUB_TOKEN") else ""
+    return Git.session(ctx.settings.github_git_url, token)
 
 
 async def _branch_name(host: Git, name: str) -> str:
@@ -159,6 +162,7 @@ async def git_push(ctx: ToolContext, args: dict[str, Any]) -> ToolOutput:
     The sandbox bundles the branch into `.cape/`; the host reads that file by descriptor into
     a fresh repository of its own and pushes from there, so host git never opens the agent's.
     """
+    require(ctx, "GITHUB_TOKEN")
     if not ctx.settings.github_token.get_secret_value():
         raise ToolError(NO_TOKEN)
     async with _git(ctx) as host:

@@ -9,6 +9,7 @@ import structlog
 
 from activities.tools.base import Placement, Risk, ToolContext, ToolError, ToolOutput, ToolSpec
 from activities.tools.git_ops import NO_TOKEN, parse_repo, redact
+from activities.tools.secrets import require
 
 log = structlog.get_logger(__name__)
 
@@ -41,6 +42,7 @@ async def post(ctx: ToolContext, path: str, payload: dict[str, Any]) -> dict[str
     Raises:
         ToolError: no token configured, GitHub unreachable, or an error status (with its message).
     """
+    require(ctx, "GITHUB_TOKEN")
     token = ctx.settings.github_token.get_secret_value()
     if not token:
         raise ToolError(NO_TOKEN)

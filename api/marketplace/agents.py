@@ -44,6 +44,7 @@ def installed_spec(
     limits = dict(spec.get("sandbox_limits") or {})
     limits["network_allow"] = list(manifest.permissions.network)
     limits["pip_allow"] = [Requirement(text).name for text in manifest.permissions.pip]
+    limits["secrets_allow"] = list(manifest.permissions.secrets)
     data["sandbox_limits"] = limits
     return parse_spec(data, prefix=f"agents.{spec.get('name')}").to_data()
 

@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from api.marketplace.cases import case_tasks
 from api.marketplace.schemas import (
     CategoryCount,
     PackageOut,
@@ -27,6 +28,7 @@ from api.marketplace.schemas import (
 from api.marketplace.stats import PackageStats, overview, package_stats
 from cape.db.market_models import Package, PackageVersion, Review
 from cape.errors import InvalidInput, NotFound
+from cape.marketplace.cases import TaskResult, with_outcomes
 from cape.marketplace.content import key_id
 from cape.marketplace.manifest import CATEGORIES
 from cape.registry.semver import parse, parse_range, try_parse
@@ -182,10 +184,11 @@ async def search(
     return PackagePage(items=items, next_cursor=_cursor(start + limit) if more else None)
 
 
-def version_out(row: PackageVersion) -> VersionOut:
-    """The API view of one version."""
+def version_out(row: PackageVersion, tasks: dict[str, TaskResult] | None = None) -> VersionOut:
+    """The API view of one version, its test cases' outcomes read from `tasks` (by task id)."""
     manifest = row.manifest
     signed = bool(row.signature and row.public_key)
+    report, quality, tests = with_outcomes(list(row.scan_report), tasks or {}, row.quality)
     return VersionOut(
         version=row.version,
         status=row.status,
@@ -194,11 +197,12 @@ def version_out(row: PackageVersion) -> VersionOut:
         signed=signed,
         key_id=key_id(row.public_key) if signed and row.public_key else None,
         public_key=row.public_key if signed else None,
-        quality=row.quality,
+        quality=quality,
+        tests=tests,
         platform=str(manifest.get("platform", "*")),
         dependencies=dict(manifest.get("dependencies") or {}),
         permissions=dict(manifest.get("permissions") or {}),
-        scan_report=list(row.scan_report),
+        scan_report=report,
         created_at=row.created_at,
     )
 
@@ -215,6 +219,7 @@ async def package_view(session: AsyncSession, name: str) -> PackageOut:
     if pkg is None:
         raise unknown_package(name)
     rows = await versions_of(session, name)
+    tasks = await case_tasks(session, rows)
     stats = (await package_stats(session, [name])).get(name, PackageStats())
     rating = (await ratings(session)).get(name)
     current = next((r for r in rows if r.version == pkg.latest), rows[0])
@@ -225,7 +230,7 @@ async def package_view(session: AsyncSession, name: str) -> PackageOut:
         license=str(manifest.get("license", "")),
         homepage=str(manifest.get("homepage", "")),
         agents=[str(spec.get("name")) for spec in current.agents],
-        versions=[version_out(r) for r in rows],
+        versions=[version_out(r, tasks) for r in rows],
         analytics=stats.as_dict(),
     )
 

@@ -25,6 +25,8 @@ from cape.errors import Conflict, InvalidInput, NotFound
 from cape.marketplace.content import hash_parts, key_id, spec_hash, verify
 from cape.marketplace.manifest import Manifest
 from cape.marketplace.resolver import Candidate, ResolveError, resolve
+from cape.marketplace.secrets import missing_secrets
+from cape.settings import Settings
 
 log = structlog.get_logger(__name__)
 LOCKFILE_VERSION = 1
@@ -106,7 +108,11 @@ def _plan_lockfile(lock: dict[str, Any]) -> tuple[str, dict[str, str], dict[str,
 
 
 async def install(
-    session: AsyncSession, principal: Principal, body: InstallBody, source: Source
+    session: AsyncSession,
+    principal: Principal,
+    body: InstallBody,
+    source: Source,
+    settings: Settings,
 ) -> InstallResult:
     """Install a package (and its dependencies) from `source` into the caller's team.
 
@@ -156,6 +162,7 @@ async def install(
             )
         planned[name] = Planned(row, verified(row))
     _check_permissions(planned, body.accept_permissions)
+    check_secrets([p.manifest for p in planned.values()], settings)
     lock = _lockfile(root, versions, planned, installed, principal.team_id)
     rows = await _apply(session, principal, root, planned, lock, body.accept_permissions)
     record(
@@ -181,6 +188,16 @@ def _check_permissions(planned: dict[str, Planned], accepted: list[str]) -> None
                 {"field": "body.accept_permissions", "message": f"missing {item!r}"}
                 for item in missing
             ],
+        )
+
+
+def check_secrets(manifests: list[Manifest], settings: Settings) -> None:
+    """Refuse (422) secrets the packages declare that the platform cannot give or has not set."""
+    problems = missing_secrets([s for m in manifests for s in m.permissions.secrets], settings)
+    if problems:
+        raise InvalidInput(
+            "declared secrets are not available: " + "; ".join(p["message"] for p in problems),
+            details=problems,
         )
 
 

@@ -32,7 +32,7 @@ async def install_package(
     (both paths named), a cycle, a yanked package or a hash or signature that does not verify
     refuses the whole install.
     """
-    return await install(session, principal, body, source_of(settings, session))
+    return await install(session, principal, body, source_of(settings, session), settings)
 
 
 @router.get("/installs", response_model=list[InstallOut])
@@ -62,7 +62,7 @@ async def update_package(
     principal: AdminDep,
 ) -> InstallResult:
     """Update to the newest compatible version; added permissions must be accepted."""
-    return await update(session, principal, package, body, source_of(settings, session))
+    return await update(session, principal, package, body, source_of(settings, session), settings)
 
 
 @router.post("/installs/{package}/pin", response_model=InstallOut)

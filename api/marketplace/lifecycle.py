@@ -17,6 +17,7 @@ from api.marketplace.install import (
     LOCKFILE_VERSION,
     Planned,
     active_installs,
+    check_secrets,
     install_out,
     verified,
 )
@@ -29,6 +30,7 @@ from cape.db.models import utcnow
 from cape.errors import Conflict, InvalidInput, NotFound
 from cape.marketplace.content import key_id, spec_hash
 from cape.marketplace.resolver import ResolveError, resolve
+from cape.settings import Settings
 
 
 def _not_installed(package: str) -> NotFound:
@@ -105,7 +107,12 @@ async def pin(
 
 
 async def update(
-    session: AsyncSession, principal: Principal, package: str, body: UpdateBody, source: Source
+    session: AsyncSession,
+    principal: Principal,
+    package: str,
+    body: UpdateBody,
+    source: Source,
+    settings: Settings,
 ) -> InstallResult:
     """Move `package` to the newest version `body.version` allows, with the permission diff."""
     rows = await active_installs(session, principal.team_id)
@@ -143,6 +150,7 @@ async def update(
                 {"field": "body.accept_permissions", "message": f"missing {i!r}"} for i in missing
             ],
         )
+    check_secrets([p.manifest for p in changed.values()], settings)
     versions = {n: c.version for n, c in resolution.picks.items()}
     out = await _move(session, principal, rows, changed, versions)
     record(

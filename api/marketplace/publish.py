@@ -16,7 +16,9 @@ from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from temporalio.client import Client
 
+from api.marketplace.cases import queue_cases, start_cases
 from api.marketplace.schemas import PACKAGE_TYPES, PackageBody, PublishOut
 from api.marketplace.sources import LocalSource
 from cape.audit import record
@@ -114,9 +116,17 @@ def _refuse(outcome: Outcome) -> InvalidInput:
 
 
 async def publish(
-    session: AsyncSession, principal: Principal, settings: Settings, body: bytes, media: str
+    session: AsyncSession,
+    principal: Principal,
+    settings: Settings,
+    temporal: Client,
+    upload: tuple[bytes, str],
 ) -> PublishOut:
-    """Run the pipeline over an upload and store the version when nothing blocks."""
+    """Run the pipeline over an upload and store the version when nothing blocks.
+
+    The stored version's test cases are started as tasks once it is committed (`cases`).
+    """
+    body, media = upload
     archive: bytes | None = None
     archive_step: Step | None = None
     if media == "application/json":
@@ -134,16 +144,17 @@ async def publish(
     if outcome.blocked or outcome.manifest is None:
         log.info("package refused", package=name, findings=len(blocking(outcome.steps)))
         raise _refuse(outcome)
-    return await _store(session, principal, content, outcome, archive)
+    return await _store(session, (principal, settings, temporal), content, outcome, archive)
 
 
 async def _store(
     session: AsyncSession,
-    principal: Principal,
+    caller: tuple[Principal, Settings, Client],
     content: PackageContent,
     outcome: Outcome,
     archive: bytes | None,
 ) -> PublishOut:
+    principal, settings, temporal = caller
     manifest = outcome.manifest
     assert manifest is not None
     team = await session.get(Team, principal.team_id)
@@ -161,7 +172,8 @@ async def _store(
         manifest.tags,
         manifest.version,
     )
-    report = report_of(outcome.steps)
+    queued = await queue_cases(session, principal, settings, manifest, outcome.agents)
+    report = [*report_of(outcome.steps), queued.step]
     # The manifest and specs as sent: the content hash is recomputed from them at install.
     session.add(
         PackageVersion(
@@ -199,6 +211,7 @@ async def _store(
             details={"package": manifest.name},
         ) from None
     log.info("package published", package=manifest.name, version=manifest.version)
+    await start_cases(temporal, settings, queued)
     signed = bool(content.signature)
     return PublishOut(
         package=manifest.name,

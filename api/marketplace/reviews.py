@@ -9,6 +9,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from api.marketplace.cases import case_tasks
 from api.marketplace.catalogue import owned_version, unknown_package, version_out, versions_of
 from api.marketplace.install import active_installs
 from api.marketplace.schemas import ReviewBody, ReviewOut, VersionOut
@@ -105,7 +106,7 @@ async def yank_version(
     await _relatest(session, name)
     record(session, principal, "package.yank", "package", name, version=version, reason=reason)
     await session.commit()
-    return version_out(row)
+    return version_out(row, await case_tasks(session, [row]))
 
 
 async def _relatest(session: AsyncSession, name: str) -> None:

@@ -12,7 +12,15 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, status
 
-from api.deps import AgentWriterDep, ReaderDep, SessionDep, SettingsDep, WriterDep, WriteSessionDep
+from api.deps import (
+    AgentWriterDep,
+    ReaderDep,
+    SessionDep,
+    SettingsDep,
+    TemporalDep,
+    WriterDep,
+    WriteSessionDep,
+)
 from api.marketplace.browse import (
     all_categories,
     browse,
@@ -60,15 +68,20 @@ PUBLISH_BODY = {
     openapi_extra=PUBLISH_BODY,
 )
 async def publish_package(
-    request: Request, session: WriteSessionDep, settings: SettingsDep, principal: AgentWriterDep
+    request: Request,
+    session: WriteSessionDep,
+    settings: SettingsDep,
+    temporal: TemporalDep,
+    principal: AgentWriterDep,
 ) -> PublishOut:
     """Publish a package version: an archive (tar.gz or zip) or JSON (`PackageBody`).
 
     Every pipeline step is reported; 422 lists each blocking finding by step and field, 413
-    when the upload is over `marketplace_max_upload_bytes`.
+    when the upload is over `marketplace_max_upload_bytes`. The package's test cases then run
+    as tasks of the caller's team; the version's `tests` step shows them `pending` until done.
     """
-    body, media = await read_upload(request, settings)
-    return await publish(session, principal, settings, body, media)
+    upload = await read_upload(request, settings)
+    return await publish(session, principal, settings, temporal, upload)
 
 
 @router.get("/packages", response_model=PackagePage)

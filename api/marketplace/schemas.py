@@ -78,7 +78,8 @@ class VersionOut(BaseModel):
     signed: bool
     key_id: str | None
     public_key: str | None
-    quality: float
+    quality: float = Field(description="The scan's score less the failed test cases' share.")
+    tests: str = Field("none", description="The test cases: none, pending, passed or failed.")
     platform: str
     dependencies: dict[str, str]
     permissions: dict[str, Any]

@@ -112,6 +112,11 @@ class SandboxLimits(_Strict):
     pip_allow: list[Annotated[str, Field(min_length=1, max_length=100)]] | None = Field(
         None, max_length=64
     )
+    # The operator's secrets (`GITHUB_TOKEN`) its tools may use; None: every one configured.
+    # Installed marketplace agents get their package's declared `secrets`.
+    secrets_allow: list[Annotated[str, Field(min_length=1, max_length=64)]] | None = Field(
+        None, max_length=32
+    )
 
 
 class KnowledgeSpec(_Strict):

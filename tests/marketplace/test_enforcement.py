@@ -23,7 +23,11 @@ def test_an_installed_spec_carries_the_declared_permissions() -> None:
     assert name == installed_name("team_b", "fetcher") != installed_name("team_c", "fetcher")
     spec = installed_spec(agent("fetcher", tools=["web_fetch"]), name, "2.0.0", declared)
     assert spec["name"] == name and spec["version"] == "2.0.0"
-    assert spec["sandbox_limits"] == {"network_allow": ["*.example.org"], "pip_allow": ["six"]}
+    assert spec["sandbox_limits"] == {
+        "network_allow": ["*.example.org"],
+        "pip_allow": ["six"],
+        "secrets_allow": [],
+    }
 
 
 async def test_web_fetch_refuses_a_host_not_declared_before_resolving_it() -> None:

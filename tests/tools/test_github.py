@@ -364,3 +364,20 @@ async def test_commit_with_output_over_the_limit_reports_its_sha(
     pushed = await call(ctx, "git_push", dir="src/widget")
     assert git_server.git(REPO, "rev-parse", "main").strip() == sha
     assert pushed.records[0][1]["commit"] == sha
+
+
+async def test_only_an_agent_whose_package_declared_the_token_gets_it(
+    rig: ToolRig, github_api: GitHubFake, git_server: GitServer
+) -> None:
+    rig.settings = rig.settings.model_copy(update={"github_api_url": github_api.url})
+    context(rig, git_server)
+    undeclared = rig.context(limits={"secrets_allow": []})
+    with pytest.raises(ToolError, match="secret GITHUB_TOKEN is not available to this agent"):
+        await call(undeclared, "github_issue", repo=REPO, title="t", body="b")
+    await call(undeclared, "git_clone", repo=REPO)  # public: cloned without the token
+    assert git_server.auth_headers and set(git_server.auth_headers) == {None}
+    with pytest.raises(ToolError, match="secret GITHUB_TOKEN is not available to this agent"):
+        await call(undeclared, "git_push", dir="src/widget")
+    declared = rig.context(limits={"secrets_allow": ["GITHUB_TOKEN"]})
+    issue = await call(declared, "github_issue", repo=REPO, title="t", body="b")
+    assert issue.records[0][1]["number"] == 1
