@@ -29,7 +29,7 @@ from cape.db.market_models import Install
 from cape.db.models import utcnow
 from cape.errors import Conflict, InvalidInput, NotFound
 from cape.marketplace.content import key_id, spec_hash
-from cape.marketplace.resolver import ResolveError, resolve
+from cape.marketplace.resolver import Candidate, ResolveError, resolve
 from cape.settings import Settings
 
 
@@ -130,8 +130,11 @@ async def update(
         for n, r in rows.items()
         if n != package and not (n in movable and not r.direct)
     }
+    catalogue = await source.catalogue()
     try:
-        resolution = resolve(package, body.version, await source.catalogue(), fixed)
+        resolution = resolve(
+            package, body.version, catalogue, fixed, held_ranges(fixed, movable, catalogue)
+        )
     except ResolveError as exc:
         raise Conflict(str(exc), details={"reason": exc.code, "paths": exc.paths}) from None
     changed: dict[str, Planned] = {}
@@ -165,6 +168,19 @@ async def update(
     return InstallResult(
         installed=[install_out(r) for r in out], lockfile=team_lockfile(rows), permission_diff=diff
     )
+
+
+def held_ranges(
+    fixed: dict[str, str], movable: set[str], catalogue: dict[str, list[Candidate]]
+) -> list[tuple[str, str, str]]:
+    """The ranges the installs that stay place on the packages an update may move."""
+    held = []
+    for name, version in fixed.items():
+        mine = next((c for c in catalogue.get(name, []) if c.version == version), None)
+        for dep, text in (mine.dependencies if mine else {}).items():
+            if dep in movable and dep not in fixed:
+                held.append((dep, text, f"{name}@{version}"))
+    return held
 
 
 async def _move(

@@ -99,6 +99,7 @@ def resolve(
     wanted: str,
     catalogue: dict[str, list[Candidate]],
     installed: dict[str, str] | None = None,
+    required: list[tuple[str, str, str]] | None = None,
 ) -> Resolution:
     """Exact versions for `root` (range `wanted`) and everything it needs.
 
@@ -108,6 +109,8 @@ def resolve(
         catalogue: Every version of every package that may be needed.
         installed: Packages the team keeps as they are (name -> version): a dependency on one
             of them must accept that version.
+        required: Ranges the team's other installs place on packages that may move
+            (name, range, the installed package asking), so an update never breaks them.
 
     Raises:
         ResolveError: A conflict (both paths), a cycle, a missing or yanked-only package.
@@ -121,6 +124,10 @@ def resolve(
         for name, version in fixed.items():
             reqs.setdefault(name, []).append(
                 Requirement(parse_range(version), (f"installed {name}@{version}",))
+            )
+        for name, text, asker in required or []:
+            reqs.setdefault(name, []).append(
+                Requirement(parse_range(text, name), (f"installed {asker}", f"{name} {text}"))
             )
         paths: dict[str, tuple[str, ...]] = {
             root: (f"{root}@{picks[root].version}",) if root in picks else (root,)

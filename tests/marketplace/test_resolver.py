@@ -65,3 +65,16 @@ def test_cycles_missing_and_yanked_only_are_refused() -> None:
     with pytest.raises(ResolveError) as yanked:
         resolve("lib", "=1.5.0", CATALOGUE)
     assert yanked.value.code == "yanked"
+
+
+def test_an_update_keeps_to_the_ranges_other_installs_place_on_a_shared_dependency() -> None:
+    # app moves to 2.0.0, whose lib ^2.0 breaks the installed `other` (lib ^1.0): refused, with
+    # both paths; where a version suits both, it is the one chosen.
+    held = [("lib", "^1.0", "other@1.0.0")]
+    with pytest.raises(ResolveError) as caught:
+        resolve("app", "*", CATALOGUE, {}, held)
+    assert caught.value.code == "conflict"
+    assert caught.value.paths == ["installed other@1.0.0 -> lib ^1.0", "app@2.0.0 -> lib ^2.0"]
+    relaxed = [("lib", ">=1.0.0", "other@1.0.0")]
+    assert resolve("app", "*", CATALOGUE, {}, relaxed).picks["lib"].version == "2.0.0"
+    assert resolve("app", "^1", CATALOGUE, {}, held).picks["lib"].version == "1.4.0"
