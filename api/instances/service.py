@@ -21,6 +21,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.instances.schemas import InstanceCreate
+from api.updates import never_ran
 from cape.audit import record
 from cape.auth import Principal
 from cape.contracts.instances import (
@@ -143,7 +144,9 @@ async def control(
             cause: Any = exc.cause
             if isinstance(cause, ApplicationError) and cause.type == INSTANCE_CONFLICT:
                 raise Conflict(cause.message, details={"action": action}) from None
-            raise
+            if not never_ran(exc) or time.monotonic() > ends:  # left unprocessed by a worker
+                raise
+            await asyncio.sleep(random.uniform(0.05, 0.5))
         except RPCError as exc:
             if exc.status == RPCStatusCode.NOT_FOUND and not restarted:
                 if await _ended(temporal, row):  # stopped a moment ago; the row is saved next
@@ -156,11 +159,7 @@ async def control(
                 restarted = True
                 continue
             # An update aborted while the workflow continued as new never ran: send it again.
-            busy = exc.status == RPCStatusCode.RESOURCE_EXHAUSTED or (
-                exc.status == RPCStatusCode.UNAVAILABLE
-                and any(words in exc.message for words in ("aborted", "could not be executed"))
-            )
-            if not busy or time.monotonic() > ends:
+            if not never_ran(exc) or time.monotonic() > ends:
                 log.warning("instance control failed", instance=row.id, error=str(exc))
                 raise Unavailable(f"the instance did not answer: {exc.message}") from None
             await asyncio.sleep(random.uniform(0.05, 0.5))

@@ -31,6 +31,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from api.locks.schemas import AcquireBody, GrantOut, WaitingOut
 from api.locks.workers import no_worker, require_worker
+from api.updates import UNPROCESSED, never_ran
 from cape.auth import Principal
 from cape.contracts.locks import (
     QUEUE_FULL,
@@ -47,7 +48,7 @@ from cape.contracts.locks import (
 )
 from cape.contracts.temporal import TEAM_KEY
 from cape.db.models import Task
-from cape.errors import Conflict, InvalidInput, LimitExceeded, TimedOut
+from cape.errors import Conflict, InvalidInput, LimitExceeded, TimedOut, Unavailable
 from cape.settings import Settings
 from workflows.locks import LockWorkflow
 
@@ -234,23 +235,19 @@ async def call_update(
             # The client turns the timeout's cancellation into its own error.
             raise no_worker(settings, limit) from None
         except WorkflowUpdateFailedError as exc:
-            _refused(exc.cause)
+            # A worker killed or evicted mid-task leaves the update unprocessed: it never ran.
+            if not never_ran(exc) or time.monotonic() > ends:
+                _refused(exc.cause)
         except RPCError as exc:
             if exc.status == RPCStatusCode.NOT_FOUND:  # never acquired: no lease to renew
                 raise Conflict(_STALE, details={"reason": "stale_token"}) from None
-            # An update aborted while the lock was starting or continuing as new, or whose
-            # workflow task failed (a worker killed while running it), is safe to send again:
-            # it never ran.
-            busy = exc.status == RPCStatusCode.RESOURCE_EXHAUSTED or (
-                exc.status == RPCStatusCode.UNAVAILABLE
-                and any(words in exc.message for words in _NEVER_RAN)
-            )
-            if not busy or time.monotonic() > ends:
+            # Busy, or aborted while the lock was starting or continuing as new, or its
+            # workflow task failed (a worker killed while running it): it never ran.
+            if not never_ran(exc) or time.monotonic() > ends:
                 raise
-            await asyncio.sleep(random.uniform(0.05, 0.5))
+        await asyncio.sleep(random.uniform(0.05, 0.5))
 
 
-_NEVER_RAN = ("aborted", "could not be executed", "workflow task failure")
 _STALE = "the token is not the lock's current lease (released, expired or never granted)"
 
 
@@ -259,6 +256,8 @@ def _refused(cause: BaseException | None) -> NoReturn:
     kind = failure.type if failure else None
     if kind == STALE_TOKEN:
         raise Conflict(_STALE, details={"reason": "stale_token"}) from None
+    if kind == UNPROCESSED:  # still left unprocessed after the retries: the workers are unwell
+        raise Unavailable(f"the lock's worker did not take the request: {cause}") from None
     if kind == QUEUE_FULL:
         raise LimitExceeded(
             str(failure.message if failure else cause),

@@ -9,6 +9,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.tasks.schemas import InputAccepted, InputBody
+from api.updates import never_ran
 from cape.contracts.failures import INPUT_CONFLICTS
 from cape.db.models import Task
 from cape.domain import TaskStatus
@@ -50,6 +51,8 @@ async def answer_task(temporal: Client, task: Task, body: InputBody, by: str) ->
 
 def _refusal(exc: WorkflowUpdateFailedError) -> Exception:
     cause = exc.cause
+    if never_ran(exc):  # a worker killed mid-task left it unprocessed: nothing was recorded
+        return Unavailable("no worker took the answer; it was not recorded, send it again")
     if not isinstance(cause, ApplicationError):
         return Conflict(f"the answer was refused: {cause or exc}")
     if cause.type in INPUT_CONFLICTS:
