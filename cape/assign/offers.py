@@ -118,7 +118,7 @@ async def active_counts(session: AsyncSession, team_id: str, agents: list[str]) 
         )
         .group_by(Task.agent)
     )
-    return {agent: int(count) for agent, count in rows.tuples()}
+    return {agent: int(count) for agent, count in rows.all()}
 
 
 async def recent_runs(session: AsyncSession, team_id: str, agent: str) -> list[Run]:
@@ -135,7 +135,7 @@ async def recent_runs(session: AsyncSession, team_id: str, agent: str) -> list[R
     )
     return [
         Run(version, status == TaskStatus.SUCCEEDED, float(cost or 0.0), _seconds(start, end))
-        for version, status, cost, start, end in rows.tuples()
+        for version, status, cost, start, end in rows.all()
     ]
 
 
