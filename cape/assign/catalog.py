@@ -35,7 +35,7 @@ async def capabilities(
         names = [n for n in names if n == only]
     used = [o for o in offers if set(o.spec.capabilities) & set(names)]
     load = await active_counts(session, team_id, [o.agent for o in used])
-    runs = {o.agent: await recent_runs(session, team_id, o.agent) for o in used}
+    runs = await recent_runs(session, team_id, [o.agent for o in used])
     views = []
     for name in names:
         agents = rank(used, load, runs, name, None).candidates

@@ -104,7 +104,7 @@ async def choose_agent(
     if not any(o.spec.complexity.contains(complexity) for o in capable):
         raise _no_candidate(capability, complexity, capable, field_prefix)
     load = await active_counts(session, team_id, [o.agent for o in capable])
-    runs = {o.agent: await recent_runs(session, team_id, o.agent) for o in capable}
+    runs = await recent_runs(session, team_id, [o.agent for o in capable])
     return rank(capable, load, runs, capability, complexity)
 
 

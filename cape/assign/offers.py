@@ -121,22 +121,57 @@ async def active_counts(session: AsyncSession, team_id: str, agents: list[str]) 
     return {agent: int(count) for agent, count in rows.all()}
 
 
-async def recent_runs(session: AsyncSession, team_id: str, agent: str) -> list[Run]:
-    """The agent's latest finished tasks in the team (at most RECORD_WINDOW), newest first."""
-    rows = await session.execute(
-        select(Task.agent_version, Task.status, Task.cost_usd, Task.started_at, Task.finished_at)
+async def recent_runs(
+    session: AsyncSession, team_id: str, agents: list[str]
+) -> dict[str, list[Run]]:
+    """Each agent's latest finished tasks in the team (at most RECORD_WINDOW), newest first.
+
+    One query for all agents: a window function numbers each agent's tasks, so the table is
+    read once however many candidates there are.
+    """
+    if not agents:
+        return {}
+    place = (
+        func.row_number()
+        .over(partition_by=Task.agent, order_by=(Task.created_at.desc(), Task.id.desc()))
+        .label("place")
+    )
+    numbered = (
+        select(
+            Task.agent,
+            Task.agent_version,
+            Task.status,
+            Task.cost_usd,
+            Task.started_at,
+            Task.finished_at,
+            Task.created_at,
+            Task.id,
+            place,
+        )
         .where(
             Task.team_id == team_id,
-            Task.agent == agent,
+            Task.agent.in_(agents),
             Task.status.in_([str(s) for s in OUTCOMES]),
         )
-        .order_by(Task.created_at.desc(), Task.id.desc())
-        .limit(RECORD_WINDOW)
+        .subquery()
     )
-    return [
-        Run(version, status == TaskStatus.SUCCEEDED, float(cost or 0.0), _seconds(start, end))
-        for version, status, cost, start, end in rows.all()
-    ]
+    rows = await session.execute(
+        select(
+            numbered.c.agent,
+            numbered.c.agent_version,
+            numbered.c.status,
+            numbered.c.cost_usd,
+            numbered.c.started_at,
+            numbered.c.finished_at,
+        )
+        .where(numbered.c.place <= RECORD_WINDOW)
+        .order_by(numbered.c.agent, numbered.c.created_at.desc(), numbered.c.id.desc())
+    )
+    runs: dict[str, list[Run]] = {}
+    for agent, version, status, cost, start, end in rows.all():
+        run = Run(version, status == TaskStatus.SUCCEEDED, float(cost or 0.0), _seconds(start, end))
+        runs.setdefault(agent, []).append(run)
+    return runs
 
 
 def record_of(runs: list[Run], offer: Offer, capability: str) -> Record:
