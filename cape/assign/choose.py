@@ -124,9 +124,10 @@ def rank(
         (o, record_of(runs.get(o.agent, []), o, capability), load.get(o.agent, 0)) for o in capable
     ]
     fits = [w for w in weighed if w[0].spec.complexity.contains(complexity)]
+    outside = [w for w in weighed if not w[0].spec.complexity.contains(complexity)]
     ranked = sorted(fits, key=_key)
     candidates = [_candidate(*w, i + 1, _why(*w)) for i, w in enumerate(ranked)] + [
-        _candidate(*w, None, _outside(w[0], complexity)) for w in weighed if w not in fits
+        _candidate(*w, None, _outside(w[0], complexity)) for w in outside
     ]
     best = candidates[0]
     return Assignment(
