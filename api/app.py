@@ -16,6 +16,7 @@ from api.admin.routes import router as admin_router
 from api.agents.routes import router as agents_router
 from api.artifacts.routes import router as artifacts_router
 from api.audit.routes import router as audit_router
+from api.capabilities.routes import router as capabilities_router
 from api.errors import install_error_handlers
 from api.events.dryrun_routes import router as trigger_test_router
 from api.events.hook_routes import router as hooks_router
@@ -131,6 +132,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(schedules_router, prefix="/v1")
     app.include_router(usage_router, prefix="/v1")
     app.include_router(agents_router, prefix="/v1")
+    app.include_router(capabilities_router, prefix="/v1")
     app.include_router(marketplace_router, prefix="/v1")
     app.include_router(marketplace_installs_router, prefix="/v1")
     app.include_router(marketplace_federation_router, prefix="/v1")

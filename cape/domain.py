@@ -83,6 +83,7 @@ class EventType(StrEnum):
     """Event types written to `task_events`."""
 
     TASK_CREATED = "task-created"
+    TASK_ASSIGNED = "task-assigned"  # the agent chosen for a capability, and why
     TASK_STARTED = "task-started"
     TASK_SUCCEEDED = "task-succeeded"
     TASK_FAILED = "task-failed"

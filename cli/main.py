@@ -16,6 +16,7 @@ def _register() -> None:
     from cli import (
         agents,
         answers,
+        capabilities,
         dev,
         doctor,
         events,
@@ -35,7 +36,7 @@ def _register() -> None:
     # task_ops adds its commands to the `cape tasks` group when imported.
     modules = (
         dev, processes, keys, doctor, fake_llm, tasks, task_ops, answers, schedules, agents,
-        workspaces, replay, events, locks, pkg, instances,
+        workspaces, replay, events, locks, pkg, instances, capabilities,
     )  # fmt: skip
     for module in modules:
         for command in module.COMMANDS:

@@ -51,7 +51,18 @@ def json_api_options(json_help: str) -> Decorator:
 
 @click.command()
 @click.argument("prompt", required=False)
-@click.option("--agent", default="assistant", show_default=True, help="Agent to run.")
+@click.option("--agent", default=None, help="Agent to run (default: assistant).")
+@click.option(
+    "--capability",
+    default=None,
+    help="Instead of --agent: a capability; the server assigns one of your team's agents.",
+)
+@click.option(
+    "--complexity",
+    type=click.IntRange(1, 10),
+    default=None,
+    help="With --capability: the task's complexity, 1-10.",
+)
 @click.option("--agent-version", default=None, help="A version or range (`^1.2`) of the agent.")
 @click.option(
     "--input",
@@ -90,7 +101,9 @@ def json_api_options(json_help: str) -> Decorator:
 def run(
     api: ApiClient,
     prompt: str | None,
-    agent: str,
+    agent: str | None,
+    capability: str | None,
+    complexity: int | None,
     agent_version: str | None,
     input_json: str | None,
     max_tokens: int | None,
@@ -112,12 +125,23 @@ def run(
     Exits 0 when the task succeeded and 1 when it failed or was canceled. With --no-follow it
     prints only the id (or the task as JSON with --json); with --json and following, the output
     is the task's events as JSONL.
+
+    `--capability NAME [--complexity N]` lets the server choose the agent among your team's
+    agents that declare NAME (available ones first, then the best record).
     """
+    if capability is not None and agent is not None:
+        raise click.UsageError("give either --agent or --capability, not both")
+    if complexity is not None and capability is None:
+        raise click.UsageError("--complexity goes with --capability")
     task_input = _task_input(prompt, input_json)
     if title:
         task_input["title"] = title
-    body: dict[str, Any] = {"agent": agent, "input": task_input}
+    body: dict[str, Any] = {"input": task_input}
+    if capability is None:
+        body["agent"] = agent or "assistant"
     optional = {
+        "capability": capability,
+        "complexity": complexity,
         "agent_version": agent_version,
         "model": model,
         "max_steps": max_steps,

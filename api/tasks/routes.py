@@ -65,6 +65,12 @@ async def create(
     (422 naming the file's field); paths are relative, without `..`. Another team's artifact
     is a 404.
 
+    Instead of `agent`, `capability` (and optionally `complexity`, 1-10) lets the assigner
+    choose among the team's published agents that declare it (available ones first, then the
+    best record; docs/multi-agent.md); the choice is the task's `task-assigned` event, and a
+    task whose candidates are all busy waits `queued` for its agent's slot. No candidate is a
+    422 naming `body.capability`; both or neither of `agent` and `capability`, too.
+
     `agent_version` picks a version or range (`^1.2`); by default the agent's default version.
     The resolved version is pinned in the task. A yanked version is refused (409); a deprecated
     one starts with a warning in `warnings`. The input is validated against the version's JSON

@@ -25,11 +25,27 @@ class FileRef(BaseModel):
 
 
 class TaskCreate(BaseModel):
-    """Start a task: which agent, with what input and which files."""
+    """Start a task: which agent (or capability), with what input and which files."""
 
     model_config = ConfigDict(extra="forbid")
 
-    agent: str = Field(min_length=1, max_length=128, examples=["assistant"])
+    agent: str | None = Field(
+        None,
+        min_length=1,
+        max_length=128,
+        examples=["assistant"],
+        description="The agent to run; give `agent` or `capability`, not both.",
+    )
+    capability: str | None = Field(
+        None,
+        min_length=1,
+        max_length=64,
+        description="Instead of `agent`: a capability the team's agents declare; the assigner "
+        "picks the agent (docs/multi-agent.md).",
+    )
+    complexity: int | None = Field(
+        None, ge=1, le=10, description="With `capability`: the task's complexity, 1-10."
+    )
     agent_version: str | None = Field(
         None,
         max_length=64,

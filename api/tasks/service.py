@@ -12,10 +12,12 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
 from temporalio.service import RPCError
 
+from api.tasks.assign import assignment, check_target, same_target
 from api.tasks.files import check_files, copy_inputs, drop_copies, referenced
 from api.tasks.launch import start_workflow
 from api.tasks.schemas import TaskCreate
 from cape.artifacts import ArtifactStore
+from cape.assign.event import record_assignment
 from cape.audit import record
 from cape.auth import Principal
 from cape.db.models import Task
@@ -69,7 +71,11 @@ async def start_task(
     Input files (`uploads`, staged by the route, and the artifacts `body.files` names) are
     copied into the task's artifacts and their rows committed with the task's row, before
     the workflow starts; its workspace setup puts them under `input/`.
+
+    A `body.capability` instead of an agent lets the assigner choose the agent
+    (`cape.assign`); its decision is the task's `task-assigned` event.
     """
+    check_target(body)
     async with sessions() as session:
         refs = await referenced(session, settings, store, principal.team_id, body.files or [])
         files = [*(uploads or []), *refs]
@@ -125,7 +131,10 @@ async def _create(
     inputs: tuple[ArtifactStore, list[InputFile]],
 ) -> tuple[Task, NewTask, AgentSpec, list[str]] | Task:
     """Validate the request and commit the queued row (or return the key's concurrent task)."""
-    resolved = await resolve_agent(session, principal, body.agent, body.agent_version)
+    chosen = await assignment(session, principal, body)
+    name = chosen.agent if chosen else body.agent or ""
+    wanted = chosen.version if chosen else body.agent_version
+    resolved = await resolve_agent(session, principal, name, wanted)
     spec = resolved.spec
     asked = body.model_dump(include={"max_steps", "max_tokens", "max_cost"})
     limits, problems = task_limits(asked, spec.limits, settings)
@@ -154,11 +163,15 @@ async def _create(
     )
     details = {"limits": limits, "warnings": resolved.warnings, "parent_id": new.parent_id,
                "relation": new.relation}  # fmt: skip
+    if chosen is not None:
+        details["capability"] = chosen.capability
     await check_new_task(session, settings, principal.team_id)
     store, files = inputs
     copies = await copy_inputs(store, new.id, new.team_id, files)
     try:
         row = await add_task(session, new, details)
+        if chosen is not None:
+            await record_assignment(session, new.id, chosen)
         session.add_all(copies)
         action = f"task.{new.relation}" if new.relation else "task.create"
         record(session, principal, action, "task", new.id, agent=spec.name, parent=new.parent_id,
@@ -211,7 +224,7 @@ async def _replay(
     # Fields the request leaves out took defaults when the task was made: only given ones count.
     limits = task.limits or {}
     different = (
-        task.agent != body.agent
+        not await same_target(sessions, task, body)
         or task.input != body.input
         or not _same_version(task, body.agent_version)
         or (body.model is not None and body.model != task.model)

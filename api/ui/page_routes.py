@@ -1,4 +1,4 @@
-"""Dashboard routes of the approvals inbox, agents, schedules and usage (HTML, not in OpenAPI)."""
+"""Dashboard routes of approvals, agents, capabilities, schedules, usage (HTML, not in OpenAPI)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from fastapi.responses import HTMLResponse
 
 from api.deps import SessionDep, SettingsDep, TemporalDep
 from api.ui.auth import PageUserDep
+from api.ui.capability_pages import capabilities_page
 from api.ui.instance_pages import instances_page
 from api.ui.more_pages import (
     agents_page,
@@ -39,6 +40,14 @@ async def approvals_count(
 async def agents(request: Request, session: SessionDep, principal: PageUserDep) -> HTMLResponse:
     """The agent registry: versions and their state, spec, triggers, usage and success rate."""
     return await agents_page(request, session, principal)
+
+
+@router.get("/capabilities", response_class=HTMLResponse)
+async def capabilities(
+    request: Request, session: SessionDep, principal: PageUserDep
+) -> HTMLResponse:
+    """The team's capabilities: agents in the assigner's order, availability and records."""
+    return await capabilities_page(request, session, principal)
 
 
 @router.get("/schedules", response_class=HTMLResponse)

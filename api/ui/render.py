@@ -25,6 +25,7 @@ NAV = (
     ("tasks", "/ui/tasks", "Tasks"),
     ("approvals", "/ui/approvals", "Approvals"),
     ("agents", "/ui/agents", "Agents"),
+    ("capabilities", "/ui/capabilities", "Capabilities"),
     ("schedules", "/ui/schedules", "Schedules"),
     ("events", "/ui/events", "Events"),
     ("marketplace", "/ui/marketplace", "Marketplace"),

@@ -45,6 +45,8 @@ PATTERN_HINTS = {
     "name": "3-64 characters of a-z, 0-9 and '-', starting with a letter, not ending with '-'",
     "category": "a slug: a-z, 0-9, '.', '_' and '-', at most 64 characters",
     "provider": "a provider name: a-z, 0-9, '_' and '-', starting with a letter",
+    "capabilities": "a capability name: 1-64 characters of a-z, 0-9 and '-', starting with a "
+    "letter, not ending with '-' (lowercase)",
     "event": "an event type like deployment.completed (letters, digits, '.', '_', ':', '/', '-')",
 }
 
@@ -66,7 +68,9 @@ def validation_problems(exc: ValidationError, prefix: str) -> list[Problem]:
             quote = f"; {given!r} is a number here: quote it" if _is_number(given) else ""
             message = f"{SEMVER}{quote}"
         elif error["type"] == "string_pattern_mismatch" and error["loc"]:
-            hint = PATTERN_HINTS.get(str(error["loc"][-1]))
+            hint = PATTERN_HINTS.get(str(error["loc"][-1])) or PATTERN_HINTS.get(
+                str(error["loc"][0])
+            )
             message = f"must be {hint}" if hint else message
         problems.append({"field": _path(prefix, *error["loc"]), "message": message})
     return problems

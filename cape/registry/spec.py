@@ -11,7 +11,14 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from cape.contracts.locks import valid_resource
 from cape.errors import InvalidInput
@@ -28,10 +35,14 @@ SLUG_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,63}$"
 EVENT_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$"
 TRIGGER_PATTERN = r"^[A-Za-z0-9*][A-Za-z0-9._:/*-]{0,127}$"  # an event type, `*` a wildcard
 PROVIDER_PATTERN = r"^[a-z][a-z0-9_-]{0,63}$"
+CAPABILITY_PATTERN = r"^[a-z](?:[a-z0-9-]{0,62}[a-z0-9])?$"
+MAX_CAPABILITIES = 32
+COMPLEXITY_MIN, COMPLEXITY_MAX = 1, 10
 
 Tag = Annotated[str, Field(min_length=1, max_length=64)]
 Goal = Annotated[str, Field(min_length=1, max_length=1000)]
 LockName = Annotated[str, Field(min_length=1, max_length=500)]
+Capability = Annotated[str, Field(pattern=CAPABILITY_PATTERN)]
 
 
 class _Strict(BaseModel):
@@ -119,6 +130,23 @@ class SandboxLimits(_Strict):
     )
 
 
+class ComplexityRange(_Strict):
+    """The task complexities (1-10) the agent takes when assigned by capability."""
+
+    min: int = Field(COMPLEXITY_MIN, ge=COMPLEXITY_MIN, le=COMPLEXITY_MAX)
+    max: int = Field(COMPLEXITY_MAX, ge=COMPLEXITY_MIN, le=COMPLEXITY_MAX)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> ComplexityRange:
+        if self.min > self.max:
+            raise ValueError(f"min ({self.min}) must not be above max ({self.max})")
+        return self
+
+    def contains(self, complexity: int | None) -> bool:
+        """Whether a task of `complexity` fits (no complexity fits every range)."""
+        return complexity is None or self.min <= complexity <= self.max
+
+
 class KnowledgeSpec(_Strict):
     """Retrieval over the project's docs for the agent."""
 
@@ -148,6 +176,14 @@ class AgentSpec(_Strict):
     # Resources each task holds while it runs, templates over `input` (docs/locks.md).
     locks: list[LockName] = Field(default_factory=list, max_length=16)
     max_concurrent: int | None = Field(None, ge=1, le=10_000)  # running tasks of the agent
+    # What tasks may be assigned to it by (docs/multi-agent.md#assignment-by-capability).
+    capabilities: list[Capability] = Field(default_factory=list, max_length=MAX_CAPABILITIES)
+    complexity: ComplexityRange = Field(default_factory=ComplexityRange)
+
+    @field_validator("capabilities")
+    @classmethod
+    def _unique(cls, value: list[str]) -> list[str]:
+        return list(dict.fromkeys(value))  # a repeated capability says nothing more
 
     @property
     def tool_names(self) -> list[str]:
@@ -222,6 +258,10 @@ class AgentSpec(_Strict):
         data = self.model_dump(mode="json", exclude_none=True)
         if not data.get("locks"):
             data.pop("locks", None)  # specs from before `locks:` keep their exact form
+        if not data.get("capabilities"):
+            data.pop("capabilities", None)  # so do specs without capabilities
+        if data.get("complexity") == ComplexityRange().model_dump():
+            data.pop("complexity", None)
         data["tools"] = [
             tool if tool.get("approval") else tool["name"] for tool in data.get("tools", [])
         ]

@@ -8,8 +8,8 @@ DOMAINS = ("workflow_automation", "data_analytics", "security_audit", "integrati
 SPECIALIST = "cape-ai-domain-specialist"
 QA_AGENTS = ("qa-manager", "explorer", "executor")
 CATEGORIES = {SPECIALIST: "specialist", "qa-manager": "qa", "explorer": "qa", "executor": "qa"}
-# The built-ins' current versions (1.0.1: the specialist's answer must keep input.domain).
-VERSIONS = {name: "1.0.0" for name in CATEGORIES} | {SPECIALIST: "1.0.1"}
+# The built-ins' current versions (1.1.0: they declare their capabilities).
+VERSIONS = dict.fromkeys(CATEGORIES, "1.1.0")
 
 
 def specialist_input(domain: str) -> dict[str, Any]:

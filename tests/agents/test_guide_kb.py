@@ -41,8 +41,9 @@ def spec() -> AgentSpec:
 
 
 def test_the_spec_follows_the_contract(spec: AgentSpec) -> None:
-    # 1.0.1: a resource may be a section of README.md, which the index now holds.
-    assert (spec.name, spec.version, spec.category) == ("cape-ai-guide", "1.0.1", "guide")
+    # 1.0.1: a resource may be a section of README.md, which the index now holds; 1.1.0:
+    # it declares its capabilities.
+    assert (spec.name, spec.version, spec.category) == ("cape-ai-guide", "1.1.0", "guide")
     assert spec.tool_names == ["docs_search"] and spec.approval_tools == []
     assert spec.knowledge is not None
     assert (spec.knowledge.source, spec.knowledge.top_k) == ("docs", 5)
@@ -160,7 +161,7 @@ async def rig(
     sessions = session_factory(engine)
     async with sessions.begin() as session:
         session.add(
-            Task(id=rig.task_id, agent="cape-ai-guide", agent_version="1.0.1", owner="test",
+            Task(id=rig.task_id, agent="cape-ai-guide", agent_version="1.1.0", owner="test",
                  team_id="team_test", status="running", input={"query": "q"}, model="",
                  max_steps=6, usage={}, last_seq=0)
         )  # fmt: skip

@@ -178,7 +178,9 @@ async def make_team_one(api: Api, settings: Settings, tag: str) -> TeamOne:
         files={"file": (f"{marker}.txt", marker.encode(), "text/plain")},
     )
     assert uploaded.status_code == 201, uploaded.text
-    agent = spec(name=f"a1-{tag}", description=marker, system_prompt=marker)
+    # Its capability is its name: GET /v1/capabilities/{name} from team 2 must be a 404.
+    agent = spec(name=f"a1-{tag}", description=marker, system_prompt=marker,
+                 capabilities=[f"a1-{tag}"])  # fmt: skip
     published = await owner.post("/v1/agents", params={"publish": "true"}, json=agent)
     assert published.status_code == 201, published.text
     schedule = await owner.post(
@@ -271,6 +273,8 @@ async def state_of(team: TeamOne) -> dict[str, Any]:
         "instance": f"/v1/instances/{ids['instance_id']}",
         "instances": "/v1/instances",
         "instance_history": f"/v1/instances/{ids['instance_id']}/history",
+        "capabilities": "/v1/capabilities",
+        "capability": f"/v1/capabilities/{ids['name']}",
     }
     state: dict[str, Any] = {}
     for name, url in reads.items():

@@ -103,6 +103,8 @@ knowledge: {source: docs, top_k: 5}
 config: {domains: [tasks, agents]}
 locks: ["repo:{{ input.repo }}"]
 max_concurrent: 3
+capabilities: [code-review, release-notes]
+complexity: {min: 2, max: 7}
 """
 
 
