@@ -1,0 +1,175 @@
+"""Channels through the real workflow: tasks of a delegation tree message each other.
+
+A parent and two children (linked as `delegate` links them, see channel_support.py) exchange
+messages parent→child, child→parent and child→sibling; each reads them in a later step,
+`read_messages` with a wait wakes when one arrives, refusals are tool errors the model reads,
+every message is a `message` event on both tasks' logs and their streams, and a send run twice
+with the same step delivers and logs it once.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from activities.channels import Messenger
+from cape.db.engine import create_engine, session_factory
+from cape.settings import Settings
+from cli.testing.fake_llm import FakeLLMServer, Turn
+from tests.conftest import Api
+from tests.e2e.channel_support import channel_agent, future_id, link, start_scripted
+from tests.e2e.tooling import call, events_of, pretty, results, wait_task
+from tests.harness import read_sse
+
+READ_LONG = call("read_messages", wait_seconds=600)  # ends only because a message came
+
+
+def inbound(events: list[object]) -> list[dict[str, object]]:
+    return [dict(e.data) for e in events if e.data["direction"] == "in"]  # type: ignore[attr-defined]
+
+
+async def test_parent_children_and_siblings_exchange_messages(
+    api: Api, worker: Worker, fake_llm: FakeLLMServer, settings: Settings
+) -> None:
+    agent = await channel_agent(api)
+    first = await start_scripted(
+        api,
+        fake_llm,
+        agent,
+        [
+            Turn(tool_calls=[READ_LONG]),
+            Turn(tool_calls=[call("send_message", to="parent", text="child one: on it")]),
+            Turn(tool_calls=[call("send_message", to="siblings", text="hello sibling")]),
+            Turn(content="child one done"),
+        ],
+    )
+    second = await start_scripted(
+        api, fake_llm, agent, [Turn(tool_calls=[READ_LONG]), Turn(content="child two done")]
+    )
+    key = f"parent-{uuid.uuid4().hex}"
+    parent_id = await future_id(settings, first, key)
+    await link(settings, parent_id, first, second)
+    parent = await start_scripted(
+        api,
+        fake_llm,
+        agent,
+        [
+            Turn(tool_calls=[call("send_message", to=first, text="please start")]),
+            Turn(tool_calls=[READ_LONG]),
+            Turn(content="all done"),
+        ],
+        key=key,
+    )
+    assert parent == parent_id
+    done = {t: await wait_task(api, t) for t in (parent, first, second)}
+    assert all(d["status"] == "succeeded" for d in done.values()), pretty(done)
+
+    # Each read the message sent to it, in a later step than the send.
+    read_by_first = results(await events_of(settings, first, "tool-result"))[0]
+    assert read_by_first["ok"] and f"from {parent}" in read_by_first["content"], read_by_first
+    assert "please start" in read_by_first["content"]
+    read_by_parent = results(await events_of(settings, parent, "tool-result"))[1]
+    assert f"from {first} ({agent})" in read_by_parent["content"], read_by_parent
+    assert "child one: on it" in read_by_parent["content"]
+    read_by_second = results(await events_of(settings, second, "tool-result"))[0]
+    assert "hello sibling" in read_by_second["content"] and first in read_by_second["content"]
+    assert "please start" not in read_by_second["content"]
+
+    # Both logs hold each message, on channel `messages`, with the same id.
+    parent_log = await events_of(settings, parent, "message")
+    first_log = await events_of(settings, first, "message")
+    second_log = await events_of(settings, second, "message")
+    assert {e.channel for e in parent_log + first_log + second_log} == {"messages"}
+    assert [(m["from"], m["text"]) for m in inbound(parent_log)] == [(first, "child one: on it")]
+    assert [(m["from"], m["text"]) for m in inbound(second_log)] == [(first, "hello sibling")]
+    sent = [dict(e.data) for e in first_log if e.data["direction"] == "out"]
+    assert [(m["to"], m["recipients"]) for m in sent] == [
+        ("parent", [parent]),
+        ("siblings", [second]),
+    ]
+    assert {m["id"] for m in sent} == {m["id"] for m in inbound(parent_log) + inbound(second_log)}
+
+    # The stream carries them too.
+    stream = await read_sse(api.http, f"/v1/tasks/{first}/events")
+    streamed = [m for m in stream if isinstance(m.get("data"), dict)]
+    carried = [m["data"] for m in streamed if m["data"].get("type") == "message"]
+    assert [(m["channel"], m["data"]["text"]) for m in carried] == [
+        ("messages", "please start"),
+        ("messages", "child one: on it"),
+        ("messages", "hello sibling"),
+    ], pretty(stream)
+
+    # The messages route lists them.
+    listed = await api.http.get(f"/v1/tasks/{first}/messages")
+    assert listed.status_code == 200, listed.text
+    assert [m["text"] for m in listed.json()["items"]] == [
+        "please start",
+        "child one: on it",
+        "hello sibling",
+    ]
+
+
+async def test_messages_outside_the_tree_are_refused(
+    api: Api, worker: Worker, fake_llm: FakeLLMServer, settings: Settings
+) -> None:
+    agent = await channel_agent(api)
+    ended = await start_scripted(api, fake_llm, agent, [Turn(content="finished")])
+    stranger = await start_scripted(api, fake_llm, agent, [Turn(content="not related")])
+    for task in (ended, stranger):
+        assert (await wait_task(api, task))["status"] == "succeeded"
+    key = f"lonely-{uuid.uuid4().hex}"
+    sender = await future_id(settings, ended, key)
+    await link(settings, sender, ended)
+    calls = [
+        call("send_message", to=ended, text="are you there?"),
+        call("send_message", to=stranger, text="hello stranger"),
+        call("send_message", to=ended, text="x" * 2001),
+        call("send_message", to="parent", text="hi"),
+        call("send_message", to="siblings", text="hi"),
+    ]
+    turns = [Turn(tool_calls=[c]) for c in calls]  # one by one: results in this order
+    turns += [Turn(tool_calls=[call("read_messages")]), Turn(content="ok")]
+    assert await start_scripted(api, fake_llm, agent, turns, key=key) == sender
+    assert (await wait_task(api, sender))["status"] == "succeeded"
+
+    out = results(await events_of(settings, sender, "tool-result"))
+    errors = [r["content"] for r in out[:5]]
+    assert not any(r["ok"] for r in out[:5]), pretty(out)
+    assert f"task {ended}" in errors[0] and "has ended (succeeded)" in errors[0]
+    assert "not your parent, one of your children or a sibling" in errors[1]
+    assert "text: 2001 characters, above the limit of 2000" in errors[2]
+    assert "has no parent" in errors[3]
+    assert "has no siblings" in errors[4]
+    assert out[5]["ok"] and out[5]["content"] == "no new messages"
+    assert await events_of(settings, sender, "message") == []
+    assert await events_of(settings, stranger, "message") == []
+
+
+async def test_a_send_run_again_delivers_once(
+    api: Api, worker: Worker, client: Client, fake_llm: FakeLLMServer, settings: Settings
+) -> None:
+    agent = await channel_agent(api)
+    sender = await start_scripted(api, fake_llm, agent, [Turn(content="sent later")])
+    turns = [
+        Turn(tool_calls=[READ_LONG]),
+        Turn(tool_calls=[call("read_messages", wait_seconds=1)]),
+        Turn(content="read"),
+    ]
+    reader = await start_scripted(api, fake_llm, agent, turns)
+    await link(settings, sender, reader)
+    # What a send step retried after a crash does: the same sender and step, sent again.
+    engine = create_engine(settings)
+    try:
+        messenger = Messenger(session_factory(engine), client)
+        ids = {(await messenger.send(sender, 7, reader, "only once")).id for _ in range(2)}
+    finally:
+        await engine.dispose()
+    assert ids == {f"msg-{sender}-7"}
+    assert (await wait_task(api, reader))["status"] == "succeeded"
+    reads = results(await events_of(settings, reader, "tool-result"))
+    assert reads[0]["content"].count("only once") == 1, reads
+    assert reads[1]["content"] == "no new messages", reads
+    assert len(await events_of(settings, reader, "message")) == 1
+    assert len(await events_of(settings, sender, "message")) == 1
