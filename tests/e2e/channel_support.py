@@ -69,3 +69,13 @@ async def link(settings: Settings, parent_id: str, *children: str) -> None:
             )
     finally:
         await engine.dispose()
+
+
+async def relate(settings: Settings, task_id: str, relation: str) -> None:
+    """Set the task's `relation` alone (a rerun or fork keeps its parent_id)."""
+    engine = create_engine(settings)
+    try:
+        async with session_factory(engine).begin() as session:
+            await session.execute(update(Task).where(Task.id == task_id).values(relation=relation))
+    finally:
+        await engine.dispose()

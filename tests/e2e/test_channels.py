@@ -19,7 +19,7 @@ from cape.db.engine import create_engine, session_factory
 from cape.settings import Settings
 from cli.testing.fake_llm import FakeLLMServer, Turn
 from tests.conftest import Api
-from tests.e2e.channel_support import channel_agent, future_id, link, start_scripted
+from tests.e2e.channel_support import channel_agent, future_id, link, relate, start_scripted
 from tests.e2e.tooling import call, events_of, pretty, results, wait_task
 from tests.harness import read_sse
 
@@ -109,6 +109,13 @@ async def test_parent_children_and_siblings_exchange_messages(
         "child one: on it",
         "hello sibling",
     ]
+    first_page = (await api.http.get(f"/v1/tasks/{first}/messages", params={"limit": 2})).json()
+    assert [m["direction"] for m in first_page["items"]] == ["in", "out"]
+    rest = await api.http.get(
+        f"/v1/tasks/{first}/messages", params={"cursor": first_page["next_cursor"]}
+    )
+    assert [m["text"] for m in rest.json()["items"]] == ["hello sibling"]
+    assert rest.json()["next_cursor"] is None
 
 
 async def test_messages_outside_the_tree_are_refused(
@@ -173,3 +180,44 @@ async def test_a_send_run_again_delivers_once(
     assert reads[1]["content"] == "no new messages", reads
     assert len(await events_of(settings, reader, "message")) == 1
     assert len(await events_of(settings, sender, "message")) == 1
+
+
+async def test_the_tree_and_children_views(
+    api: Api, worker: Worker, fake_llm: FakeLLMServer, settings: Settings
+) -> None:
+    agent = await channel_agent(api)
+    root = await start_scripted(api, fake_llm, agent, [Turn(content="root")])
+    child = await start_scripted(api, fake_llm, agent, [Turn(content="child")])
+    grandchild = await start_scripted(api, fake_llm, agent, [Turn(content="grandchild")])
+    rerun = await start_scripted(api, fake_llm, agent, [Turn(content="a rerun, not a child")])
+    for task in (root, child, grandchild, rerun):
+        await wait_task(api, task)
+    await link(settings, root, child)
+    await link(settings, child, grandchild)
+    await link(settings, root, rerun)
+    await relate(settings, rerun, "rerun")  # parent_id set, but not delegated
+
+    view = (await api.http.get(f"/v1/tasks/{root}")).json()
+    assert view["children"] == [{"id": child, "agent": agent, "status": "succeeded"}]
+    middle = (await api.http.get(f"/v1/tasks/{child}")).json()
+    assert (middle["parent_id"], middle["relation"]) == (root, "delegated")
+    assert [c["id"] for c in middle["children"]] == [grandchild]
+
+    tree = (await api.http.get(f"/v1/tasks/{grandchild}/tree")).json()
+    assert (tree["root_id"], tree["task_id"], tree["truncated"]) == (root, grandchild, False)
+    nodes = [(n["id"], n["parent_id"], n["depth"], n["status"]) for n in tree["nodes"]]
+    assert nodes == [
+        (root, None, 0, "succeeded"),
+        (child, root, 1, "succeeded"),
+        (grandchild, child, 2, "succeeded"),
+    ]
+    assert all(n["usage"]["total_tokens"] > 0 for n in tree["nodes"]), tree
+    summed = sum(n["usage"]["total_tokens"] for n in tree["nodes"])
+    assert tree["usage"]["total_tokens"] == summed
+
+    alone = (await api.http.get(f"/v1/tasks/{rerun}/tree")).json()
+    assert [n["id"] for n in alone["nodes"]] == [rerun]
+    empty = (await api.http.get(f"/v1/tasks/{root}/messages")).json()
+    assert empty == {"items": [], "next_cursor": None}
+    bad = await api.http.get(f"/v1/tasks/{root}/messages", params={"limit": 0})
+    assert bad.status_code == 422 and "limit" in bad.text
