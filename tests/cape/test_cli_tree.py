@@ -1,0 +1,78 @@
+"""`cape tasks tree` and the tree in `cape tasks follow`, against the real API and worker.
+
+The tree is linked as `delegate` links it (see tests/e2e/channel_support.py).
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from temporalio.worker import Worker
+
+from cape.settings import Settings
+from cli.testing.fake_llm import FakeLLMServer, Turn
+from cli.tree_view import child_line, tree_lines
+from tests.cape.test_cli_tasks import cape
+from tests.conftest import Api
+from tests.e2e.channel_support import channel_agent, future_id, link, start_scripted
+from tests.e2e.tooling import call, wait_task
+
+
+async def test_tree_and_follow_show_the_delegation_tree(
+    api: Api, worker: Worker, fake_llm: FakeLLMServer, settings: Settings
+) -> None:
+    agent = await channel_agent(api)
+    wait = call("read_messages", wait_seconds=600)
+    child = await start_scripted(
+        api, fake_llm, agent, [Turn(tool_calls=[wait]), Turn(content="child answer")]
+    )
+    grandchild = await start_scripted(api, fake_llm, agent, [Turn(content="leaf answer")])
+    key = f"root-{uuid.uuid4().hex}"
+    root = await future_id(settings, child, key)
+    await link(settings, root, child)
+    await link(settings, child, grandchild)
+    send = call("send_message", to=child, text="hello child")
+    turns = [Turn(tool_calls=[send]), Turn(content="root answer")]
+    assert await start_scripted(api, fake_llm, agent, turns, key=key) == root
+    for task in (root, child, grandchild):
+        assert (await wait_task(api, task))["status"] == "succeeded"
+
+    shown = await cape(api.url, api.key, "tasks", "tree", grandchild)
+    assert shown.exit_code == 0, shown.output
+    lines = shown.stdout.splitlines()
+    assert lines[0].startswith(f"{root} {agent} succeeded"), shown.stdout
+    assert lines[1].startswith(f"└─ {child} {agent} succeeded"), shown.stdout
+    assert lines[2].startswith(f"   └─ {grandchild} {agent} succeeded"), shown.stdout
+    assert lines[2].endswith(" <-") and lines[3].startswith("total: ")
+
+    followed = await cape(api.url, api.key, "tasks", "follow", child)
+    assert followed.exit_code == 0, followed.output
+    out = followed.stdout
+    assert f"[message from {root} ({agent}): hello child]" in out, out
+    tree = out[out.index("delegation tree:") :].splitlines()
+    assert tree[1].strip().startswith(root) and child in tree[2] and grandchild in tree[3], out
+
+
+def test_tree_lines_indent_siblings_and_cut_trees() -> None:
+    def node(id_: str, parent: str | None) -> dict[str, object]:
+        usage = {"total_tokens": 10, "cost_usd": 0.001}
+        return {"id": id_, "agent": "a", "status": "running", "parent_id": parent, "usage": usage}
+
+    tree = {
+        "nodes": [node("r", None), node("x", "r"), node("y", "r"), node("x1", "x")],
+        "truncated": True,
+        "usage": {"total_tokens": 40, "cost_usd": 0.004},
+    }
+    assert tree_lines(tree, mark="x1") == [
+        "r a running, 10 tokens, $0.0010",
+        "├─ x a running, 10 tokens, $0.0010",
+        "│  └─ x1 a running, 10 tokens, $0.0010 <-",
+        "└─ y a running, 10 tokens, $0.0010",
+        "(cut at 4 tasks)",
+        "total: 40 tokens, $0.0040",
+    ]
+    assert child_line("child-started", {"child_id": "c", "agent": "w"}) == "  ├─ c (w) started"
+    finished = {"child_id": "c", "status": "failed", "usage": {"total_tokens": 5}}
+    assert child_line("child-finished", finished) == "  └─ c failed, 5 tokens"
+    progress = child_line("child-progress", {"child_id": "c", "step": 3, "summary": "tool: shell"})
+    assert progress == "  │  c [3] tool: shell"
