@@ -34,7 +34,12 @@ async def task_tree(
 ) -> TreeOut:
     """The whole tree the task belongs to, from its root (bounded, the task's team only)."""
     async with sessions() as session:
-        tree = await tree_of(session, task)
+        return await tree_out(session, task, settings)
+
+
+async def tree_out(session: AsyncSession, task: Task, settings: Settings) -> TreeOut:
+    """`task_tree` in the caller's session (the dashboard's task page)."""
+    tree = await tree_of(session, task)
     depth = {tree.root.id: 0}
     nodes = []
     total = Usage(prompt_tokens=0, completion_tokens=0, total_tokens=0, cost_usd=0.0)
@@ -68,20 +73,24 @@ async def task_messages(
     sessions: async_sessionmaker[AsyncSession], task: Task, limit: int, cursor: str | None
 ) -> MessagePage:
     """A page of the task's messages (sent and received), oldest first."""
+    async with sessions() as session:
+        return await messages_of(session, task, limit, _after(cursor) if cursor else 0)
+
+
+async def messages_of(session: AsyncSession, task: Task, limit: int, after: int) -> MessagePage:
+    """`task_messages` after sequence number `after`, in the caller's session."""
     query = (
         select(TaskEvent)
         .where(
             TaskEvent.task_id == task.id,
             TaskEvent.channel == Channel.MESSAGES,
             TaskEvent.type == EventType.MESSAGE,
+            TaskEvent.seq > after,
         )
         .order_by(TaskEvent.seq)
         .limit(limit + 1)
     )
-    if cursor is not None:
-        query = query.where(TaskEvent.seq > _after(cursor))
-    async with sessions() as session:
-        rows = list(await session.scalars(query))
+    rows = list(await session.scalars(query))
     more = len(rows) > limit
     rows = rows[:limit]
     last = rows[-1] if more and rows else None

@@ -5,37 +5,20 @@ The tree is linked as `delegate` links it (see tests/e2e/channel_support.py).
 
 from __future__ import annotations
 
-import uuid
-
 from temporalio.worker import Worker
 
 from cape.settings import Settings
-from cli.testing.fake_llm import FakeLLMServer, Turn
+from cli.testing.fake_llm import FakeLLMServer
 from cli.tree_view import child_line, tree_lines
 from tests.cape.test_cli_tasks import cape
 from tests.conftest import Api
-from tests.e2e.channel_support import channel_agent, future_id, link, start_scripted
-from tests.e2e.tooling import call, wait_task
+from tests.e2e.channel_support import message_tree
 
 
 async def test_tree_and_follow_show_the_delegation_tree(
     api: Api, worker: Worker, fake_llm: FakeLLMServer, settings: Settings
 ) -> None:
-    agent = await channel_agent(api)
-    wait = call("read_messages", wait_seconds=600)
-    child = await start_scripted(
-        api, fake_llm, agent, [Turn(tool_calls=[wait]), Turn(content="child answer")]
-    )
-    grandchild = await start_scripted(api, fake_llm, agent, [Turn(content="leaf answer")])
-    key = f"root-{uuid.uuid4().hex}"
-    root = await future_id(settings, child, key)
-    await link(settings, root, child)
-    await link(settings, child, grandchild)
-    send = call("send_message", to=child, text="hello child")
-    turns = [Turn(tool_calls=[send]), Turn(content="root answer")]
-    assert await start_scripted(api, fake_llm, agent, turns, key=key) == root
-    for task in (root, child, grandchild):
-        assert (await wait_task(api, task))["status"] == "succeeded"
+    agent, root, child, grandchild = await message_tree(api, fake_llm, settings)
 
     shown = await cape(api.url, api.key, "tasks", "tree", grandchild)
     assert shown.exit_code == 0, shown.output

@@ -21,6 +21,7 @@ from cape.tasks.ids import new_task_id
 from cli.testing.fake_llm import FakeLLMServer, Script, Turn
 from tests.conftest import Api
 from tests.e2e.agent_support import publish, spec
+from tests.e2e.tooling import call, wait_task
 
 CHANNEL_TOOLS = ["send_message", "read_messages"]
 
@@ -79,3 +80,28 @@ async def relate(settings: Settings, task_id: str, relation: str) -> None:
             await session.execute(update(Task).where(Task.id == task_id).values(relation=relation))
     finally:
         await engine.dispose()
+
+
+async def message_tree(
+    api: Api, fake_llm: FakeLLMServer, settings: Settings
+) -> tuple[str, str, str, str]:
+    """A finished tree root → child → grandchild where the root sent the child "hello child".
+
+    Returns (agent, root, child, grandchild).
+    """
+    agent = await channel_agent(api)
+    wait = call("read_messages", wait_seconds=600)
+    child = await start_scripted(
+        api, fake_llm, agent, [Turn(tool_calls=[wait]), Turn(content="child answer")]
+    )
+    grandchild = await start_scripted(api, fake_llm, agent, [Turn(content="leaf answer")])
+    key = f"root-{uuid.uuid4().hex}"
+    root = await future_id(settings, child, key)
+    await link(settings, root, child)
+    await link(settings, child, grandchild)
+    send = call("send_message", to=child, text="hello child")
+    turns = [Turn(tool_calls=[send]), Turn(content="root answer")]
+    assert await start_scripted(api, fake_llm, agent, turns, key=key) == root
+    for task in (root, child, grandchild):
+        assert (await wait_task(api, task))["status"] == "succeeded"
+    return agent, root, child, grandchild
