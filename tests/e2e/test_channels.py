@@ -26,6 +26,14 @@ from tests.harness import read_sse
 READ_LONG = call("read_messages", wait_seconds=600)  # ends only because a message came
 
 
+async def answered(api: Api, fake_llm: FakeLLMServer, agent: str, *answers: str) -> list[str]:
+    """Tasks of `agent` that answered at once, one per answer, all ended."""
+    tasks = [await start_scripted(api, fake_llm, agent, [Turn(content=a)]) for a in answers]
+    for task in tasks:
+        assert (await wait_task(api, task))["status"] == "succeeded"
+    return tasks
+
+
 def inbound(events: list[object]) -> list[dict[str, object]]:
     return [dict(e.data) for e in events if e.data["direction"] == "in"]  # type: ignore[attr-defined]
 
@@ -122,10 +130,7 @@ async def test_messages_outside_the_tree_are_refused(
     api: Api, worker: Worker, fake_llm: FakeLLMServer, settings: Settings
 ) -> None:
     agent = await channel_agent(api)
-    ended = await start_scripted(api, fake_llm, agent, [Turn(content="finished")])
-    stranger = await start_scripted(api, fake_llm, agent, [Turn(content="not related")])
-    for task in (ended, stranger):
-        assert (await wait_task(api, task))["status"] == "succeeded"
+    ended, stranger = await answered(api, fake_llm, agent, "finished", "not related")
     key = f"lonely-{uuid.uuid4().hex}"
     sender = await future_id(settings, ended, key)
     await link(settings, sender, ended)
@@ -186,12 +191,9 @@ async def test_the_tree_and_children_views(
     api: Api, worker: Worker, fake_llm: FakeLLMServer, settings: Settings
 ) -> None:
     agent = await channel_agent(api)
-    root = await start_scripted(api, fake_llm, agent, [Turn(content="root")])
-    child = await start_scripted(api, fake_llm, agent, [Turn(content="child")])
-    grandchild = await start_scripted(api, fake_llm, agent, [Turn(content="grandchild")])
-    rerun = await start_scripted(api, fake_llm, agent, [Turn(content="a rerun, not a child")])
-    for task in (root, child, grandchild, rerun):
-        await wait_task(api, task)
+    root, child, grandchild, rerun = await answered(
+        api, fake_llm, agent, "root", "child", "grandchild", "a rerun, not a child"
+    )
     await link(settings, root, child)
     await link(settings, child, grandchild)
     await link(settings, root, rerun)
