@@ -19,6 +19,7 @@ from cape.db.engine import create_engine, session_factory
 from cape.settings import Settings
 from cli.testing.fake_llm import FakeLLMServer, Turn
 from tests.conftest import Api
+from tests.e2e.agent_support import publish, spec, stack, wait_status
 from tests.e2e.channel_support import channel_agent, future_id, link, relate, start_scripted
 from tests.e2e.tooling import call, events_of, pretty, results, wait_task
 from tests.harness import read_sse
@@ -223,3 +224,38 @@ async def test_the_tree_and_children_views(
     assert empty == {"items": [], "next_cursor": None}
     bad = await api.http.get(f"/v1/tasks/{root}/messages", params={"limit": 0})
     assert bad.status_code == 422 and "limit" in bad.text
+
+
+async def test_unread_messages_survive_continue_as_new(
+    client: Client, fake_llm: FakeLLMServer, settings: Settings
+) -> None:
+    # A small history limit: the workflow continues as new at its next step boundary, here
+    # while two messages wait unread in its inbox.
+    async with stack(client, settings, history_events_limit=20) as api:
+        agent = await publish(
+            api,
+            spec(tools=[{"name": "write_file", "approval": True}, "read_messages"]),
+        )
+        (sender,) = await answered(api, fake_llm, agent, "the parent")
+        turns = [
+            Turn(tool_calls=[call("write_file", path="a.txt", content="a")]),
+            Turn(tool_calls=[call("read_messages")]),
+            Turn(content="read both"),
+        ]
+        reader = await start_scripted(api, fake_llm, agent, turns)
+        await link(settings, sender, reader)
+        waiting = await wait_status(api, reader, "input_required")
+        engine = create_engine(settings)
+        try:
+            messenger = Messenger(session_factory(engine), client)
+            for step, text in ((3, "first"), (4, "second")):
+                await messenger.send(sender, step, reader, text)
+        finally:
+            await engine.dispose()
+        answer = {"request_id": waiting["pending_input"]["id"], "action": "approve"}
+        assert (await api.http.post(f"/v1/tasks/{reader}/input", json=answer)).status_code == 200
+        assert (await wait_task(api, reader))["status"] == "succeeded"
+    runs = [e.run_id async for e in client.list_workflows(f'WorkflowId = "{reader}"')]
+    assert len(runs) >= 2, runs
+    read = results(await events_of(settings, reader, "tool-result"))[1]["content"]
+    assert read.startswith("2 new message(s):") and "first" in read and "second" in read, read
