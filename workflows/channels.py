@@ -48,7 +48,9 @@ class Channels(StepRunner):
             return None
         wait = wait_seconds(call.arguments)
         if wait > 0 and not self._inbox:
-            self._show_progress(f"waiting up to {wait:g} s for a message")
+            waiting = f"waiting up to {wait:g} s for a message"
+            self._state.current_step = f"{READ_TOOL}: {waiting}"  # the live state shows it
+            self._show_progress(waiting)
             # Nothing came before the timeout: the model reads that there is no new message.
             with contextlib.suppress(TimeoutError):
                 await workflow.wait_condition(

@@ -22,7 +22,7 @@ from tests.conftest import Api
 from tests.e2e.agent_support import publish, spec, stack, wait_status
 from tests.e2e.channel_support import channel_agent, future_id, link, relate, start_scripted
 from tests.e2e.tooling import call, events_of, pretty, results, wait_task
-from tests.harness import read_sse
+from tests.harness import read_sse, wait_until
 
 READ_LONG = call("read_messages", wait_seconds=600)  # ends only because a message came
 
@@ -57,6 +57,14 @@ async def test_parent_children_and_siblings_exchange_messages(
     second = await start_scripted(
         api, fake_llm, agent, [Turn(tool_calls=[READ_LONG]), Turn(content="child two done")]
     )
+
+    async def waiting() -> bool:  # the live state says what the task waits for
+        live = (await api.http.get(f"/v1/tasks/{second}", params={"live": "true"})).json()
+        return str((live.get("live") or {}).get("current_step")).startswith(
+            "read_messages: waiting up to 600 s"
+        )
+
+    await wait_until(waiting, "the second child waiting for a message")
     key = f"parent-{uuid.uuid4().hex}"
     parent_id = await future_id(settings, first, key)
     await link(settings, parent_id, first, second)
