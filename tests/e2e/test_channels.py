@@ -11,17 +11,20 @@ from __future__ import annotations
 
 import uuid
 
+import pytest
+from sqlalchemy import select
 from temporalio.client import Client
 from temporalio.worker import Worker
 
 from activities.channels import Messenger
 from cape.db.engine import create_engine, session_factory
+from cape.db.models import Task
 from cape.settings import Settings
 from cli.testing.fake_llm import FakeLLMServer, Turn
 from tests.conftest import Api
 from tests.e2e.agent_support import publish, spec, stack, wait_status
 from tests.e2e.channel_support import channel_agent, future_id, link, relate, start_scripted
-from tests.e2e.tooling import call, events_of, pretty, results, wait_task
+from tests.e2e.tooling import call, events_of, pretty, results, tool_steps, wait_task
 from tests.harness import read_sse, wait_until
 
 READ_LONG = call("read_messages", wait_seconds=600)  # ends only because a message came
@@ -267,3 +270,58 @@ async def test_unread_messages_survive_continue_as_new(
     assert len(runs) >= 2, runs
     read = results(await events_of(settings, reader, "tool-result"))[1]["content"]
     assert read.startswith("2 new message(s):") and "first" in read and "second" in read, read
+
+
+async def test_a_send_step_retried_after_a_timeout_delivers_once(
+    client: Client, fake_llm: FakeLLMServer, settings: Settings
+) -> None:
+    """A real retry: the send step's first attempt signals, then waits on a row lock the test
+    holds on the recipient's task until Temporal times the attempt out and runs it again."""
+    if not settings.database_url.startswith("postgresql"):
+        pytest.skip("holds a row lock: PostgreSQL only (SQLite would lock every writer)")
+    async with stack(client, settings, tool_timeout_seconds=4.0) as api:
+        agent = await channel_agent(api)
+        turns = [
+            Turn(tool_calls=[READ_LONG]),
+            Turn(tool_calls=[call("read_messages", wait_seconds=1)]),
+            Turn(content="read"),
+        ]
+        reader = await start_scripted(api, fake_llm, agent, turns)
+        key = f"retried-{uuid.uuid4().hex}"
+        sender = await future_id(settings, reader, key)
+        await link(settings, sender, reader)
+
+        async def reader_waits() -> bool:
+            live = (await api.http.get(f"/v1/tasks/{reader}", params={"live": "true"})).json()
+            return str((live.get("live") or {}).get("current_step")).startswith("read_messages")
+
+        await wait_until(reader_waits, "the reader waiting for a message")
+        engine = create_engine(settings)
+        try:
+            async with session_factory(engine)() as held:
+                # The recipient's event log is locked: the send's log write waits on it.
+                await held.execute(select(Task.id).where(Task.id == reader).with_for_update())
+                send = call("send_message", to=reader, text="only once")
+                scripted = [Turn(tool_calls=[send]), Turn(content="sent")]
+                assert await start_scripted(api, fake_llm, agent, scripted, key=key) == sender
+
+                async def second_attempt() -> bool:
+                    started = await events_of(settings, sender, "step-started")
+                    sends = [e for e in started if e.data["name"] == "tool: send_message"]
+                    return any(e.data["attempt"] >= 2 for e in sends)
+
+                await wait_until(second_attempt, "the send step's second attempt")
+                await held.rollback()
+        finally:
+            await engine.dispose()
+        for task in (sender, reader):
+            assert (await wait_task(api, task))["status"] == "succeeded"
+    (send_step,) = await tool_steps(settings, sender)
+    assert send_step.attempt >= 2 and send_step.status == "succeeded"
+    (result,) = results(await events_of(settings, sender, "tool-result"))
+    assert result["ok"] and f"sent msg-{sender}-3 to {reader}" in result["content"], result
+    reads = results(await events_of(settings, reader, "tool-result"))
+    assert reads[0]["content"].count("only once") == 1, reads
+    assert reads[1]["content"] == "no new messages", reads
+    assert [e.data["direction"] for e in await events_of(settings, reader, "message")] == ["in"]
+    assert [e.data["direction"] for e in await events_of(settings, sender, "message")] == ["out"]
