@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from cape.contracts.channels import ChannelMessage
 from cape.contracts.records import PendingQuestion, TaskError
 from cape.contracts.task_input import ModelChoice as ModelChoice
 from cape.contracts.task_input import TaskRegistration as TaskRegistration
@@ -91,6 +92,7 @@ class ToolInput:
     allowed: list[str] | None = None  # the agent's tools; None: any registered tool
     denied: str | None = None  # a person refused the call: record this reason, run nothing
     lock_fences: dict[str, int] | None = None  # the task's locks: `CAPE_LOCK_FENCES` in tools
+    messages: list[ChannelMessage] | None = None  # read_messages: what the inbox handed over
 
 
 @dataclass

@@ -44,6 +44,7 @@ from api.streams.routes import router as streams_router
 from api.tasks.input_routes import router as task_input_router
 from api.tasks.op_routes import router as task_ops_router
 from api.tasks.routes import router as tasks_router
+from api.tasks.tree_routes import router as task_tree_router
 from api.teams.member_routes import router as members_router
 from api.teams.routes import router as teams_router
 from api.telemetry import app_options, instrument
@@ -127,6 +128,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(tasks_router, prefix="/v1")
     app.include_router(task_ops_router, prefix="/v1")
     app.include_router(task_input_router, prefix="/v1")
+    app.include_router(task_tree_router, prefix="/v1")
     app.include_router(streams_router, prefix="/v1")
     app.include_router(artifacts_router, prefix="/v1")
     app.include_router(schedules_router, prefix="/v1")

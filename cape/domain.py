@@ -110,6 +110,7 @@ class EventType(StrEnum):
     INPUT_EXPIRED = "input-expired"
     LOCK_WAITING = "lock-waiting"  # the task waits for a lock before its first step
     LOCK_ACQUIRED = "lock-acquired"
+    MESSAGE = "message"  # a message between tasks of a delegation tree (channel `messages`)
 
 
 TERMINAL_EVENT_TYPES = frozenset(

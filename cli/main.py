@@ -29,14 +29,15 @@ def _register() -> None:
         replay,
         schedules,
         task_ops,
+        task_tree,
         tasks,
         workspaces,
     )
 
-    # task_ops adds its commands to the `cape tasks` group when imported.
+    # task_ops and task_tree add their commands to the `cape tasks` group when imported.
     modules = (
         dev, processes, keys, doctor, fake_llm, tasks, task_ops, answers, schedules, agents,
-        workspaces, replay, events, locks, pkg, instances, capabilities,
+        workspaces, replay, events, locks, pkg, instances, capabilities, task_tree,
     )  # fmt: skip
     for module in modules:
         for command in module.COMMANDS:

@@ -13,6 +13,7 @@ from cli.api_client import ApiClient
 from cli.formatting import error_text, one_line, total_tokens
 from cli.sse import MAX_RECONNECTS, EventStream
 from cli.terminal import echo, json_text
+from cli.tree_view import child_line, message_line, tree_lines
 
 TOOL_ARGS_CHARS = 120
 TOOL_RESULT_CHARS = 200
@@ -114,6 +115,10 @@ class Renderer:
                 self.line(f"    | {one_line(text, TOOL_RESULT_CHARS)}")
         elif kind in NOTICES:
             self.line(f"  [{NOTICES[kind](data)}]")
+        elif kind == "message":
+            self.line(message_line(data))
+        elif kind.startswith("child-"):
+            self.line(child_line(kind, data))
         elif kind == "usage":
             if step is not None:
                 self.tokens[step] = self.tokens.get(step, 0) + total_tokens(data)
@@ -159,6 +164,17 @@ class Renderer:
         self.note(f"(events {data.get('first')}-{data.get('last')} are no longer kept)")
 
 
+def _show_tree(api: ApiClient, task: dict[str, Any], renderer: Renderer) -> None:
+    # A task of a delegation tree ends with the whole tree: who else ran, how it went.
+    if not task.get("children") and task.get("relation") != "delegated":
+        return
+    tree = api.request("GET", f"/v1/tasks/{task['id']}/tree")
+    renderer.line("")
+    renderer.line("delegation tree:")
+    for line in tree_lines(tree, mark=str(task["id"])):
+        renderer.line(f"  {line}")
+
+
 def follow_task(api: ApiClient, task_id: str, since: int = 0, as_json: bool = False) -> str:
     """Stream a task's events until `end`, rendered live or as JSONL.
 
@@ -193,9 +209,11 @@ def follow_task(api: ApiClient, task_id: str, since: int = 0, as_json: bool = Fa
                 echo(json_text(payload, compact=True))
             if message.event == "end":
                 status = str((payload.get("data") or {}).get("status") or "unknown")
-                if not as_json and renderer.final_status is None:
+                if not as_json:
                     task = api.request("GET", f"/v1/tasks/{task_id}")
-                    renderer.final(status, task.get("output"), task.get("error"))
+                    if renderer.final_status is None:
+                        renderer.final(status, task.get("output"), task.get("error"))
+                    _show_tree(api, task, renderer)
                 renderer.break_line()
                 return status
             if as_json:

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from activities.channels import Messenger
 from activities.checks import CheckActivities
 from activities.events import EventActivities
 from activities.guide import GuideActivities
@@ -66,7 +67,9 @@ def build_activities(
         settings.token_coalesce_ms / 1000,
         PriceTable(settings),
     )
-    tools = ToolActivities(sessions, settings, sandbox, store, publisher)
+    tools = ToolActivities(
+        sessions, settings, sandbox, store, publisher, Messenger(sessions, client)
+    )
     checks = CheckActivities(sessions)
     guide = GuideActivities(sessions, settings.docs_dir)
     events = EventActivities(sessions, settings, InstanceDeliverer(client, settings))

@@ -40,6 +40,7 @@ with workflow.unsafe.imports_passed_through():
         STATE_QUERY,
     )
     from cape.domain import StepKind, TaskMode, TaskStatus
+    from workflows.channels import Channels
     from workflows.failover import Failover
     from workflows.human_input import HumanInput, TaskEnded
     from workflows.rules import check_answer, describe, host_lost, models, tool_summary
@@ -58,7 +59,7 @@ OUTPUT_RETRIES = 2  # how often the model may repair an answer that misses the o
 
 
 @workflow.defn(name=AGENT_TASK_WORKFLOW)
-class AgentTaskWorkflow(HumanInput, Failover, TaskLocks):
+class AgentTaskWorkflow(HumanInput, Failover, TaskLocks, Channels):
     """Workspace setup, then LLM turns and the tool calls they ask for, until an answer."""
 
     @workflow.query(name=STATE_QUERY)
@@ -232,6 +233,7 @@ class AgentTaskWorkflow(HumanInput, Failover, TaskLocks):
         denied = None
         if call.name in inp.approval_tools:
             denied = await self._approve(ref.step_no, call)
+        messages = await self._take_messages(call)  # read_messages: workflows/channels.py
         while True:
             queue = self._tool_queue()
             try:
@@ -239,7 +241,14 @@ class AgentTaskWorkflow(HumanInput, Failover, TaskLocks):
                     name,
                     ToolActivities.run_tool,
                     ToolInput(
-                        ref, self._ws.path, call, inp.tool_limits, inp.tools, denied, self._fences
+                        ref,
+                        self._ws.path,
+                        call,
+                        inp.tool_limits,
+                        inp.tools,
+                        denied,
+                        self._fences,
+                        messages,
                     ),
                     inp.tuning.tool_timeout_seconds,
                     task_queue=queue,
@@ -279,7 +288,9 @@ class AgentTaskWorkflow(HumanInput, Failover, TaskLocks):
         )
         workflow.logger.info("continuing as new after step %s", self._step_no)
         workflow.continue_as_new(
-            replace(inp, carry=carry, registration=None, seed=None, start_step=0)
+            replace(
+                inp, carry=self._carry_messages(carry), registration=None, seed=None, start_step=0
+            )
         )
 
     def _take_carry(self, carry: Carry) -> None:
@@ -290,3 +301,4 @@ class AgentTaskWorkflow(HumanInput, Failover, TaskLocks):
         state.limits, state.fallbacks, state.runs = carry.limits, carry.fallbacks, carry.runs + 1
         state.model = models(self._task)[self._model_index].name
         self._hold_locks(carry.locks)
+        self._take_carried_messages(carry)

@@ -11,7 +11,9 @@ from typing import TYPE_CHECKING, Any
 import jsonschema
 
 if TYPE_CHECKING:
+    from activities.channels import Messenger
     from cape.artifacts import ArtifactStore
+    from cape.contracts.channels import ChannelMessage
     from cape.sandbox.launcher import Sandbox
     from cape.settings import Settings
 
@@ -70,6 +72,8 @@ class ToolContext:
         limits: dict[str, Any] | None = None,
         publish_event: EventPublisher | None = None,
         env: dict[str, str] | None = None,
+        messenger: Messenger | None = None,
+        messages: list[ChannelMessage] | None = None,
     ) -> None:
         self.task_id = task_id
         self.step_no = step_no
@@ -81,6 +85,8 @@ class ToolContext:
         self.limits = limits or {}  # the agent's sandbox limit overrides
         self.publish_event = publish_event  # given by the worker (worker/events.py)
         self.env = env or {}  # extra variables of sandboxed programs (`CAPE_LOCK_FENCES`)
+        self.messenger = messenger  # send_message (activities/channels.py), given by the worker
+        self.messages = messages  # read_messages: what the workflow's inbox handed this step
 
 
 Handler = Callable[[ToolContext, dict[str, Any]], Awaitable[ToolOutput]]

@@ -13,6 +13,7 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 
+from activities.channels import Messenger
 from activities.heartbeat import heartbeating
 from activities.hostview import HostView
 from activities.recorder import Event, StepRecorder
@@ -76,9 +77,11 @@ class ToolActivities:
         sandbox: Sandbox,
         store: ArtifactStore,
         publish_event: EventPublisher | None = None,
+        messenger: Messenger | None = None,
     ) -> None:
         self.recorder = StepRecorder(sessions)
         self.publish_event = publish_event
+        self.messenger = messenger
         self.reads = read_only(sessions)
         self.settings = settings
         self.sandbox = sandbox
@@ -201,6 +204,8 @@ class ToolActivities:
             publish_event=self.publish_event,
             # The fences of the task's locks: a program passes its resource's with each write.
             env={"CAPE_LOCK_FENCES": json.dumps(inp.lock_fences)} if inp.lock_fences else None,
+            messenger=self.messenger,
+            messages=inp.messages,
         )
         try:
             async with heartbeating():

@@ -25,6 +25,7 @@ from api.tasks.progress import lock_wait
 from api.tasks.queries import task_filters, task_page, task_steps
 from api.tasks.schemas import StepOut, TaskOut, TaskPage, TaskStatus
 from api.tasks.service import start_task
+from api.tasks.tree import task_children
 from api.tasks.views import task_out
 
 router = APIRouter(prefix="/tasks", tags=["tasks"])
@@ -120,7 +121,9 @@ async def get_task(
     `live` is read from the task's rows; with `live=true` it is the workflow's `state` query.
     """
     waiting = await lock_wait(reads, task)
-    return task_out(task, settings, await progress(temporal, reads, task, live), None, waiting)
+    out = task_out(task, settings, await progress(temporal, reads, task, live), None, waiting)
+    out.children = await task_children(reads, task)
+    return out
 
 
 @router.get("/{task_id}/steps", response_model=list[StepOut])
@@ -155,4 +158,6 @@ async def wait_for_task(
     """Wait up to `timeout` seconds for the task to end, then return it (ended or not)."""
     task = await wait_for_end(temporal, reads, principal, task, timeout)
     waiting = await lock_wait(reads, task)
-    return task_out(task, settings, await progress(temporal, reads, task, live), None, waiting)
+    out = task_out(task, settings, await progress(temporal, reads, task, live), None, waiting)
+    out.children = await task_children(reads, task)
+    return out

@@ -106,6 +106,14 @@ class LiveState(BaseModel):
     )
 
 
+class ChildOut(BaseModel):
+    """A task this one delegated work to."""
+
+    id: str
+    agent: str
+    status: TaskStatus
+
+
 class TaskOut(BaseModel):
     """A task as the API shows it."""
 
@@ -124,8 +132,17 @@ class TaskOut(BaseModel):
     started_at: datetime | None
     finished_at: datetime | None
     last_event_seq: int
-    parent_id: str | None = Field(None, description="The task this one reruns or forks.")
-    relation: str | None = Field(None, description="`rerun` or `fork` when parent_id is set.")
+    parent_id: str | None = Field(
+        None, description="The task this one reruns or forks, or that delegated it."
+    )
+    relation: str | None = Field(
+        None, description="`rerun`, `fork` or `delegated` when parent_id is set."
+    )
+    children: list[ChildOut] | None = Field(
+        None,
+        description="The tasks it delegated work to (on GET /v1/tasks/{id}; the whole tree: "
+        "GET /v1/tasks/{id}/tree).",
+    )
     schedule_id: str | None = Field(None, description="The schedule that started it.")
     event_id: str | None = Field(None, description="The event whose trigger started it.")
     trace_id: str | None = Field(

@@ -45,6 +45,7 @@ def task_out(
         links={
             "self": base, "steps": f"{base}/steps", "events": f"{base}/events",
             "artifacts": f"{base}/artifacts", "input": f"{base}/input",
+            "tree": f"{base}/tree", "messages": f"{base}/messages",
             "temporal_ui": settings.workflow_link(task.id),
         } | _trace_link(task, settings),
     )  # fmt: skip

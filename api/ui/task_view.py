@@ -13,6 +13,8 @@ from api.artifacts.schemas import ArtifactOut
 from api.artifacts.uploads import list_artifacts
 from api.tasks.queries import task_steps
 from api.tasks.schemas import Usage
+from api.tasks.tree import messages_of, tree_out
+from api.tasks.tree_schemas import MessageOut, TreeOut
 from api.tasks.views import task_usage
 from cape.db.models import Task, TaskStep
 from cape.domain import TaskStatus
@@ -20,6 +22,7 @@ from cape.settings import Settings
 
 PREVIEW_CHARS = 400  # a tool's output shown before "show all"
 FULL_CHARS = 100_000  # the most the page embeds; the rest is in the artifacts / API
+MESSAGES_SHOWN = 50  # the rest: GET /v1/tasks/{id}/messages
 
 
 @dataclass(frozen=True)
@@ -72,6 +75,8 @@ class TaskView:
     artifacts: list[ArtifactOut]
     links: dict[str, str] = field(default_factory=dict)
     answer: str = ""
+    tree: TreeOut | None = None  # its delegation tree, when it has one (docs/multi-agent.md)
+    messages: list[MessageOut] = field(default_factory=list)  # the first ones, oldest first
 
     @property
     def ended(self) -> bool:
@@ -121,6 +126,8 @@ async def task_view(session: AsyncSession, settings: Settings, task: Task) -> Ta
     if task.trace_id and settings.trace_url_template:
         links["trace"] = settings.trace_url_template.replace("{trace_id}", task.trace_id)
     answer = (task.output or {}).get("answer")
+    tree = await tree_out(session, task, settings)
+    messages = await messages_of(session, task, MESSAGES_SHOWN, 0)
     return TaskView(
         task=task,
         status=TaskStatus(task.status),
@@ -129,4 +136,6 @@ async def task_view(session: AsyncSession, settings: Settings, task: Task) -> Ta
         artifacts=await list_artifacts(session, settings, task.id),
         links=links,
         answer=answer if isinstance(answer, str) else "",
+        tree=tree if len(tree.nodes) > 1 else None,
+        messages=messages.items,
     )

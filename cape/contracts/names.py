@@ -17,6 +17,8 @@ PAUSE_SIGNAL: Final = "pause"
 RESUME_SIGNAL: Final = "resume"
 STATE_QUERY: Final = "state"
 PROVIDE_INPUT_UPDATE: Final = "provide_input"
+# A message from another task of the delegation tree (cape/contracts/channels.py).
+MESSAGE_SIGNAL: Final = "receive_message"
 
 DEFAULT_TASK_QUEUE: Final = "cape-agent-tasks"
 

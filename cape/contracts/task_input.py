@@ -17,6 +17,7 @@ the sandbox, so string annotations would fail there with a NameError.
 from dataclasses import dataclass, field
 from typing import Any
 
+from cape.contracts.channels import ChannelMessage
 from cape.contracts.records import Budgets, Fallback
 from cape.domain import TaskMode
 
@@ -124,6 +125,8 @@ class Carry:
     runs: int
     fallbacks: list[Fallback] = field(default_factory=list)
     locks: list[HeldLock] = field(default_factory=list)  # held across continue-as-new
+    inbox: list[ChannelMessage] = field(default_factory=list)  # messages not read yet
+    seen_messages: list[str] = field(default_factory=list)  # ids received, for duplicates
 
 
 @dataclass

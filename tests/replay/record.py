@@ -62,7 +62,7 @@ async def record(client: Client) -> dict[str, str]:
                 ) as http,
             ):
                 for name in SHAPES:
-                    task_id = await run_shape(http, fake_llm, name)
+                    task_id = await run_shape(http, fake_llm, name, client)
                     history = await client.get_workflow_handle(task_id).fetch_history()
                     histories[name] = history.to_json()
         finally:

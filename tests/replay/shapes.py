@@ -3,7 +3,8 @@
 Each shape is a scripted conversation driven through the real API and workflow: a success with a
 tool call, an LLM 400 that fails the task, a cancel while the LLM thinks, a 429 retried, and
 (issue 3) a tool call approved by a person, a budget raised, and a model fallback, and (issue 16)
-a task that holds locks.
+a task that holds locks, and (issue 17) a task that waits in `read_messages` and gets a
+message (the `receive_message` signal another task's `send_message` step sends).
 """
 
 from __future__ import annotations
@@ -15,11 +16,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+from temporalio.client import Client
 
+from cape.contracts.channels import ChannelMessage
+from cape.contracts.temporal import MESSAGE_SIGNAL
 from cli.testing.fake_llm import FakeLLMServer, Fault, Script, ScriptedToolCall, Turn
 from tests.harness import wait_until
 
 LIMIT = 60.0
+WAIT = {"wait_seconds": 600}
+TO_PARENT = {"to": "parent", "text": "thanks"}
 
 
 @dataclass(frozen=True)
@@ -34,6 +40,7 @@ class Shape:
     spec: dict[str, Any] | None = None
     body: dict[str, Any] = field(default_factory=dict)
     answers: list[dict[str, Any]] = field(default_factory=list)
+    message: str | None = None  # sent to the task (as a parent would) once its model ran
 
 
 def _tool_then_answer() -> list[Turn]:
@@ -76,6 +83,17 @@ SHAPES: dict[str, Shape] = {
         "succeeded",
         spec={"tools": ["write_file"], "locks": ["replay:{{ agent.name }}"], "max_concurrent": 1},
     ),
+    # Issue 17: the task waits for a message, reads it, then sends one (refused: no parent).
+    "messages": Shape(
+        lambda: [
+            Turn(tool_calls=[ScriptedToolCall(name="read_messages", arguments=WAIT)]),
+            Turn(tool_calls=[ScriptedToolCall(name="send_message", arguments=TO_PARENT)]),
+            Turn(content="Read it."),
+        ],
+        "succeeded",
+        spec={"tools": ["read_messages", "send_message"]},
+        message="hello from the replay",
+    ),
 }
 
 
@@ -108,8 +126,13 @@ async def _answer(http: httpx.AsyncClient, task_id: str, answers: list[dict[str,
         assert sent.status_code == 200, sent.text
 
 
-async def run_shape(http: httpx.AsyncClient, fake_llm: FakeLLMServer, name: str) -> str:
-    """Run shape `name` as a task through the API to its end; returns the task (workflow) id."""
+async def run_shape(
+    http: httpx.AsyncClient, fake_llm: FakeLLMServer, name: str, client: Client | None = None
+) -> str:
+    """Run shape `name` as a task through the API to its end; returns the task (workflow) id.
+
+    A shape with a `message` needs the Temporal `client` to send it.
+    """
     shape = SHAPES[name]
     script = Script(name=f"replay-{name}-{uuid.uuid4().hex[:8]}", turns=shape.turns())
     fake_llm.add_script(script)
@@ -130,6 +153,15 @@ async def run_shape(http: httpx.AsyncClient, fake_llm: FakeLLMServer, name: str)
         )
         canceled = await http.post(f"/v1/tasks/{task_id}/cancel")
         assert canceled.status_code == 202, canceled.text
+    if shape.message is not None:
+        assert client is not None, f"shape {name} sends a message: pass the Temporal client"
+        await wait_until(
+            lambda: asyncio.sleep(0, fake_llm.calls(script.name).get(0, 0) > 0), "the LLM call"
+        )
+        sent = ChannelMessage(
+            f"msg-replay-{task_id}", "task_replay", "replay", task_id, shape.message, "2026-01-01"
+        )
+        await client.get_workflow_handle(task_id).signal(MESSAGE_SIGNAL, sent)
     done = await http.get(
         f"/v1/tasks/{task_id}/wait", params={"timeout": LIMIT}, timeout=LIMIT + 10
     )

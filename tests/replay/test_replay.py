@@ -47,7 +47,7 @@ def activity_types(history: WorkflowHistory) -> list[str]:
 async def test_fresh_history_replays(
     shape: str, api: Api, worker: Worker, fake_llm: FakeLLMServer, client: Client
 ) -> None:
-    task_id = await run_shape(api.http, fake_llm, shape)
+    task_id = await run_shape(api.http, fake_llm, shape, client)
     history = await client.get_workflow_handle(task_id).fetch_history()
     # A task's locks are taken (and recorded as events) before its workspace and given back
     # after its end; nothing else comes before or after.
