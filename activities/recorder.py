@@ -17,6 +17,7 @@ from cape.contracts.records import StepError
 from cape.db.events import NewEvent, append_event, append_events
 from cape.db.models import Task, TaskStep, utcnow
 from cape.domain import Channel, EventType, StepStatus
+from cape.tasks.parent_events import tell_parent
 
 Event = tuple[Channel, str, dict[str, Any]]
 STEPS: Table = TaskStep.__table__  # type: ignore[assignment]
@@ -144,6 +145,12 @@ class StepRecorder:
                 )
             )
             await append_events(session, ref.task_id, batch)
+            # A delegated task's step end is its parent's progress too (no tokens, one event).
+            progress = {"step_no": ref.step_no, "name": ref.name, "kind": ref.kind,
+                        "status": status}  # fmt: skip
+            await tell_parent(
+                session, ref.task_id, EventType.CHILD_PROGRESS, progress, f"{ref.step_no}:{_run()}"
+            )
             await session.execute(
                 update(STEPS)
                 .where(STEPS.c.id == row.id)

@@ -20,6 +20,7 @@ GITHUB_TOOLS = (
 DOCUMENT_TOOLS = ("create_pdf", "send_email")
 KNOWLEDGE_TOOLS = ("docs_search",)
 EVENT_TOOLS = ("publish_event",)
+DELEGATION_TOOLS = ("delegate", "await_task")  # run by the task's workflow (docs/multi-agent.md)
 
 TOOL_NAMES: frozenset[str] = frozenset(
     FILE_TOOLS
@@ -29,4 +30,5 @@ TOOL_NAMES: frozenset[str] = frozenset(
     + DOCUMENT_TOOLS
     + KNOWLEDGE_TOOLS
     + EVENT_TOOLS
+    + DELEGATION_TOOLS
 )

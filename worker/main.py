@@ -14,6 +14,7 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from activities.checks import CheckActivities
+from activities.delegation import DelegationActivities
 from activities.events import EventActivities
 from activities.guide import GuideActivities
 from activities.instances import InstanceActivities
@@ -46,8 +47,9 @@ WORKFLOWS: Sequence[type] = (
     LockWorkflow,
     InstanceWorkflow,
 )
-# Activities that touch a workspace also run on this host's own task queue.
-HOST_ACTIVITIES = {"run_tool"}
+# Activities that touch a workspace also run on this host's own task queue (a delegated task
+# sharing its parent's workspace sets its own up there).
+HOST_ACTIVITIES = {"run_tool", "setup_workspace"}
 
 
 def build_activities(
@@ -73,6 +75,7 @@ def build_activities(
     locks = LockActivities(sessions, client)
     task_locks = TaskLockActivities(sessions, settings, client)
     instances = InstanceActivities(sessions, settings, client)
+    delegation = DelegationActivities(sessions, settings)
     return [
         task.setup_workspace,
         task.restore_workspace,
@@ -93,6 +96,8 @@ def build_activities(
         instances.prepare_task,
         instances.await_task,
         instances.save_instance,
+        delegation.prepare_delegation,
+        delegation.collect_child,
     ]
 
 

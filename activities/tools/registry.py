@@ -25,6 +25,7 @@ MODULES = (
     "pdf",
     "docs_search",
     "events",
+    "delegation",
 )
 
 

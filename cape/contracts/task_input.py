@@ -124,6 +124,8 @@ class Carry:
     runs: int
     fallbacks: list[Fallback] = field(default_factory=list)
     locks: list[HeldLock] = field(default_factory=list)  # held across continue-as-new
+    # Tasks it delegated: id -> "detached" (started without wait, not collected) or "collected"
+    children: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -166,3 +168,5 @@ class AgentTaskInput:
     # Acquired in sorted order before the first step and held to the end (docs/locks.md).
     locks: list[LockRequest] = field(default_factory=list)
     lock_priority: str = "normal"  # the event's priority for a task an event started
+    # A delegated task that shares its parent's workspace: its sub-folder and host (multi-agent).
+    shared_workspace: WorkspaceResult | None = None
