@@ -3,7 +3,8 @@
 Each shape is a scripted conversation driven through the real API and workflow: a success with a
 tool call, an LLM 400 that fails the task, a cancel while the LLM thinks, a 429 retried, and
 (issue 3) a tool call approved by a person, a budget raised, and a model fallback, and (issue 16)
-a task that holds locks.
+a task that holds locks, and (issue 17) a task that delegates to the built-in assistant (on the
+operator's default model, the fake's demo), once waiting and once without wait.
 """
 
 from __future__ import annotations
@@ -41,6 +42,14 @@ def _tool_then_answer() -> list[Turn]:
     return [Turn(content="Writing a.txt.", tool_calls=[write]), Turn(content="Wrote a.txt.")]
 
 
+def _delegate_then_answer() -> list[Turn]:
+    waited = ScriptedToolCall(name="delegate", arguments={"agent": "assistant", "input": "one"})
+    detached = ScriptedToolCall(
+        name="delegate", arguments={"agent": "assistant", "input": "two", "wait": False}
+    )
+    return [Turn(tool_calls=[waited, detached]), Turn(content="Delegated.")]
+
+
 SHAPES: dict[str, Shape] = {
     "tool_success": Shape(_tool_then_answer, "succeeded"),
     "llm_400_failure": Shape(
@@ -75,6 +84,10 @@ SHAPES: dict[str, Shape] = {
         _tool_then_answer,
         "succeeded",
         spec={"tools": ["write_file"], "locks": ["replay:{{ agent.name }}"], "max_concurrent": 1},
+    ),
+    # Issue 17: a child workflow awaited, and one left to run on its own.
+    "delegation": Shape(
+        _delegate_then_answer, "succeeded", spec={"tools": ["delegate", "await_task"]}
     ),
 }
 
