@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 
 from activities.heartbeat import heartbeating
-from activities.recorder import StepRecorder
+from activities.recorder import Event, StepRecorder
 from activities.types import StepRef
 from cape.contracts.delegation import (
     AWAIT_TOOL,
@@ -122,9 +122,12 @@ class DelegationActivities:
         """Write the call's result: the child started, its outcome, or that it still runs."""
         tool = AWAIT_TOOL if inp.mode == "await" else DELEGATE_TOOL
         ref = StepRef(inp.task_id, inp.step_no, f"tool: {tool}", StepKind.TOOL)
-        started = await self.recorder.start(ref, {"tool": tool, "arguments": inp.arguments})
-        if started.done is not None:
-            return _stored(started.done)
+        if inp.mode == "await":  # its own step; a delegate's began in prepare_delegation
+            done = (await self.recorder.start(ref, {"tool": tool, "arguments": inp.arguments})).done
+        else:
+            done = await self.recorder.stored(ref)
+        if done is not None:
+            return _stored(done)
         if inp.refused is not None:
             await self._finish(ref, inp.call_id, False, f"error: {inp.refused}", {})
             return ChildOutcome(False, _brief(f"error: {inp.refused}"))
@@ -182,8 +185,11 @@ class DelegationActivities:
         tool = ref.name.removeprefix("tool: ")
         result = {"id": call_id, "name": tool, "ok": ok, "content": content}
         status = StepStatus.SUCCEEDED if ok else StepStatus.FAILED
+        events: list[Event] = [(Channel.TOOLS, EventType.TOOL_RESULT, result)]
+        # A delegate's step began in prepare_delegation, whose attempts are not this one's.
+        other = activity.info().activity_type == COLLECT_CHILD_ACTIVITY and tool == DELEGATE_TOOL
         await self.recorder.finish(
-            ref, output, status=status, events=[(Channel.TOOLS, EventType.TOOL_RESULT, result)]
+            ref, output, status=status, events=events, started_by_other=other
         )
 
 
