@@ -122,14 +122,15 @@ class DelegationActivities:
         """Write the call's result: the child started, its outcome, or that it still runs."""
         tool = AWAIT_TOOL if inp.mode == "await" else DELEGATE_TOOL
         ref = StepRef(inp.task_id, inp.step_no, f"tool: {tool}", StepKind.TOOL)
-        if inp.mode == "await":  # its own step; a delegate's began in prepare_delegation
+        own = inp.mode in ("await", "denied")  # its own step; a delegate's began in prepare
+        if own:
             done = (await self.recorder.start(ref, {"tool": tool, "arguments": inp.arguments})).done
         else:
             done = await self.recorder.stored(ref)
         if done is not None:
             return _stored(done)
         if inp.refused is not None:
-            await self._finish(ref, inp.call_id, False, f"error: {inp.refused}", {})
+            await self._finish(ref, inp.call_id, False, f"error: {inp.refused}", {}, not own)
             return ChildOutcome(False, _brief(f"error: {inp.refused}"))
         if inp.mode == "started":
             content = (
@@ -137,13 +138,13 @@ class DelegationActivities:
                 f"Call await_task with task_id {inp.child_id} for its result."
             )
             child = {"id": inp.child_id, "status": "running", "collected": False}
-            await self._finish(ref, inp.call_id, True, content, child)
+            await self._finish(ref, inp.call_id, True, content, child, other=True)
             return ChildOutcome(True, _brief(content), inp.child_id, "running")
         async with heartbeating():
             outcome = await self._outcome(inp)
         child = {"id": inp.child_id, "status": outcome.status, "collected": outcome.collected,
                  "usage": dict(outcome.usage.__dict__)}  # fmt: skip
-        await self._finish(ref, inp.call_id, outcome.ok, outcome.content, child)
+        await self._finish(ref, inp.call_id, outcome.ok, outcome.content, child, not own)
         return replace(outcome, content=_brief(outcome.content))
 
     async def _outcome(self, inp: CollectInput) -> ChildOutcome:
@@ -174,8 +175,15 @@ class DelegationActivities:
             await asyncio.sleep(POLL_SECONDS)
 
     async def _finish(
-        self, ref: StepRef, call_id: str, ok: bool, content: str, child: dict[str, Any]
+        self,
+        ref: StepRef,
+        call_id: str,
+        ok: bool,
+        content: str,
+        child: dict[str, Any],
+        other: bool = False,
     ) -> None:
+        """Finish the tool step; `other`: prepare_delegation began it (its attempts differ)."""
         output: ToolStepOutput = {"tool_call_id": call_id, "ok": ok, "content": content}
         if child:
             output["child"] = child
@@ -186,8 +194,6 @@ class DelegationActivities:
         result = {"id": call_id, "name": tool, "ok": ok, "content": content}
         status = StepStatus.SUCCEEDED if ok else StepStatus.FAILED
         events: list[Event] = [(Channel.TOOLS, EventType.TOOL_RESULT, result)]
-        # A delegate's step began in prepare_delegation, whose attempts are not this one's.
-        other = activity.info().activity_type == COLLECT_CHILD_ACTIVITY and tool == DELEGATE_TOOL
         await self.recorder.finish(
             ref, output, status=status, events=events, started_by_other=other
         )

@@ -62,7 +62,7 @@ OUTPUT_RETRIES = 2  # how often the model may repair an answer that misses the o
 
 
 @workflow.defn(name=AGENT_TASK_WORKFLOW)
-class AgentTaskWorkflow(HumanInput, Failover, TaskLocks, Delegation):
+class AgentTaskWorkflow(Delegation, HumanInput, Failover, TaskLocks):
     """Workspace setup, then LLM turns and the tool calls they ask for, until an answer."""
 
     @workflow.query(name=STATE_QUERY)

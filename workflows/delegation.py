@@ -31,7 +31,7 @@ with workflow.unsafe.imports_passed_through():
     from cape.domain import StepKind
     from cape.tasks.delegation_args import BadArguments, parse_await
     from cape.tasks.start import TaskStart, task_start
-    from workflows.bookkeeping import Bookkeeping
+    from workflows.human_input import HumanInput
     from workflows.types import AgentTaskInput
 
 # Canceling a task cancels the tasks it delegated that still run (issue 17).
@@ -39,7 +39,7 @@ DELEGATION_PATCH = "delegation"
 COLLECT_MARGIN = timedelta(seconds=60)
 
 
-class Delegation(Bookkeeping):
+class Delegation(HumanInput):
     """The delegation tools and the children they started."""
 
     def __init__(self) -> None:
@@ -62,6 +62,12 @@ class Delegation(Bookkeeping):
     async def _delegate(self, inp: AgentTaskInput, call: ToolCall) -> ToolResult:
         name = f"tool: {DELEGATE_TOOL}"
         ref = self._ref(name, StepKind.TOOL)
+        if call.name in inp.approval_tools:  # `approval: true` on delegate: a person decides
+            denied = await self._approve(ref.step_no, call)
+            if denied is not None:
+                refused = CollectInput(inp.task_id, ref.step_no, call.id, "", "denied",
+                                       call.arguments, refused=denied)  # fmt: skip
+                return self._took(await self._collect(refused))
         prep = await self._step(
             name,
             DelegationActivities.prepare_delegation,

@@ -51,7 +51,7 @@ class CollectInput:
     step_no: int  # the tool step that gets the result
     call_id: str
     child_id: str
-    mode: str  # started | wait | await
+    mode: str  # started | wait | await | denied (a person refused the delegate call)
     arguments: str = ""  # await_task's own call (its step starts here)
     timeout_seconds: float = 0.0  # how long `await` waits for the child to end
     ended: str | None = None  # how the child workflow ended, when its row may not say
