@@ -170,12 +170,7 @@ class AgentTaskWorkflow(Delegation, HumanInput, Failover, TaskLocks):
         return await workflow.start_child_workflow(
             AgentTaskWorkflow.run,
             start.input,
-            id=start.id,
-            task_queue=start.task_queue,
-            search_attributes=start.search_attributes,
-            static_summary=start.static_summary,
-            static_details=start.static_details,
-            run_timeout=start.run_timeout,
+            **start.child_options(),
             parent_close_policy=policy,
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
         )
