@@ -101,7 +101,10 @@ class Delegation(HumanInput):
                 # Its row says how it ended; only a terminated child leaves it unfinished.
                 collect.ended = f"ended: {err.cause or err}"
         self._state.waiting_for = None
-        collect.mode, collect.timeout_seconds = "wait", 30.0
+        # Its workflow ended: the row says how at once. Started by someone else (the
+        # reconciler restarted its row while this parent was down): follow the row to its end.
+        collect.mode = "wait"
+        collect.timeout_seconds = 30.0 if handle is not None else start.run_timeout.total_seconds()
         return self._took(await self._collect(collect))
 
     async def _await_task(self, inp: AgentTaskInput, call: ToolCall) -> ToolResult:
