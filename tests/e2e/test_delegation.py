@@ -169,3 +169,24 @@ async def test_a_failed_child_is_a_tool_error_and_canceling_the_parent_cancels_i
     for child in (w1, w2):  # the waited one and the detached one
         ended = await wait_task(api, child)
         assert ended["status"] == "canceled", pretty(ended)
+
+
+async def test_delegate_with_approval_waits_for_a_person_and_a_refusal_starts_nothing(
+    api: Api, worker: Worker, fake_llm: FakeLLMServer, settings: Settings
+) -> None:
+    helper = await agent(api, script(fake_llm, [Turn(content="never")]), [])
+    turns = [Turn(tool_calls=[call("delegate", agent=helper, input="h")]), Turn(content="ok")]
+    tools = [{"name": "delegate", "approval": True}]
+    manager = await agent(api, script(fake_llm, turns), tools)
+    key = f"dlg-{uuid.uuid4().hex}"
+    parent, _ = ids(key)
+    await create(api, manager, key)
+    waiting = await until_status(api, parent, "input_required")
+    assert waiting["pending_input"]["tool"] == "delegate", pretty(waiting)
+    answer = {"request_id": waiting["pending_input"]["id"], "action": "reject", "reason": "no"}
+    assert (await api.http.post(f"/v1/tasks/{parent}/input", json=answer)).status_code == 200
+    done = await wait_task(api, parent)
+    assert done["status"] == "succeeded", pretty(done)
+    (out,) = results(await events_of(settings, parent, "tool-result"))
+    assert not out["ok"] and "rejected" in out["content"], pretty(out)
+    assert not await rows(settings, parent)
