@@ -121,6 +121,9 @@ async def test_a_child_gets_only_the_budget_left_and_a_delegate_beyond_it_is_ref
         await asyncio.sleep(0.1)
     assert told[0].data["child_id"] == c_id, pretty([e.data for e in told])
     assert told[0].data["pending"]["kind"] == "approval"
+    view = (await api.http.get(f"/v1/tasks/{parent}")).json()  # and so does its view
+    assert view["waiting_for"]["child_id"] == c_id, pretty(view)
+    assert "waits for approval of write_file" in view["waiting_for"]["reason"]
     answer = {"request_id": waiting["pending_input"]["id"], "action": "approve"}
     assert (await api.http.post(f"/v1/tasks/{c_id}/input", json=answer)).status_code == 200
     done = await wait_task(api, parent)
