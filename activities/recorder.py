@@ -17,6 +17,7 @@ from cape.contracts.records import StepError
 from cape.db.events import NewEvent, append_event, append_events
 from cape.db.models import Task, TaskStep, utcnow
 from cape.domain import Channel, EventType, StepStatus
+from cape.tasks.parent_events import tell_parent
 
 Event = tuple[Channel, str, dict[str, Any]]
 STEPS: Table = TaskStep.__table__  # type: ignore[assignment]
@@ -103,6 +104,12 @@ class StepRecorder:
             )
         return Started(done=None, again=row is not None or attempt > 1)
 
+    async def stored(self, ref: StepRef) -> dict[str, Any] | None:
+        """The step's output once it finished (None while it runs or before it began)."""
+        async with self.sessions() as session:
+            row = (await session.execute(_state_query(ref))).one_or_none()
+        return row.output if row is not None and row.finished_at is not None else None
+
     async def emit(self, ref: StepRef, channel: Channel, type: str, data: dict[str, Any]) -> None:
         """Write one event of this step in its own transaction."""
         await self.emit_all(ref, [(channel, type, data)])
@@ -121,8 +128,13 @@ class StepRecorder:
         status: StepStatus = StepStatus.SUCCEEDED,
         usage: Usage | None = None,
         events: Sequence[Event] = (),
+        started_by_other: bool = False,
     ) -> None:
-        """Store the output, then emit `events` and `step-finished` in the same transaction."""
+        """Store the output, then emit `events` and `step-finished` in the same transaction.
+
+        `started_by_other`: another activity began the step (a delegated task's: its start,
+        then its result), so this one's attempt number says nothing of the step's.
+        """
         attempt = activity.info().attempt
         async with self.sessions.begin() as session:
             found = await session.execute(_state_query(ref).with_for_update())
@@ -130,7 +142,9 @@ class StepRecorder:
             assert row is not None, "begin() always creates the row"
             if row.finished_at is not None and row.output is not None:
                 return  # another attempt finished the step first: record nothing twice
-            if _superseded_by(row.status, row.attempt, attempt):
+            if started_by_other:
+                attempt = row.attempt
+            elif _superseded_by(row.status, row.attempt, attempt):
                 raise _stale(ref, attempt)
             batch = [NewEvent(channel, type_, data, ref.step_no) for channel, type_, data in events]
             finished = {"name": ref.name, "kind": ref.kind, "attempt": attempt, "status": status}
@@ -144,6 +158,12 @@ class StepRecorder:
                 )
             )
             await append_events(session, ref.task_id, batch)
+            # A delegated task's step end is its parent's progress too (no tokens, one event).
+            progress = {"step_no": ref.step_no, "name": ref.name, "kind": ref.kind,
+                        "status": status}  # fmt: skip
+            await tell_parent(
+                session, ref.task_id, EventType.CHILD_PROGRESS, progress, f"{ref.step_no}:{_run()}"
+            )
             await session.execute(
                 update(STEPS)
                 .where(STEPS.c.id == row.id)

@@ -38,6 +38,7 @@ from cape.domain import Channel, EventType, TaskStatus
 from cape.sandbox.launcher import Sandbox
 from cape.settings import Settings
 from cape.task_files import INPUT_DIR
+from cape.tasks.parent_events import tell_parent
 
 log = structlog.get_logger(__name__)
 
@@ -118,7 +119,7 @@ class TaskActivities:
         structlog.contextvars.bind_contextvars(
             task_id=ref.task_id, workflow_id=activity.info().workflow_id
         )
-        path = self.settings.workspace_root / ref.task_id
+        path = Path(inp.path) if inp.path else self.settings.workspace_root / ref.task_id
 
         async def mark_started(session: AsyncSession) -> None:
             if inp.register is not None:
@@ -215,6 +216,11 @@ class TaskActivities:
                 steps = int(limits.get("max_steps") or task.max_steps)
                 values.update(limits=limits, max_steps=steps)
             await session.execute(update(Task).where(Task.id == inp.task_id).values(**values))
+            if inp.status == TaskStatus.INPUT_REQUIRED:  # the parent waits on a person too
+                info = activity.info()
+                waiting = {"status": inp.status, "pending": inp.data}
+                key = f"{info.workflow_run_id}:{info.activity_id}"
+                await tell_parent(session, inp.task_id, EventType.CHILD_WAITING, waiting, key)
         log.info("task status changed", status=inp.status, by=inp.data.get("by"))
 
     @activity.defn(name="record_event")
@@ -253,4 +259,10 @@ class TaskActivities:
                 error=error,
                 usage=dict(inp.usage.__dict__),
             )
+            answer = (output or {}).get("answer")
+            ended = {"status": status, "usage": dict(inp.usage.__dict__),
+                     "answer": None if answer is None else str(answer)[:200],
+                     "error": error.get("message") if error else None}  # fmt: skip
+            run_id = str(activity.info().workflow_run_id)
+            await tell_parent(session, inp.task_id, EventType.CHILD_FINISHED, ended, run_id)
         log.info("task finished", status=status)

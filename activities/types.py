@@ -38,6 +38,7 @@ class WorkspaceInput:
     description: str
     register: TaskRegistration | None = None
     seed: str | None = None  # snapshot artifact to start from (a fork)
+    path: str | None = None  # a sub-folder of the parent's workspace (a delegated task shares it)
 
 
 @dataclass

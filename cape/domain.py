@@ -111,6 +111,11 @@ class EventType(StrEnum):
     LOCK_WAITING = "lock-waiting"  # the task waits for a lock before its first step
     LOCK_ACQUIRED = "lock-acquired"
     MESSAGE = "message"  # a message between tasks of a delegation tree (channel `messages`)
+    # On a parent's stream, about a task it delegated (docs/multi-agent.md#events).
+    CHILD_STARTED = "child-started"
+    CHILD_PROGRESS = "child-progress"  # one per step the child finished
+    CHILD_WAITING = "child-waiting"  # the child waits for a person (an approval, a budget)
+    CHILD_FINISHED = "child-finished"
 
 
 TERMINAL_EVENT_TYPES = frozenset(

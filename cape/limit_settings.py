@@ -17,6 +17,12 @@ class LimitSettings(BaseSettings):
     trust_forwarded_for: bool = Field(
         False, description="Take the client address from X-Forwarded-For (behind a proxy)."
     )
+    delegation_max_depth: int = Field(
+        3, ge=0, le=100, description="How deep delegated tasks may nest (`delegate`); 0: none."
+    )
+    delegation_max_children: int = Field(
+        8, ge=0, le=1000, description="Tasks one task may delegate in all, across its runs."
+    )
     lock_max_ttl_seconds: float = Field(
         86_400.0, gt=0, description="The longest lease a lock grants (`ttl_seconds`)."
     )

@@ -21,6 +21,7 @@ DOCUMENT_TOOLS = ("create_pdf", "send_email")
 KNOWLEDGE_TOOLS = ("docs_search",)
 EVENT_TOOLS = ("publish_event",)
 CHANNEL_TOOLS = ("send_message", "read_messages")  # between tasks of a delegation tree
+DELEGATION_TOOLS = ("delegate", "await_task")  # run by the task's workflow (docs/multi-agent.md)
 
 TOOL_NAMES: frozenset[str] = frozenset(
     FILE_TOOLS
@@ -31,4 +32,5 @@ TOOL_NAMES: frozenset[str] = frozenset(
     + KNOWLEDGE_TOOLS
     + EVENT_TOOLS
     + CHANNEL_TOOLS
+    + DELEGATION_TOOLS
 )

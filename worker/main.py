@@ -15,6 +15,7 @@ from temporalio.worker import Worker
 
 from activities.channels import Messenger
 from activities.checks import CheckActivities
+from activities.delegation import DelegationActivities
 from activities.events import EventActivities
 from activities.guide import GuideActivities
 from activities.instances import InstanceActivities
@@ -47,8 +48,9 @@ WORKFLOWS: Sequence[type] = (
     LockWorkflow,
     InstanceWorkflow,
 )
-# Activities that touch a workspace also run on this host's own task queue.
-HOST_ACTIVITIES = {"run_tool"}
+# Activities that touch a workspace also run on this host's own task queue (a delegated task
+# sharing its parent's workspace sets its own up there).
+HOST_ACTIVITIES = {"run_tool", "setup_workspace"}
 
 
 def build_activities(
@@ -76,6 +78,7 @@ def build_activities(
     locks = LockActivities(sessions, client)
     task_locks = TaskLockActivities(sessions, settings, client)
     instances = InstanceActivities(sessions, settings, client)
+    delegation = DelegationActivities(sessions, settings)
     return [
         task.setup_workspace,
         task.restore_workspace,
@@ -96,6 +99,8 @@ def build_activities(
         instances.prepare_task,
         instances.await_task,
         instances.save_instance,
+        delegation.prepare_delegation,
+        delegation.collect_child,
     ]
 
 

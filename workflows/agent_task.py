@@ -13,6 +13,7 @@ from datetime import timedelta
 from typing import Any
 
 from temporalio import workflow
+from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import ActivityError, ApplicationError, CancelledError
 
 with workflow.unsafe.imports_passed_through():
@@ -30,6 +31,7 @@ with workflow.unsafe.imports_passed_through():
         WorkspaceInput,
         WorkspaceResult,
     )
+    from cape.contracts.delegation import DELEGATION_TOOLS
     from cape.contracts.failures import Failure
     from cape.contracts.records import TaskError
     from cape.contracts.temporal import (
@@ -41,6 +43,8 @@ with workflow.unsafe.imports_passed_through():
     )
     from cape.domain import StepKind, TaskMode, TaskStatus
     from workflows.channels import Channels
+    from cape.tasks.start import TaskStart
+    from workflows.delegation import Delegation
     from workflows.failover import Failover
     from workflows.human_input import HumanInput, TaskEnded
     from workflows.rules import check_answer, describe, host_lost, models, tool_summary
@@ -59,7 +63,7 @@ OUTPUT_RETRIES = 2  # how often the model may repair an answer that misses the o
 
 
 @workflow.defn(name=AGENT_TASK_WORKFLOW)
-class AgentTaskWorkflow(HumanInput, Failover, TaskLocks, Channels):
+class AgentTaskWorkflow(Delegation, HumanInput, Failover, TaskLocks, Channels):
     """Workspace setup, then LLM turns and the tool calls they ask for, until an answer."""
 
     @workflow.query(name=STATE_QUERY)
@@ -128,6 +132,7 @@ class AgentTaskWorkflow(HumanInput, Failover, TaskLocks, Channels):
                 output = await self._loop(inp)
         except ActivityError as err:
             if isinstance(err.cause, CancelledError):
+                await self._cancel_children()
                 await self._finish(TaskStatus.CANCELED)
                 raise
             error = describe(err, self._state.current_step)
@@ -146,6 +151,7 @@ class AgentTaskWorkflow(HumanInput, Failover, TaskLocks, Channels):
             raise
         except asyncio.CancelledError:
             # Cancellation is a request, not a crash: record it, then let it propagate.
+            await self._cancel_children()
             await self._finish(TaskStatus.CANCELED)
             raise
         await self._finish(TaskStatus.SUCCEEDED, output=output)
@@ -159,7 +165,20 @@ class AgentTaskWorkflow(HumanInput, Failover, TaskLocks, Channels):
             usage=self._state.usage,
         )
 
+    async def _start_child(
+        self, start: TaskStart, policy: workflow.ParentClosePolicy
+    ) -> workflow.ChildWorkflowHandle[Any, Any]:
+        return await workflow.start_child_workflow(
+            AgentTaskWorkflow.run,
+            start.input,
+            **start.child_options(),
+            parent_close_policy=policy,
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+        )
+
     async def _setup(self, inp: AgentTaskInput) -> WorkspaceResult:
+        # A delegated task sharing its parent's workspace sets up its sub-folder on that host.
+        shared = inp.shared_workspace
         ws = await self._step(
             "workspace",
             TaskActivities.setup_workspace,
@@ -169,8 +188,10 @@ class AgentTaskWorkflow(HumanInput, Failover, TaskLocks, Channels):
                 inp.prompt_preview,
                 inp.registration,
                 inp.seed,
+                shared.path if shared else None,
             ),
             inp.tuning.tool_timeout_seconds,
+            task_queue=shared.task_queue or None if shared else None,
         )
         if inp.start_step:  # a fork: the parent's steps before this one were copied
             self._step_no = inp.start_step - 1
@@ -227,6 +248,8 @@ class AgentTaskWorkflow(HumanInput, Failover, TaskLocks, Channels):
         )
 
     async def _tool(self, inp: AgentTaskInput, call: ToolCall) -> ToolResult:
+        if call.name in DELEGATION_TOOLS and call.name in inp.tools:
+            return await self._delegation_tool(inp, call)
         name = f"tool: {call.name}"
         ref = self._ref(name, StepKind.TOOL)
         summary = tool_summary(call.name, call.arguments)
@@ -285,6 +308,7 @@ class AgentTaskWorkflow(HumanInput, Failover, TaskLocks, Channels):
             runs=state.runs,
             fallbacks=state.fallbacks,
             locks=self._held,
+            children={c: how for c, how in self._children.items() if how != "waited"},
         )
         workflow.logger.info("continuing as new after step %s", self._step_no)
         workflow.continue_as_new(
@@ -302,3 +326,4 @@ class AgentTaskWorkflow(HumanInput, Failover, TaskLocks, Channels):
         state.model = models(self._task)[self._model_index].name
         self._hold_locks(carry.locks)
         self._take_carried_messages(carry)
+        self._children = dict(carry.children)

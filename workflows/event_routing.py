@@ -46,12 +46,7 @@ class EventRoutingWorkflow:
                 await workflow.start_child_workflow(
                     AgentTaskWorkflow.run,
                     start.input,
-                    id=start.id,
-                    task_queue=start.task_queue,
-                    search_attributes=start.search_attributes,
-                    static_summary=start.static_summary,
-                    static_details=start.static_details,
-                    run_timeout=start.run_timeout,
+                    **start.child_options(),
                     parent_close_policy=workflow.ParentClosePolicy.ABANDON,
                     priority=Priority(priority_key=launch.priority_key),
                 )

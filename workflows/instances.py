@@ -205,12 +205,7 @@ class InstanceWorkflow:
             child = await workflow.start_child_workflow(
                 AgentTaskWorkflow.run,
                 start.input,
-                id=start.id,
-                task_queue=start.task_queue,
-                search_attributes=start.search_attributes,
-                static_summary=start.static_summary,
-                static_details=start.static_details,
-                run_timeout=start.run_timeout,
+                **start.child_options(),
                 parent_close_policy=workflow.ParentClosePolicy.ABANDON,
                 id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
             )

@@ -26,6 +26,7 @@ MODULES = (
     "docs_search",
     "events",
     "channels",
+    "delegation",
 )
 
 

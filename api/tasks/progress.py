@@ -105,10 +105,13 @@ def _budgets(task: Task) -> Budgets:
 
 
 async def lock_wait(reads: async_sessionmaker[AsyncSession], task: Task) -> dict[str, Any] | None:
-    """What a `queued` task waits for, None when it waits for no lock.
+    """What a `queued` task waits for (a lock), or a running one (a delegated task's question).
 
-    Its last `lock-waiting` event, unless a `lock-acquired` came after it.
+    A queued task's last `lock-waiting` event, unless a `lock-acquired` came after it; a
+    running task's last `child-waiting`, unless that child went on since (docs/multi-agent.md).
     """
+    if task.status == TaskStatus.RUNNING:
+        return await child_wait(reads, task)
     if task.status != TaskStatus.QUEUED:
         return None
     kinds = (EventType.LOCK_WAITING, EventType.LOCK_ACQUIRED)
@@ -122,3 +125,33 @@ async def lock_wait(reads: async_sessionmaker[AsyncSession], task: Task) -> dict
     if last is None or last.type != EventType.LOCK_WAITING:
         return None
     return dict(last.data)
+
+
+CHILD_MOVED = (EventType.CHILD_PROGRESS, EventType.CHILD_FINISHED)
+
+
+async def child_wait(reads: async_sessionmaker[AsyncSession], task: Task) -> dict[str, Any] | None:
+    """The question a task it delegated waits on (an approval, a budget), None when none does."""
+    async with reads() as session:
+        asked = await session.scalar(
+            select(TaskEvent)
+            .where(TaskEvent.task_id == task.id, TaskEvent.type == EventType.CHILD_WAITING)
+            .order_by(TaskEvent.seq.desc())
+            .limit(1)
+        )
+        if asked is None:
+            return None
+        since = await session.scalars(
+            select(TaskEvent.data).where(
+                TaskEvent.task_id == task.id,
+                TaskEvent.seq > asked.seq,
+                TaskEvent.type.in_(CHILD_MOVED),
+            )
+        )
+        child = asked.data.get("child_id")
+        if any(data.get("child_id") == child for data in since):
+            return None
+    pending = asked.data.get("pending") or {}
+    what = pending.get("kind", "input") + (f" of {pending['tool']}" if "tool" in pending else "")
+    return {"child_id": child, "pending": pending,
+            "reason": f"delegated task {child} waits for {what}"}  # fmt: skip

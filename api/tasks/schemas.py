@@ -162,7 +162,9 @@ class TaskOut(BaseModel):
     waiting_for: dict[str, Any] | None = Field(
         None,
         description="A `queued` task waiting for a lock (docs/locks.md): `resource`, its "
-        "`position` when it queued, `why` and `reason`, from its `lock-waiting` event.",
+        "`position` when it queued, `why` and `reason`, from its `lock-waiting` event. A "
+        "running task whose delegated task waits for a person: `child_id`, `pending` and "
+        "`reason` (docs/multi-agent.md).",
     )
     live: LiveState | None = None
     links: dict[str, str] = Field(default_factory=dict)

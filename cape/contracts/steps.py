@@ -86,6 +86,8 @@ class ToolStepOutput(TypedDict):
     records: NotRequired[list[Any]]  # (event type, data) pairs the tool added to the log
     snapshot: NotRequired[str]
     error: NotRequired[TaskError]
+    # delegate / await_task: the child's id, status, usage and whether this call collected it
+    child: NotRequired[dict[str, Any]]
 
 
 class CheckStepOutput(TypedDict):

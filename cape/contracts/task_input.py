@@ -127,6 +127,8 @@ class Carry:
     locks: list[HeldLock] = field(default_factory=list)  # held across continue-as-new
     inbox: list[ChannelMessage] = field(default_factory=list)  # messages not read yet
     seen_messages: list[str] = field(default_factory=list)  # ids received, for duplicates
+    # Tasks it delegated: id -> "detached" (started without wait, not collected) or "collected"
+    children: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -169,3 +171,5 @@ class AgentTaskInput:
     # Acquired in sorted order before the first step and held to the end (docs/locks.md).
     locks: list[LockRequest] = field(default_factory=list)
     lock_priority: str = "normal"  # the event's priority for a task an event started
+    # A delegated task that shares its parent's workspace: its sub-folder and host (multi-agent).
+    shared_workspace: WorkspaceResult | None = None

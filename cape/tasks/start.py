@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
 
@@ -38,6 +39,17 @@ class TaskStart:
     static_summary: str
     static_details: str
     run_timeout: timedelta = RUN_TIMEOUT
+
+    def child_options(self) -> dict[str, Any]:
+        """The options a workflow passes to `workflow.start_child_workflow` for this task."""
+        return {
+            "id": self.id,
+            "task_queue": self.task_queue,
+            "search_attributes": self.search_attributes,
+            "static_summary": self.static_summary,
+            "static_details": self.static_details,
+            "run_timeout": self.run_timeout,
+        }
 
 
 def task_start(inp: AgentTaskInput, task_queue: str, team_id: str = "") -> TaskStart:

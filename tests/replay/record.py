@@ -45,6 +45,7 @@ async def record(client: Client) -> dict[str, str]:
             task_queue=f"replay-{uuid.uuid4().hex[:12]}",
             openai_base_url=fake_llm.base_url,
             openai_api_key="test-key",
+            default_model="demo",  # the model of a delegated built-in agent (the fake's demo)
             heartbeat_timeout_seconds=2.0,
             retry_initial_seconds=0.2,
             retry_max_attempts=5,

@@ -4,7 +4,9 @@ Each shape is a scripted conversation driven through the real API and workflow: 
 tool call, an LLM 400 that fails the task, a cancel while the LLM thinks, a 429 retried, and
 (issue 3) a tool call approved by a person, a budget raised, and a model fallback, and (issue 16)
 a task that holds locks, and (issue 17) a task that waits in `read_messages` and gets a
-message (the `receive_message` signal another task's `send_message` step sends).
+message (the `receive_message` signal another task's `send_message` step sends) and a task that
+delegates to the built-in assistant (on the operator's default model, the fake's demo), once
+waiting and once without wait.
 """
 
 from __future__ import annotations
@@ -46,6 +48,14 @@ class Shape:
 def _tool_then_answer() -> list[Turn]:
     write = ScriptedToolCall(name="write_file", arguments={"path": "a.txt", "content": "a"})
     return [Turn(content="Writing a.txt.", tool_calls=[write]), Turn(content="Wrote a.txt.")]
+
+
+def _delegate_then_answer() -> list[Turn]:
+    waited = ScriptedToolCall(name="delegate", arguments={"agent": "assistant", "input": "one"})
+    detached = ScriptedToolCall(
+        name="delegate", arguments={"agent": "assistant", "input": "two", "wait": False}
+    )
+    return [Turn(tool_calls=[waited, detached]), Turn(content="Delegated.")]
 
 
 SHAPES: dict[str, Shape] = {
@@ -93,6 +103,10 @@ SHAPES: dict[str, Shape] = {
         "succeeded",
         spec={"tools": ["read_messages", "send_message"]},
         message="hello from the replay",
+    ),
+    # Issue 17: a child workflow awaited, and one left to run on its own.
+    "delegation": Shape(
+        _delegate_then_answer, "succeeded", spec={"tools": ["delegate", "await_task"]}
     ),
 }
 

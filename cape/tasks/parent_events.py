@@ -1,0 +1,56 @@
+"""Events a delegated task writes on its parent's stream: its progress, waits and end.
+
+The child's step ends (`child-progress`), a question it waits on (`child-waiting`) and its end
+(`child-finished`) go to the parent in the child's own transaction, so the parent's stream shows
+its children's work without any token (docs/multi-agent.md#events).
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from cape.contracts.delegation import DELEGATED_RELATION
+from cape.db.events import append_event
+from cape.db.models import Task
+from cape.domain import Channel
+
+KEPT = 4096  # tasks whose parent is remembered (a task's parent never changes)
+_parents: OrderedDict[str, str | None] = OrderedDict()
+
+
+async def delegating_parent(session: AsyncSession, task_id: str) -> str | None:
+    """The task that delegated `task_id`, or None (not a delegated task)."""
+    if task_id in _parents:
+        _parents.move_to_end(task_id)
+        return _parents[task_id]
+    row = (
+        await session.execute(select(Task.parent_id, Task.relation).where(Task.id == task_id))
+    ).one_or_none()
+    if row is None:
+        return None  # not known yet: asked again next time
+    parent = row.parent_id if row.relation == DELEGATED_RELATION else None
+    _parents[task_id] = parent
+    if len(_parents) > KEPT:
+        _parents.popitem(last=False)
+    return parent
+
+
+async def tell_parent(
+    session: AsyncSession, task_id: str, type_: str, data: dict[str, Any], key: str
+) -> None:
+    """Append `type_` to the parent's stream when `task_id` is a delegated task (once per key)."""
+    parent = await delegating_parent(session, task_id)
+    if parent is None:
+        return
+    await append_event(
+        session,
+        parent,
+        channel=Channel.LIFECYCLE,
+        type=type_,
+        data={"child_id": task_id, **data},
+        dedupe_key=f"{type_}:{task_id}:{key}",
+    )
