@@ -42,8 +42,8 @@ with workflow.unsafe.imports_passed_through():
         STATE_QUERY,
     )
     from cape.domain import StepKind, TaskMode, TaskStatus
-    from workflows.channels import Channels
     from cape.tasks.start import TaskStart
+    from workflows.channels import Channels
     from workflows.delegation import Delegation
     from workflows.failover import Failover
     from workflows.human_input import HumanInput, TaskEnded
