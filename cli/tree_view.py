@@ -70,7 +70,11 @@ def message_line(data: dict[str, Any]) -> str:
 
 
 def child_line(kind: str, data: dict[str, Any]) -> str:
-    """A child's event in its parent's stream (issue 17's delegation), indented under it."""
+    """A child's event in its parent's stream (`cape/tasks/parent_events.py`), indented under it.
+
+    `child-started` carries `child_id` and `agent`; `child-progress` the step's `step_no` and
+    `name`; `child-waiting` the question as `pending`; `child-finished` `status` and `usage`.
+    """
     child = data.get("child_id") or data.get("task_id") or "child"
     agent = f" ({data['agent']})" if data.get("agent") else ""
     if kind == "child-started":
@@ -80,6 +84,10 @@ def child_line(kind: str, data: dict[str, Any]) -> str:
         tokens = total_tokens(data.get("usage"))
         used = f", {tokens} tokens" if tokens else ""
         return f"  └─ {child}{agent} {status}{used}"
+    if kind == "child-waiting":  # the child waits for a person (an approval, a budget)
+        pending = data.get("pending") or {}
+        what = pending.get("reason") or pending.get("kind") or data.get("status") or "input"
+        return f"  │  {child}{agent} waits for a person: {one_line(str(what), MESSAGE_CHARS)}"
     step = data.get("step") or data.get("step_no")
     what = data.get("summary") or data.get("name") or data.get("current_step") or "progress"
     where = f" [{step}]" if step else ""

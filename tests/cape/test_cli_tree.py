@@ -59,3 +59,8 @@ def test_tree_lines_indent_siblings_and_cut_trees() -> None:
     assert child_line("child-finished", finished) == "  └─ c failed, 5 tokens"
     progress = child_line("child-progress", {"child_id": "c", "step": 3, "summary": "tool: shell"})
     assert progress == "  │  c [3] tool: shell"
+    # The fields the recorder and the status activity write (cape/tasks/parent_events.py).
+    real = {"child_id": "c", "step_no": 4, "name": "llm: turn 2", "kind": "llm", "status": "ok"}
+    assert child_line("child-progress", real) == "  │  c [4] llm: turn 2"
+    waiting = {"child_id": "c", "status": "input_required", "pending": {"kind": "approval"}}
+    assert child_line("child-waiting", waiting) == "  │  c waits for a person: approval"
