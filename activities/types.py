@@ -26,6 +26,7 @@ class StepRef:
     step_no: int
     name: str
     kind: StepKind
+    runs: int = 0  # the first step of a continued run: the workflow runs so far, for the row
 
 
 @dataclass
@@ -37,6 +38,7 @@ class WorkspaceInput:
     description: str
     register: TaskRegistration | None = None
     seed: str | None = None  # snapshot artifact to start from (a fork)
+    deadline: str | None = None  # ISO 8601: the task's end, for its row (it has a timeout)
 
 
 @dataclass

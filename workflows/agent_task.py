@@ -43,6 +43,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.failover import Failover
     from workflows.human_input import HumanInput, TaskEnded
     from workflows.rules import check_answer, describe, host_lost, models, tool_summary
+    from workflows.steps import DEADLINE_IN_ROW_PATCH, RUNS_IN_ROW_PATCH
     from workflows.task_locks import TaskLocks
     from workflows.types import (
         AgentTaskInput,
@@ -159,6 +160,9 @@ class AgentTaskWorkflow(HumanInput, Failover, TaskLocks):
         )
 
     async def _setup(self, inp: AgentTaskInput) -> WorkspaceResult:
+        deadline = self._state.limits.get("deadline")
+        if deadline is not None and not workflow.patched(DEADLINE_IN_ROW_PATCH):
+            deadline = None  # a run started before the row kept it
         ws = await self._step(
             "workspace",
             TaskActivities.setup_workspace,
@@ -168,6 +172,7 @@ class AgentTaskWorkflow(HumanInput, Failover, TaskLocks):
                 inp.prompt_preview,
                 inp.registration,
                 inp.seed,
+                deadline,
             ),
             inp.tuning.tool_timeout_seconds,
         )
@@ -288,5 +293,7 @@ class AgentTaskWorkflow(HumanInput, Failover, TaskLocks):
         self._model_index = carry.model_index
         state.steps, state.llm_turns, state.usage = carry.steps, carry.llm_turns, carry.usage
         state.limits, state.fallbacks, state.runs = carry.limits, carry.fallbacks, carry.runs + 1
+        if workflow.patched(RUNS_IN_ROW_PATCH):
+            self._runs_to_record = state.runs  # the run's first step writes it to the row
         state.model = models(self._task)[self._model_index].name
         self._hold_locks(carry.locks)
