@@ -2,8 +2,8 @@
 
 Each shape is a scripted conversation driven through the real API and workflow: a success with a
 tool call, an LLM 400 that fails the task, a cancel while the LLM thinks, a 429 retried, and
-(issue 3) a tool call approved by a person, a budget raised, and a model fallback, and (issue 16)
-a task that holds locks.
+(issue 3) a tool call approved by a person, a budget raised, and a model fallback, (issue 16)
+a task that holds locks, and (issue 20) a task with a timeout.
 """
 
 from __future__ import annotations
@@ -75,6 +75,12 @@ SHAPES: dict[str, Shape] = {
         _tool_then_answer,
         "succeeded",
         spec={"tools": ["write_file"], "locks": ["replay:{{ agent.name }}"], "max_concurrent": 1},
+    ),
+    # Issue 20: a task with a timeout hands its deadline to its setup step (`deadline-in-row`).
+    "deadline": Shape(
+        _tool_then_answer,
+        "succeeded",
+        spec={"tools": ["write_file"], "limits": {"timeout_seconds": 600}},
     ),
 }
 
