@@ -62,6 +62,10 @@ class StepRecorder:
         async with self.sessions.begin() as session:
             if before is not None:
                 await before(session)
+            if ref.runs:  # the first step of a continued run: the row shows the runs so far
+                await session.execute(
+                    update(Task).where(Task.id == ref.task_id).values(runs=ref.runs)
+                )
             # Core statements: a step boundary is a handful of rows, the ORM would only cost CPU.
             found = await session.execute(_state_query(ref))
             row = found.one_or_none()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -132,10 +133,13 @@ class TaskActivities:
                 data={"workflow_id": activity.info().workflow_id},
                 dedupe_key="task-started",
             )
+            started: dict[str, Any] = {"status": TaskStatus.RUNNING, "started_at": utcnow()}
+            if inp.deadline is not None:  # the workflow's own, so the row shows it exactly
+                started["deadline"] = datetime.fromisoformat(inp.deadline)
             await session.execute(
                 update(Task)
                 .where(Task.id == ref.task_id, Task.status == TaskStatus.QUEUED)
-                .values(status=TaskStatus.RUNNING, started_at=utcnow())
+                .values(**started)
             )
 
         # The task's start and its first step's: one transaction.

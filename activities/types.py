@@ -27,6 +27,7 @@ class StepRef:
     step_no: int
     name: str
     kind: StepKind
+    runs: int = 0  # the first step of a continued run: the workflow runs so far, for the row
 
 
 @dataclass
@@ -39,6 +40,7 @@ class WorkspaceInput:
     register: TaskRegistration | None = None
     seed: str | None = None  # snapshot artifact to start from (a fork)
     path: str | None = None  # a sub-folder of the parent's workspace (a delegated task shares it)
+    deadline: str | None = None  # ISO 8601: the task's end, for its row (it has a timeout)
 
 
 @dataclass

@@ -76,7 +76,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # Reads (or, under `cape dev`, makes) the session secret: at start, not when the app
         # object is built, so building it (e.g. for its OpenAPI document) writes nothing.
         app.state.authenticators = Authenticators.from_settings(settings)
-        engine = create_engine(settings)
+        engine = create_engine(settings, prompt_writers=True)  # a person waits for its writes
         watch_pool(engine, "api")
         # lazy: the API starts (and /readyz reports) even while Temporal is still coming up.
         temporal = await Client.connect(

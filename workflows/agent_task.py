@@ -48,6 +48,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.failover import Failover
     from workflows.human_input import HumanInput, TaskEnded
     from workflows.rules import check_answer, describe, host_lost, models, tool_summary
+    from workflows.steps import DEADLINE_IN_ROW_PATCH, RUNS_IN_ROW_PATCH
     from workflows.task_locks import TaskLocks
     from workflows.types import (
         AgentTaskInput,
@@ -179,6 +180,9 @@ class AgentTaskWorkflow(Delegation, HumanInput, Failover, TaskLocks, Channels):
     async def _setup(self, inp: AgentTaskInput) -> WorkspaceResult:
         # A delegated task sharing its parent's workspace sets up its sub-folder on that host.
         shared = inp.shared_workspace
+        deadline = self._state.limits.get("deadline")
+        if deadline is not None and not workflow.patched(DEADLINE_IN_ROW_PATCH):
+            deadline = None  # a run started before the row kept it
         ws = await self._step(
             "workspace",
             TaskActivities.setup_workspace,
@@ -189,6 +193,7 @@ class AgentTaskWorkflow(Delegation, HumanInput, Failover, TaskLocks, Channels):
                 inp.registration,
                 inp.seed,
                 shared.path if shared else None,
+                deadline,
             ),
             inp.tuning.tool_timeout_seconds,
             task_queue=shared.task_queue or None if shared else None,
@@ -323,6 +328,8 @@ class AgentTaskWorkflow(Delegation, HumanInput, Failover, TaskLocks, Channels):
         self._model_index = carry.model_index
         state.steps, state.llm_turns, state.usage = carry.steps, carry.llm_turns, carry.usage
         state.limits, state.fallbacks, state.runs = carry.limits, carry.fallbacks, carry.runs + 1
+        if workflow.patched(RUNS_IN_ROW_PATCH):
+            self._runs_to_record = state.runs  # the run's first step writes it to the row
         state.model = models(self._task)[self._model_index].name
         self._hold_locks(carry.locks)
         self._take_carried_messages(carry)

@@ -22,6 +22,9 @@ Result = TypeVar("Result")
 # A cancellation that arrives while a step that does not heartbeat runs (workspace setup) was
 # swallowed when the step then completed: the task went on as if never canceled.
 CANCEL_AFTER_STEP_PATCH = "cancel-after-step"
+# The task's row keeps its runs (continue-as-new) and deadline, so a GET needs no query.
+RUNS_IN_ROW_PATCH = "runs-in-row"
+DEADLINE_IN_ROW_PATCH = "deadline-in-row"
 
 
 class StepRunner:
@@ -32,6 +35,7 @@ class StepRunner:
         self._step_no = 0
         self._input: AgentTaskInput | None = None
         self._ws = WorkspaceResult(path="")
+        self._runs_to_record = 0  # a continued run's count, told to the row by its first step
 
     @property
     def _task(self) -> AgentTaskInput:
@@ -41,7 +45,8 @@ class StepRunner:
 
     def _ref(self, name: str, kind: StepKind) -> StepRef:
         self._step_no += 1
-        return StepRef(self._task.task_id, self._step_no, name, kind)
+        runs, self._runs_to_record = self._runs_to_record, 0
+        return StepRef(self._task.task_id, self._step_no, name, kind, runs)
 
     async def _step(
         self,

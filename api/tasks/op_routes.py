@@ -25,6 +25,7 @@ router = APIRouter(prefix="/tasks", tags=["tasks"])
 @router.post("/{task_id}/pause", status_code=status.HTTP_202_ACCEPTED, response_model=TaskOut)
 async def pause_task(
     task: OwnedTaskDep,
+    sessions: WriteSessionsDep,
     temporal: TemporalDep,
     settings: SettingsDep,
     principal: WriterDep,
@@ -34,20 +35,23 @@ async def pause_task(
 
     Its status becomes `paused` when it reaches the boundary; 409 when it already ended.
     """
-    await signal_pause(temporal, task, True, principal.owner, body.note if body else "")
+    note = body.note if body else ""
+    await signal_pause(sessions, temporal, task, True, principal.owner, note)
     return task_out(task, settings)
 
 
 @router.post("/{task_id}/resume", status_code=status.HTTP_202_ACCEPTED, response_model=TaskOut)
 async def resume_task(
     task: OwnedTaskDep,
+    sessions: WriteSessionsDep,
     temporal: TemporalDep,
     settings: SettingsDep,
     principal: WriterDep,
     body: PauseBody | None = None,
 ) -> TaskOut:
     """Let a paused task carry on (or withdraw a pause it has not reached yet)."""
-    await signal_pause(temporal, task, False, principal.owner, body.note if body else "")
+    note = body.note if body else ""
+    await signal_pause(sessions, temporal, task, False, principal.owner, note)
     return task_out(task, settings)
 
 

@@ -31,8 +31,19 @@ log = structlog.get_logger(__name__)
 STEP_ACTIVITIES = {"setup_workspace", "restore_workspace", "call_llm", "run_tool"}
 
 
-async def signal_pause(temporal: Client, task: Task, pause: bool, by: str, note: str) -> None:
-    """Ask the workflow to pause at its next step boundary, or to carry on."""
+async def signal_pause(
+    sessions: async_sessionmaker[AsyncSession],
+    temporal: Client,
+    task: Task,
+    pause: bool,
+    by: str,
+    note: str,
+) -> None:
+    """Ask the workflow to pause at its next step boundary, or to carry on.
+
+    Once the workflow took the signal the row says so (`pause_requested`), so that a GET
+    shows a pause asked for and not reached yet without querying the workflow.
+    """
     status = TaskStatus(task.status)
     if pause and status not in (TaskStatus.QUEUED, TaskStatus.RUNNING):
         raise Conflict(f"task {task.id!r} is {status}; only a queued or running task can pause")
@@ -44,6 +55,9 @@ async def signal_pause(temporal: Client, task: Task, pause: bool, by: str, note:
         await handle.signal(signal, PauseRequest(by=by, note=note))
     except RPCError as exc:
         raise Unavailable("could not reach the task's workflow", details=str(exc)) from exc
+    async with sessions.begin() as session:
+        await session.execute(update(Task).where(Task.id == task.id).values(pause_requested=pause))
+    task.pause_requested = pause
 
 
 def reset_point(history: WorkflowHistory) -> tuple[int, str]:

@@ -4,13 +4,15 @@ The workflow's `state` query needs a worker to answer (a workflow task on the bu
 replay when the run was evicted), which made every GET of a running task as slow as the
 worker. Everything it shows is written at step boundaries anyway: status, usage, budgets and
 the pending question on the task row, steps and turns in `task_steps` (by the step recorder),
-model switches as `model-fallback` events. Three details only the workflow knows stay behind
-`?live=true`: a pause asked for and not reached yet, the workflow runs so far (`runs` is null
-here) and the exact deadline of a task with a timeout (`limits.deadline`).
+model switches as `model-fallback` events. The three details the workflow alone decides are
+on the row too: `pause_requested` (written by the pause and resume routes once the workflow took
+the signal), `runs` (written by the first step of each continued run) and `deadline` (written
+by the setup step from the workflow's own value).
 """
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, case, func, or_, select
@@ -63,12 +65,12 @@ async def row_state(reads: async_sessionmaker[AsyncSession], task: Task) -> Live
         steps=steps,
         llm_turns=turns,
         usage=task_usage(task),
-        paused=task.status == TaskStatus.PAUSED,
+        paused=task.status == TaskStatus.PAUSED or task.pause_requested,
         model=model,
         limits=_budgets(task),
         pending_input=task.pending_input,  # a PendingQuestion as the workflow stored it
         fallbacks=fallbacks,
-        runs=None,
+        runs=task.runs,
     )
 
 
@@ -97,11 +99,19 @@ def _fallback(data: dict[str, Any]) -> Fallback:
 def _budgets(task: Task) -> Budgets:
     # A scheduled run's row keeps no limits (they are in its workflow input): its max_steps is.
     limits = task.limits or {}
-    return {
+    budgets: Budgets = {
         "max_steps": int(limits.get("max_steps") or task.max_steps),
         "max_tokens": limits.get("max_tokens"),
         "max_cost": limits.get("max_cost"),
     }
+    if task.deadline is not None:
+        budgets["deadline"] = _utc(task.deadline).isoformat()  # as the workflow wrote it
+    return budgets
+
+
+def _utc(moment: datetime) -> datetime:
+    # SQLite hands back a naive datetime (stored in UTC), PostgreSQL the session's time zone.
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 async def lock_wait(reads: async_sessionmaker[AsyncSession], task: Task) -> dict[str, Any] | None:

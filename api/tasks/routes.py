@@ -34,8 +34,8 @@ LiveQuery = Annotated[
     bool,
     Query(
         description="Ask the running workflow for its state (`live`) instead of reading the "
-        "task's rows: adds a pause asked for but not reached yet, `runs` and "
-        "`limits.deadline`; costs a round trip through a worker.",
+        "task's rows (the same fields, the workflow's view of this instant); costs a round "
+        "trip through a worker.",
     ),
 ]
 

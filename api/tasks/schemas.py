@@ -101,8 +101,8 @@ class LiveState(BaseModel):
     )
     runs: int | None = Field(
         1,
-        description="Workflow runs so far (the task continues as new); null unless `?live=true` "
-        "(the rows do not count runs).",
+        description="Workflow runs so far (the task continues as new; the first step of each "
+        "new run writes it to the row).",
     )
 
 

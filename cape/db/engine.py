@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
-from cape.db.gate import WriteGate
+from cape.db.gate import WriteGate, begin_promptly
 from cape.safe_text import dumps_json, loads_json
 from cape.settings import Settings
 
@@ -35,7 +35,9 @@ def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
     dbapi_connection.isolation_level = None
 
 
-def _sqlite_begin(gate: WriteGate | None) -> Callable[[Any], None]:
+def _sqlite_begin(gate: WriteGate | None, prompt: bool) -> Callable[[Any], None]:
+    # `prompt`: the gate is this process's turn only (no lock file), and the writer whose turn
+    # it is polls for SQLite's lock; the others wait in line here, not in SQLite.
     def begin(connection: Any) -> None:
         # BEGIN IMMEDIATE takes the write lock up front. A deferred transaction that reads and
         # then writes fails at once with SQLITE_BUSY when another process wrote in between, and
@@ -47,7 +49,10 @@ def _sqlite_begin(gate: WriteGate | None) -> Callable[[Any], None]:
         if gate is not None:
             gate.enter(connection.info)
         try:
-            connection.exec_driver_sql("BEGIN IMMEDIATE")
+            if prompt:
+                begin_promptly(connection, SQLITE_BUSY_SECONDS)
+            else:
+                connection.exec_driver_sql("BEGIN IMMEDIATE")
         except BaseException:
             if gate is not None:
                 gate.leave(connection.info)
@@ -56,12 +61,12 @@ def _sqlite_begin(gate: WriteGate | None) -> Callable[[Any], None]:
     return begin
 
 
-def _write_gate(settings: Settings, engine: AsyncEngine) -> WriteGate | None:
-    if not settings.db_sqlite_write_gate:
+def _write_gate(settings: Settings, engine: AsyncEngine, prompt: bool) -> WriteGate | None:
+    if not settings.db_sqlite_write_gate and not prompt:
         return None
     name = engine.url.database
     database = None if not name or name == ":memory:" else Path(name).resolve()
-    gate = WriteGate(database, SQLITE_BUSY_SECONDS)
+    gate = WriteGate(None if prompt else database, SQLITE_BUSY_SECONDS)
     # The turn ends when the connection is back in the pool: after its commit or rollback.
     event.listen(engine.sync_engine.pool, "checkin", lambda _dbapi, record: gate.leave(record.info))
     return gate
@@ -78,13 +83,22 @@ def _options(settings: Settings) -> dict[str, Any]:
     }
 
 
-def create_engine(settings: Settings) -> AsyncEngine:
-    """Create the async engine for the configured database."""
+def create_engine(settings: Settings, *, prompt_writers: bool = False) -> AsyncEngine:
+    """Create the async engine for the configured database.
+
+    `prompt_writers` (the API's engine): on SQLite without the write gate, its writers line up
+    in the process (one turn at a time, as with the gate but without its lock file) and the
+    writer whose turn it is takes the write lock in the first gap between other processes'
+    transactions (`begin_promptly`) instead of sleeping up to 100 ms at a time in SQLite's
+    busy handler.
+    """
     if settings.is_sqlite:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         engine = create_async_engine(settings.async_database_url, **_options(settings))
         event.listen(engine.sync_engine, "connect", _sqlite_connect)
-        event.listen(engine.sync_engine, "begin", _sqlite_begin(_write_gate(settings, engine)))
+        prompt = prompt_writers and not settings.db_sqlite_write_gate
+        gate = _write_gate(settings, engine, prompt)
+        event.listen(engine.sync_engine, "begin", _sqlite_begin(gate, prompt))
         return engine
     return create_async_engine(
         settings.async_database_url, pool_pre_ping=True, **_options(settings)

@@ -86,8 +86,24 @@ async def append_events(
             .where(Task.id == task_id)
             .values(last_seq=Task.last_seq - (len(events) - kept))
         )
-    if not kept:
-        return seqs
+    if kept:
+        numbered = [(e, seq) for e, seq in zip(events, seqs, strict=True) if seq is not None]
+        await _insert(session, task_id, numbered)
+    return seqs
+
+
+async def first_event(session: AsyncSession, task_id: str, event: NewEvent) -> None:
+    """Append the first event of a task whose row this transaction inserted with `last_seq` 1.
+
+    Nothing can precede it, so it takes sequence number 1 with no counter bump and no dedupe
+    lookup: one statement instead of three (a new task's `task-created`).
+    """
+    await _insert(session, task_id, [(event, 1)])
+
+
+async def _insert(
+    session: AsyncSession, task_id: str, numbered: Sequence[tuple[NewEvent, int]]
+) -> None:
     now = utcnow()
     rows = [
         {
@@ -100,12 +116,10 @@ async def append_events(
             "dedupe_key": event.dedupe_key,
             "ts": now,
         }
-        for event, seq in zip(events, seqs, strict=True)
-        if seq is not None
+        for event, seq in numbered
     ]
     # A Core insert: events are append-only, so the ORM's unit of work would only cost CPU.
     await session.execute(insert(EVENTS), rows)
     if session.get_bind().dialect.name == "postgresql":
         # Delivered at commit; listeners then read the new rows by seq.
         await session.execute(select(func.pg_notify(NOTIFY_CHANNEL, task_id)))
-    return seqs

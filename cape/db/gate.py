@@ -11,6 +11,11 @@ release), and it lets both go when its connection returns to the pool. `BEGIN IM
 
 A gate is entered from SQLAlchemy's synchronous `begin` event; `await_only` suspends the
 calling greenlet, which is how the async engine runs its synchronous parts.
+
+`begin_promptly` is the other answer, for a process whose writes a person waits for (the API)
+while the gate is off: it retries `BEGIN IMMEDIATE` itself every 2 ms at most instead of
+sleeping in SQLite's busy handler, so it takes the lock in the first gap between the worker's
+transactions.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import asyncio
 import fcntl
 import os
 import sqlite3
+import time
 import weakref
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -28,6 +34,8 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.util import await_only
 
 HELD = "cape_write_gate"  # key in the pooled connection's info while it holds the gate
+POLL_FIRST_SECONDS = 0.0005  # `begin_promptly`: the first wait between attempts, doubling
+POLL_MAX_SECONDS = 0.002  # ... up to this
 
 
 class WriteGate:
@@ -103,3 +111,37 @@ def _unlock_when_taken(fd: int) -> Any:
             fcntl.flock(fd, fcntl.LOCK_UN)
 
     return unlock
+
+
+def begin_promptly(connection: Any, timeout: float) -> None:
+    """`BEGIN IMMEDIATE` as soon as the write lock is free, retried every 2 ms at most.
+
+    SQLite's busy handler sleeps 1, 2, 5 ... then 100 ms between attempts and is not woken
+    when the lock is released, so a writer of a process that writes rarely (the API) sleeps
+    through the short gaps between a busy worker's transactions and waits seconds. Here the
+    attempts run with `busy_timeout` 0 and this loop waits between them instead; the
+    connection's `busy_timeout` is back to `timeout` for the statements of the transaction
+    and for later users of the pooled connection, in one script with the `BEGIN`.
+    """
+    driver = connection.connection.driver_connection  # the aiosqlite connection
+    busy_ms = int(timeout * 1000)
+    script = f"PRAGMA busy_timeout=0; BEGIN IMMEDIATE; PRAGMA busy_timeout={busy_ms}"
+    give_up = time.monotonic() + timeout
+    delay = POLL_FIRST_SECONDS
+    done = False
+    try:
+        while True:
+            try:
+                await_only(driver.executescript(script))
+                done = True
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) and "busy" not in str(exc):
+                    raise
+                if time.monotonic() >= give_up:
+                    raise OperationalError("BEGIN IMMEDIATE", None, exc) from None
+            await_only(asyncio.sleep(delay))
+            delay = min(delay * 2, POLL_MAX_SECONDS)
+    finally:
+        if not done:  # the script stopped at its BEGIN: the pooled connection waits again
+            await_only(driver.execute(f"PRAGMA busy_timeout={busy_ms}"))

@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     DateTime,
     Float,
     ForeignKey,
@@ -20,6 +21,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -74,6 +76,12 @@ class Task(Base):
     # The last event sequence number handed out; bumped in the same transaction as the insert,
     # which serialises writers per task so commit order equals sequence order (no gaps seen).
     last_seq: Mapped[int] = mapped_column(BigInteger, default=0)
+    # What only the workflow decided, kept so that a GET of a running task needs no query:
+    # its runs (the first step of a continued run writes it), a pause the API's signal asked
+    # for (until a resume), and the deadline of a task with a timeout (set by its setup step).
+    runs: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    pause_requested: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    deadline: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     started_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cape.contracts.task_input import TaskRegistration
-from cape.db.events import append_event
+from cape.db.events import NewEvent, first_event
 from cape.db.models import Task
 from cape.domain import Channel, EventType, TaskStatus
 from cape.teams import DEFAULT_TEAM_ID
@@ -78,22 +78,20 @@ async def add_task(session: AsyncSession, new: NewTask, details: dict[str, Any])
     """Add the task's row and its `task-created` event to the session's transaction.
 
     The event carries the agent, version and model, then `details` (limits, warnings, the
-    parent or the schedule). It is deduplicated, so a retried activity adds it once. The caller
-    commits; flushing here surfaces a duplicate id (an `IntegrityError`) before the event.
+    parent or the schedule). The caller commits; flushing here surfaces a duplicate id (an
+    `IntegrityError`: a retried activity's row is there already) before the event, which is
+    therefore always the new row's first (sequence number 1, no counter bump or lookup).
     With tracing on the row keeps the current trace (the creating request's, or the schedule
     run's registering activity's), so a user goes from the task to its trace.
     """
     task = new.row()
     task.trace_id = current_trace_id()
+    task.last_seq = 1  # its `task-created`, written next with that number
     session.add(task)
     await session.flush()
     data = {"agent": new.agent, "agent_version": new.agent_version, "model": new.model}
-    await append_event(
-        session,
-        task.id,
-        channel=Channel.LIFECYCLE,
-        type=EventType.TASK_CREATED,
-        data=data | details,
-        dedupe_key="task-created",
+    created = NewEvent(
+        Channel.LIFECYCLE, EventType.TASK_CREATED, data | details, None, "task-created"
     )
+    await first_event(session, task.id, created)
     return task

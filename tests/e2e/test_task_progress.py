@@ -2,7 +2,9 @@
 
 The API's Temporal client gets a counting interceptor (the real client, the real dev server and
 worker), so each test sees how many `state` queries a request sent: none by default, one with
-`?live=true`; and both views of the same moment agree field by field.
+`?live=true`; and both views of the same moment agree field by field, also on what only the
+workflow decides: a pause asked for and not reached yet, its runs after continue-as-new, and the
+deadline of a task with a timeout.
 """
 
 from __future__ import annotations
@@ -13,18 +15,17 @@ from typing import Any
 
 import httpx
 import pytest
-from temporalio.client import Interceptor, OutboundInterceptor, QueryWorkflowInput
+from temporalio.client import Client, Interceptor, OutboundInterceptor, QueryWorkflowInput
 from temporalio.worker import Worker
 
 import api.app
 from cape.settings import Settings
 from cli.testing.fake_llm import FakeLLMServer, Script, Turn
 from tests.conftest import Api
-from tests.e2e.agent_support import publish, spec
+from tests.e2e.agent_support import publish, spec, stack
 from tests.e2e.test_tasks_api import eventually, script, start, wait_end
+from tests.e2e.tooling import call
 from tests.harness import new_api_key, running_api
-
-ONLY_THE_WORKFLOW_KNOWS = {"runs"}  # null in the row view (see api/tasks/progress.py)
 
 
 class Queries(Interceptor):
@@ -45,13 +46,17 @@ class Queries(Interceptor):
 
 
 @pytest.fixture
-async def counted(
-    settings: Settings, monkeypatch: pytest.MonkeyPatch
-) -> AsyncIterator[tuple[Api, Queries]]:
-    """The real API whose Temporal client counts its queries."""
-    queries = Queries()
+def queries(monkeypatch: pytest.MonkeyPatch) -> Queries:
+    """Every API started in the test counts its queries here."""
+    counter = Queries()
     plain = api.app.temporal_interceptors
-    monkeypatch.setattr(api.app, "temporal_interceptors", lambda: [*plain(), queries])
+    monkeypatch.setattr(api.app, "temporal_interceptors", lambda: [*plain(), counter])
+    return counter
+
+
+@pytest.fixture
+async def counted(settings: Settings, queries: Queries) -> AsyncIterator[tuple[Api, Queries]]:
+    """The real API whose Temporal client counts its queries."""
     key = await new_api_key(settings)
     async with running_api(settings) as url:
         headers = {"Authorization": f"Bearer {key}"}
@@ -83,10 +88,11 @@ async def both_views(
     return rows["live"], live["live"]
 
 
-def same_but_runs(rows: dict[str, Any], live: dict[str, Any]) -> None:
-    assert rows["runs"] is None and live["runs"] == 1
-    shared = set(live) - ONLY_THE_WORKFLOW_KNOWS
-    assert {k: rows[k] for k in shared} == {k: live[k] for k in shared}
+async def same_views(http: httpx.AsyncClient, queries: Queries, task_id: str) -> dict[str, Any]:
+    """The row view of the running task, once it equals the workflow's view field by field."""
+    rows, live = await both_views(http, queries, task_id)
+    assert rows == live
+    return rows
 
 
 async def test_get_of_a_running_task_reads_its_rows_and_matches_the_query(
@@ -97,9 +103,9 @@ async def test_get_of_a_running_task_reads_its_rows_and_matches_the_query(
     task = await start(http, model)
     await in_llm_step(http, task["id"], model)
 
-    rows, live = await both_views(http, queries, task["id"])
-    same_but_runs(rows, live)
+    rows = await same_views(http, queries, task["id"])
     assert rows["status"] == "running" and rows["steps"] == 2 and rows["llm_turns"] == 0
+    assert rows["runs"] == 1 and "deadline" not in rows["limits"]
     assert rows["model"] == model and rows["paused"] is False and rows["fallbacks"] == []
     assert rows["limits"]["max_steps"] == task["max_steps"]
 
@@ -131,8 +137,7 @@ async def test_a_fallback_model_shows_in_the_row_view_as_in_the_query(
     task_id = created.json()["id"]
     await in_llm_step(api_.http, task_id, f"script:{good}")
 
-    rows, live = await both_views(api_.http, queries, task_id)
-    same_but_runs(rows, live)
+    rows = await same_views(api_.http, queries, task_id)
     assert rows["model"] == f"script:{good}" and rows["steps"] == 3 and rows["llm_turns"] == 0
     [fallback] = rows["fallbacks"]
     assert fallback["to"] == f"default/script:{good}"
@@ -140,3 +145,61 @@ async def test_a_fallback_model_shows_in_the_row_view_as_in_the_query(
 
     assert (await api_.http.post(f"/v1/tasks/{task_id}/cancel")).status_code == 202
     assert (await wait_end(api_.http, task_id))["status"] == "canceled"
+
+
+async def test_a_pause_asked_for_and_the_deadline_show_in_the_row_view(
+    counted: tuple[Api, Queries], worker: Worker, fake_llm: FakeLLMServer
+) -> None:
+    api_, queries = counted
+    model = script(fake_llm, Turn(content="slowly", delay_seconds=30), prefix="pause")
+    agent = await publish(api_, spec(limits={"timeout_seconds": 600}))
+    created = await api_.http.post(
+        "/v1/tasks", json={"agent": agent, "input": {"prompt": "x"}, "model": model}
+    )
+    assert created.status_code == 201, created.text
+    task_id = created.json()["id"]
+    await in_llm_step(api_.http, task_id, model)
+
+    rows = await same_views(api_.http, queries, task_id)
+    assert rows["paused"] is False and rows["limits"]["deadline"].startswith("20")
+
+    # The pause waits for the LLM step to end: asked for, not reached, the status still running.
+    before = queries.sent
+    assert (await api_.http.post(f"/v1/tasks/{task_id}/pause")).status_code == 202
+    rows = await same_views(api_.http, queries, task_id)
+    assert rows["status"] == "running" and rows["paused"] is True
+    assert (await api_.http.post(f"/v1/tasks/{task_id}/resume")).status_code == 202
+    rows = await same_views(api_.http, queries, task_id)
+    assert rows["status"] == "running" and rows["paused"] is False
+    assert queries.sent == before + 2  # only the two `?live=true` reads queried
+
+    assert (await api_.http.post(f"/v1/tasks/{task_id}/cancel")).status_code == 202
+    assert (await wait_end(api_.http, task_id))["status"] == "canceled"
+
+
+async def test_runs_after_continue_as_new_show_in_the_row_view(
+    client: Client, settings: Settings, fake_llm: FakeLLMServer, queries: Queries
+) -> None:
+    reads = [Turn(tool_calls=[call("read_file", path="n.txt")]) for _ in range(8)]
+    first = Turn(tool_calls=[call("write_file", path="n.txt", content="x")])
+    model = script(fake_llm, first, *reads, Turn(content="late", delay_seconds=8), prefix="runs")
+    async with stack(client, settings, history_events_limit=60) as api_:
+        agent = await publish(api_, spec(limits={"max_steps": 50, "max_tokens": 10_000_000}))
+        created = await api_.http.post(
+            "/v1/tasks", json={"agent": agent, "input": {"prompt": "x"}, "model": model}
+        )
+        assert created.status_code == 201, created.text
+        task_id = created.json()["id"]
+
+        async def last_turn() -> dict[str, Any] | None:
+            task: dict[str, Any] = (await api_.http.get(f"/v1/tasks/{task_id}")).json()
+            live = task["live"]
+            return (
+                task if live and live["steps"] == 1 + 9 * 2 + 1 and live["llm_turns"] == 9 else None
+            )
+
+        await eventually(last_turn, timeout=60)
+        rows = await same_views(api_.http, queries, task_id)
+        assert rows["runs"] >= 2 and rows["steps"] == 1 + 9 * 2 + 1
+        assert (await api_.http.post(f"/v1/tasks/{task_id}/cancel")).status_code == 202
+        assert (await wait_end(api_.http, task_id))["status"] == "canceled"

@@ -2,11 +2,11 @@
 
 Each shape is a scripted conversation driven through the real API and workflow: a success with a
 tool call, an LLM 400 that fails the task, a cancel while the LLM thinks, a 429 retried, and
-(issue 3) a tool call approved by a person, a budget raised, and a model fallback, and (issue 16)
-a task that holds locks, and (issue 17) a task that waits in `read_messages` and gets a
-message (the `receive_message` signal another task's `send_message` step sends) and a task that
-delegates to the built-in assistant (on the operator's default model, the fake's demo), once
-waiting and once without wait.
+(issue 3) a tool call approved by a person, a budget raised, and a model fallback, (issue 16)
+a task that holds locks, (issue 20) a task with a timeout, and (issue 17) a task that waits in
+`read_messages` and gets a message (the `receive_message` signal another task's `send_message`
+step sends) and a task that delegates to the built-in assistant (on the operator's default
+model, the fake's demo), once waiting and once without wait.
 """
 
 from __future__ import annotations
@@ -107,6 +107,12 @@ SHAPES: dict[str, Shape] = {
     # Issue 17: a child workflow awaited, and one left to run on its own.
     "delegation": Shape(
         _delegate_then_answer, "succeeded", spec={"tools": ["delegate", "await_task"]}
+    ),
+    # Issue 20: a task with a timeout hands its deadline to its setup step (`deadline-in-row`).
+    "deadline": Shape(
+        _tool_then_answer,
+        "succeeded",
+        spec={"tools": ["write_file"], "limits": {"timeout_seconds": 600}},
     ),
 }
 

@@ -85,6 +85,9 @@ async def test_all_committed_histories_replay_in_one_pass() -> None:
 @pytest.mark.parametrize("path", HISTORIES, ids=IDS)
 async def test_a_non_deterministic_change_is_detected(path: Path) -> None:
     replayer = Replayer(workflows=[ReorderedAgentTaskWorkflow])
-    # A task with locks records the `task-locks` patch marker before its first activity.
-    with pytest.raises(NondeterminismError, match=r"setup_workspace|finish_task|task-locks"):
+    # A task with locks records the `task-locks` patch marker before its first activity, a task
+    # with a timeout the `deadline-in-row` one.
+    with pytest.raises(
+        NondeterminismError, match=r"setup_workspace|finish_task|task-locks|deadline-in-row"
+    ):
         await replayer.replay_workflow(committed(path))
