@@ -148,6 +148,7 @@ def main() -> None:
         ("holdout", "holdout (BM25 not tuned on it)"),
         ("fresh", "fresh (fusion weight chosen with it)"),
         ("fresh2", "fresh2 (never tuned on)"),
+        ("fresh3", "fresh3 (third round, never tuned on)"),
     )
     for part, label in sets:
         if group := load_questions(part=part):

@@ -28,6 +28,18 @@ from cape.kb.vector_cache import VectorCache
 log = structlog.get_logger(__name__)
 
 CHUNK_CHARS = 900  # about 200 word pieces, inside the model's 256
+# A section's hidden phrasing (`cape.kb.aliases`) close to the question counts this much of
+# its cosine: a question matched to a question is closer than one matched to prose.
+ALIAS_SIMILARITY = 1.0
+ALIAS_WITH_HEADING = False
+ROW_CHUNKS = True
+
+
+def alias_text(passage: Passage, phrasing: str) -> str:
+    """What is encoded for a section's hidden phrasing."""
+    if ALIAS_WITH_HEADING:
+        return f"{passage.title.replace(SEPARATOR, ': ')}\n{phrasing}"
+    return phrasing
 
 
 class Encoder(Protocol):
@@ -76,28 +88,46 @@ def chunks(passage: Passage) -> list[str]:
         current = f"{current}\n{text}" if current else text
     if current or not pieces:
         pieces.append(current)
+    if ROW_CHUNKS:
+        # A table row is a chunk of its own too: one settings row drowns in a long table.
+        pieces += [" ".join(b.text.split()) for b in blocks(passage.text) if b.kind == "row"]
     return [f"{head}\n{piece}" for piece in pieces]
 
 
 class DenseIndex:
     """The chunk vectors of a list of passages; `similarities` scores every passage."""
 
-    def __init__(self, passages: list[Passage], encoder: Encoder, cache: VectorCache) -> None:
+    def __init__(
+        self,
+        passages: list[Passage],
+        encoder: Encoder,
+        cache: VectorCache,
+        aliases: list[tuple[str, ...]] | None = None,
+    ) -> None:
         texts: list[str] = []
         owners: list[int] = []
         for i, passage in enumerate(passages):
             for text in chunks(passage):
                 texts.append(text)
                 owners.append(i)
+        n_chunks = len(texts)
+        alias_owners: list[int] = []
+        for i, phrasings in enumerate(aliases or []):
+            for text in phrasings:
+                texts.append(alias_text(passages[i], text))
+                alias_owners.append(i)
         self.encoder = encoder
         self.owners = np.array(owners, dtype=np.int64)
+        self.alias_owners = np.array(alias_owners, dtype=np.int64)
         self.n = len(passages)
         started = time.perf_counter()
-        self.vectors = cache.get_or_encode(MODEL_ID, texts, self._encode)
+        vectors = cache.get_or_encode(MODEL_ID, texts, self._encode)
+        self.vectors, self.alias_vectors = vectors[:n_chunks], vectors[n_chunks:]
         log.info(
             "docs vectors ready",
             passages=self.n,
-            chunks=len(texts),
+            chunks=n_chunks,
+            phrasings=len(alias_owners),
             seconds=round(time.perf_counter() - started, 2),
         )
 
@@ -113,4 +143,8 @@ class DenseIndex:
             return out
         q = self._encode([query])[0]
         np.maximum.at(out, self.owners, self.vectors @ q)
+        if len(self.alias_owners):
+            asked: Vectors = np.full(self.n, -1.0, dtype=np.float32)
+            np.maximum.at(asked, self.alias_owners, self.alias_vectors @ q)
+            np.maximum(out, asked * ALIAS_SIMILARITY, out=out)
         return out
