@@ -149,6 +149,7 @@ def main() -> None:
     elif args.no_aliases:
         ranker = HybridIndex(get_index().passages).search
     questions = load_questions()
+    (ranker or search)("warm up: load the model and the vectors", 1)
     started = time.perf_counter()
     scores = score(questions, ranker)
     print("development:", scores.line())

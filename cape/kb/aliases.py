@@ -50,6 +50,8 @@ def load_aliases(docs_dir: Path) -> dict[str, tuple[str, ...]]:
     return out
 
 
-def aliases_of(passages: list[Passage], aliases: dict[str, tuple[str, ...]]) -> list[tuple[str, ...]]:
+def aliases_of(
+    passages: list[Passage], aliases: dict[str, tuple[str, ...]]
+) -> list[tuple[str, ...]]:
     """Each passage's phrasings, in the passages' order (none for a section not listed)."""
     return [aliases.get(section_key(p), ()) for p in passages]

@@ -32,7 +32,7 @@ PARENT_WEIGHT = 1
 BLOCK_WEIGHT = 0.7
 INTRO_WEIGHT = 0.6
 BLOCK_HEADING_WEIGHT = 1
-ALIAS_WEIGHT = 1.0  # a term of a section's hidden phrasings (`cape.kb.aliases`) in the section
+ALIAS_WEIGHT = 1  # a term of a section's hidden phrasings (`cape.kb.aliases`), once per section
 
 
 def default_docs_dir() -> Path:
@@ -60,7 +60,7 @@ def alias_terms(phrasings: tuple[str, ...]) -> Counter[str]:
     """The terms of a section's hidden phrasings, each counted `ALIAS_WEIGHT` (once each)."""
     counts: Counter[str] = Counter()
     for term in {t for text in phrasings for t in tokens(text)}:
-        counts[term] = ALIAS_WEIGHT  # type: ignore[assignment]
+        counts[term] = ALIAS_WEIGHT
     return counts
 
 

@@ -32,6 +32,7 @@ log = structlog.get_logger(__name__)
 DENSE_WEIGHT = 1.0
 DEPTH = 50  # sections past this rank in either ranking add nothing from it
 MIN_SIMILARITY = 0.15  # sections farther in meaning get no dense vote (unrelated questions: < 0.1)
+MEANING_ALONE = 0.3  # a section sharing no word with the question needs this similarity
 INTRO_WEIGHT = 0.6  # a page introduction's similarity counts this much: it names everything
 
 
@@ -66,7 +67,9 @@ def fuse(lexical: list[int], scores: dict[int, float], similarity: Vectors) -> d
     best = max((scores[i] for i in lexical), default=0.0) or 1.0
     for i in lexical:
         fused[i] = fused.get(i, 0.0) + scores[i] / best
-    return fused
+    # Short texts (table rows, phrasings) reach 0.2 with anything: meaning alone needs more.
+    words = set(lexical)
+    return {i: s for i, s in fused.items() if i in words or similarity[i] >= MEANING_ALONE}
 
 
 class HybridIndex:
@@ -94,9 +97,7 @@ class HybridIndex:
                 self._dense_tried = True
                 encoder = load_encoder() if self.use_model and self.passages else None
                 if encoder is not None:
-                    self._dense = DenseIndex(
-                        self.passages, encoder, VectorCache(), self.aliases
-                    )
+                    self._dense = DenseIndex(self.passages, encoder, VectorCache(), self.aliases)
             return self._dense
 
     def idf(self, term: str) -> float:

@@ -54,7 +54,7 @@ def test_the_meaning_of_a_phrasing_counts_for_its_section(docs: Path, tmp_path: 
     assert encoder is not None
     passages = load_passages(docs)
     phrasing = "what does the penguin eat in winter"
-    aliases = [("guide.md#restart" == section_key(p)) * (phrasing,) for p in passages]
+    aliases = [(phrasing,) if section_key(p) == "guide.md#restart" else () for p in passages]
     dense = DenseIndex(passages, encoder, VectorCache(tmp_path / "cache"), aliases)
     similarity = dense.similarities(phrasing)
     best = int(np.argmax(similarity))
@@ -69,6 +69,9 @@ def test_a_table_row_is_a_chunk_of_its_own(docs: Path) -> None:
 
 def test_fusion_adds_scores_scaled_to_their_best() -> None:
     # BM25 as a share of the best; the similarity from the floor (the 50th best or 0.15) up.
+    # Section 2 shares no word with the question and is too far in meaning to count alone.
     similarity = np.array([0.65, 0.4, 0.15, 0.05], dtype=np.float32)
     fused = fuse([1, 0], {1: 8.0, 0: 2.0}, similarity)
-    assert fused == pytest.approx({0: 1.0 + 0.25, 1: 0.5 + 1.0, 2: 0.0}, abs=1e-6)
+    assert fused == pytest.approx({0: 1.0 + 0.25, 1: 0.5 + 1.0}, abs=1e-6)
+    alone = fuse([], {}, similarity)
+    assert alone == pytest.approx({0: 1.0, 1: 0.5}, abs=1e-6)
