@@ -1,8 +1,9 @@
 """Dense retrieval: doc sections ranked by their meaning's closeness to the question.
 
 Each section is cut into chunks of whole blocks (about `CHUNK_CHARS` characters, each led by
-the section's heading path, so that a chunk knows what it is about); a section's similarity
-to a question is that of its closest chunk. The chunks are encoded once by all-MiniLM-L6-v2
+the section's heading path, so that a chunk knows what it is about), plus each table row on
+its own and each of the section's hidden phrasings (`cape.kb.aliases`); a section's similarity
+to a question is that of its closest chunk or phrasing. All are encoded once by all-MiniLM-L6-v2
 (`cape.kb.minilm`) and their vectors kept on disk by content hash (`vector_cache`): after a
 change of the docs only the changed chunks are encoded again. The model loads on first use.
 
@@ -31,15 +32,6 @@ CHUNK_CHARS = 900  # about 200 word pieces, inside the model's 256
 # A section's hidden phrasing (`cape.kb.aliases`) close to the question counts this much of
 # its cosine: a question matched to a question is closer than one matched to prose.
 ALIAS_SIMILARITY = 1.0
-ALIAS_WITH_HEADING = False
-ROW_CHUNKS = True
-
-
-def alias_text(passage: Passage, phrasing: str) -> str:
-    """What is encoded for a section's hidden phrasing."""
-    if ALIAS_WITH_HEADING:
-        return f"{passage.title.replace(SEPARATOR, ': ')}\n{phrasing}"
-    return phrasing
 
 
 class Encoder(Protocol):
@@ -88,9 +80,8 @@ def chunks(passage: Passage) -> list[str]:
         current = f"{current}\n{text}" if current else text
     if current or not pieces:
         pieces.append(current)
-    if ROW_CHUNKS:
-        # A table row is a chunk of its own too: one settings row drowns in a long table.
-        pieces += [" ".join(b.text.split()) for b in blocks(passage.text) if b.kind == "row"]
+    # A table row is a chunk of its own too: one settings row drowns in a long table.
+    pieces += [" ".join(b.text.split()) for b in blocks(passage.text) if b.kind == "row"]
     return [f"{head}\n{piece}" for piece in pieces]
 
 
@@ -114,7 +105,7 @@ class DenseIndex:
         alias_owners: list[int] = []
         for i, phrasings in enumerate(aliases or []):
             for text in phrasings:
-                texts.append(alias_text(passages[i], text))
+                texts.append(text)  # alone: led by its heading path it did no better
                 alias_owners.append(i)
         self.encoder = encoder
         self.owners = np.array(owners, dtype=np.int64)
