@@ -21,7 +21,11 @@ FORMATS = ("text", "steps", "checklist", "code")
 USER_LEVELS = ("beginner", "intermediate", "expert")
 MAX_QUERY_CHARS = 2000
 MAX_TOP_K = 20
-MIN_CONFIDENCE = 0.3  # below this the best passage answers too little of the question
+# Below this the best passage answers too little of the question. With the embedding model
+# the questions the docs answer start at 0.47 on the development sets and unrelated ones stop
+# at 0.30 (the hidden phrasings and table rows lift both); the words alone keep 0.3.
+MIN_CONFIDENCE = 0.4
+MIN_WORDS_CONFIDENCE = 0.3
 FULL_SIMILARITY = 0.5  # a cosine to the question at which the meaning alone counts in full
 CLOSE_SCORE = 0.6  # sections this close to the first one (`Found.closeness`) join the answer
 PAGE_BOOST = 1.15  # passages of the page the user is on rank a little higher
@@ -88,7 +92,8 @@ def retrieval_answer(
     found = index.find(query, top_k)
     hits = _boost(found.passages, str(context.get("page") or ""))
     confidence = _confidence(index, found)
-    if not hits or confidence < MIN_CONFIDENCE:
+    floor = MIN_CONFIDENCE if found.similarity is not None else MIN_WORDS_CONFIDENCE
+    if not hits or confidence < floor:
         return _result(_nothing(query), STARTERS, confidence, [])
     first = found.closeness.get(hits[0].path, 0.0)
     chosen = hits[:1] + [

@@ -32,6 +32,7 @@ PARENT_WEIGHT = 1
 BLOCK_WEIGHT = 0.7
 INTRO_WEIGHT = 0.6
 BLOCK_HEADING_WEIGHT = 1
+ALIAS_WEIGHT = 1  # a term of a section's hidden phrasings (`cape.kb.aliases`), once per section
 
 
 def default_docs_dir() -> Path:
@@ -53,6 +54,14 @@ def heading_terms(passage: Passage, own: int, parents: int) -> Counter[str]:
 def passage_terms(passage: Passage) -> Counter[str]:
     """The weighted term frequencies of a passage: heading, parent headings and body."""
     return Counter(tokens(passage.text)) + heading_terms(passage, HEADING_WEIGHT, PARENT_WEIGHT)
+
+
+def alias_terms(phrasings: tuple[str, ...]) -> Counter[str]:
+    """The terms of a section's hidden phrasings, each counted `ALIAS_WEIGHT` (once each)."""
+    counts: Counter[str] = Counter()
+    for term in {t for text in phrasings for t in tokens(text)}:
+        counts[term] = ALIAS_WEIGHT
+    return counts
 
 
 class Field:
@@ -98,16 +107,22 @@ class Match:
 class Bm25Index:
     """Sections ranked by BM25F (k1=1.2, b=0.5) plus their best block."""
 
-    def __init__(self, passages: list[Passage]) -> None:
+    def __init__(
+        self, passages: list[Passage], aliases: list[tuple[str, ...]] | None = None
+    ) -> None:
         self.passages = passages
-        self.terms = [passage_terms(p) for p in passages]
+        phrasings = aliases or [() for _ in passages]
+        self.terms = [
+            passage_terms(p) + alias_terms(a) for p, a in zip(passages, phrasings, strict=True)
+        ]
         self.sections = Field(self.terms)
         owners: list[int] = []
         block_docs: list[Counter[str]] = []
         for i, p in enumerate(passages):
             head = heading_terms(p, BLOCK_HEADING_WEIGHT, 0)
-            for block in blocks(p.text):
-                if terms := tokens(block.text):
+            texts = [block.text for block in blocks(p.text)] + list(phrasings[i])
+            for text in texts:
+                if terms := tokens(text):
                     owners.append(i)
                     block_docs.append(Counter(terms) + head)
         self.block_owner = owners

@@ -2,12 +2,13 @@
 
 BM25 finds the section that names what the user names (`max_cost`, an error message, a
 command); the sentence-embedding model finds the one that answers in other words than the
-question's ("ran out of money" and the budget section). Each ranks every section; the fused
-score is reciprocal rank fusion, `1 / (RRF_K + rank)` from each ranking, the dense one weighted
-`DENSE_WEIGHT` (both tuned on bench/guide_questions.yaml only). A section votes in the dense
-ranking only when its similarity reaches `MIN_SIMILARITY`, so a question the docs do not answer
-("zebra giraffe") finds nothing; page introductions count `INTRO_WEIGHT` of theirs, as in
-BM25. Without the model (package not installed) the ranking is BM25's alone.
+question's ("ran out of money" and the budget section). Each scores every section; the fused
+score adds the two, each scaled to 0..1 (`fuse`; normalised score fusion beat reciprocal rank
+fusion on the development sets: ranks hide how far behind a section is), the dense one weighted
+`DENSE_WEIGHT` (tuned on bench/guide_questions.yaml's development sets only). A section votes
+in the dense ranking only when its similarity reaches `MIN_SIMILARITY`, so a question the docs
+do not answer ("zebra giraffe") finds nothing; page introductions count `INTRO_WEIGHT` of
+theirs, as in BM25. Without the model (package not installed) the ranking is BM25's alone.
 """
 
 from __future__ import annotations
@@ -19,17 +20,19 @@ from pathlib import Path
 import numpy as np
 import structlog
 
+from cape.kb.aliases import aliases_of, load_aliases
 from cape.kb.bm25 import Bm25Index, Match, default_docs_dir
 from cape.kb.dense import DenseIndex, load_encoder
+from cape.kb.minilm import Vectors
 from cape.kb.passages import Passage, load_passages
 from cape.kb.vector_cache import VectorCache
 
 log = structlog.get_logger(__name__)
 
-RRF_K = 3
 DENSE_WEIGHT = 1.0
-DEPTH = 50  # ranks past this add nothing to a section's fused score
+DEPTH = 50  # sections past this rank in either ranking add nothing from it
 MIN_SIMILARITY = 0.15  # sections farther in meaning get no dense vote (unrelated questions: < 0.1)
+MEANING_ALONE = 0.3  # a section sharing no word with the question needs this similarity
 INTRO_WEIGHT = 0.6  # a page introduction's similarity counts this much: it names everything
 
 
@@ -46,12 +49,41 @@ class Found:
     closeness: dict[str, float]
 
 
+def fuse(lexical: list[int], scores: dict[int, float], similarity: Vectors) -> dict[int, float]:
+    """Each section's fused score: its BM25 score and its similarity, each scaled to 0..1.
+
+    BM25 counts as a share of the best section's; the similarity from the `DEPTH`-th best
+    section's (0) to the best one's (1), since cosines of unrelated sections are not 0. Scores
+    say how far apart two sections are, which ranks (reciprocal rank fusion) do not.
+    """
+    fused: dict[int, float] = {}
+    order = similarity.argsort()[::-1][:DEPTH].tolist()
+    floor = max(float(similarity[order[-1]]), MIN_SIMILARITY) if order else MIN_SIMILARITY
+    span = max(float(similarity[order[0]]) - floor, 1e-6) if order else 1.0
+    for i in order:
+        if similarity[i] < floor:
+            break
+        fused[i] = DENSE_WEIGHT * (float(similarity[i]) - floor) / span
+    best = max((scores[i] for i in lexical), default=0.0) or 1.0
+    for i in lexical:
+        fused[i] = fused.get(i, 0.0) + scores[i] / best
+    # Short texts (table rows, phrasings) reach 0.2 with anything: meaning alone needs more.
+    words = set(lexical)
+    return {i: s for i, s in fused.items() if i in words or similarity[i] >= MEANING_ALONE}
+
+
 class HybridIndex:
     """The sections of one docs directory, ranked by BM25 and by the embedding model."""
 
-    def __init__(self, passages: list[Passage], use_model: bool = True) -> None:
+    def __init__(
+        self,
+        passages: list[Passage],
+        use_model: bool = True,
+        aliases: dict[str, tuple[str, ...]] | None = None,
+    ) -> None:
         self.passages = passages
-        self.bm25 = Bm25Index(passages)
+        self.aliases = aliases_of(passages, aliases or {})
+        self.bm25 = Bm25Index(passages, self.aliases)
         self.intro = np.array([p.level == 1 for p in passages], dtype=bool)
         self.use_model = use_model
         self._dense: DenseIndex | None = None
@@ -65,7 +97,7 @@ class HybridIndex:
                 self._dense_tried = True
                 encoder = load_encoder() if self.use_model and self.passages else None
                 if encoder is not None:
-                    self._dense = DenseIndex(self.passages, encoder, VectorCache())
+                    self._dense = DenseIndex(self.passages, encoder, VectorCache(), self.aliases)
             return self._dense
 
     def idf(self, term: str) -> float:
@@ -84,21 +116,14 @@ class HybridIndex:
             first = hits[0].score if hits else 0.0
             closeness = {p.path: p.score / first if first > 0 else 0.0 for p in hits}
             return Found(hits, lexical, None, top, closeness)
-        lexical_rank = {i: r for r, i in enumerate(lexical.order[:DEPTH], 1)}
         sims = dense.similarities(query)
         weighted = np.where(self.intro, sims * INTRO_WEIGHT, sims)
-        fused: dict[int, float] = {}
-        for rank, i in enumerate(weighted.argsort()[::-1][:DEPTH].tolist(), 1):
-            if weighted[i] < MIN_SIMILARITY:
-                break
-            fused[i] = DENSE_WEIGHT / (RRF_K + rank)
-        for i, rank in lexical_rank.items():
-            fused[i] = fused.get(i, 0.0) + 1 / (RRF_K + rank)
+        lex = dict(zip(lexical.order, (p.score for p in lexical.passages), strict=True))
+        fused = fuse(lexical.order[:DEPTH], lex, weighted)
         best = sorted(fused, key=lambda i: (-fused[i], i))[:top_k]
         passages = [replace(self.passages[i], score=round(fused[i], 4)) for i in best]
         if not best:
             return Found([], lexical, None, None, {})
-        lex = dict(zip(lexical.order, (p.score for p in lexical.passages), strict=True))
         lex_best = max(lex.values(), default=0.0)
         sim_best = max(float(weighted.max()), 0.0)
         closeness = {
@@ -136,7 +161,8 @@ def get_index(docs_dir: Path | None = None) -> HybridIndex:
             passages = load_passages(where) if where.is_dir() else []
             if not passages:
                 log.warning("no documentation passages found", docs_dir=str(where))
-            _indexes[where] = HybridIndex(passages)
+            aliases = load_aliases(where) if where.is_dir() else {}
+            _indexes[where] = HybridIndex(passages, aliases=aliases)
             log.info("docs index built", docs_dir=str(where), passages=len(passages))
         return _indexes[where]
 

@@ -132,7 +132,11 @@ class MiniLM:
         return self._norm(self._dense(hidden, p + "output.dense") + x, p + "output.LayerNorm")
 
     def _dense(self, x: Vectors, name: str) -> Vectors:
-        out: Vectors = x @ self.w[f"{name}.weight"].T + self.w[f"{name}.bias"]
+        # One matrix product over every token of the batch: a stack of small ones per text
+        # is several times slower for short texts (table rows, questions).
+        weight = self.w[f"{name}.weight"]
+        flat = x.reshape(-1, x.shape[-1]) @ weight.T + self.w[f"{name}.bias"]
+        out: Vectors = flat.reshape(*x.shape[:-1], weight.shape[0])
         return out
 
     def _norm(self, x: Vectors, name: str) -> Vectors:

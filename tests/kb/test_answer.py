@@ -91,12 +91,12 @@ def test_a_close_runner_up_lowers_the_confidence(docs: Path) -> None:
 
 
 def test_the_page_prefers_its_sections(docs: Path) -> None:
+    # Two sections with the same text: their scores differ only by their titles' meaning.
     first = retrieval_answer("restart worker settings", docs_dir=docs)["resources"][0]
-    assert first["path"] == "docs/guide.md#restart"  # a tie: file order
-    on_ops = retrieval_answer(
-        "restart worker settings", context={"page": "operations"}, docs_dir=docs
-    )
-    assert on_ops["resources"][0]["path"] == "docs/ops.md#restart"
+    assert first["path"] in ("docs/guide.md#restart", "docs/ops.md#restart")
+    for page, path in (("operations", "docs/ops.md#restart"), ("guide", "docs/guide.md#restart")):
+        answer = retrieval_answer("restart worker settings", context={"page": page}, docs_dir=docs)
+        assert answer["resources"][0]["path"] == path
 
 
 def test_the_reader_level_sets_the_length(docs: Path) -> None:
