@@ -54,7 +54,8 @@ def workflow_input(settings: Settings, task: NewTask, spec: AgentSpec) -> AgentT
         call_max_tokens=spec.model.max_tokens,
         max_tokens=limits.get("max_tokens"),
         max_cost=limits.get("max_cost"),
-        timeout_seconds=limits.get("timeout_seconds"),
+        # Typed float in the input: an int from the spec would be re-encoded as 600.0.
+        timeout_seconds=_seconds(limits.get("timeout_seconds")),
         approval_tools=spec.approval_tools,
         # Bound to this input: `x-cape-equals-input` properties must echo it (output_binding).
         output_schema=bind_output_schema(spec.output_schema, task.input),
@@ -128,3 +129,7 @@ def tuning(settings: Settings) -> ActivityTuning:
         lock_ttl_seconds=settings.lock_max_ttl_seconds,
         lock_wait_seconds=max(settings.lock_max_wait_seconds, 60.0),
     )
+
+
+def _seconds(value: Any) -> float | None:
+    return None if value is None else float(value)

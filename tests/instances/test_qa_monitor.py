@@ -63,7 +63,8 @@ async def test_qa_manager_monitors_each_production_deployment(
         assert routes == {"instance:prod-qa": "delivered"}
 
         done = await until(http, monitor["id"], lambda v: v["counters"]["succeeded"] == 2)
-        assert done["state"] == "idle" and done["current_version"] == "1.0.0"
+        # The built-in qa-manager's version (1.1.0 declares its capabilities).
+        assert done["state"] == "idle" and done["current_version"] == "1.1.0"
         handled = await history(http, monitor["id"])
         assert [h["event_id"] for h in handled] == [d["id"] for d in deploys]
         for n, entry in enumerate(handled, start=1):
