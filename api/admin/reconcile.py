@@ -19,6 +19,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from api.admin.outcome import ended_outcome, missing
 from api.tasks.launch import start_workflow
+from cape.contracts.delegation import DELEGATED_RELATION
 from cape.contracts.temporal import AGENT_TASK_WORKFLOW, OWNER_KEY, TEAM_KEY
 from cape.db.finish import record_finish
 from cape.db.models import Task, utcnow
@@ -85,6 +86,8 @@ class Reconcile:
         except RPCError as exc:
             if exc.status != RPCStatusCode.NOT_FOUND:
                 raise
+            if task.relation == DELEGATED_RELATION and task.parent_id:
+                return await self._delegated_without_workflow(task)
             return self._without_workflow(task, now or utcnow())
         if desc.status in (None, WorkflowExecutionStatus.RUNNING):
             return None
@@ -93,6 +96,25 @@ class Reconcile:
             Kind.WORKFLOW_ENDED, task.id, task.owner, task.status, _name(desc.status),
             Action.CLOSE, f"the row is {task.status} but its workflow ended {_name(desc.status)}",
             outcome,
+        )  # fmt: skip
+
+    async def _delegated_without_workflow(self, task: Task) -> Finding | None:
+        # A delegated row is started by its parent's workflow, as its child (shared budget,
+        # cancel with the parent, shared workspace): started here it would run as an orphan.
+        # While the parent's workflow runs (even with no worker for now) it is left to it.
+        assert task.parent_id is not None
+        try:
+            parent = await self.temporal.get_workflow_handle(task.parent_id).describe()
+        except RPCError as exc:
+            if exc.status != RPCStatusCode.NOT_FOUND:
+                raise
+            parent = None
+        if parent is not None and parent.status in (None, WorkflowExecutionStatus.RUNNING):
+            return None
+        why = "its delegating task ended before starting it"
+        return Finding(
+            Kind.ROW_WITHOUT_WORKFLOW, task.id, task.owner, task.status, None, Action.FAIL,
+            f"the row is {task.status} but has no workflow ({why})", missing(why),
         )  # fmt: skip
 
     def _without_workflow(self, task: Task, now: datetime) -> Finding:

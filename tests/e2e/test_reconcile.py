@@ -16,6 +16,8 @@ import pytest
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
 
+from api.admin.reconcile import Reconcile
+from cape.db.engine import create_engine, session_factory
 from cape.db.models import Task
 from cape.settings import Settings
 from cli.testing.fake_llm import FakeLLMServer, Script, Turn
@@ -174,3 +176,29 @@ async def test_cancel_of_a_row_whose_workflow_never_started(
     assert await workflow_status(client, stale.id) is None
     _, events = await stored(settings, stale.id)
     assert events[-1].type == "task-canceled"
+
+
+@pytest.mark.parametrize("reconcile_interval", [0.0])
+async def test_a_delegated_row_is_left_to_its_running_parent_and_failed_once_it_ended(
+    worker: WorkerGroup, api: Api, client: Client, fake_llm: FakeLLMServer, settings: Settings
+) -> None:
+    # The parent's workflow starts a delegated row as its child (docs/multi-agent.md): the
+    # reconciler must not start it as a task of its own, even after the grace period.
+    parent = await running_task(api, fake_llm, settings)
+    child = new_row(parent_id=parent, relation="delegated")
+    await insert_rows(settings, child)
+    engine = create_engine(settings)
+    try:
+        sessions = session_factory(engine)
+        reconcile = Reconcile(settings, client, sessions, sessions)
+        assert await reconcile.check_row(child) is None
+        await client.get_workflow_handle(parent).terminate(reason="the parent ends")
+        found = await reconcile.check_row(child)
+        assert found is not None and found.action == "fail", found
+        assert "its delegating task ended before starting it" in found.reason
+        await reconcile.repair([found])
+    finally:
+        await engine.dispose()
+    failed = await until_status(settings, child.id, "failed")
+    assert failed.error is not None and failed.error["type"] == "WorkflowMissing"
+    assert await workflow_status(client, child.id) is None  # never started as an orphan
