@@ -17,29 +17,19 @@ from sqlalchemy import create_engine, text
 
 from cape.db.models import Base
 from cape.settings import Settings
-from migrations.apply import alembic_config, upgrade
+from migrations.apply import alembic_config
 from tests.test_migration_teams import settings  # noqa: F401  (the SQLite and PostgreSQL fixture)
-from tests.test_migration_trace_id import INSERT, NOW
+from tests.test_migration_trace_id import rows_across
 
 pytestmark = pytest.mark.database
 DEADLINE = datetime(2026, 12, 6, 13, 0, tzinfo=UTC)
 
 
 def test_tasks_of_0010_get_one_run_no_pause_and_no_deadline(settings: Settings) -> None:  # noqa: F811
-    upgrade(settings, "0010")
-    engine = create_engine(settings.sync_database_url)
-    with engine.begin() as db:
-        for i in range(2):
-            db.execute(INSERT, {"id": f"t{i}", "now": NOW})
-    upgrade(settings)
-    with engine.begin() as db:
-        db.execute(INSERT, {"id": "t2", "now": NOW})
-        db.execute(
-            text(
-                "UPDATE tasks SET runs = 3, pause_requested = :yes, deadline = :at WHERE id = 't2'"
-            ),
-            {"yes": True, "at": DEADLINE},
-        )
+    update = text(
+        "UPDATE tasks SET runs = 3, pause_requested = :yes, deadline = :at WHERE id = 't2'"
+    )
+    engine = rows_across(settings, "0010", update, yes=True, at=DEADLINE)
     with engine.connect() as db:
         rows = db.execute(
             text("SELECT id, runs, pause_requested, deadline IS NULL FROM tasks ORDER BY id")

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import create_engine, text
+from sqlalchemy import Engine, TextClause, create_engine, text
 
 from cape.db.models import Base
 from cape.settings import Settings
@@ -29,16 +29,23 @@ INSERT = text(
 )
 
 
-def test_tasks_of_0005_are_kept_without_a_trace_id(settings: Settings) -> None:  # noqa: F811
-    upgrade(settings, "0005")
-    engine = create_engine(settings.sync_database_url)
+def rows_across(config: Settings, revision: str, update: TextClause, **values: object) -> Engine:
+    """Rows t0, t1 written at `revision`, the upgrade to head, then t2 given `update`'s values."""
+    upgrade(config, revision)
+    engine = create_engine(config.sync_database_url)
     with engine.begin() as db:
         for i in range(2):
             db.execute(INSERT, {"id": f"t{i}", "now": NOW})
-    upgrade(settings)
+    upgrade(config)
     with engine.begin() as db:
         db.execute(INSERT, {"id": "t2", "now": NOW})
-        db.execute(text("UPDATE tasks SET trace_id = :trace WHERE id = 't2'"), {"trace": TRACE})
+        db.execute(update, values)
+    return engine
+
+
+def test_tasks_of_0005_are_kept_without_a_trace_id(settings: Settings) -> None:  # noqa: F811
+    update = text("UPDATE tasks SET trace_id = :trace WHERE id = 't2'")
+    engine = rows_across(settings, "0005", update, trace=TRACE)
     with engine.connect() as db:
         rows = db.execute(text("SELECT id, trace_id, owner FROM tasks ORDER BY id")).all()
         assert [tuple(r) for r in rows] == [
