@@ -12,21 +12,27 @@ from cape.db.models import Task
 from cape.errors import InvalidInput
 
 
-def check_target(body: TaskCreate) -> None:
+def check_target(body: TaskCreate, where: str = "body") -> None:
     """Exactly one of `agent` and `capability`; `complexity` only with a capability.
 
+    Args:
+        body: The request's task.
+        where: Where the task stands in the request (`body`, or `body.task` in a multipart).
+
     Raises:
-        InvalidInput: Naming the field at fault (`body.agent`, `body.capability`,
-            `body.complexity` or `body.agent_version`).
+        InvalidInput: Naming the field at fault (`agent`, `capability`, `complexity` or
+            `agent_version` under `where`).
     """
     if body.agent is not None and body.capability is not None:
-        _refuse("body.capability", "give either `agent` or `capability`, not both")
+        _refuse(f"{where}.capability", "give either `agent` or `capability`, not both")
     if body.agent is None and body.capability is None:
-        _refuse("body.agent", "give `agent` (an agent's name) or `capability`")
+        _refuse(f"{where}.agent", "give `agent` (an agent's name) or `capability`")
     if body.capability is None and body.complexity is not None:
-        _refuse("body.complexity", "`complexity` goes with `capability`, not with `agent`")
+        _refuse(f"{where}.complexity", "`complexity` goes with `capability`, not with `agent`")
     if body.capability is not None and body.agent_version is not None:
-        _refuse("body.agent_version", "`agent_version` goes with `agent`, not with `capability`")
+        _refuse(
+            f"{where}.agent_version", "`agent_version` goes with `agent`, not with `capability`"
+        )
 
 
 async def assignment(

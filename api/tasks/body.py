@@ -23,6 +23,7 @@ from starlette.datastructures import FormData, UploadFile
 from starlette.exceptions import HTTPException
 from starlette.types import Message
 
+from api.tasks.assign import check_target
 from api.tasks.schemas import TaskCreate
 from cape.artifacts import accepted_type
 from cape.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
@@ -84,10 +85,12 @@ def _task(raw: bytes | str, loc: tuple[str, ...]) -> TaskCreate:
         ) from None
     check_text(data, ".".join(loc))
     try:
-        return TaskCreate.model_validate(data)
+        body = TaskCreate.model_validate(data)
     except ValidationError as exc:
         errors = [{**e, "loc": (*loc, *e["loc"])} for e in exc.errors()]
         raise RequestValidationError(errors) from None
+    check_target(body, ".".join(loc))  # named where it stands (a multipart's `task` field)
+    return body
 
 
 async def _multipart(request: Request, settings: Settings) -> TaskRequest:

@@ -135,6 +135,8 @@ async def test_without_tracing_a_task_has_no_trace_id_nor_link(
             "artifacts",
             "input",
             "temporal_ui",
+            "tree",
+            "messages",
         }
 
 
