@@ -96,6 +96,7 @@ def build_activities(
         task_locks.await_lock,
         task_locks.renew_lock,
         task_locks.release_lock,
+        task_locks.withdraw_lock,
         instances.prepare_task,
         instances.await_task,
         instances.save_instance,

@@ -28,6 +28,8 @@ with workflow.unsafe.imports_passed_through():
 
 # Tasks that declare locks acquire them before the first step (issue 16).
 TASK_LOCKS_PATCH = "task-locks"
+# A task that ends while it waits for a lock leaves the lock's queue at once.
+WITHDRAW_PATCH = "task-lock-withdraw"
 LOCK_CALL_TIMEOUT = timedelta(seconds=30)
 WAIT_TIMEOUT = timedelta(days=366)  # the heartbeat, not this, notices a dead worker
 WHY = {
@@ -44,6 +46,7 @@ class TaskLocks(Bookkeeping):
         super().__init__()
         self._held: list[HeldLock] = []
         self._renewer: asyncio.Task[None] | None = None
+        self._asking: list[TaskLockInput] = []  # requests not granted yet (queued, maybe)
 
     @property
     def _fences(self) -> dict[str, int] | None:
@@ -67,6 +70,7 @@ class TaskLocks(Bookkeeping):
             inp.task_id, req.resource, req.capacity, inp.lock_priority,
             tuning.lock_ttl_seconds, tuning.lock_wait_seconds,
         )  # fmt: skip
+        self._asking.append(ask)  # from here on the lock may hold a place for the task
         reply = await workflow.execute_activity_method(
             TaskLockActivities.request_lock,
             ask,
@@ -96,6 +100,7 @@ class TaskLocks(Bookkeeping):
                 ),
                 summary=f"wait for lock: {req.resource}",
             )
+        self._asking.remove(ask)
         self._held.append(
             HeldLock(req.resource, grant.token, grant.fence, req.why, grant.expires_at)
         )
@@ -148,6 +153,7 @@ class TaskLocks(Bookkeeping):
     ) -> None:
         """Record the end, then give every lock back (the next waiter starts at once)."""
         await super()._finish(status, output, error)
+        await self._withdraw_requests()
         if self._renewer is not None:
             self._renewer.cancel()
             self._renewer = None
@@ -160,6 +166,24 @@ class TaskLocks(Bookkeeping):
                 summary=f"release lock: {held.resource}",
             )
         self._held = []
+
+    async def _withdraw_requests(self) -> None:
+        """Leave the queue of every lock still asked for (canceled or ended while waiting).
+
+        Without it the request kept its place until granted, and every waiter behind it
+        waited for its turn too. A grant given meanwhile is released by the lock itself.
+        """
+        asking, self._asking = self._asking, []
+        if not asking or not workflow.patched(WITHDRAW_PATCH):
+            return
+        for ask in asking:
+            await workflow.execute_activity_method(
+                TaskLockActivities.withdraw_lock,
+                ask,
+                start_to_close_timeout=LOCK_CALL_TIMEOUT,
+                retry_policy=self._bookkeeping_retry(),
+                summary=f"withdraw lock request: {ask.resource}",
+            )
 
 
 def _renew_at(held: HeldLock, ttl: float) -> datetime:

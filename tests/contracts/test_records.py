@@ -103,6 +103,7 @@ def test_every_activity_of_the_workflow_has_a_typed_input() -> None:
         "setup_workspace", "restore_workspace", "mark_task", "record_event", "finish_task",
         "call_llm", "run_tool", "answer_from_docs", "check_output",
         "request_task_lock", "await_task_lock", "renew_task_lock", "release_task_lock",
+        "withdraw_task_lock",
         "prepare_delegation", "collect_child",
     }  # fmt: skip
 
