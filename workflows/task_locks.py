@@ -98,7 +98,6 @@ class TaskLocks(Bookkeeping):
         )
 
     async def _acquire_one(self, inp: AgentTaskInput, req: LockRequest) -> None:
-        tuning = inp.tuning
         ask = self._lock_ask(inp, req)
         reply = await self._lock_request(ask)
         grant = reply.grant
@@ -112,17 +111,7 @@ class TaskLocks(Bookkeeping):
             await self._event(
                 Channel.LIFECYCLE, EventType.LOCK_WAITING, data, f"lock-waiting:{req.resource}"
             )
-            grant = await workflow.execute_activity_method(
-                TaskLockActivities.await_lock,
-                ask,
-                start_to_close_timeout=WAIT_TIMEOUT,
-                heartbeat_timeout=timedelta(seconds=tuning.heartbeat_timeout_seconds),
-                retry_policy=RetryPolicy(
-                    initial_interval=timedelta(seconds=tuning.retry_initial_seconds),
-                    maximum_interval=timedelta(seconds=10),
-                ),
-                summary=f"wait for lock: {req.resource}",
-            )
+            grant = await self._lock_wait_grant(ask)
         self._asking.remove(ask)
         await self._lock_took(req, grant, reply.grant is None)
 
@@ -137,8 +126,12 @@ class TaskLocks(Bookkeeping):
             Channel.LIFECYCLE, EventType.LOCK_ACQUIRED, data, f"lock-acquired:{req.resource}"
         )
 
-    async def _lock_wait_grant(self, ask: TaskLockInput) -> Grant:
+    async def _lock_wait_grant(self, ask: TaskLockInput, until_stopped: bool = False) -> Grant:
+        """Wait for the grant of `ask`; `until_stopped`: a cancel waits for the wait to stop."""
         tuning = self._task.tuning
+        # One of several waits is withdrawn once it has stopped: never queued again after.
+        cancel = workflow.ActivityCancellationType
+        how = cancel.WAIT_CANCELLATION_COMPLETED if until_stopped else cancel.TRY_CANCEL
         return await workflow.execute_activity_method(
             TaskLockActivities.await_lock,
             ask,
@@ -148,8 +141,7 @@ class TaskLocks(Bookkeeping):
                 initial_interval=timedelta(seconds=tuning.retry_initial_seconds),
                 maximum_interval=timedelta(seconds=10),
             ),
-            # The request is withdrawn once the wait has stopped: never re-queued after.
-            cancellation_type=workflow.ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+            cancellation_type=how,
             summary=f"wait for lock: {ask.resource}",
         )
 
@@ -217,7 +209,8 @@ class TaskLocks(Bookkeeping):
         await self._event(
             Channel.LIFECYCLE, EventType.LOCK_WAITING, data, f"lock-waiting:{req.resource}"
         )  # fmt: skip
-        waits = [asyncio.create_task(self._lock_wait_grant(ask)) for _, ask in options]
+        asks = [ask for _, ask in options]
+        waits = [asyncio.create_task(self._lock_wait_grant(a, until_stopped=True)) for a in asks]
         try:
             await workflow.wait(waits, return_when=asyncio.FIRST_COMPLETED)
         finally:

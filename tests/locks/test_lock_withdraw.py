@@ -11,7 +11,7 @@ import os
 import uuid
 from pathlib import Path
 
-from temporalio.client import Client, WorkflowHistory
+from temporalio.client import Client
 from temporalio.worker import Replayer
 
 from cape.contracts.locks import lock_workflow_id
@@ -22,7 +22,7 @@ from tests.conftest import Api
 from tests.e2e.agent_support import wait_status
 from tests.e2e.tooling import events_of, wait_task
 from tests.locks.agent_support import approve, device_agent, event, start
-from tests.locks.support import acquire, release, show, until, wait_grant
+from tests.locks.support import acquire, release, replay_task_history, show, until, wait_grant
 from worker.group import WorkerGroup
 from workflows.agent_task import AgentTaskWorkflow
 from workflows.locks import LockWorkflow
@@ -100,11 +100,4 @@ async def test_a_task_canceled_while_waiting_leaves_the_queue_at_once(
 
 
 async def test_the_committed_withdrawn_task_history_replays() -> None:
-    history = WorkflowHistory.from_json("task_withdraw", HISTORY.read_text())
-    types = [
-        e.activity_task_scheduled_event_attributes.activity_type.name
-        for e in history.events
-        if e.HasField("activity_task_scheduled_event_attributes")
-    ]
-    assert "withdraw_task_lock" in types, types
-    await Replayer(workflows=[AgentTaskWorkflow]).replay_workflow(history)
+    await replay_task_history(HISTORY, "withdraw_task_lock")
