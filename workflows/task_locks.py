@@ -163,6 +163,10 @@ class TaskLocks(Bookkeeping):
             waited = not granted
             if waited:
                 granted = await self._lock_first_grant(req, options, replies)
+            if not granted:  # every wait stopped without a grant: ask again
+                for _, ask in options:
+                    self._asking.remove(ask)
+                continue
             win = min(granted)
             for i, (_, ask) in enumerate(options):
                 self._asking.remove(ask)
