@@ -34,6 +34,7 @@ from cape.contracts.locks import (
     RELEASE_UPDATE,
     RENEW_UPDATE,
     STALE_TOKEN,
+    WITHDRAW_UPDATE,
     AcquireInput,
     AcquireReply,
     Grant,
@@ -43,10 +44,13 @@ from cape.contracts.locks import (
     RenewInput,
     TaskLockInput,
     TaskLockLease,
+    WithdrawInput,
+    WithdrawReply,
     lock_workflow_id,
 )
 from cape.contracts.temporal import TEAM_KEY
 from cape.db.models import Task
+from cape.domain import TaskStatus
 from cape.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -101,6 +105,10 @@ class TaskLockActivities:
                     if waiter is not None
                     else 0.0
                 )
+                if waiter is None and await self._ended(inp.task_id):
+                    # Withdrawn by the task as it ended (its status is written first): asking
+                    # again would queue a task that will never take the lock.
+                    raise ApplicationError("the task ended while it waited", non_retryable=True)
                 if left < inp.wait_seconds / 2:  # not queued, or half its wait is gone
                     reply = await self._acquire(team, inp)
                     if reply.grant is not None:
@@ -123,6 +131,29 @@ class TaskLockActivities:
         """
         grant = await self._lease(inp, RELEASE_UPDATE, ReleaseInput(inp.token, inp.reason))
         return grant is not None
+
+    @activity.defn(name="withdraw_task_lock")
+    async def withdraw_lock(self, inp: TaskLockInput) -> str:
+        """Take the task's request out of the lock's queue (a task canceled while waiting).
+
+        A grant given meanwhile is released by the lock itself; the outcome: `withdrawn`,
+        `released` or `unknown` (the lock is gone, or never heard of the task).
+        """
+        handle = self.client.get_workflow_handle(
+            lock_workflow_id(await self._team(inp.task_id), inp.resource)
+        )
+        try:
+            reply: WithdrawReply = await handle.execute_update(
+                WITHDRAW_UPDATE,
+                WithdrawInput(inp.task_id, reason="task-withdrew"),
+                result_type=WithdrawReply,
+            )
+        except RPCError as exc:
+            if exc.status != RPCStatusCode.NOT_FOUND:
+                raise
+            return "unknown"
+        log.info("task lock request withdrawn", resource=inp.resource, outcome=reply.outcome)
+        return reply.outcome
 
     async def _lease(
         self, inp: TaskLockLease, update: str, arg: RenewInput | ReleaseInput
@@ -176,6 +207,11 @@ class TaskLockActivities:
                 ) from None
             raise
         return reply
+
+    async def _ended(self, task_id: str) -> bool:
+        async with self.sessions() as session:
+            status = await session.scalar(select(Task.status).where(Task.id == task_id))
+        return status is not None and TaskStatus(status).terminal
 
     async def _team(self, task_id: str) -> str:
         async with self.sessions() as session:

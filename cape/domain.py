@@ -84,6 +84,7 @@ class EventType(StrEnum):
 
     TASK_CREATED = "task-created"
     TASK_ASSIGNED = "task-assigned"  # the agent chosen for a capability, and why
+    TASK_REASSIGNED = "task-reassigned"  # all busy: moved to the candidate that freed up first
     TASK_STARTED = "task-started"
     TASK_SUCCEEDED = "task-succeeded"
     TASK_FAILED = "task-failed"

@@ -21,6 +21,7 @@ from activities.guide import GuideActivities
 from activities.instances import InstanceActivities
 from activities.llm import LlmActivities
 from activities.locks import LockActivities
+from activities.reassign import ReassignActivities
 from activities.task import TaskActivities, host_queue
 from activities.task_locks import TaskLockActivities
 from activities.tools.run import ToolActivities
@@ -77,6 +78,7 @@ def build_activities(
     events = EventActivities(sessions, settings, InstanceDeliverer(client, settings))
     locks = LockActivities(sessions, client)
     task_locks = TaskLockActivities(sessions, settings, client)
+    reassign = ReassignActivities(sessions, settings)
     instances = InstanceActivities(sessions, settings, client)
     delegation = DelegationActivities(sessions, settings)
     return [
@@ -96,6 +98,8 @@ def build_activities(
         task_locks.await_lock,
         task_locks.renew_lock,
         task_locks.release_lock,
+        task_locks.withdraw_lock,
+        reassign.reassign,
         instances.prepare_task,
         instances.await_task,
         instances.save_instance,

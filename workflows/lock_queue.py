@@ -41,6 +41,14 @@ def queued(state: LockState, holder: str) -> tuple[int, Waiter | None]:
     return 0, None
 
 
+def withdraw(state: LockState, holder: str) -> Waiter | None:
+    """Take `holder`'s request out of the queue; the request, None when it was not waiting."""
+    _, waiter = queued(state, holder)
+    if waiter is not None:
+        state.waiters.remove(waiter)
+    return waiter
+
+
 def _rank(waiter: Waiter) -> tuple[int, int]:
     return PRIORITY_RANK[LockPriority(waiter.priority)], waiter.arrival
 

@@ -30,6 +30,7 @@ with workflow.unsafe.imports_passed_through():
         RELEASE_UPDATE,
         RENEW_UPDATE,
         STALE_TOKEN,
+        WITHDRAW_UPDATE,
         AcquireInput,
         AcquireReply,
         Grant,
@@ -39,6 +40,8 @@ with workflow.unsafe.imports_passed_through():
         RenewInput,
         SaveInput,
         WatchInput,
+        WithdrawInput,
+        WithdrawReply,
     )
     from workflows import lock_queue as rules
 
@@ -173,6 +176,23 @@ class LockWorkflow:
     @release.validator
     def _check_release(self, inp: ReleaseInput) -> None:
         self._check_token(inp.token)
+
+    @workflow.update(name=WITHDRAW_UPDATE)
+    def withdraw(self, inp: WithdrawInput) -> WithdrawReply:
+        """Leave the queue at once (the next waiter moves up); a grant given meanwhile is released.
+
+        Unknown holders are a no-op (`unknown`): asking twice is safe.
+        """
+        if rules.withdraw(self.state, inp.holder) is not None:
+            workflow.logger.info("request withdrawn", extra={"holder": inp.holder})
+            self._touch()
+            # The withdrawn request may have stood before requests that fit now.
+            self._granted(rules.grant_waiters(self.state, workflow.now(), self._token))
+            return WithdrawReply("withdrawn")
+        if (held := rules.holding(self.state, inp.holder)) is not None:
+            self._drop(held, inp.reason)
+            return WithdrawReply("released", grant=held)
+        return WithdrawReply("unknown")
 
     def _check_token(self, token: str) -> None:
         if rules.by_token(self.state, token, workflow.now()) is None:

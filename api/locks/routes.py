@@ -27,6 +27,8 @@ from api.locks.schemas import (
     RevokedOut,
     TokenBody,
     WaitingOut,
+    WithdrawBody,
+    WithdrawnOut,
 )
 
 router = APIRouter(prefix="/locks", tags=["locks"])
@@ -91,6 +93,23 @@ async def release_lock(
     """
     name = service.check_resource(resource)
     return await service.release(temporal, settings, principal, name, body.token)
+
+
+@router.post("/{resource}/withdraw", response_model=WithdrawnOut)
+async def withdraw_request(
+    resource: ResourcePath,
+    body: WithdrawBody,
+    temporal: TemporalDep,
+    settings: SettingsDep,
+    principal: WriterDep,
+) -> WithdrawnOut:
+    """Leave the queue: `holder`'s waiting request is dropped and the next waiter moves up.
+
+    A request granted meanwhile has its lease released (`released`); a holder neither waiting
+    nor holding is a no-op (`unknown`). 503 `no_worker` when no worker polls the locks' queue.
+    """
+    name = service.check_resource(resource)
+    return await service.withdraw(temporal, settings, principal, name, body.holder)
 
 
 @router.post("/{resource}/revoke", response_model=RevokedOut)

@@ -26,6 +26,26 @@ class AcquireBody(BaseModel):
     )
 
 
+class WithdrawBody(BaseModel):
+    """Leave the lock's queue."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    holder: str = Field(pattern=HOLDER_PATTERN, description="The holder whose request waits.")
+
+
+class WithdrawnOut(BaseModel):
+    """What the withdraw did: the request left the queue, its grant was released, or nothing."""
+
+    resource: str
+    holder: str
+    outcome: str = Field(
+        description="`withdrawn` (it was waiting), `released` (it had been granted meanwhile: "
+        "the lease was given back) or `unknown` (neither waiting nor holding)."
+    )
+    fence: int | None = Field(None, description="The released lease's fence (`released`).")
+
+
 class TokenBody(BaseModel):
     """A lease's token (from the grant), for renew and release."""
 

@@ -29,7 +29,7 @@ from temporalio.common import SearchAttributePair, TypedSearchAttributes, Workfl
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
-from api.locks.schemas import AcquireBody, GrantOut, WaitingOut
+from api.locks.schemas import AcquireBody, GrantOut, WaitingOut, WithdrawnOut
 from api.locks.workers import no_worker, require_worker
 from api.updates import UNPROCESSED, never_ran
 from cape.auth import Principal
@@ -43,6 +43,8 @@ from cape.contracts.locks import (
     LockState,
     ReleaseInput,
     RenewInput,
+    WithdrawInput,
+    WithdrawReply,
     lock_workflow_id,
     valid_resource,
 )
@@ -212,6 +214,27 @@ async def release(
         temporal, settings, lambda: handle.execute_update(LockWorkflow.release, update)
     )
     return grant_out(resource, grant)
+
+
+async def withdraw(
+    temporal: Client, settings: Settings, principal: Principal, resource: str, holder: str
+) -> WithdrawnOut:
+    """Take `holder`'s waiting request out of the queue (its grant released if given since)."""
+    handle = lock_handle(temporal, principal.team_id, resource)
+    update = WithdrawInput(holder, f"withdrawn by {principal.owner}")
+
+    async def send() -> WithdrawReply:
+        try:
+            reply: WithdrawReply = await handle.execute_update(LockWorkflow.withdraw, update)
+        except RPCError as exc:
+            if exc.status != RPCStatusCode.NOT_FOUND:
+                raise
+            return WithdrawReply("unknown")  # never asked for: nobody waits
+        return reply
+
+    reply = await call_update(temporal, settings, send)
+    fence = reply.grant.fence if reply.grant is not None else None
+    return WithdrawnOut(resource=resource, holder=holder, outcome=reply.outcome, fence=fence)
 
 
 async def call_update(

@@ -9,6 +9,7 @@ from __future__ import annotations
 from temporalio.client import Client
 from temporalio.common import WorkflowIDConflictPolicy
 
+from cape.contracts.task_input import Alternative
 from cape.db.models import Task
 from cape.registry.spec import AgentSpec
 from cape.settings import Settings
@@ -19,11 +20,21 @@ from workflows.agent_task import AgentTaskWorkflow
 
 
 async def start_workflow(
-    temporal: Client, settings: Settings, task: Task | NewTask, spec: AgentSpec
+    temporal: Client,
+    settings: Settings,
+    task: Task | NewTask,
+    spec: AgentSpec,
+    alternatives: list[Alternative] | None = None,
 ) -> None:
-    """Start (or find) the task's workflow; workflow id = task id."""
+    """Start (or find) the task's workflow; workflow id = task id.
+
+    `alternatives`: the other busy candidates of a task assigned by capability (it runs on the
+    first agent that frees up).
+    """
     new = task if isinstance(task, NewTask) else NewTask.of(task)
-    start = task_start(workflow_input(settings, new, spec), settings.task_queue, new.team_id)
+    inp = workflow_input(settings, new, spec)
+    inp.alternatives = alternatives or []
+    start = task_start(inp, settings.task_queue, new.team_id)
     await temporal.start_workflow(
         AgentTaskWorkflow.run,
         start.input,

@@ -105,7 +105,8 @@ async def start_task(
     # once the row is older than its grace period, which outlasts this bounded attempt.
     try:
         async with asyncio.timeout(settings.workflow_start_timeout_seconds):
-            await start_workflow(temporal, settings, new, spec)
+            others = planned.chosen.alternatives() if planned.chosen else []
+            await start_workflow(temporal, settings, new, spec, others)
     except (RPCError, RuntimeError) as exc:  # RuntimeError: the lazy client never connected
         # Temporal refused or could not be reached: remove the row so the client's retry
         # (same Idempotency-Key or not) starts cleanly.

@@ -5,7 +5,8 @@ holds the task's, available ones (fewer unended tasks than their `max_concurrent
 `max_concurrent`) come first; then the best record for the capability: the higher success
 rate, then the lower mean cost, then the shorter mean duration; agents with no counted run
 after those with one; the name breaks ties. When every candidate is busy the best of them
-still gets the task, which waits `queued` on the agent's `max_concurrent` lock.
+gets the task, which waits `queued` on the semaphore of every candidate (`alternatives`) and
+runs on the first that frees up.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from cape.assign.offers import (
     record_of,
     team_offers,
 )
+from cape.contracts.task_input import Alternative
 from cape.errors import InvalidInput
 from cape.registry.spec import COMPLEXITY_MAX, COMPLEXITY_MIN
 
@@ -64,6 +66,20 @@ class Assignment:
     candidates: list[Candidate]
     capability: str = ""
     complexity: int | None = None
+
+    def alternatives(self) -> list[Alternative]:
+        """When every candidate is busy: the others the task also waits for (in rank order).
+
+        Empty when the chosen agent is available (the task starts on it at once).
+        """
+        ranked = [c for c in self.candidates if c.rank is not None]
+        if not ranked or ranked[0].available:
+            return []
+        return [
+            Alternative(c.agent, c.version, c.max_concurrent)
+            for c in ranked[1:]
+            if c.max_concurrent is not None
+        ]
 
     def to_data(self) -> dict[str, Any]:
         """The `task-assigned` event's data."""

@@ -16,6 +16,7 @@ LOCK_WORKFLOW: Final = "LockWorkflow"
 ACQUIRE_UPDATE: Final = "acquire"
 RENEW_UPDATE: Final = "renew"
 RELEASE_UPDATE: Final = "release"
+WITHDRAW_UPDATE: Final = "withdraw"
 LOCK_STATE_QUERY: Final = "lock_state"
 # Failure types of rejected updates: the API maps each to its HTTP status.
 STALE_TOKEN: Final = "StaleToken"  # 409
@@ -136,6 +137,22 @@ class ReleaseInput:
 
     token: str
     reason: str = "released"
+
+
+@dataclass
+class WithdrawInput:
+    """Leave the queue: `holder`'s waiting request is dropped (its grant released if given)."""
+
+    holder: str
+    reason: str = "withdrawn"
+
+
+@dataclass
+class WithdrawReply:
+    """`withdrawn` (it was waiting), `released` (granted meanwhile: given back) or `unknown`."""
+
+    outcome: str
+    grant: Grant | None = None
 
 
 @dataclass

@@ -112,6 +112,30 @@ class HeldLock:
 
 
 @dataclass
+class Alternative:
+    """Another agent with the task's capability, busy like the chosen one when it was created.
+
+    The task waits on the semaphore (`agent:<agent>`, capacity `capacity`) of each one as well
+    as its own and runs on the first that frees up (docs/multi-agent.md, "All busy").
+    """
+
+    agent: str
+    version: str
+    capacity: int
+
+
+@dataclass
+class ReassignInput:
+    """Move the queued task `task_id` from its agent to `to` (whose semaphore it was granted)."""
+
+    task_id: str
+    from_agent: str
+    from_version: str
+    to: Alternative
+    why: str = ""
+
+
+@dataclass
 class Carry:
     """What a run hands to the next one when the task continues as new."""
 
@@ -173,3 +197,7 @@ class AgentTaskInput:
     lock_priority: str = "normal"  # the event's priority for a task an event started
     # A delegated task that shares its parent's workspace: its sub-folder and host (multi-agent).
     shared_workspace: WorkspaceResult | None = None
+    # Assigned by capability with every candidate busy: the other agents it may move to.
+    alternatives: list[Alternative] = field(default_factory=list)
+    # Locks granted before the run began (a reassigned task's semaphore): adopted, not asked.
+    held_locks: list[HeldLock] = field(default_factory=list)

@@ -22,6 +22,7 @@ from activities.checks import CheckActivities
 from activities.delegation import DelegationActivities
 from activities.guide import GuideActivities
 from activities.llm import LlmActivities
+from activities.reassign import ReassignActivities
 from activities.task import TaskActivities
 from activities.task_locks import TaskLockActivities
 from activities.tools.run import ToolActivities
@@ -38,7 +39,7 @@ IDS = [str(p.relative_to(CORPUS).with_suffix("")) for p in HISTORIES]
 CONVERTER = DataConverter.default.payload_converter
 ACTIVITY_CLASSES = (
     TaskActivities, LlmActivities, ToolActivities, GuideActivities, CheckActivities,
-    TaskLockActivities, DelegationActivities,
+    TaskLockActivities, DelegationActivities, ReassignActivities,
 )  # fmt: skip
 
 
@@ -103,6 +104,7 @@ def test_every_activity_of_the_workflow_has_a_typed_input() -> None:
         "setup_workspace", "restore_workspace", "mark_task", "record_event", "finish_task",
         "call_llm", "run_tool", "answer_from_docs", "check_output",
         "request_task_lock", "await_task_lock", "renew_task_lock", "release_task_lock",
+        "withdraw_task_lock", "reassign_task",
         "prepare_delegation", "collect_child",
     }  # fmt: skip
 

@@ -133,6 +133,10 @@ def bodies(tag: str) -> dict[tuple[str, str], Callable[[TeamOne], dict[str, Any]
         ("post", "/v1/locks/{resource}/release"): lambda t: {
             "json": {"token": t.ids["lock_token"]}
         },
+        # Team 2's own lock of that name: team 1's queue and lease never move.
+        ("post", "/v1/locks/{resource}/withdraw"): lambda t: {
+            "json": {"holder": f"{fresh}-waiter"}
+        },
         # The catalogue is public: team 2 publishes and reviews in its own name; installs,
         # updates, pins and yanks aimed at team 1's install or package are 404s.
         ("post", "/v1/marketplace/packages"): lambda t: {"json": mp_package(f"{fresh}-pkg")},

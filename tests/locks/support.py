@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import time
+from pathlib import Path
 from typing import Any
 
 import httpx
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowHistory
+from temporalio.worker import Replayer
 
 from api.locks.workers import polled_at
+from workflows.agent_task import AgentTaskWorkflow
 
 
 async def acquire(
@@ -61,3 +64,15 @@ async def wait_polling(client: Client, queue: str, limit: float = 90.0) -> None:
         return await polled_at(client, queue) is not None
 
     await until(polling, limit)
+
+
+async def replay_task_history(path: Path, *activities: str) -> None:
+    """Replay the committed task history at `path`, which must schedule each of `activities`."""
+    history = WorkflowHistory.from_json(path.stem, path.read_text())
+    types = {
+        e.activity_task_scheduled_event_attributes.activity_type.name
+        for e in history.events
+        if e.HasField("activity_task_scheduled_event_attributes")
+    }
+    assert set(activities) <= types, types
+    await Replayer(workflows=[AgentTaskWorkflow]).replay_workflow(history)
