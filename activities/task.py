@@ -10,6 +10,7 @@ from typing import Any
 import structlog
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import Session
 from temporalio import activity
 
 from activities.heartbeat import heartbeating
@@ -33,13 +34,14 @@ from cape.artifacts import ArtifactStore
 from cape.contracts.steps import WorkspaceStepOutput
 from cape.contracts.temporal import host_queue as contract_host_queue
 from cape.db.events import append_event
-from cape.db.finish import record_finish
+from cape.db.finish import record_finish_now
 from cape.db.models import Task, utcnow
+from cape.db.writes import write
 from cape.domain import Channel, EventType, TaskStatus
 from cape.sandbox.launcher import Sandbox
 from cape.settings import Settings
 from cape.task_files import INPUT_DIR
-from cape.tasks.parent_events import tell_parent
+from cape.tasks.parent_events import tell_parent, tell_parent_now
 
 log = structlog.get_logger(__name__)
 
@@ -252,21 +254,25 @@ class TaskActivities:
         # A failed activity's message may name a workspace path (an OSError of a snapshot).
         view = HostView(self.settings, self.settings.workspace_root / inp.task_id)
         output, error = view.data(inp.output), view.data(inp.error)
-        async with self.sessions.begin() as session:
+        run_id = str(activity.info().workflow_run_id)
+        answer = (output or {}).get("answer")
+        ended = {"status": status, "usage": dict(inp.usage.__dict__),
+                 "answer": None if answer is None else str(answer)[:200],
+                 "error": error.get("message") if error else None}  # fmt: skip
+
+        def work(session: Session) -> None:
             # Per run: a task retried after failing (a new run) finishes again.
-            await record_finish(
+            record_finish_now(
                 session,
                 inp.task_id,
                 status,
-                run_id=str(activity.info().workflow_run_id),
+                run_id=run_id,
                 output=output,
                 error=error,
                 usage=dict(inp.usage.__dict__),
             )
-            answer = (output or {}).get("answer")
-            ended = {"status": status, "usage": dict(inp.usage.__dict__),
-                     "answer": None if answer is None else str(answer)[:200],
-                     "error": error.get("message") if error else None}  # fmt: skip
-            run_id = str(activity.info().workflow_run_id)
-            await tell_parent(session, inp.task_id, EventType.CHILD_FINISHED, ended, run_id)
+            tell_parent_now(session, inp.task_id, EventType.CHILD_FINISHED, ended, run_id)
+
+        # One go: on SQLite the write lock is not held across event-loop cycles.
+        await write(self.sessions, work)
         log.info("task finished", status=status)

@@ -7,8 +7,9 @@ from typing import Any
 
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
-from cape.db.events import append_event
+from cape.db.events import NewEvent, append_events_now
 from cape.db.models import Task, TaskStep, utcnow
 from cape.domain import TERMINAL_TASK_STATUSES, Channel, EventType, StepStatus, TaskStatus
 
@@ -23,6 +24,32 @@ UNFINISHED = (StepStatus.QUEUED, StepStatus.RUNNING, StepStatus.RETRYING)
 
 async def record_finish(
     session: AsyncSession,
+    task_id: str,
+    status: TaskStatus,
+    *,
+    run_id: str,
+    output: dict[str, Any] | None = None,
+    error: Mapping[str, object] | None = None,
+    usage: dict[str, Any] | None = None,
+    only_open: bool = False,
+) -> bool:
+    """`record_finish_now` in the caller's transaction."""
+    return await session.run_sync(
+        lambda sync: record_finish_now(
+            sync,
+            task_id,
+            status,
+            run_id=run_id,
+            output=output,
+            error=error,
+            usage=usage,
+            only_open=only_open,
+        )
+    )
+
+
+def record_finish_now(
+    session: Session,
     task_id: str,
     status: TaskStatus,
     *,
@@ -50,19 +77,16 @@ async def record_finish(
     query = update(Task).where(Task.id == task_id)
     if only_open:
         query = query.where(Task.status.not_in([str(s) for s in TERMINAL_TASK_STATUSES]))
-    changed = await session.execute(query.values(**values).returning(Task.id))
+    changed = session.execute(query.values(**values).returning(Task.id))
     if changed.scalar_one_or_none() is None:
         return False
-    await append_event(
-        session,
-        task_id,
-        channel=Channel.LIFECYCLE,
-        type=FINISH_EVENTS[status],
-        data={"status": status, "output": output, "error": error},
-        dedupe_key=f"task-finished:{run_id}",
+    data = {"status": status, "output": output, "error": error}
+    key = f"task-finished:{run_id}"
+    append_events_now(
+        session, task_id, [NewEvent(Channel.LIFECYCLE, FINISH_EVENTS[status], data, None, key)]
     )
     step_status = StepStatus.CANCELED if status == TaskStatus.CANCELED else StepStatus.FAILED
-    await session.execute(
+    session.execute(
         update(TaskStep)
         .where(TaskStep.task_id == task_id, TaskStep.status.in_(UNFINISHED))
         .values(status=step_status, finished_at=utcnow())
