@@ -34,7 +34,7 @@ from cape.artifacts import ArtifactStore
 from cape.contracts.steps import WorkspaceStepOutput
 from cape.contracts.temporal import host_queue as contract_host_queue
 from cape.db.events import append_event
-from cape.db.finish import record_finish_now
+from cape.db.finish import record_finish
 from cape.db.models import Task, utcnow
 from cape.db.writes import write
 from cape.domain import Channel, EventType, TaskStatus
@@ -262,7 +262,7 @@ class TaskActivities:
 
         def work(session: Session) -> None:
             # Per run: a task retried after failing (a new run) finishes again.
-            record_finish_now(
+            record_finish(
                 session,
                 inp.task_id,
                 status,

@@ -6,7 +6,6 @@ from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy import update
-from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
 from cape.db.events import NewEvent, append_events_now
@@ -22,33 +21,7 @@ FINISH_EVENTS = {
 UNFINISHED = (StepStatus.QUEUED, StepStatus.RUNNING, StepStatus.RETRYING)
 
 
-async def record_finish(
-    session: AsyncSession,
-    task_id: str,
-    status: TaskStatus,
-    *,
-    run_id: str,
-    output: dict[str, Any] | None = None,
-    error: Mapping[str, object] | None = None,
-    usage: dict[str, Any] | None = None,
-    only_open: bool = False,
-) -> bool:
-    """`record_finish_now` in the caller's transaction."""
-    return await session.run_sync(
-        lambda sync: record_finish_now(
-            sync,
-            task_id,
-            status,
-            run_id=run_id,
-            output=output,
-            error=error,
-            usage=usage,
-            only_open=only_open,
-        )
-    )
-
-
-def record_finish_now(
+def record_finish(
     session: Session,
     task_id: str,
     status: TaskStatus,
@@ -61,7 +34,8 @@ def record_finish_now(
 ) -> bool:
     """Store `status` with its result, close the steps left open and append the final event.
 
-    Runs in the caller's transaction. The event's dedupe key is per workflow run, so the
+    Runs in the caller's transaction, on its synchronous session (`run_sync`, or
+    `cape.db.writes.write`). The event's dedupe key is per workflow run, so the
     workflow's own finish and a reconciler's repair of the same run write one event between
     them. With `only_open` a row that already ended is left alone (returns False).
     """
