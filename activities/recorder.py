@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -53,7 +53,7 @@ class StepRecorder:
         ref: StepRef,
         step_input: dict[str, Any],
         *,
-        before: Callable[[AsyncSession], Awaitable[None]] | None = None,
+        before: Callable[[Session], None] | None = None,
     ) -> Started:
         """`begin`, also telling whether an earlier execution of the step never finished.
 
@@ -64,6 +64,8 @@ class StepRecorder:
         now = utcnow()
 
         def work(session: Session) -> Started:
+            if before is not None:
+                before(session)
             if ref.runs:  # the first step of a continued run: the row shows the runs so far
                 session.execute(update(Task).where(Task.id == ref.task_id).values(runs=ref.runs))
             # Core statements: a step boundary is a handful of rows, the ORM would only cost CPU.
@@ -101,10 +103,6 @@ class StepRecorder:
             append_events_now(session, ref.task_id, [event])
             return Started(done=None, again=row is not None or attempt > 1)
 
-        if before is not None:  # once per task (its start): the statements one by one
-            async with self.sessions.begin() as session:
-                await before(session)
-                return await session.run_sync(work)
         # One go: on SQLite the write lock is not held across event-loop cycles.
         return await write(self.sessions, work)
 
