@@ -105,7 +105,9 @@ def create_engine(settings: Settings, *, prompt_writers: bool = False) -> AsyncE
         gate = _write_gate(settings, engine, prompt)
         event.listen(engine.sync_engine, "begin", _sqlite_begin(gate, prompt))
         if gate is None and engine.url.database not in (None, "", ":memory:"):
-            _THREADED[engine.sync_engine] = _threaded_twin(settings)
+            twin = _THREADED[engine.sync_engine] = _threaded_twin(settings)
+            # Its connections close with the engine's (`await engine.dispose()`).
+            event.listen(engine.sync_engine, "engine_disposed", lambda _engine: twin.dispose())
         return engine
     return create_async_engine(
         settings.async_database_url, pool_pre_ping=True, **_options(settings)

@@ -17,6 +17,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.orm import Session
+from sqlalchemy.pool import QueuePool
 
 from cape.db.engine import create_engine, session_factory, threaded
 from cape.db.writes import write
@@ -51,6 +52,16 @@ async def test_a_write_commits_whole_and_the_async_engine_sees_it(engine: AsyncE
     assert threaded(engine) is not None
     assert await write(session_factory(engine), lambda s: insert(s, 1, 2)) == 2
     assert await marks(engine) == [1, 2]
+
+
+async def test_the_twin_closes_its_connections_with_the_engine(engine: AsyncEngine) -> None:
+    twin = threaded(engine)
+    assert twin is not None
+    await write(session_factory(engine), lambda s: insert(s, 1))
+    pool = twin.pool
+    assert isinstance(pool, QueuePool) and pool.checkedin() == 1
+    await engine.dispose()
+    assert pool.checkedin() == 0
 
 
 async def test_a_failing_write_leaves_nothing(engine: AsyncEngine) -> None:
