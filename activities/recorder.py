@@ -2,22 +2,24 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Select, Table, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import Session
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.types import StepRef, Usage
 from cape.contracts.failures import Failure
 from cape.contracts.records import StepError
-from cape.db.events import NewEvent, append_event, append_events
+from cape.db.events import NewEvent, append_event, append_events_now
 from cape.db.models import Task, TaskStep, utcnow
+from cape.db.writes import write
 from cape.domain import Channel, EventType, StepStatus
-from cape.tasks.parent_events import tell_parent
+from cape.tasks.parent_events import tell_parent_now
 
 Event = tuple[Channel, str, dict[str, Any]]
 STEPS: Table = TaskStep.__table__  # type: ignore[assignment]
@@ -51,24 +53,23 @@ class StepRecorder:
         ref: StepRef,
         step_input: dict[str, Any],
         *,
-        before: Callable[[AsyncSession], Awaitable[None]] | None = None,
+        before: Callable[[Session], None] | None = None,
     ) -> Started:
         """`begin`, also telling whether an earlier execution of the step never finished.
 
         That is a retried attempt, or the failed step of a task run again after a reset.
         `before` writes in the same transaction, first (one transaction per step boundary).
         """
-        attempt = activity.info().attempt
-        async with self.sessions.begin() as session:
+        attempt, run = activity.info().attempt, _run()
+        now = utcnow()
+
+        def work(session: Session) -> Started:
             if before is not None:
-                await before(session)
+                before(session)
             if ref.runs:  # the first step of a continued run: the row shows the runs so far
-                await session.execute(
-                    update(Task).where(Task.id == ref.task_id).values(runs=ref.runs)
-                )
+                session.execute(update(Task).where(Task.id == ref.task_id).values(runs=ref.runs))
             # Core statements: a step boundary is a handful of rows, the ORM would only cost CPU.
-            found = await session.execute(_state_query(ref))
-            row = found.one_or_none()
+            row = session.execute(_state_query(ref)).one_or_none()
             if row is not None and row.output is not None and row.finished_at is not None:
                 return Started(done=row.output, again=False)
             if row is not None and _superseded_by(row.status, row.attempt, attempt):
@@ -81,32 +82,29 @@ class StepRecorder:
                 "error": None,
             }
             if row is None:
-                await session.execute(
+                session.execute(
                     insert(STEPS).values(
                         task_id=ref.task_id,
                         step_no=ref.step_no,
                         name=ref.name,
-                        started_at=utcnow(),
+                        started_at=now,
                         **values,
                     )
                 )
             else:
-                await session.execute(
+                session.execute(
                     update(STEPS)
                     .where(STEPS.c.id == row.id)
-                    .values(started_at=row.started_at or utcnow(), **values)
+                    .values(started_at=row.started_at or now, **values)
                 )
             data = {"name": ref.name, "kind": ref.kind, "attempt": attempt}
-            await append_event(
-                session,
-                ref.task_id,
-                channel=Channel.LIFECYCLE,
-                type=EventType.STEP_STARTED,
-                data=data,
-                step_no=ref.step_no,
-                dedupe_key=f"step:{ref.step_no}:started:{_run()}:{attempt}",
-            )
-        return Started(done=None, again=row is not None or attempt > 1)
+            key = f"step:{ref.step_no}:started:{run}:{attempt}"
+            event = NewEvent(Channel.LIFECYCLE, EventType.STEP_STARTED, data, ref.step_no, key)
+            append_events_now(session, ref.task_id, [event])
+            return Started(done=None, again=row is not None or attempt > 1)
+
+        # One go: on SQLite the write lock is not held across event-loop cycles.
+        return await write(self.sessions, work)
 
     async def stored(self, ref: StepRef) -> dict[str, Any] | None:
         """The step's output once it finished (None while it runs or before it began)."""
@@ -121,8 +119,7 @@ class StepRecorder:
     async def emit_all(self, ref: StepRef, events: Sequence[Event]) -> None:
         """Write events of this step, in order, in one transaction."""
         batch = [NewEvent(channel, type_, data, ref.step_no) for channel, type_, data in events]
-        async with self.sessions.begin() as session:
-            await append_events(session, ref.task_id, batch)
+        await write(self.sessions, lambda session: append_events_now(session, ref.task_id, batch))
 
     async def finish(
         self,
@@ -139,49 +136,41 @@ class StepRecorder:
         `started_by_other`: another activity began the step (a delegated task's: its start,
         then its result), so this one's attempt number says nothing of the step's.
         """
-        attempt = activity.info().attempt
-        async with self.sessions.begin() as session:
-            found = await session.execute(_state_query(ref).with_for_update())
-            row = found.one_or_none()
+        attempt, run = activity.info().attempt, _run()
+        # Everything that does not depend on the row is computed before the transaction.
+        batch = [NewEvent(channel, type_, data, ref.step_no) for channel, type_, data in events]
+        stored = {
+            "status": status,
+            "output": dict(output),
+            "finished_at": utcnow(),
+            "usage": usage.__dict__ if usage else None,
+            "error": output.get("error") if status != StepStatus.SUCCEEDED else None,
+        }
+        # A delegated task's step end is its parent's progress too (no tokens, one event).
+        progress = {"step_no": ref.step_no, "name": ref.name, "kind": ref.kind, "status": status}
+
+        def work(session: Session) -> None:
+            row = session.execute(_state_query(ref).with_for_update()).one_or_none()
             assert row is not None, "begin() always creates the row"
             if row.finished_at is not None and row.output is not None:
                 return  # another attempt finished the step first: record nothing twice
+            step_attempt = attempt
             if started_by_other:
-                attempt = row.attempt
+                step_attempt = row.attempt
             elif _superseded_by(row.status, row.attempt, attempt):
                 raise _stale(ref, attempt)
-            batch = [NewEvent(channel, type_, data, ref.step_no) for channel, type_, data in events]
-            finished = {"name": ref.name, "kind": ref.kind, "attempt": attempt, "status": status}
-            batch.append(
-                NewEvent(
-                    Channel.LIFECYCLE,
-                    EventType.STEP_FINISHED,
-                    finished,
-                    ref.step_no,
-                    dedupe_key=f"step:{ref.step_no}:finished:{_run()}",
-                )
-            )
-            await append_events(session, ref.task_id, batch)
-            # A delegated task's step end is its parent's progress too (no tokens, one event).
-            progress = {"step_no": ref.step_no, "name": ref.name, "kind": ref.kind,
+            finished = {"name": ref.name, "kind": ref.kind, "attempt": step_attempt,
                         "status": status}  # fmt: skip
-            await tell_parent(
-                session, ref.task_id, EventType.CHILD_PROGRESS, progress, f"{ref.step_no}:{_run()}"
+            key = f"step:{ref.step_no}:finished:{run}"
+            last = NewEvent(Channel.LIFECYCLE, EventType.STEP_FINISHED, finished, ref.step_no, key)
+            append_events_now(session, ref.task_id, [*batch, last])
+            tell_parent_now(
+                session, ref.task_id, EventType.CHILD_PROGRESS, progress, f"{ref.step_no}:{run}"
             )
-            await session.execute(
-                update(STEPS)
-                .where(STEPS.c.id == row.id)
-                .values(
-                    status=status,
-                    output=dict(output),
-                    finished_at=utcnow(),
-                    usage=usage.__dict__ if usage else None,
-                    error=output.get("error") if status != StepStatus.SUCCEEDED else None,
-                )
-            )
+            session.execute(update(STEPS).where(STEPS.c.id == row.id).values(**stored))
             if usage is not None:
                 # In the step's own transaction: totals count each finished step exactly once.
-                await session.execute(
+                session.execute(
                     update(Task)
                     .where(Task.id == ref.task_id)
                     .values(
@@ -190,6 +179,8 @@ class StepRecorder:
                         cost_usd=Task.cost_usd + usage.cost_usd,
                     )
                 )
+
+        await write(self.sessions, work)
 
     async def fail(self, ref: StepRef, error: StepError, *, retrying: bool) -> None:
         """Record an attempt's failure: `step-retrying` when Temporal will retry, else failed."""

@@ -10,6 +10,7 @@ from typing import Any
 import structlog
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import Session
 from temporalio import activity
 
 from activities.heartbeat import heartbeating
@@ -32,14 +33,15 @@ from activities.workspace import layout, note_progress, restore_snapshot, save_s
 from cape.artifacts import ArtifactStore
 from cape.contracts.steps import WorkspaceStepOutput
 from cape.contracts.temporal import host_queue as contract_host_queue
-from cape.db.events import append_event
+from cape.db.events import NewEvent, append_event, append_events_now
 from cape.db.finish import record_finish
 from cape.db.models import Task, utcnow
+from cape.db.writes import write
 from cape.domain import Channel, EventType, TaskStatus
 from cape.sandbox.launcher import Sandbox
 from cape.settings import Settings
 from cape.task_files import INPUT_DIR
-from cape.tasks.parent_events import tell_parent
+from cape.tasks.parent_events import tell_parent, tell_parent_now
 
 log = structlog.get_logger(__name__)
 
@@ -116,27 +118,22 @@ class TaskActivities:
     @activity.defn(name="setup_workspace")
     async def setup_workspace(self, inp: WorkspaceInput) -> WorkspaceResult:
         """Create the task's workspace (with its input files) and mark the task running."""
-        ref = inp.step
-        structlog.contextvars.bind_contextvars(
-            task_id=ref.task_id, workflow_id=activity.info().workflow_id
-        )
+        ref, workflow_id = inp.step, activity.info().workflow_id
+        structlog.contextvars.bind_contextvars(task_id=ref.task_id, workflow_id=workflow_id)
         path = Path(inp.path) if inp.path else self.settings.workspace_root / ref.task_id
-
-        async def mark_started(session: AsyncSession) -> None:
-            if inp.register is not None:
+        if inp.register is not None:  # a schedule's run has no row yet (a retry finds it there)
+            async with self.sessions.begin() as session:
                 await register_task(session, ref.task_id, inp.register)
-            await append_event(
-                session,
-                ref.task_id,
-                channel=Channel.LIFECYCLE,
-                type=EventType.TASK_STARTED,
-                data={"workflow_id": activity.info().workflow_id},
-                dedupe_key="task-started",
-            )
+
+        def mark_started(session: Session) -> None:
+            key = "task-started"
+            data = {"workflow_id": workflow_id}
+            started_event = NewEvent(Channel.LIFECYCLE, EventType.TASK_STARTED, data, None, key)
+            append_events_now(session, ref.task_id, [started_event])
             started: dict[str, Any] = {"status": TaskStatus.RUNNING, "started_at": utcnow()}
             if inp.deadline is not None:  # the workflow's own, so the row shows it exactly
                 started["deadline"] = datetime.fromisoformat(inp.deadline)
-            await session.execute(
+            session.execute(
                 update(Task)
                 .where(Task.id == ref.task_id, Task.status == TaskStatus.QUEUED)
                 .values(**started)
@@ -167,10 +164,8 @@ class TaskActivities:
     @activity.defn(name="restore_workspace")
     async def restore_workspace(self, inp: RestoreInput) -> WorkspaceResult:
         """Recreate the workspace on this host from its last snapshot (its host is gone)."""
-        ref = inp.step
-        structlog.contextvars.bind_contextvars(
-            task_id=ref.task_id, workflow_id=activity.info().workflow_id
-        )
+        ref, workflow_id = inp.step, activity.info().workflow_id
+        structlog.contextvars.bind_contextvars(task_id=ref.task_id, workflow_id=workflow_id)
         path = self.settings.workspace_root / ref.task_id
         done = await self.recorder.begin(ref, {"snapshot": inp.snapshot, "lost": inp.lost_host})
         if self._mine(done):
@@ -252,21 +247,25 @@ class TaskActivities:
         # A failed activity's message may name a workspace path (an OSError of a snapshot).
         view = HostView(self.settings, self.settings.workspace_root / inp.task_id)
         output, error = view.data(inp.output), view.data(inp.error)
-        async with self.sessions.begin() as session:
+        run_id = str(activity.info().workflow_run_id)
+        answer = (output or {}).get("answer")
+        ended = {"status": status, "usage": dict(inp.usage.__dict__),
+                 "answer": None if answer is None else str(answer)[:200],
+                 "error": error.get("message") if error else None}  # fmt: skip
+
+        def work(session: Session) -> None:
             # Per run: a task retried after failing (a new run) finishes again.
-            await record_finish(
+            record_finish(
                 session,
                 inp.task_id,
                 status,
-                run_id=str(activity.info().workflow_run_id),
+                run_id=run_id,
                 output=output,
                 error=error,
                 usage=dict(inp.usage.__dict__),
             )
-            answer = (output or {}).get("answer")
-            ended = {"status": status, "usage": dict(inp.usage.__dict__),
-                     "answer": None if answer is None else str(answer)[:200],
-                     "error": error.get("message") if error else None}  # fmt: skip
-            run_id = str(activity.info().workflow_run_id)
-            await tell_parent(session, inp.task_id, EventType.CHILD_FINISHED, ended, run_id)
+            tell_parent_now(session, inp.task_id, EventType.CHILD_FINISHED, ended, run_id)
+
+        # One go: on SQLite the write lock is not held across event-loop cycles.
+        await write(self.sessions, work)
         log.info("task finished", status=status)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime, timedelta
+from functools import partial
 
 import structlog
 from sqlalchemy import select
@@ -241,16 +242,17 @@ class Reconcile:
 
     async def record(self, task_id: str, outcome: Outcome) -> bool:
         """Give an open row its final status; False when it had ended already."""
+        finish = partial(
+            record_finish,
+            task_id=task_id,
+            status=outcome.status,
+            run_id=outcome.run_id,
+            output=outcome.output,
+            error=outcome.error,
+            only_open=True,
+        )
         async with self.sessions.begin() as session:
-            return await record_finish(
-                session,
-                task_id,
-                outcome.status,
-                run_id=outcome.run_id,
-                output=outcome.output,
-                error=outcome.error,
-                only_open=True,
-            )
+            return await session.run_sync(finish)
 
 
 def _aware(stamp: datetime | None) -> datetime:

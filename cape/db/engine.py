@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import Engine, event
+from sqlalchemy import create_engine as create_sync_engine
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -20,6 +22,9 @@ from cape.settings import Settings
 
 READONLY = "cape_readonly"
 SQLITE_BUSY_SECONDS = 30
+WRITE_THREADS = 4  # threads (and connections) running whole write transactions on SQLite
+# The synchronous twin of an async SQLite engine, keyed by its sync facade (see `threaded`).
+_THREADED: weakref.WeakKeyDictionary[Engine, Engine] = weakref.WeakKeyDictionary()
 
 
 def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -99,10 +104,30 @@ def create_engine(settings: Settings, *, prompt_writers: bool = False) -> AsyncE
         prompt = prompt_writers and not settings.db_sqlite_write_gate
         gate = _write_gate(settings, engine, prompt)
         event.listen(engine.sync_engine, "begin", _sqlite_begin(gate, prompt))
+        if gate is None and engine.url.database not in (None, "", ":memory:"):
+            twin = _THREADED[engine.sync_engine] = _threaded_twin(settings)
+            # Its connections close with the engine's (`await engine.dispose()`).
+            event.listen(engine.sync_engine, "engine_disposed", lambda _engine: twin.dispose())
         return engine
     return create_async_engine(
         settings.async_database_url, pool_pre_ping=True, **_options(settings)
     )
+
+
+def _threaded_twin(settings: Settings) -> Engine:
+    # The same file and connection set-up through the synchronous driver, for whole write
+    # transactions run on a thread (`cape.db.writes`): SQLite's lock is then held only while
+    # the statements run, not across event-loop cycles between them. Lazy: no connection yet.
+    options = _options(settings) | {"pool_size": WRITE_THREADS, "max_overflow": 0}
+    engine = create_sync_engine(settings.sync_database_url, **options)
+    event.listen(engine, "connect", _sqlite_connect)
+    event.listen(engine, "begin", lambda connection: connection.exec_driver_sql("BEGIN IMMEDIATE"))
+    return engine
+
+
+def threaded(engine: AsyncEngine) -> Engine | None:
+    """The synchronous twin of a SQLite engine without the write gate, else None."""
+    return _THREADED.get(engine.sync_engine)
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import Table, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from cape.db.models import Task, TaskEvent, utcnow
 from cape.domain import Channel
@@ -50,6 +51,18 @@ async def append_events(
 ) -> list[int | None]:
     """Append `events`, in order, inside the caller's transaction; their sequence numbers.
 
+    See `append_events_now`, which this runs in the session's transaction.
+    """
+    if not events:
+        return []
+    return await session.run_sync(append_events_now, task_id, events)
+
+
+def append_events_now(
+    session: Session, task_id: str, events: Sequence[NewEvent]
+) -> list[int | None]:
+    """`append_events` on a synchronous session (a whole transaction run by `cape.db.writes`).
+
     The counter bump comes first: it takes the task row's write lock, so concurrent writers of
     one task commit in sequence order and a reader tailing by `seq` never skips a number.
     An event whose `dedupe_key` is already present is left out (None in the result) and the
@@ -58,7 +71,7 @@ async def append_events(
     """
     if not events:
         return []
-    bumped = await session.execute(
+    bumped = session.execute(
         update(Task)
         .where(Task.id == task_id)
         .values(last_seq=Task.last_seq + len(events))
@@ -68,7 +81,7 @@ async def append_events(
     keys = [e.dedupe_key for e in events if e.dedupe_key is not None]
     seen: set[str] = set()
     if keys:
-        found = await session.scalars(
+        found = session.scalars(
             select(TaskEvent.dedupe_key).where(
                 TaskEvent.task_id == task_id, TaskEvent.dedupe_key.in_(keys)
             )
@@ -81,14 +94,14 @@ async def append_events(
         seqs.append(first + kept if fresh else None)
         kept += fresh
     if kept < len(events):
-        await session.execute(
+        session.execute(
             update(Task)
             .where(Task.id == task_id)
             .values(last_seq=Task.last_seq - (len(events) - kept))
         )
     if kept:
         numbered = [(e, seq) for e, seq in zip(events, seqs, strict=True) if seq is not None]
-        await _insert(session, task_id, numbered)
+        _insert(session, task_id, numbered)
     return seqs
 
 
@@ -98,12 +111,10 @@ async def first_event(session: AsyncSession, task_id: str, event: NewEvent) -> N
     Nothing can precede it, so it takes sequence number 1 with no counter bump and no dedupe
     lookup: one statement instead of three (a new task's `task-created`).
     """
-    await _insert(session, task_id, [(event, 1)])
+    await session.run_sync(_insert, task_id, [(event, 1)])
 
 
-async def _insert(
-    session: AsyncSession, task_id: str, numbered: Sequence[tuple[NewEvent, int]]
-) -> None:
+def _insert(session: Session, task_id: str, numbered: Sequence[tuple[NewEvent, int]]) -> None:
     now = utcnow()
     rows = [
         {
@@ -119,7 +130,7 @@ async def _insert(
         for event, seq in numbered
     ]
     # A Core insert: events are append-only, so the ORM's unit of work would only cost CPU.
-    await session.execute(insert(EVENTS), rows)
+    session.execute(insert(EVENTS), rows)
     if session.get_bind().dialect.name == "postgresql":
         # Delivered at commit; listeners then read the new rows by seq.
-        await session.execute(select(func.pg_notify(NOTIFY_CHANNEL, task_id)))
+        session.execute(select(func.pg_notify(NOTIFY_CHANNEL, task_id)))

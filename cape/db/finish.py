@@ -6,9 +6,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy import update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
-from cape.db.events import append_event
+from cape.db.events import NewEvent, append_events_now
 from cape.db.models import Task, TaskStep, utcnow
 from cape.domain import TERMINAL_TASK_STATUSES, Channel, EventType, StepStatus, TaskStatus
 
@@ -21,8 +21,8 @@ FINISH_EVENTS = {
 UNFINISHED = (StepStatus.QUEUED, StepStatus.RUNNING, StepStatus.RETRYING)
 
 
-async def record_finish(
-    session: AsyncSession,
+def record_finish(
+    session: Session,
     task_id: str,
     status: TaskStatus,
     *,
@@ -34,7 +34,8 @@ async def record_finish(
 ) -> bool:
     """Store `status` with its result, close the steps left open and append the final event.
 
-    Runs in the caller's transaction. The event's dedupe key is per workflow run, so the
+    Runs in the caller's transaction, on its synchronous session (`run_sync`, or
+    `cape.db.writes.write`). The event's dedupe key is per workflow run, so the
     workflow's own finish and a reconciler's repair of the same run write one event between
     them. With `only_open` a row that already ended is left alone (returns False).
     """
@@ -50,19 +51,16 @@ async def record_finish(
     query = update(Task).where(Task.id == task_id)
     if only_open:
         query = query.where(Task.status.not_in([str(s) for s in TERMINAL_TASK_STATUSES]))
-    changed = await session.execute(query.values(**values).returning(Task.id))
+    changed = session.execute(query.values(**values).returning(Task.id))
     if changed.scalar_one_or_none() is None:
         return False
-    await append_event(
-        session,
-        task_id,
-        channel=Channel.LIFECYCLE,
-        type=FINISH_EVENTS[status],
-        data={"status": status, "output": output, "error": error},
-        dedupe_key=f"task-finished:{run_id}",
+    data = {"status": status, "output": output, "error": error}
+    key = f"task-finished:{run_id}"
+    append_events_now(
+        session, task_id, [NewEvent(Channel.LIFECYCLE, FINISH_EVENTS[status], data, None, key)]
     )
     step_status = StepStatus.CANCELED if status == TaskStatus.CANCELED else StepStatus.FAILED
-    await session.execute(
+    session.execute(
         update(TaskStep)
         .where(TaskStep.task_id == task_id, TaskStep.status.in_(UNFINISHED))
         .values(status=step_status, finished_at=utcnow())

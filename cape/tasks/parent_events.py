@@ -12,9 +12,10 @@ from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from cape.contracts.delegation import DELEGATED_RELATION
-from cape.db.events import append_event
+from cape.db.events import NewEvent, append_events_now
 from cape.db.models import Task
 from cape.domain import Channel
 
@@ -27,8 +28,16 @@ async def delegating_parent(session: AsyncSession, task_id: str) -> str | None:
     if task_id in _parents:
         _parents.move_to_end(task_id)
         return _parents[task_id]
-    row = (
-        await session.execute(select(Task.parent_id, Task.relation).where(Task.id == task_id))
+    return await session.run_sync(delegating_parent_now, task_id)
+
+
+def delegating_parent_now(session: Session, task_id: str) -> str | None:
+    """`delegating_parent` on a synchronous session."""
+    if task_id in _parents:
+        _parents.move_to_end(task_id)
+        return _parents[task_id]
+    row = session.execute(
+        select(Task.parent_id, Task.relation).where(Task.id == task_id)
     ).one_or_none()
     if row is None:
         return None  # not known yet: asked again next time
@@ -43,14 +52,25 @@ async def tell_parent(
     session: AsyncSession, task_id: str, type_: str, data: dict[str, Any], key: str
 ) -> None:
     """Append `type_` to the parent's stream when `task_id` is a delegated task (once per key)."""
-    parent = await delegating_parent(session, task_id)
+    await session.run_sync(tell_parent_now, task_id, type_, data, key)
+
+
+def tell_parent_now(
+    session: Session, task_id: str, type_: str, data: dict[str, Any], key: str
+) -> None:
+    """`tell_parent` on a synchronous session."""
+    parent = delegating_parent_now(session, task_id)
     if parent is None:
         return
-    await append_event(
+    append_events_now(
         session,
         parent,
-        channel=Channel.LIFECYCLE,
-        type=type_,
-        data={"child_id": task_id, **data},
-        dedupe_key=f"{type_}:{task_id}:{key}",
+        [
+            NewEvent(
+                Channel.LIFECYCLE,
+                type_,
+                {"child_id": task_id, **data},
+                dedupe_key=f"{type_}:{task_id}:{key}",
+            )
+        ],
     )
