@@ -10,7 +10,9 @@ from __future__ import annotations
 from collections import OrderedDict
 from typing import Any
 
+import structlog
 from sqlalchemy import select
+from sqlalchemy.exc import NoResultFound
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
@@ -19,6 +21,7 @@ from cape.db.events import NewEvent, append_events_now
 from cape.db.models import Task
 from cape.domain import Channel
 
+log = structlog.get_logger(__name__)
 KEPT = 4096  # tasks whose parent is remembered (a task's parent never changes)
 _parents: OrderedDict[str, str | None] = OrderedDict()
 
@@ -62,15 +65,15 @@ def tell_parent_now(
     parent = delegating_parent_now(session, task_id)
     if parent is None:
         return
-    append_events_now(
-        session,
-        parent,
-        [
-            NewEvent(
-                Channel.LIFECYCLE,
-                type_,
-                {"child_id": task_id, **data},
-                dedupe_key=f"{type_}:{task_id}:{key}",
-            )
-        ],
+    event = NewEvent(
+        Channel.LIFECYCLE,
+        type_,
+        {"child_id": task_id, **data},
+        dedupe_key=f"{type_}:{task_id}:{key}",
     )
+    try:
+        append_events_now(session, parent, [event])
+    except NoResultFound:
+        # The parent's row is gone (deleted by retention while a detached child ran on): the
+        # child's own step must not fail for want of a stream to tell. Nothing was written.
+        log.warning("delegating task has no row; its child's event is dropped", parent=parent)

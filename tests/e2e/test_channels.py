@@ -279,7 +279,9 @@ async def test_a_send_step_retried_after_a_timeout_delivers_once(
     holds on the recipient's task until Temporal times the attempt out and runs it again."""
     if not settings.database_url.startswith("postgresql"):
         pytest.skip("holds a row lock: PostgreSQL only (SQLite would lock every writer)")
-    async with stack(client, settings, tool_timeout_seconds=4.0) as api:
+    # The attempt times out after tool_timeout_seconds; the workspace setup shares that timeout,
+    # so it leaves room for a setup slowed by a loaded machine.
+    async with stack(client, settings, tool_timeout_seconds=10.0) as api:
         agent = await channel_agent(api)
         turns = [
             Turn(tool_calls=[READ_LONG]),
