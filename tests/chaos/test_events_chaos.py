@@ -17,6 +17,7 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 from temporalio.client import Client
+from temporalio.service import RPCError, RPCStatusCode
 
 from cape.db.engine import create_engine, session_factory
 from cape.db.event_models import Event, EventRoute
@@ -113,6 +114,24 @@ async def test_events_survive_api_and_worker_kills(
             )
             tasks = list(await session.scalars(select(Task).where(Task.event_id.in_(ids))))
         await engine.dispose()
+        # Each task's workflow is started, once (its id is derived). "Routed" is the routing
+        # activity's commit and the routing workflow starts the tasks after it: a worker killed
+        # in between starts them when the workflow task is retried, so wait (fleet still up).
+        unstarted = {task.id for task in tasks}
+
+        async def all_started() -> bool:
+            for task_id in sorted(unstarted):
+                try:
+                    described = await client.get_workflow_handle(task_id).describe()
+                except RPCError as error:
+                    if error.status != RPCStatusCode.NOT_FOUND:
+                        raise
+                    return False
+                assert described.id == task_id
+                unstarted.discard(task_id)
+            return True
+
+        await wait_until(all_started, "every task's workflow started", LIMIT, 0.5)
     tally.tasks = len(tasks)
     by_event: dict[str, int] = {}
     for task in tasks:
@@ -124,9 +143,6 @@ async def test_events_survive_api_and_worker_kills(
     tally.extra["routes"] = len(routes)
     tally.extra["api_starts"] = procs.started["api"]
     tally.extra["worker_starts"] = procs.started["worker"]
-    for task in tasks:  # each task's workflow was started, once (its id is derived)
-        described = await client.get_workflow_handle(task.id).describe()
-        assert described.id == task.id
     message = tally.report()
     assert len(set(stored.values())) == EVENTS == len(events), message
     assert tally.lost == 0 and len(routes) == len(tasks) == EVENTS, message
