@@ -154,7 +154,11 @@ def _triggers(agent: Agent, rows: list[AgentVersion], event: str) -> list[Trigge
     if default is None:
         return []
     spec = spec_of(default)
-    return [TriggerOut(event=t.event, filter=t.filter) for t in spec.triggers if t.event == event]
+    return [
+        TriggerOut(event=t.event, filter=t.filter, capability=t.capability, complexity=t.complexity)
+        for t in spec.triggers
+        if t.event == event
+    ]
 
 
 def _visible_query(principal: Principal, filt: AgentFilter) -> Select[Agent]:

@@ -124,10 +124,15 @@ class SchemasOut(BaseModel):
 
 
 class TriggerOut(BaseModel):
-    """A trigger of an agent: the event type and the filter on the event's data."""
+    """A trigger of an agent: the event type and the filter on the event's data.
+
+    With `capability` the task runs on the team's agent chosen for it, not on this one.
+    """
 
     event: str
     filter: dict[str, Any] | None
+    capability: str | None = None
+    complexity: int | None = None
 
 
 class TriggeredAgent(BaseModel):

@@ -1,7 +1,9 @@
 """The trigger dry-run: what a version's triggers would do with events, starting nothing.
 
-It runs the same decision as the routing activity (`cape.events.plan.plan_agent`) on any
+It runs the same decision as the routing activity (`cape.events.assigned.plan_route`) on any
 version the caller's team owns, drafts included, so a version is tried before it is published.
+A trigger naming a capability shows the agent the assigner would choose now and every
+candidate it weighed.
 """
 
 from __future__ import annotations
@@ -16,8 +18,9 @@ from cape.auth import Principal
 from cape.db.event_models import Event
 from cape.db.models import utcnow
 from cape.errors import NotFound
+from cape.events.assigned import plan_route
 from cape.events.ids import RouteStatus
-from cape.events.plan import RoutePlan, plan_agent
+from cape.events.plan import RoutePlan
 from cape.events.routing import event_view
 from cape.registry.resolve import find_agent, is_mine, spec_of
 
@@ -48,7 +51,10 @@ async def dry_run(
             .limit(body.last)
         )
         views = [(e.id, event_view(e)) for e in events]
-    results = [_verdict(event_id, view, plan_agent(spec, view)) for event_id, view in views]
+    results = [
+        _verdict(event_id, view, await plan_route(session, principal.team_id, spec, view))
+        for event_id, view in views
+    ]
     return TriggerTestOut(agent=spec.name, version=spec.version, results=results)
 
 
@@ -59,8 +65,12 @@ def _verdict(event_id: str | None, view: dict[str, Any], plan: RoutePlan | None)
             trigger=None, priority=None, input=None,
             reason="no trigger of this version names the event's type",
         )  # fmt: skip
+    chosen = plan.assignment
     return TriggerVerdict(
         event_id=event_id, type=view["type"], would_start=plan.status == RouteStatus.STARTED,
         status=str(plan.status), trigger=plan.trigger, priority=str(plan.priority),
         input=plan.input, reason=plan.reason, problems=plan.problems,
+        assigned_agent=chosen.agent if chosen else None,
+        assigned_version=chosen.version if chosen else None,
+        candidates=[c.to_data() for c in chosen.candidates] if chosen else [],
     )  # fmt: skip

@@ -125,6 +125,15 @@ class TriggerVerdict(BaseModel):
     input: dict[str, Any] | None
     reason: str | None
     problems: list[dict[str, str]] = Field(default_factory=list)
+    assigned_agent: str | None = Field(
+        None, description="A trigger naming a capability: the agent the task would run on."
+    )
+    assigned_version: str | None = None
+    candidates: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="A trigger naming a capability: every agent the assigner weighed, the "
+        "chosen one ranked 1 (as in the task-assigned event).",
+    )
 
 
 class TriggerTestOut(BaseModel):

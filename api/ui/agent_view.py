@@ -87,7 +87,15 @@ async def agent_cards(session: AsyncSession, principal: Principal) -> list[Agent
                 summary=item,
                 versions=[version_summary(row) for row in reversed(ordered(rows))],
                 yaml=dump_yaml(spec) if spec else "",
-                triggers=[TriggerOut(event=t.event, filter=t.filter) for t in spec.triggers]
+                triggers=[
+                    TriggerOut(
+                        event=t.event,
+                        filter=t.filter,
+                        capability=t.capability,
+                        complexity=t.complexity,
+                    )
+                    for t in spec.triggers
+                ]
                 if spec
                 else [],
                 editable=agent.team_id == principal.team_id and not agent.builtin,

@@ -9,6 +9,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from cape.assign.choose import Assignment
 from cape.contracts.locks import valid_resource
 from cape.errors import InvalidInput
 from cape.events.ids import EventStatus, Priority, RouteStatus
@@ -20,7 +21,11 @@ from cape.registry.validate import input_problems
 
 @dataclass(frozen=True)
 class RoutePlan:
-    """What the event does for one agent version."""
+    """What the event does for one agent version (the trigger's owner).
+
+    `assignment` is set when the fired trigger names a capability and an agent was chosen:
+    the task runs on `assignment.agent`, and `reason` names it.
+    """
 
     agent: str
     agent_version: str
@@ -30,19 +35,43 @@ class RoutePlan:
     input: dict[str, Any] | None = None
     reason: str | None = None
     problems: list[dict[str, str]] = field(default_factory=list)
+    assignment: Assignment | None = None
+
+    @property
+    def runs_on(self) -> str:
+        """The agent whose task the route starts: the assigned one, else the trigger's own."""
+        return self.assignment.agent if self.assignment is not None else self.agent
 
 
-def plan_agent(spec: AgentSpec, event: dict[str, Any]) -> RoutePlan | None:
+def fired_trigger(spec: AgentSpec, event: dict[str, Any]) -> Trigger | None:
+    """The first trigger of `spec` whose type and filter match `event`, or None."""
+    typed = [t for t in spec.triggers if type_matches(t.event, event["type"])]
+    return next((t for t in typed if filter_matches(t.filter, event["data"])), None)
+
+
+def plan_agent(
+    spec: AgentSpec,
+    event: dict[str, Any],
+    target: AgentSpec | None = None,
+    assignment: Assignment | None = None,
+) -> RoutePlan | None:
     """The route of `event` to `spec`'s version, or None when no trigger names its type.
 
     The first trigger whose type and filter match fires; if types match but no filter does,
     the route is `filtered`. A mapping that fails or yields input the agent's schema refuses
     is a `failed` route with the reason (never dropped).
+
+    Args:
+        spec: The version whose triggers are tried (the trigger's owner).
+        event: The event as triggers see it (`cape.events.routing.event_view`).
+        target: When the fired trigger names a capability: the spec of the agent chosen for
+            it (`assignment`); the input is checked against its schema, prompt and locks.
+        assignment: The assigner's choice `target` comes from (its reason goes in the plan's).
     """
     typed = [t for t in spec.triggers if type_matches(t.event, event["type"])]
     if not typed:
         return None
-    fired = next((t for t in typed if filter_matches(t.filter, event["data"])), None)
+    fired = fired_trigger(spec, event)
     priority = Priority(event["priority"])
     if fired is None:
         reason = "no trigger filter matched the event's data"
@@ -52,23 +81,34 @@ def plan_agent(spec: AgentSpec, event: dict[str, Any]) -> RoutePlan | None:
     if fired.priority is not None:
         priority = Priority(fired.priority)
     base = (spec.name, spec.version, fired.event)
+    runner, note = spec, ""
+    if fired.capability is not None:
+        if target is None or assignment is None:  # the caller found no candidate
+            reason = f"no agent of the team can take the capability {fired.capability!r}"
+            return RoutePlan(*base, RouteStatus.FAILED, priority, None, reason)
+        runner, note = target, f"assigned to {target.name} {target.version}: "
     try:
         mapped = map_input(fired.input, event)
     except MappingError as exc:
-        return RoutePlan(*base, RouteStatus.FAILED, priority, None, str(exc))
-    problems = input_problems(spec.input_schema, mapped)
+        return RoutePlan(*base, RouteStatus.FAILED, priority, None, note + str(exc), [], assignment)
+    problems = input_problems(runner.input_schema, mapped)
     if problems:
         fields = ", ".join(p["field"] for p in problems)
-        reason = f"mapped input does not match the agent's input schema: {fields}"
-        return RoutePlan(*base, RouteStatus.FAILED, priority, mapped, reason, problems)
+        reason = f"{note}mapped input does not match the agent's input schema: {fields}"
+        return RoutePlan(*base, RouteStatus.FAILED, priority, mapped, reason, problems, assignment)
     try:
-        spec.render_prompt(mapped)
-        spec.render_locks(mapped)
+        runner.render_prompt(mapped)
+        runner.render_locks(mapped)
         concurrency_lock(spec.name, fired, event)
     except InvalidInput as exc:
-        return RoutePlan(*base, RouteStatus.FAILED, priority, mapped, exc.message)
+        why = note + exc.message
+        return RoutePlan(*base, RouteStatus.FAILED, priority, mapped, why, [], assignment)
     except MappingError as exc:
-        return RoutePlan(*base, RouteStatus.FAILED, priority, mapped, str(exc))
+        why = note + str(exc)
+        return RoutePlan(*base, RouteStatus.FAILED, priority, mapped, why, [], assignment)
+    if assignment is not None:
+        reason = f"{note}{assignment.reason}"
+        return RoutePlan(*base, RouteStatus.STARTED, priority, mapped, reason, [], assignment)
     return RoutePlan(*base, RouteStatus.STARTED, priority, mapped)
 
 

@@ -2,26 +2,35 @@
 
 `record_routes` runs in the routing activity (and nowhere else): it locks the event, decides
 with `cape.events.plan`, writes each route and each started task's queued row (`add_task`,
-`event_id` set, task id derived from the event and agent) and the event's outcome. A retried
-activity finds the event no longer `pending` and writes nothing twice. `launches` gives the
-workflow inputs of the tasks the event started, for the routing workflow to start them.
+`event_id` set, task id derived from the event and the trigger's owner) and the event's
+outcome. A retried activity finds the event no longer `pending` and writes nothing twice.
+`launches` gives the workflow inputs of the tasks the event started, for the routing workflow
+to start them.
+
+A trigger naming a capability starts its task on the agent the assigner chose
+(`cape.events.assigned`); the task id is still derived from the event and the trigger's owner
+(the route row's `agent`), so one event starts at most one task per owner whichever agent is
+chosen, and the task gets the `task-assigned` event in the same transaction.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from cape.assign.event import assigned_for, record_assignment
 from cape.contracts.events import TaskLaunch
-from cape.contracts.task_input import LockRequest
+from cape.contracts.task_input import Alternative, LockRequest
 from cape.db.agent_models import Agent, AgentVersion
 from cape.db.event_models import Event, EventRoute
 from cape.db.models import Task, utcnow
+from cape.events.assigned import plan_route
 from cape.events.ids import EventStatus, Priority, RouteStatus, event_task_id
-from cape.events.plan import RoutePlan, concurrency_lock, outcome, plan_agent
+from cape.events.plan import RoutePlan, concurrency_lock, outcome
 from cape.instances.routing import instance_routes
 from cape.registry.resolve import load_spec, spec_of
 from cape.registry.spec import AgentSpec
@@ -69,7 +78,7 @@ async def plan_event(session: AsyncSession, settings: Settings, event: Event) ->
     view = event_view(event)
     plans = []
     for spec in await candidates(session, event.team_id):
-        plan = plan_agent(spec, view)
+        plan = await plan_route(session, event.team_id, spec, view)
         if plan is not None:
             plans.append(await _guard(session, event, spec, plan))
     return plans
@@ -92,8 +101,12 @@ async def record_routes(session: AsyncSession, settings: Settings, event_id: str
     for plan in plans:
         task_id = None
         if plan.status == RouteStatus.STARTED:
+            # Keyed by the trigger's owner, not the chosen agent: a retried routing derives
+            # the same id even if it would choose differently now.
             task_id = event_task_id(event.id, plan.agent)
             await _add_task(session, settings, event, plan, task_id)
+            if plan.assignment is not None:
+                await record_assignment(session, task_id, plan.assignment)
         session.add(
             EventRoute(
                 event_id=event.id,
@@ -128,20 +141,46 @@ async def launches(session: AsyncSession, settings: Settings, event_id: str) -> 
         spec = await load_spec(session, task.agent, task.agent_version)
         inp = workflow_input(settings, NewTask.of(task), spec)
         inp.lock_priority = route.priority
-        trigger = next((t for t in spec.triggers if t.event == route.trigger), None)
+        inp.alternatives = await _alternatives(session, task.id)
+        owner = spec
+        if (route.agent, route.agent_version) != (task.agent, task.agent_version):
+            # Assigned by capability: the trigger is in its owner's version.
+            owner = await load_spec(session, route.agent, route.agent_version)
+        trigger = next((t for t in owner.triggers if t.event == route.trigger), None)
         if event is not None and trigger is not None:
             # The route started, so the key rendered when it was planned: it renders again.
-            lock = concurrency_lock(spec.name, trigger, event_view(event))
+            lock = concurrency_lock(owner.name, trigger, event_view(event))
             if lock is not None:
                 inp.locks.append(LockRequest(lock, 1, "concurrency_key"))
         found.append(TaskLaunch(inp, task.team_id, Priority(route.priority).key))
     return found
 
 
+async def _alternatives(session: AsyncSession, task_id: str) -> list[Alternative]:
+    """The other busy candidates of a task assigned by capability (as `Assignment.alternatives`)."""
+    data = await assigned_for(session, task_id)
+    if data is None:
+        return []
+    ranked = sorted(
+        (c for c in data["candidates"] if c["rank"] is not None), key=lambda c: c["rank"]
+    )
+    if not ranked or ranked[0]["available"]:
+        return []
+    return [
+        Alternative(c["agent"], c["version"], c["max_concurrent"])
+        for c in ranked[1:]
+        if c["max_concurrent"] is not None
+    ]
+
+
 async def _add_task(
     session: AsyncSession, settings: Settings, event: Event, plan: RoutePlan, task_id: str
 ) -> None:
-    spec = await load_spec(session, plan.agent, plan.agent_version)
+    chosen = plan.assignment
+    if chosen is not None and chosen.version is not None:
+        spec = await load_spec(session, chosen.agent, chosen.version)
+    else:
+        spec = await load_spec(session, plan.agent, plan.agent_version)
     assert plan.input is not None
     max_steps = min(spec.limits.max_steps, settings.max_steps)
     limits: dict[str, Any] = {
@@ -155,7 +194,11 @@ async def _add_task(
         input=plan.input, model=spec.model.name or settings.default_model,
         max_steps=max_steps, limits=limits, team_id=event.team_id, event_id=event.id,
     )  # fmt: skip
-    await add_task(session, new, {"limits": limits, "event_id": event.id, "trigger": plan.trigger})
+    details: dict[str, Any] = {"limits": limits, "event_id": event.id, "trigger": plan.trigger}
+    if chosen is not None:
+        details["capability"] = chosen.capability
+        details["trigger_agent"] = plan.agent
+    await add_task(session, new, details)
 
 
 async def _guard(
@@ -166,8 +209,8 @@ async def _guard(
         return plan
     if event.causation_task_id is not None:
         cause = await session.get(Task, event.causation_task_id)
-        if cause is not None and cause.agent == plan.agent:
-            reason = "loop: the event was published by a task of this agent"
+        if cause is not None and cause.agent == plan.runs_on:
+            reason = f"loop: the event was published by a task of {plan.runs_on}"
             return _with(plan, RouteStatus.FAILED, reason)
     trigger = next(t for t in spec.triggers if t.event == plan.trigger)
     if trigger.debounce_seconds:
@@ -186,6 +229,4 @@ async def _guard(
 
 
 def _with(plan: RoutePlan, status: RouteStatus, reason: str) -> RoutePlan:
-    return RoutePlan(
-        plan.agent, plan.agent_version, plan.trigger, status, plan.priority, plan.input, reason
-    )
+    return replace(plan, status=status, reason=reason, problems=[])

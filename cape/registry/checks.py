@@ -45,6 +45,8 @@ PATTERN_HINTS = {
     "name": "3-64 characters of a-z, 0-9 and '-', starting with a letter, not ending with '-'",
     "category": "a slug: a-z, 0-9, '.', '_' and '-', at most 64 characters",
     "provider": "a provider name: a-z, 0-9, '_' and '-', starting with a letter",
+    "capability": "a capability name: 1-64 characters of a-z, 0-9 and '-', starting with a "
+    "letter, not ending with '-' (lowercase)",
     "capabilities": "a capability name: 1-64 characters of a-z, 0-9 and '-', starting with a "
     "letter, not ending with '-' (lowercase)",
     "event": "an event type like deployment.completed (letters, digits, '.', '_', ':', '/', '-')",
@@ -122,7 +124,21 @@ def semantic_problems(data: dict[str, Any], prefix: str) -> list[Problem]:
     problems.extend(_template_list_problems(data, prefix))
     problems.extend(_tool_problems(data.get("tools"), prefix))
     problems.extend(_fallback_problems(data.get("model"), prefix))
+    problems.extend(_trigger_problems(data.get("triggers"), prefix))
     return problems
+
+
+def _trigger_problems(triggers: Any, prefix: str) -> list[Problem]:
+    """A trigger's `complexity` without its `capability` (the assigner's input, nothing else's)."""
+    if not isinstance(triggers, list):
+        return []
+    return [
+        {"field": _path(prefix, "triggers", index, "complexity"),
+         "message": "`complexity` goes with `capability`: give the trigger a capability"}
+        for index, trigger in enumerate(triggers)
+        if isinstance(trigger, dict) and trigger.get("complexity") is not None
+        and trigger.get("capability") is None
+    ]  # fmt: skip
 
 
 def _tool_problems(tools: Any, prefix: str) -> list[Problem]:

@@ -82,6 +82,9 @@ class Trigger(_Strict):
     `event` may end in or contain `*` (`alert.*`); `filter` maps dotted paths of the event's
     data to the value wanted (a list: any of them); `input` maps the event to the agent's
     input (strings are Jinja templates over `event`); `priority` overrides the event's.
+    `capability` (and `complexity`, 1-10, only with it) starts the task on the team's agent
+    the assigner chooses for it instead of on the trigger's own agent
+    (docs/events.md#triggers-by-capability).
     """
 
     event: str = Field(pattern=TRIGGER_PATTERN)
@@ -92,6 +95,8 @@ class Trigger(_Strict):
     # Tasks of this trigger with the same rendered key run one at a time (a Jinja template
     # over `event`; the lock `concurrency:<agent>:<event>:<key>`).
     concurrency_key: str | None = Field(None, min_length=1, max_length=500)
+    capability: Capability | None = None
+    complexity: int | None = Field(None, ge=COMPLEXITY_MIN, le=COMPLEXITY_MAX)
 
 
 class Limits(_Strict):

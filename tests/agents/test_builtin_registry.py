@@ -69,11 +69,16 @@ async def test_deployment_completed_starts_qa_manager_and_explorer_with_their_fi
     assert body["event"] == "deployment.completed"
     items = {item["name"]: item for item in body["items"]}
     assert {"qa-manager", "explorer"} <= set(items) and "executor" not in items
+    unassigned = {"capability": None, "complexity": None}  # the trigger's own agent runs it
     assert items["qa-manager"]["triggers"] == [
-        {"event": "deployment.completed", "filter": {"environment": "staging"}}
+        {"event": "deployment.completed", "filter": {"environment": "staging"}, **unassigned}
     ]
     assert items["explorer"]["triggers"] == [
-        {"event": "deployment.completed", "filter": {"environment": "staging", "ui_changed": True}}
+        {
+            "event": "deployment.completed",
+            "filter": {"environment": "staging", "ui_changed": True},
+            **unassigned,
+        }
     ]
     assert all(items[n]["version"] == VERSIONS[n] and items[n]["owner"] == "system" for n in items)
 

@@ -261,7 +261,14 @@ async def test_search_filters_and_pages(api: Api, other: httpx.AsyncClient) -> N
             "version": "1.0.0",
             "owner": "tester",
             "description": f"{prefix}-b for tests",
-            "triggers": [{"event": "deploy.done", "filter": {"env": "prod"}}],
+            "triggers": [
+                {
+                    "event": "deploy.done",
+                    "filter": {"env": "prod"},
+                    "capability": None,
+                    "complexity": None,
+                }
+            ],
         },
     ]
     assert (await api.http.get("/v1/agents/triggers/nothing.listens")).json()["items"] == []
