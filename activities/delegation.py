@@ -19,6 +19,7 @@ from temporalio import activity
 from activities.heartbeat import heartbeating
 from activities.recorder import Event, StepRecorder
 from activities.types import StepRef
+from cape.assign.event import recorded_alternatives
 from cape.contracts.delegation import (
     AWAIT_TOOL,
     COLLECT_CHILD_ACTIVITY,
@@ -32,7 +33,7 @@ from cape.contracts.delegation import (
 )
 from cape.contracts.failures import Failure
 from cape.contracts.steps import ToolStepOutput, read_tool
-from cape.contracts.task_input import Usage, WorkspaceResult
+from cape.contracts.task_input import Alternative, Usage, WorkspaceResult
 from cape.db.events import append_event
 from cape.db.models import Task
 from cape.domain import Channel, EventType, StepKind, StepStatus
@@ -96,9 +97,10 @@ class DelegationActivities:
         if found is not None:  # created by an earlier attempt: the same child
             spec = await load_spec(session, found.agent, found.agent_version)
             new = NewTask.of(found)
+            alternatives: list[Alternative] = await recorded_alternatives(session, found)
         else:
             child = await create_child(session, self.settings, parent, args, child_id)
-            new, spec = child.new, child.spec
+            new, spec, alternatives = child.new, child.spec, child.alternatives
             data = {"agent": spec.name, "agent_version": new.agent_version, "wait": wait,
                     "share_workspace": share, "limits": new.limits,
                     "depth": child.depth}  # fmt: skip
@@ -108,6 +110,8 @@ class DelegationActivities:
                 dedupe_key=f"child-started:{child_id}",
             )  # fmt: skip
         child_input = workflow_input(self.settings, new, spec)
+        # Assigned by capability with every candidate busy: it waits for the first that frees.
+        child_input.alternatives = alternatives
         if share:
             ws = inp.workspace
             path = f"{ws.path.rstrip('/')}/{SHARED_DIR}/{child_id}"

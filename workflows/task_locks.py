@@ -263,8 +263,13 @@ class TaskLocks(Bookkeeping):
                     summary=f"release lock: {other.resource}",
                 )
         workflow.logger.info("reassigned to %s", alt.agent)
+        # A delegated child keeps the sub-folder of its parent's workspace it was given (the
+        # activity builds the agent's input from the row, which does not hold it). No patch:
+        # it is None for every task but such a child, and only the argument of the same
+        # continue-as-new command changes.
         workflow.continue_as_new(
-            replace(moved, held_locks=held, lock_priority=inp.lock_priority)
+            replace(moved, held_locks=held, lock_priority=inp.lock_priority,
+                    shared_workspace=inp.shared_workspace)
         )  # fmt: skip
 
     def _hold_locks(self, held: list[HeldLock]) -> None:

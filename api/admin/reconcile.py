@@ -20,6 +20,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from api.admin.outcome import ended_outcome, missing
 from api.tasks.launch import start_workflow
+from cape.assign.event import recorded_alternatives
 from cape.contracts.delegation import DELEGATED_RELATION
 from cape.contracts.temporal import AGENT_TASK_WORKFLOW, OWNER_KEY, TEAM_KEY
 from cape.db.finish import record_finish
@@ -231,8 +232,10 @@ class Reconcile:
                 except NotFound as exc:
                     found.action, found.outcome = Action.FAIL, missing(f"cannot start: {exc}")
                     spec = None
+                # Assigned by capability with every candidate busy: the first free one still.
+                others = await recorded_alternatives(session, task)
             if spec is not None:
-                await start_workflow(self.temporal, self.settings, task, spec)
+                await start_workflow(self.temporal, self.settings, task, spec, others)
                 found.repaired = True
                 return
         assert found.outcome is not None

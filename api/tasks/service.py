@@ -20,7 +20,7 @@ from api.tasks.launch import start_workflow
 from api.tasks.schemas import TaskCreate
 from cape.artifacts import ArtifactStore
 from cape.assign.choose import Assignment
-from cape.assign.event import record_assignment
+from cape.assign.event import record_assignment, recorded_alternatives
 from cape.audit import record
 from cape.auth import Principal
 from cape.db.engine import read_only
@@ -298,9 +298,10 @@ async def _replay(
         # Start-on-read: an earlier attempt may have died before its workflow started.
         async with read_only(sessions)() as session:
             spec = await load_spec(session, task.agent, task.agent_version)
+            others = await recorded_alternatives(session, task)
         try:
             async with asyncio.timeout(settings.workflow_start_timeout_seconds):
-                await start_workflow(temporal, settings, task, spec)
+                await start_workflow(temporal, settings, task, spec, others)
         except TimeoutError:
             raise Unavailable(
                 "Temporal did not confirm the start in time; retry with the same key",

@@ -8,8 +8,10 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cape.assign.choose import Assignment
+from cape.assign.offers import team_offers
+from cape.contracts.task_input import Alternative
 from cape.db.events import append_event
-from cape.db.models import TaskEvent
+from cape.db.models import Task, TaskEvent
 from cape.domain import Channel, EventType
 
 
@@ -37,3 +39,37 @@ async def assigned_for(session: AsyncSession, task_id: str) -> dict[str, Any] | 
         )
     )
     return dict(data) if data is not None else None
+
+
+async def recorded_alternatives(session: AsyncSession, task: Task) -> list[Alternative]:
+    """The other busy candidates of `task` as its `task-assigned` event recorded them.
+
+    For a start made again without the `Assignment` at hand (the reconciler, a retried create or
+    `prepare_delegation`): the list `Assignment.alternatives()` gave when the task was
+    created (empty when its agent was available then, or it was started on a named agent),
+    keeping only the candidates the team still offers for the capability at that complexity,
+    with their offered version and `max_concurrent` now.
+    """
+    data = await assigned_for(session, task.id)
+    if data is None:
+        return []
+    ranked = sorted(
+        (c for c in data.get("candidates") or [] if c.get("rank") is not None),
+        key=lambda c: int(c["rank"]),
+    )
+    if not ranked or ranked[0].get("available", True):
+        return []
+    capability, complexity = str(data.get("capability") or ""), data.get("complexity")
+    offers = {
+        o.agent: o
+        for o in await team_offers(session, task.team_id)
+        if capability in o.spec.capabilities and o.spec.complexity.contains(complexity)
+    }
+    found = []
+    for candidate in ranked:  # all but the row's own agent (the first, unless it moved)
+        offer = offers.get(str(candidate["agent"]))
+        if offer is None or offer.agent == task.agent:
+            continue
+        if offer.spec.max_concurrent is not None:
+            found.append(Alternative(offer.agent, offer.version, offer.spec.max_concurrent))
+    return found

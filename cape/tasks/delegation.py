@@ -10,7 +10,7 @@ model reads as the tool's error (docs/multi-agent.md#delegation).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sqlalchemy import select
@@ -20,6 +20,7 @@ from cape.assign.choose import Assignment, choose_agent
 from cape.assign.event import record_assignment
 from cape.auth import Principal
 from cape.contracts.delegation import DELEGATED_RELATION
+from cape.contracts.task_input import Alternative
 from cape.db.models import Task
 from cape.domain import TaskStatus
 from cape.errors import CapeError
@@ -42,11 +43,16 @@ class Refused(Exception):
 
 @dataclass(frozen=True)
 class Child:
-    """The delegated task: its row's description and its agent version's spec."""
+    """The delegated task: its row's description and its agent version's spec.
+
+    `alternatives`: assigned by capability with every candidate busy, the other candidates it
+    also waits for (it runs on the first that frees up, as a task created by capability).
+    """
 
     new: NewTask
     spec: AgentSpec
     depth: int
+    alternatives: list[Alternative] = field(default_factory=list)
 
 
 async def create_child(
@@ -96,9 +102,10 @@ async def create_child(
                "depth": depth, "wait": args.wait,
                "share_workspace": args.share_workspace}  # fmt: skip
     await add_task(session, new, details)
-    if assignment is not None:
-        await record_assignment(session, child_id, assignment)
-    return Child(new, spec, depth)
+    if assignment is None:
+        return Child(new, spec, depth)
+    await record_assignment(session, child_id, assignment)
+    return Child(new, spec, depth, assignment.alternatives())
 
 
 async def _assign(session: AsyncSession, parent: Task, args: DelegateArgs) -> Assignment:
