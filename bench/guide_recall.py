@@ -161,6 +161,7 @@ def main() -> None:
         ("fresh", "fresh (fusion weight chosen with it)"),
         ("fresh2", "fresh2 (never tuned on)"),
         ("fresh3", "fresh3 (third round, never tuned on)"),
+        ("fresh4", "fresh4 (independent, never tuned on)"),
     )
     for part, label in sets:
         if group := load_questions(part=part):
