@@ -26,7 +26,7 @@ from cape.kb.aliases import load_aliases  # noqa: E402
 from cape.kb.bm25 import default_docs_dir  # noqa: E402
 from cape.kb.dense import load_encoder  # noqa: E402
 
-HELD_OUT = ("fresh2", "fresh3")
+HELD_OUT = ("fresh2", "fresh3", "fresh4")
 
 
 def main() -> None:

@@ -22,9 +22,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from cape.assign.event import assigned_for, record_assignment
+from cape.assign.event import record_assignment, recorded_alternatives
 from cape.contracts.events import TaskLaunch
-from cape.contracts.task_input import Alternative, LockRequest
+from cape.contracts.task_input import LockRequest
 from cape.db.agent_models import Agent, AgentVersion
 from cape.db.event_models import Event, EventRoute
 from cape.db.models import Task, utcnow
@@ -141,7 +141,7 @@ async def launches(session: AsyncSession, settings: Settings, event_id: str) -> 
         spec = await load_spec(session, task.agent, task.agent_version)
         inp = workflow_input(settings, NewTask.of(task), spec)
         inp.lock_priority = route.priority
-        inp.alternatives = await _alternatives(session, task.id)
+        inp.alternatives = await recorded_alternatives(session, task)
         owner = spec
         if (route.agent, route.agent_version) != (task.agent, task.agent_version):
             # Assigned by capability: the trigger is in its owner's version.
@@ -154,23 +154,6 @@ async def launches(session: AsyncSession, settings: Settings, event_id: str) -> 
                 inp.locks.append(LockRequest(lock, 1, "concurrency_key"))
         found.append(TaskLaunch(inp, task.team_id, Priority(route.priority).key))
     return found
-
-
-async def _alternatives(session: AsyncSession, task_id: str) -> list[Alternative]:
-    """The other busy candidates of a task assigned by capability (as `Assignment.alternatives`)."""
-    data = await assigned_for(session, task_id)
-    if data is None:
-        return []
-    ranked = sorted(
-        (c for c in data["candidates"] if c["rank"] is not None), key=lambda c: c["rank"]
-    )
-    if not ranked or ranked[0]["available"]:
-        return []
-    return [
-        Alternative(c["agent"], c["version"], c["max_concurrent"])
-        for c in ranked[1:]
-        if c["max_concurrent"] is not None
-    ]
 
 
 async def _add_task(
