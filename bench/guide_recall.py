@@ -12,10 +12,11 @@ confidence gate: how often it shows a right or a wrong first section, and how of
                                             # embedding model, and the fallback without it)
     python bench/guide_recall.py --no-aliases  # without the sections' hidden phrasings
 
-Four sets: `questions` (development), `holdout` (20 written after the BM25 tuning), `fresh` (36
+Six sets: `questions` (development), `holdout` (20 written after the BM25 tuning), `fresh` (36
 in everyday words, written before the fusion was tuned; its weight was then chosen on
 `questions` and `fresh` together), `fresh2` (32 written after that choice, never used to
-choose anything) and `fresh3` (58 written before the third round changed anything, never used
+choose anything), `fresh3` (58 written before the third round changed anything, never used
+to choose anything) and `fresh4` (60 written by someone who had read only the docs, never used
 to choose anything). bench/guide_leak.py checks how close the hidden phrasings
 (docs/.guide/aliases.yaml) come to the held-out questions and scores without the closest.
 """

@@ -22,9 +22,10 @@ USER_LEVELS = ("beginner", "intermediate", "expert")
 MAX_QUERY_CHARS = 2000
 MAX_TOP_K = 20
 # Below this the best passage answers too little of the question. With the embedding model
-# the questions the docs answer start at 0.47 on the development sets and unrelated ones stop
-# at 0.30 (the hidden phrasings and table rows lift both); the words alone keep 0.3.
-MIN_CONFIDENCE = 0.4
+# the questions the docs answer start at 0.48 on the development sets and unrelated ones stop
+# at 0.41 (the hidden phrasings, five a section since the fourth round, lift both); the words
+# alone keep 0.3.
+MIN_CONFIDENCE = 0.45
 MIN_WORDS_CONFIDENCE = 0.3
 FULL_SIMILARITY = 0.5  # a cosine to the question at which the meaning alone counts in full
 CLOSE_SCORE = 0.6  # sections this close to the first one (`Found.closeness`) join the answer

@@ -106,7 +106,7 @@ def test_everyday_words_find_the_products_terms(docs: Path) -> None:
 
 
 def test_the_readme_beside_the_docs_is_indexed() -> None:
-    hits = search("where do I put my github token", 3)
+    hits = search("where do I put my github token", 5)
     readme = next(p for p in hits if p.path == "README.md#configuration")
     assert readme.doc == "README.md" and readme.folder == ""
 
