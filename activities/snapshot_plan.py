@@ -14,6 +14,7 @@ operator's bounds (`CAPE_WORKSPACE_SNAPSHOT_MAX_FILES`, `_MAX_MB`) with a clear 
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import shutil
@@ -41,6 +42,29 @@ def _kind(mode: int) -> str:
     return "l" if stat.S_ISLNK(mode) else "o"
 
 
+def _entry(name: str, dir_fd: int) -> Entry | None:
+    """The signature of `name` in the folder `dir_fd`; None when it is gone meanwhile.
+
+    A parallel step may swap a link for a folder between the stat and the readlink (EINVAL:
+    not a link any more): the entry is read again, and left out of this snapshot if it keeps
+    changing, as one removed meanwhile is.
+    """
+    for _ in range(3):
+        try:
+            info = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+            kind = _kind(info.st_mode)
+            link = os.readlink(name, dir_fd=dir_fd) if kind == "l" else None
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            if exc.errno != errno.EINVAL:
+                raise
+            continue
+        size = info.st_size if kind == "f" else 0
+        return [kind, size, info.st_mtime_ns, info.st_mode, info.st_ino, link]
+    return None
+
+
 def scan(workspace: Path, max_files: int, max_bytes: int) -> dict[str, Entry]:
     """Every path under `workspace` (but `.venv`) with its signature.
 
@@ -55,15 +79,11 @@ def scan(workspace: Path, max_files: int, max_bytes: int) -> dict[str, Entry]:
         if not prefix:
             dirs[:] = [d for d in dirs if d not in SKIP]
         for name in [*dirs, *files]:
-            try:
-                info = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
-            except FileNotFoundError:
+            entry = _entry(name, dir_fd)
+            if entry is None:
                 continue  # removed meanwhile (a parallel tool call): not in this snapshot
-            kind = _kind(info.st_mode)
-            link = os.readlink(name, dir_fd=dir_fd) if kind == "l" else None
-            size = info.st_size if kind == "f" else 0
-            entries[prefix + name] = [kind, size, info.st_mtime_ns, info.st_mode, info.st_ino, link]
-            total += size
+            entries[prefix + name] = entry
+            total += entry[1]
             if len(entries) > max_files or total > max_bytes:
                 raise SnapshotTooLarge(
                     f"the workspace is over the snapshot limits ({max_files} files, "

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from activities.snapshot_plan import SnapshotTooLarge, read_header
+from activities.snapshot_plan import SnapshotTooLarge, read_header, scan
 from activities.workspace import restore_snapshot, save_snapshot
 from tests.tools.conftest import ToolRig
 
@@ -141,3 +141,25 @@ async def test_links_that_point_anywhere_restore_as_links_and_nothing_is_written
         os.readlink(target / "etc") == "/etc" and os.readlink(target / "up") == "../../../outside"
     )
     assert list(outside.iterdir()) == []
+
+
+def test_a_link_swapped_for_a_folder_during_the_scan_is_read_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A parallel step replaces `link` with a folder right after the scan's stat saw a link
+    # (the containment race test's racer does this in a loop): readlink then fails with
+    # EINVAL on the real file system, and the scan reads the entry again.
+    (tmp_path / "link").symlink_to("/etc")
+    real_stat, swapped = os.stat, []
+
+    def stat_then_swap(name: object, *args: object, **kwargs: object) -> os.stat_result:
+        info = real_stat(name, *args, **kwargs)  # type: ignore[arg-type]
+        if name == "link" and not swapped:
+            swapped.append(True)
+            (tmp_path / "link").unlink()
+            (tmp_path / "link").mkdir()
+        return info
+
+    monkeypatch.setattr(os, "stat", stat_then_swap)
+    entries = scan(tmp_path, 100, 2**20)
+    assert swapped and entries["link"][0] == "d" and entries["link"][5] is None
