@@ -7,7 +7,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from cape.artifacts import INPUT_PREFIX
 from cape.contracts.steps import ChatMessage, ToolMessage, read_check, read_llm, read_tool
-from cape.db.models import Artifact, Task, TaskEvent, TaskStep
+from cape.db.tables import ARTIFACTS, EVENTS, STEPS, TASKS
 from cape.domain import EventType, StepKind
 from cape.task_files import INPUT_DIR
 from cape.task_text import user_message
@@ -22,15 +22,16 @@ async def load_messages(
     request names the files the task was given (in `input/`), so the model knows to read them,
     and the locks it holds with their fences (docs/locks.md).
     """
-    task = await session.get(Task, task_id)
+    # Core statements on the tables: rows only, no ORM objects to build (a call per LLM step).
+    task = (await session.execute(select(TASKS.c.input).where(TASKS.c.id == task_id))).first()
     if task is None:
         raise LookupError(f"task {task_id} has no row")
     request = user_message(task.input)
     files = list(
         await session.scalars(
-            select(Artifact.name)
-            .where(Artifact.task_id == task_id, Artifact.id.startswith(INPUT_PREFIX))
-            .order_by(Artifact.name)
+            select(ARTIFACTS.c.name)
+            .where(ARTIFACTS.c.task_id == task_id, ARTIFACTS.c.id.startswith(INPUT_PREFIX))
+            .order_by(ARTIFACTS.c.name)
         )
     )
     if files:
@@ -41,14 +42,14 @@ async def load_messages(
         {"role": "system", "content": system_prompt},
         {"role": "user", "content": request},
     ]
-    steps = await session.scalars(
-        select(TaskStep)
+    steps = await session.execute(
+        select(STEPS.c.kind, STEPS.c.output)
         .where(
-            TaskStep.task_id == task_id,
-            TaskStep.step_no < before_step,
-            TaskStep.kind.in_([StepKind.LLM, StepKind.TOOL, StepKind.CHECK]),
+            STEPS.c.task_id == task_id,
+            STEPS.c.step_no < before_step,
+            STEPS.c.kind.in_([StepKind.LLM, StepKind.TOOL, StepKind.CHECK]),
         )
-        .order_by(TaskStep.step_no)
+        .order_by(STEPS.c.step_no)
     )
     for step in steps:
         output = step.output or {}
@@ -69,9 +70,9 @@ async def load_messages(
 async def _held_locks(session: AsyncSession, task_id: str) -> str:
     """The request's note on the task's locks and fences ("" when it holds none)."""
     events = await session.scalars(
-        select(TaskEvent.data)
-        .where(TaskEvent.task_id == task_id, TaskEvent.type == EventType.LOCK_ACQUIRED)
-        .order_by(TaskEvent.seq)
+        select(EVENTS.c.data)
+        .where(EVENTS.c.task_id == task_id, EVENTS.c.type == EventType.LOCK_ACQUIRED)
+        .order_by(EVENTS.c.seq)
     )
     held = [f"{d.get('resource')} (fence {d.get('fence')})" for d in events]
     if not held:

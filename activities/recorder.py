@@ -6,7 +6,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, Table, insert, select, update
+from sqlalchemy import Float, Integer, bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session
 from temporalio import activity
@@ -16,13 +16,29 @@ from activities.types import StepRef, Usage
 from cape.contracts.failures import Failure
 from cape.contracts.records import StepError
 from cape.db.events import NewEvent, append_event, append_events_now
-from cape.db.models import Task, TaskStep, utcnow
+from cape.db.models import TaskStep, utcnow
+from cape.db.tables import STEPS, TASKS
 from cape.db.writes import write
 from cape.domain import Channel, EventType, StepStatus
 from cape.tasks.parent_events import tell_parent_now
 
 Event = tuple[Channel, str, dict[str, Any]]
-STEPS: Table = TaskStep.__table__  # type: ignore[assignment]
+
+# Statements built once and run with parameters (see `cape.db.events`): a step boundary is a
+# handful of rows, and building and keying these expressions anew cost more than running them.
+_STATE = select(
+    STEPS.c.id, STEPS.c.status, STEPS.c.attempt, STEPS.c.output, STEPS.c.started_at,
+    STEPS.c.finished_at,
+).where(STEPS.c.task_id == bindparam("task"), STEPS.c.step_no == bindparam("no"))  # fmt: skip
+_STATE_LOCKED = _STATE.with_for_update()
+_NEW_STEP = insert(STEPS)
+_SET_STEP = update(STEPS).where(STEPS.c.id == bindparam("row"))
+_SET_TASK = update(TASKS).where(TASKS.c.id == bindparam("task"))
+_ADD_USAGE = _SET_TASK.values(
+    prompt_tokens=TASKS.c.prompt_tokens + bindparam("prompt", type_=Integer),
+    completion_tokens=TASKS.c.completion_tokens + bindparam("completion", type_=Integer),
+    cost_usd=TASKS.c.cost_usd + bindparam("cost", type_=Float),
+)
 
 
 @dataclass
@@ -67,9 +83,9 @@ class StepRecorder:
             if before is not None:
                 before(session)
             if ref.runs:  # the first step of a continued run: the row shows the runs so far
-                session.execute(update(Task).where(Task.id == ref.task_id).values(runs=ref.runs))
+                session.execute(_SET_TASK, {"task": ref.task_id, "runs": ref.runs})
             # Core statements: a step boundary is a handful of rows, the ORM would only cost CPU.
-            row = session.execute(_state_query(ref)).one_or_none()
+            row = session.execute(_STATE, _keys(ref)).one_or_none()
             if row is not None and row.output is not None and row.finished_at is not None:
                 return Started(done=row.output, again=False)
             if row is not None and _superseded_by(row.status, row.attempt, attempt):
@@ -82,21 +98,11 @@ class StepRecorder:
                 "error": None,
             }
             if row is None:
-                session.execute(
-                    insert(STEPS).values(
-                        task_id=ref.task_id,
-                        step_no=ref.step_no,
-                        name=ref.name,
-                        started_at=now,
-                        **values,
-                    )
-                )
+                new = {"task_id": ref.task_id, "step_no": ref.step_no, "name": ref.name}
+                session.execute(_NEW_STEP, {**new, "started_at": now, **values})
             else:
-                session.execute(
-                    update(STEPS)
-                    .where(STEPS.c.id == row.id)
-                    .values(started_at=row.started_at or now, **values)
-                )
+                again = {"row": row.id, "started_at": row.started_at or now}
+                session.execute(_SET_STEP, {**again, **values})
             data = {"name": ref.name, "kind": ref.kind, "attempt": attempt}
             key = f"step:{ref.step_no}:started:{run}:{attempt}"
             event = NewEvent(Channel.LIFECYCLE, EventType.STEP_STARTED, data, ref.step_no, key)
@@ -109,7 +115,7 @@ class StepRecorder:
     async def stored(self, ref: StepRef) -> dict[str, Any] | None:
         """The step's output once it finished (None while it runs or before it began)."""
         async with self.sessions() as session:
-            row = (await session.execute(_state_query(ref))).one_or_none()
+            row = (await session.execute(_STATE, _keys(ref))).one_or_none()
         return row.output if row is not None and row.finished_at is not None else None
 
     async def emit(self, ref: StepRef, channel: Channel, type: str, data: dict[str, Any]) -> None:
@@ -150,7 +156,7 @@ class StepRecorder:
         progress = {"step_no": ref.step_no, "name": ref.name, "kind": ref.kind, "status": status}
 
         def work(session: Session) -> None:
-            row = session.execute(_state_query(ref).with_for_update()).one_or_none()
+            row = session.execute(_STATE_LOCKED, _keys(ref)).one_or_none()
             assert row is not None, "begin() always creates the row"
             if row.finished_at is not None and row.output is not None:
                 return  # another attempt finished the step first: record nothing twice
@@ -167,18 +173,11 @@ class StepRecorder:
             tell_parent_now(
                 session, ref.task_id, EventType.CHILD_PROGRESS, progress, f"{ref.step_no}:{run}"
             )
-            session.execute(update(STEPS).where(STEPS.c.id == row.id).values(**stored))
+            session.execute(_SET_STEP, {"row": row.id, **stored})
             if usage is not None:
                 # In the step's own transaction: totals count each finished step exactly once.
-                session.execute(
-                    update(Task)
-                    .where(Task.id == ref.task_id)
-                    .values(
-                        prompt_tokens=Task.prompt_tokens + usage.prompt_tokens,
-                        completion_tokens=Task.completion_tokens + usage.completion_tokens,
-                        cost_usd=Task.cost_usd + usage.cost_usd,
-                    )
-                )
+                added = {"prompt": usage.prompt_tokens, "completion": usage.completion_tokens}
+                session.execute(_ADD_USAGE, {"task": ref.task_id, **added, "cost": usage.cost_usd})
 
         await write(self.sessions, work)
 
@@ -220,11 +219,8 @@ async def _step_row(session: AsyncSession, ref: StepRef, lock: bool = False) -> 
     return await session.scalar(query.with_for_update() if lock else query)
 
 
-def _state_query(ref: StepRef) -> Select[tuple[Any, ...]]:
-    columns = (STEPS.c.id, STEPS.c.status, STEPS.c.attempt, STEPS.c.output)
-    return select(*columns, STEPS.c.started_at, STEPS.c.finished_at).where(
-        STEPS.c.task_id == ref.task_id, STEPS.c.step_no == ref.step_no
-    )
+def _keys(ref: StepRef) -> dict[str, Any]:
+    return {"task": ref.task_id, "no": ref.step_no}
 
 
 def _superseded(row: TaskStep | None, attempt: int) -> bool:

@@ -36,6 +36,7 @@ from cape.contracts.temporal import host_queue as contract_host_queue
 from cape.db.events import NewEvent, append_event, append_events_now
 from cape.db.finish import record_finish
 from cape.db.models import Task, utcnow
+from cape.db.tables import TASKS
 from cape.db.writes import write
 from cape.domain import Channel, EventType, TaskStatus
 from cape.sandbox.launcher import Sandbox
@@ -134,8 +135,8 @@ class TaskActivities:
             if inp.deadline is not None:  # the workflow's own, so the row shows it exactly
                 started["deadline"] = datetime.fromisoformat(inp.deadline)
             session.execute(
-                update(Task)
-                .where(Task.id == ref.task_id, Task.status == TaskStatus.QUEUED)
+                update(TASKS)
+                .where(TASKS.c.id == ref.task_id, TASKS.c.status == TaskStatus.QUEUED)
                 .values(**started)
             )
 

@@ -26,7 +26,6 @@ import os
 import resource
 import statistics
 import sys
-import tempfile
 import time
 import uuid
 from collections import Counter
@@ -43,17 +42,13 @@ from temporalio.testing import ActivityEnvironment  # noqa: E402
 from activities.task import TaskActivities  # noqa: E402
 from activities.tools.run import ToolActivities  # noqa: E402
 from activities.types import StepRef, ToolCall, ToolInput, WorkspaceInput  # noqa: E402
+from bench.appdb import PG_ADMIN, fresh_database  # noqa: E402
 from cape.artifacts import ArtifactStore  # noqa: E402
 from cape.db.engine import create_engine, session_factory  # noqa: E402
 from cape.db.models import Task  # noqa: E402
 from cape.domain import StepKind  # noqa: E402
-from cape.logs import configure_logging  # noqa: E402
 from cape.sandbox.launcher import Sandbox  # noqa: E402
 from cape.settings import Settings  # noqa: E402
-from cli.testing.databases import create_postgres_database, drop_postgres_database  # noqa: E402
-from migrations.apply import upgrade  # noqa: E402
-
-PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
 
 def percentile(values: list[float], fraction: float) -> float:
@@ -203,22 +198,13 @@ async def main() -> None:
     ballast = bytearray(args.ballast_mb * 2**20)
     for offset in range(0, len(ballast), 4096):
         ballast[offset] = 1  # touched, so it is resident like a worker's heap
-    with tempfile.TemporaryDirectory(prefix="cape-bench-steps-") as tmp:
-        name = None
-        url = f"sqlite+aiosqlite:///{tmp}/cape.db"
-        if args.db == "postgres":
-            url, name = create_postgres_database(args.pg_admin_url, "cape_bench")
-        settings = Settings(database_url=url, data_dir=Path(tmp) / "data", log_level="WARNING")
-        configure_logging(settings)
-        upgrade(settings)
+    with fresh_database(args.db, args.pg_admin_url, "cape-bench-steps-") as settings:
         rig = Rig(settings)
         profiler = cProfile.Profile() if args.profile else None
         try:
             await measure(rig, args.runs, args.warmup, args.concurrency, profiler)
         finally:
             await rig.engine.dispose()
-            if name is not None:
-                drop_postgres_database(args.pg_admin_url, name)
         if profiler is not None:
             profiler.dump_stats(args.profile)
 

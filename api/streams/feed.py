@@ -1,4 +1,9 @@
-"""Tailing a task's event log: LISTEN/NOTIFY on PostgreSQL, polling on SQLite."""
+"""Tailing a task's event log: LISTEN/NOTIFY on PostgreSQL, one shared poll on SQLite.
+
+On SQLite no notification crosses from the worker's process, so one loop per API process
+reads the followed tasks' `last_seq` counters together every `sse_poll_seconds` and wakes the
+streams whose task has new events: an idle stream costs no query of its own.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from cape.db.events import NOTIFY_CHANNEL
 from cape.db.models import Task, TaskEvent
+from cape.db.tables import TASKS
 from cape.domain import TaskStatus
 from cape.settings import Settings
 
@@ -52,12 +58,14 @@ class EventFeed:
         self.settings = settings
         self.sessions = sessions
         self._waiters: dict[str, set[asyncio.Event]] = defaultdict(set)
+        # SQLite: each waiting stream's event and the last seq it has (see `_poll`).
+        self._seen: dict[asyncio.Event, int] = {}
         self._listener: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        """Start listening for notifications (PostgreSQL only)."""
-        if not self.settings.is_sqlite:
-            self._listener = asyncio.create_task(self._listen())
+        """Start listening for notifications (PostgreSQL), or the shared poll (SQLite)."""
+        work = self._poll() if self.settings.is_sqlite else self._listen()
+        self._listener = asyncio.create_task(work)
 
     async def stop(self) -> None:
         """Stop the listener."""
@@ -80,17 +88,39 @@ class EventFeed:
                 log.warning("event listener lost its connection", error=str(exc))
                 await asyncio.sleep(1.0)
 
-    async def _wait(self, task_id: str, timeout: float) -> None:
-        if self.settings.is_sqlite or self._listener is None:
+    async def _poll(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.sse_poll_seconds)
+            if not self._waiters:
+                continue
+            try:
+                await self._wake_changed()
+            except Exception as exc:  # the streams fall back on their own bounded waits
+                log.warning("event poll failed", error=str(exc))
+
+    async def _wake_changed(self) -> None:
+        ids = list(self._waiters)
+        query = select(TASKS.c.id, TASKS.c.last_seq).where(TASKS.c.id.in_(ids))
+        async with self.sessions() as session:
+            counters = (await session.execute(query)).all()
+        for task_id, last_seq in counters:
+            for waiter in self._waiters.get(task_id, ()):
+                if last_seq > self._seen.get(waiter, last_seq):
+                    waiter.set()
+
+    async def _wait(self, task_id: str, timeout: float, after: int) -> None:
+        if self._listener is None:  # not started (a feed made without its app's lifespan)
             await asyncio.sleep(min(timeout, self.settings.sse_poll_seconds))
             return
         event = asyncio.Event()
         self._waiters[task_id].add(event)
+        self._seen[event] = after
         try:
-            # Bounded even with LISTEN: a notification lost to a reconnect costs at most 1 s.
+            # Bounded: a notification lost to a reconnect, or a failed poll, costs at most 1 s.
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(event.wait(), min(timeout, 1.0))
         finally:
+            self._seen.pop(event, None)
             self._waiters[task_id].discard(event)
             if not self._waiters[task_id]:
                 del self._waiters[task_id]
@@ -132,4 +162,4 @@ class EventFeed:
             if loop.time() - last_activity >= ping_every:
                 yield Ping()
                 last_activity = loop.time()
-            await self._wait(task_id, ping_every - (loop.time() - last_activity))
+            await self._wait(task_id, ping_every - (loop.time() - last_activity), after)

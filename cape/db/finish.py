@@ -5,11 +5,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import bindparam, update
 from sqlalchemy.orm import Session
 
 from cape.db.events import NewEvent, append_events_now
-from cape.db.models import Task, TaskStep, utcnow
+from cape.db.models import utcnow
+from cape.db.tables import STEPS, TASKS
 from cape.domain import TERMINAL_TASK_STATUSES, Channel, EventType, StepStatus, TaskStatus
 
 FINISH_EVENTS = {
@@ -19,6 +20,12 @@ FINISH_EVENTS = {
     TaskStatus.TIMED_OUT: EventType.TASK_TIMED_OUT,
 }
 UNFINISHED = (StepStatus.QUEUED, StepStatus.RUNNING, StepStatus.RETRYING)
+# Built once, run with parameters (see `cape.db.events`).
+_FINISH = update(TASKS).where(TASKS.c.id == bindparam("task")).returning(TASKS.c.id)
+_FINISH_OPEN = _FINISH.where(TASKS.c.status.not_in([str(s) for s in TERMINAL_TASK_STATUSES]))
+_CLOSE_STEPS = update(STEPS).where(
+    STEPS.c.task_id == bindparam("task"), STEPS.c.status.in_([str(s) for s in UNFINISHED])
+)
 
 
 def record_finish(
@@ -48,10 +55,8 @@ def record_finish(
     }
     if usage is not None:
         values["usage"] = usage
-    query = update(Task).where(Task.id == task_id)
-    if only_open:
-        query = query.where(Task.status.not_in([str(s) for s in TERMINAL_TASK_STATUSES]))
-    changed = session.execute(query.values(**values).returning(Task.id))
+    query = _FINISH_OPEN if only_open else _FINISH
+    changed = session.execute(query, {"task": task_id, **values})
     if changed.scalar_one_or_none() is None:
         return False
     data = {"status": status, "output": output, "error": error}
@@ -60,9 +65,5 @@ def record_finish(
         session, task_id, [NewEvent(Channel.LIFECYCLE, FINISH_EVENTS[status], data, None, key)]
     )
     step_status = StepStatus.CANCELED if status == TaskStatus.CANCELED else StepStatus.FAILED
-    session.execute(
-        update(TaskStep)
-        .where(TaskStep.task_id == task_id, TaskStep.status.in_(UNFINISHED))
-        .values(status=step_status, finished_at=utcnow())
-    )
+    session.execute(_CLOSE_STEPS, {"task": task_id, "status": step_status, "finished_at": utcnow()})
     return True

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from cape.contracts.delegation import DELEGATED_RELATION
 from cape.db.events import NewEvent, append_events_now
-from cape.db.models import Task
+from cape.db.tables import TASKS
 from cape.domain import Channel
 
 log = structlog.get_logger(__name__)
@@ -40,7 +40,7 @@ def delegating_parent_now(session: Session, task_id: str) -> str | None:
         _parents.move_to_end(task_id)
         return _parents[task_id]
     row = session.execute(
-        select(Task.parent_id, Task.relation).where(Task.id == task_id)
+        select(TASKS.c.parent_id, TASKS.c.relation).where(TASKS.c.id == task_id)
     ).one_or_none()
     if row is None:
         return None  # not known yet: asked again next time
