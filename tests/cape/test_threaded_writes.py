@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -99,3 +100,40 @@ async def test_the_apis_engine_runs_the_same_function_in_the_session(tmp_path: P
     assert await write(session_factory(engine), lambda s: insert(s, 7)) == 1
     assert await marks(engine) == [7]
     await engine.dispose()
+
+
+async def test_a_cancelled_write_waiting_on_a_row_lock_rolls_back_on_postgresql(
+    database_url: str, tmp_path: Path
+) -> None:
+    """Temporal gives up on an attempt whose write waits on another transaction's row lock:
+    the statement is cancelled on the server, the transaction rolls back, the lock wait ends."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("a row lock held across connections: PostgreSQL")
+    engine = create_engine(Settings(database_url=database_url, data_dir=tmp_path))
+    table = f"marks_{uuid.uuid4().hex[:8]}"
+    try:
+        assert threaded(engine) is not None
+        async with engine.begin() as conn:
+            await conn.execute(text(f"CREATE TABLE {table} (n INTEGER PRIMARY KEY, v INTEGER)"))
+            await conn.execute(text(f"INSERT INTO {table} VALUES (1, 0)"))
+
+        def bump(session: Session) -> None:
+            session.execute(text(f"INSERT INTO {table} VALUES (2, 0)"))
+            session.execute(text(f"UPDATE {table} SET v = v + 1 WHERE n = 1"))
+
+        async with engine.connect() as holder:
+            await holder.execute(text(f"SELECT v FROM {table} WHERE n = 1 FOR UPDATE"))
+            writing = asyncio.create_task(write(session_factory(engine), bump))
+            await asyncio.sleep(0.5)  # the UPDATE waits on the holder's lock
+            assert not writing.done()
+            writing.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await asyncio.wait_for(writing, 10)
+            await holder.rollback()
+        async with engine.connect() as conn:
+            rows = (await conn.execute(text(f"SELECT n, v FROM {table} ORDER BY n"))).all()
+        assert [tuple(r) for r in rows] == [(1, 0)]  # the insert before the wait rolled back
+    finally:
+        async with engine.begin() as conn:
+            await conn.execute(text(f"DROP TABLE IF EXISTS {table}"))
+        await engine.dispose()
