@@ -60,6 +60,10 @@ class EventFeed:
         self._waiters: dict[str, set[asyncio.Event]] = defaultdict(set)
         # SQLite: each waiting stream's event and the last seq it has (see `_poll`).
         self._seen: dict[asyncio.Event, int] = {}
+        # PostgreSQL: notifications received per followed task, so a stream notices one that
+        # came between its read and its wait (it would otherwise sleep to its 1 s bound).
+        self._following: dict[str, int] = defaultdict(int)
+        self._noted: dict[str, int] = defaultdict(int)
         self._listener: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -81,6 +85,8 @@ class EventFeed:
                 async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
                     await conn.execute(f"LISTEN {NOTIFY_CHANNEL}")
                     async for note in conn.notifies():
+                        if note.payload in self._following:
+                            self._noted[note.payload] += 1
                         for waiter in self._waiters.get(note.payload, ()):
                             waiter.set()
             except (psycopg.Error, OSError) as exc:
@@ -108,7 +114,9 @@ class EventFeed:
                 if last_seq > self._seen.get(waiter, last_seq):
                     waiter.set()
 
-    async def _wait(self, task_id: str, timeout: float, after: int) -> None:
+    async def _wait(self, task_id: str, timeout: float, after: int, noted: int) -> None:
+        if self._noted.get(task_id, 0) != noted:
+            return  # notified since the stream's last read: read again at once
         if self._listener is None:  # not started (a feed made without its app's lifespan)
             await asyncio.sleep(min(timeout, self.settings.sse_poll_seconds))
             return
@@ -137,29 +145,37 @@ class EventFeed:
             yield Gap(after + 1, first - 1)
             after = first - 1
         last_activity = loop.time()
-        while True:
-            async with self.sessions() as session:
-                rows = list(
-                    await session.scalars(
-                        select(TaskEvent)
-                        .where(TaskEvent.task_id == task_id, TaskEvent.seq > after)
-                        .order_by(TaskEvent.seq)
-                        .limit(BATCH)
+        self._following[task_id] += 1
+        try:
+            while True:
+                noted = self._noted.get(task_id, 0)  # before the read: see `_wait`
+                async with self.sessions() as session:
+                    rows = list(
+                        await session.scalars(
+                            select(TaskEvent)
+                            .where(TaskEvent.task_id == task_id, TaskEvent.seq > after)
+                            .order_by(TaskEvent.seq)
+                            .limit(BATCH)
+                        )
                     )
-                )
-                task = None if rows else await session.get(Task, task_id)
-            for row in rows:
-                yield row
-                after = row.seq
-                last_activity = loop.time()
-            if rows:
-                continue
-            # The end is the task's state once every event is out, not the first terminal
-            # event in the log: a retried task's log holds its old failure before its new run.
-            if task is not None and TaskStatus(task.status).terminal and after >= task.last_seq:
-                yield End(task.status, task.last_seq)
-                return
-            if loop.time() - last_activity >= ping_every:
-                yield Ping()
-                last_activity = loop.time()
-            await self._wait(task_id, ping_every - (loop.time() - last_activity), after)
+                    task = None if rows else await session.get(Task, task_id)
+                for row in rows:
+                    yield row
+                    after = row.seq
+                    last_activity = loop.time()
+                if rows:
+                    continue
+                # The end is the task's state once every event is out, not the first terminal
+                # event in the log: a retried task's log holds its old failure before its new run.
+                if task is not None and TaskStatus(task.status).terminal and after >= task.last_seq:
+                    yield End(task.status, task.last_seq)
+                    return
+                if loop.time() - last_activity >= ping_every:
+                    yield Ping()
+                    last_activity = loop.time()
+                await self._wait(task_id, ping_every - (loop.time() - last_activity), after, noted)
+        finally:
+            self._following[task_id] -= 1
+            if not self._following[task_id]:
+                del self._following[task_id]
+                self._noted.pop(task_id, None)
