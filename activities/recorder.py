@@ -181,6 +181,26 @@ class StepRecorder:
 
         await write(self.sessions, work)
 
+    async def redone(self, ref: StepRef, output: Mapping[str, Any], event: Event) -> None:
+        """Store the output of a finished step done again elsewhere, with the task-level `event`.
+
+        The step's first result was written but never reached the workflow (its worker died in
+        between), and this attempt had to do the work again on another host. The step keeps its
+        one `step-finished`; `event` (no step number: the step itself has ended) says why the
+        output changed.
+        """
+        attempt, run = activity.info().attempt, _run()
+        channel, type_, data = event
+        key = f"step:{ref.step_no}:{type_}:{run}:{attempt}"
+        note = NewEvent(channel, type_, {**data, "step": ref.step_no}, None, key)
+
+        def work(session: Session) -> None:
+            row = session.execute(_STATE_LOCKED, _keys(ref)).one()
+            session.execute(_SET_STEP, {"row": row.id, "output": dict(output)})
+            append_events_now(session, ref.task_id, [note])
+
+        await write(self.sessions, work)
+
     async def fail(self, ref: StepRef, error: StepError, *, retrying: bool) -> None:
         """Record an attempt's failure: `step-retrying` when Temporal will retry, else failed."""
         attempt = activity.info().attempt

@@ -146,6 +146,8 @@ class TaskActivities:
         if self._mine(done):
             assert done is not None
             return self._here(path, done.get("snapshot"))
+        if done is not None and done.get("snapshot"):
+            return await self._take_over(ref, path, done, str(done["snapshot"]))
         async with heartbeating():  # a fork's seed may be large
             if inp.seed is not None:
                 await restore_snapshot(self.store, ref.task_id, inp.seed, path)
@@ -153,6 +155,8 @@ class TaskActivities:
             if inp.seed is None:  # a fork's seed already holds its parent's input/
                 await self._place_inputs(ref.task_id, path)
             snapshot = await self._snapshot(ref, path)
+        if done is not None:  # set up on a host whose result was lost, without a snapshot
+            return await self._moved(ref, path, done, snapshot)
         # Clients see the task's paths as the sandbox does, and the host by its label.
         output: WorkspaceStepOutput = {
             "path": WORKSPACE,
@@ -160,6 +164,34 @@ class TaskActivities:
             "snapshot": snapshot,
         }
         await self.recorder.finish(ref, output)
+        return self._here(path, snapshot)
+
+    async def _take_over(
+        self, ref: StepRef, path: Path, done: dict[str, Any], snapshot: str
+    ) -> WorkspaceResult:
+        """Move here a workspace whose step finished on another host but never told the workflow.
+
+        That host's worker died between storing the step and reporting it, so Temporal ran the
+        step again here. Its workspace is restored from the step's snapshot now, instead of the
+        next tool step waiting `host_timeout_seconds` for a host that is most likely gone.
+        """
+        async with heartbeating():
+            await restore_snapshot(self.store, ref.task_id, snapshot, path)
+            await self._prepare(path, None, "")
+        return await self._moved(ref, path, done, snapshot)
+
+    async def _moved(
+        self, ref: StepRef, path: Path, done: dict[str, Any], snapshot: str | None
+    ) -> WorkspaceResult:
+        lost, here = str(done.get("host")), self.settings.host_label
+        output: WorkspaceStepOutput = {
+            "path": WORKSPACE, "host": here, "snapshot": snapshot, "lost_host": lost
+        }  # fmt: skip
+        reason = f"the step's result on {lost} never reached the workflow"
+        data = {"host": here, "lost_host": lost, "snapshot": snapshot, "reason": reason}
+        log.warning("workspace moved: its step's result was lost", **data)
+        event = (Channel.LIFECYCLE, EventType.WORKSPACE_RESTORED, data)
+        await self.recorder.redone(ref, output, event)
         return self._here(path, snapshot)
 
     @activity.defn(name="restore_workspace")
@@ -171,6 +203,8 @@ class TaskActivities:
         done = await self.recorder.begin(ref, {"snapshot": inp.snapshot, "lost": inp.lost_host})
         if self._mine(done):
             return self._here(path, inp.snapshot)
+        if done is not None:
+            return await self._take_over(ref, path, done, inp.snapshot)
         async with heartbeating():
             await restore_snapshot(self.store, ref.task_id, inp.snapshot, path)
             await self._prepare(path, None, "")

@@ -63,7 +63,7 @@ class WorkspaceStepOutput(TypedDict):
     path: str
     host: str  # the host's label
     snapshot: str | None
-    lost_host: NotRequired[str]  # a restore: the label of the host that was lost
+    lost_host: NotRequired[str]  # moved: the label of the host it was on (lost, or unreported)
 
 
 class LlmStepOutput(TypedDict):
