@@ -4,6 +4,9 @@ The API runs as a real `cape api` process; the schema is its own /openapi.json, 
 covers whatever routes exist. Every operation gets a bounded, derandomized number of valid
 (positive) and invalid (negative) requests with a valid bearer key. A server error or a
 request that outlives the timeout is a failure; all of them are collected and reported.
+
+It injects no fault, so it runs with the other tests, beside the other database's run in CI,
+not in the chaos phase where tests run one database at a time.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from temporalio.client import Client
 
 from cape.settings import Settings
 from migrations.apply import upgrade
-from tests.chaos.support import LIMIT, Tally, fleet
+from tests.chaos.support import LIMIT, Tally, chaos_settings, fleet
 from tests.harness import drop_database, free_port, make_database, new_api_key, wait_http
 from tests.locks.support import wait_polling
 
@@ -39,6 +42,12 @@ MAX_EXAMPLES = 25  # per operation and generation mode
 REQUEST_TIMEOUT = 10.0  # seconds: a request still open then counts as a hang
 MODES = (GenerationMode.POSITIVE, GenerationMode.NEGATIVE)
 Operation = schemathesis.APIOperation[Any, Any, Any, Any]
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    """Retries and JSON logs as in the chaos tests: the fuzzer's worker runs what it creates."""
+    return chaos_settings(settings)
 
 
 @pytest.fixture
