@@ -67,23 +67,13 @@ async def connect(settings: Settings) -> Client:
     )
 
 
-# Our own packages the workflows import: they keep no module state and call nothing
-# non-deterministic, so each workflow run need not import them afresh (about a third of the
-# worker's CPU per workflow run: bench/workflow_runs.py). The replay tests keep Temporal's
-# default sandbox, which re-imports them and catches a non-deterministic call in them.
-OWN_PACKAGES = ("workflows", "activities", "cape")
-
-
 def workflow_runner() -> SandboxedWorkflowRunner:
-    """The workflow sandbox, letting OpenTelemetry and our own packages through.
+    """The workflow sandbox, letting OpenTelemetry through (workers and `cape replay` alike).
 
-    Workers and `cape replay` alike. The tracing interceptor runs inside workflow code:
-    OpenTelemetry's context must be the worker's own module, not a sandboxed copy, or spans
-    lose their parents.
+    The tracing interceptor runs inside workflow code: OpenTelemetry's context must be the
+    worker's own module, not a sandboxed copy, or spans lose their parents.
     """
-    restrictions = SandboxRestrictions.default.with_passthrough_modules(
-        "opentelemetry", *OWN_PACKAGES
-    )
+    restrictions = SandboxRestrictions.default.with_passthrough_modules("opentelemetry")
     return SandboxedWorkflowRunner(restrictions=restrictions)
 
 

@@ -105,9 +105,7 @@ def create_engine(settings: Settings, *, prompt_writers: bool = False) -> AsyncE
         gate = _write_gate(settings, engine, prompt)
         event.listen(engine.sync_engine, "begin", _sqlite_begin(gate, prompt))
         if gate is None and engine.url.database not in (None, "", ":memory:"):
-            twin = _THREADED[engine.sync_engine] = _threaded_twin(settings)
-            # Its connections close with the engine's (`await engine.dispose()`).
-            event.listen(engine.sync_engine, "engine_disposed", lambda _engine: twin.dispose())
+            _pair(engine, _threaded_twin(settings))
         return engine
     engine = create_async_engine(
         settings.async_database_url, pool_pre_ping=True, **_options(settings)
@@ -116,10 +114,15 @@ def create_engine(settings: Settings, *, prompt_writers: bool = False) -> AsyncE
         # The worker's step writes: psycopg's blocking driver on a writer thread costs a
         # quarter less CPU than its asyncio driver, which wakes the loop at every round trip.
         options = _options(settings) | {"pool_size": WRITE_THREADS, "max_overflow": 0}
-        twin = create_sync_engine(settings.sync_database_url, pool_pre_ping=True, **options)
-        _THREADED[engine.sync_engine] = twin
-        event.listen(engine.sync_engine, "engine_disposed", lambda _engine: twin.dispose())
+        _pair(engine, create_sync_engine(settings.sync_database_url, pool_pre_ping=True, **options))
     return engine
+
+
+def _pair(engine: AsyncEngine, twin: Engine) -> None:
+    """Make `twin` the engine's writer-thread twin (`threaded`), disposed with the engine."""
+    _THREADED[engine.sync_engine] = twin
+    # Its connections close with the engine's (`await engine.dispose()`).
+    event.listen(engine.sync_engine, "engine_disposed", lambda _engine: twin.dispose())
 
 
 def _threaded_twin(settings: Settings) -> Engine:
