@@ -21,13 +21,12 @@ def capability() -> str:
 
 
 async def capable_agent(api: Api, name: str, caps: list[str], **fields: Any) -> str:
-    """Publish an agent `name` (with a fresh suffix) declaring `caps`; its shell needs approval."""
-    data = spec(
-        name=f"{name}-{uuid.uuid4().hex[:8]}",
-        tools=[{"name": "shell", "approval": True}],
-        capabilities=caps,
-        **fields,
-    )
+    """Publish an agent `name` (with a fresh suffix) declaring `caps`; its shell needs approval.
+
+    `fields` go to the spec as they are (`tools` replaces the default shell).
+    """
+    fields.setdefault("tools", [{"name": "shell", "approval": True}])
+    data = spec(name=f"{name}-{uuid.uuid4().hex[:8]}", capabilities=caps, **fields)
     return await publish(api, data)
 
 

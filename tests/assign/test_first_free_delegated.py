@@ -20,9 +20,9 @@ from cape.db.engine import create_engine, session_factory
 from cape.db.models import Task
 from cape.settings import Settings
 from cli.testing.fake_llm import FakeLLMServer, Turn
-from tests.assign.support import by_capability, capability, scripted
+from tests.assign.support import by_capability, capability, capable_agent, scripted
 from tests.conftest import Api
-from tests.e2e.agent_support import publish, spec, wait_status
+from tests.e2e.agent_support import wait_status
 from tests.e2e.delegation_support import agent, create, ids, row
 from tests.e2e.tooling import call, events_of, pretty, results, wait_task
 from tests.locks.agent_support import approve, event
@@ -78,9 +78,7 @@ async def test_a_child_delegated_by_capability_runs_on_the_first_candidate_that_
 async def _capable(api: Api, name: str, cap: str, **fields: Any) -> str:
     """An agent declaring `cap`, one task at a time; its shell needs approval."""
     tools = [{"name": "shell", "approval": True}, "write_file"]
-    data = spec(name=f"{name}-{uuid.uuid4().hex[:8]}", tools=tools, capabilities=[cap],
-                max_concurrent=1, **fields)  # fmt: skip
-    return await publish(api, data)
+    return await capable_agent(api, name, [cap], tools=tools, max_concurrent=1, **fields)
 
 
 async def _recorded(settings: Settings, task_id: str) -> list[Alternative]:
