@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import statistics
+import functools
 import sys
 import time
 from pathlib import Path
@@ -30,6 +30,7 @@ import openai  # noqa: E402
 import yaml  # noqa: E402
 
 from activities.tools.registry import openai_tools  # noqa: E402
+from bench.pairs import alternate, medians  # noqa: E402
 from cli.testing.fake_llm import FakeLLMServer, Script, ScriptedToolCall, Turn  # noqa: E402
 
 MESSAGES: list[Any] = [
@@ -75,19 +76,18 @@ async def main() -> None:
     turn = Turn(tool_calls=[ScriptedToolCall(name="shell", arguments={"command": "echo ok"})])
     total = args.calls * (2 * args.pairs + 1) + 10
     script = Script(name="bench-llm", turns=[turn] * total)
-    figures: dict[str, list[float]] = {"typed": [], "as sent": []}
     with FakeLLMServer(scripts=[script]) as server:
         client = openai.AsyncOpenAI(base_url=server.base_url, api_key="bench")
         await measure(client, tools, True, 10)  # connections, imports, first-use caches
-        for _ in range(args.pairs):
-            for name in figures:
-                figures[name].append(await measure(client, tools, name == "typed", args.calls))
-                sys.stdout.write(f"{name}: {figures[name][-1]:.2f} ms client CPU per call\n")
+        runs = {
+            name: functools.partial(measure, client, tools, name == "typed", args.calls)
+            for name in ("typed", "as sent")
+        }
+        figures = await alternate(runs, args.pairs, "ms client CPU per call", digits=2)
         await client.close()
     sys.stdout.write(
         f"{len(tools)} tools ({args.agent}), {args.calls} calls, median of {args.pairs}: "
-        + ", ".join(f"{n} {statistics.median(v):.2f} ms" for n, v in figures.items())
-        + "\n"
+        f"{medians(figures, digits=2)}\n"
     )
 
 

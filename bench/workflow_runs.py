@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import resource
-import statistics
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -33,6 +33,7 @@ from temporalio.client import WorkflowHistory  # noqa: E402
 from temporalio.worker import Replayer  # noqa: E402
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner  # noqa: E402
 
+from bench.pairs import alternate, medians  # noqa: E402
 from worker.observe import workflow_runner  # noqa: E402
 from workflows.agent_task import AgentTaskWorkflow  # noqa: E402
 
@@ -75,15 +76,14 @@ async def main() -> None:
     }
     for runner in runners.values():  # imports and first-use caches outside the figures
         await replay(runner, histories, 1)
-    figures: dict[str, list[float]] = {name: [] for name in runners}
-    for _ in range(args.pairs):
-        for name, runner in runners.items():
-            figures[name].append(await replay(runner, histories, args.rounds))
-            sys.stdout.write(f"{name}: {figures[name][-1]:.1f} ms CPU per workflow run\n")
+    runs = {
+        name: functools.partial(replay, runner, histories, args.rounds)
+        for name, runner in runners.items()
+    }
+    figures = await alternate(runs, args.pairs, "ms CPU per workflow run")
     sys.stdout.write(
         f"{len(histories)} histories x {args.rounds} rounds, median of {args.pairs}: "
-        + ", ".join(f"{n} {statistics.median(v):.1f} ms" for n, v in figures.items())
-        + "\n"
+        f"{medians(figures)}\n"
     )
 
 
