@@ -175,10 +175,13 @@ class TaskActivities:
         step again here. Its workspace is restored from the step's snapshot now, instead of the
         next tool step waiting `host_timeout_seconds` for a host that is most likely gone.
         """
+        await self._restore(ref, path, snapshot)
+        return await self._moved(ref, path, done, snapshot)
+
+    async def _restore(self, ref: StepRef, path: Path, snapshot: str) -> None:
         async with heartbeating():
             await restore_snapshot(self.store, ref.task_id, snapshot, path)
             await self._prepare(path, None, "")
-        return await self._moved(ref, path, done, snapshot)
 
     async def _moved(
         self, ref: StepRef, path: Path, done: dict[str, Any], snapshot: str | None
@@ -205,9 +208,7 @@ class TaskActivities:
             return self._here(path, inp.snapshot)
         if done is not None:
             return await self._take_over(ref, path, done, inp.snapshot)
-        async with heartbeating():
-            await restore_snapshot(self.store, ref.task_id, inp.snapshot, path)
-            await self._prepare(path, None, "")
+        await self._restore(ref, path, inp.snapshot)
         data = {
             "host": self.settings.host_label,
             "lost_host": inp.lost_host,  # the lost host's label (setup_workspace returned it)

@@ -119,7 +119,9 @@ def test_stored_activity_inputs_parse_and_encode_back_identically(path: Path) ->
         seen.add(name)
         if isinstance(value, MarkInput) and value.pending is not None:
             same_through_pydantic(PendingQuestion, value.pending)
-    assert {"setup_workspace", "finish_task"} <= seen
+    # Since the `local-bookkeeping` patch, `finish_task` is a local activity: its input is not
+    # in the history (only its marker is); the archive's histories still hold it.
+    assert "setup_workspace" in seen
 
 
 @pytest.mark.parametrize("path", HISTORIES, ids=IDS)

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from temporalio.client import Client, WorkflowHistory
+from temporalio.converter import DataConverter
 from temporalio.worker import Replayer, Worker
 from temporalio.workflow import NondeterminismError
 
@@ -28,6 +29,8 @@ CORPUS = Path(__file__).parent / "histories"
 # started by those versions may still be running when a new worker picks them up.
 CURRENT = sorted(CORPUS.glob("*.json"))
 HISTORIES = CURRENT + sorted((CORPUS / "archive").glob("*/*.json"))
+LOCAL_ACTIVITY_MARKER = "core_local_activity"  # the marker the SDK records per local activity
+CONVERTER = DataConverter.default.payload_converter
 IDS = [str(p.relative_to(CORPUS).with_suffix("")) for p in HISTORIES]
 
 
@@ -36,11 +39,17 @@ def committed(path: Path) -> WorkflowHistory:
 
 
 def activity_types(history: WorkflowHistory) -> list[str]:
-    return [
-        e.activity_task_scheduled_event_attributes.activity_type.name
-        for e in history.events
-        if e.HasField("activity_task_scheduled_event_attributes")
-    ]
+    """The activities of a history in order: scheduled ones and local ones (their markers)."""
+    types = []
+    for e in history.events:
+        if e.HasField("activity_task_scheduled_event_attributes"):
+            types.append(e.activity_task_scheduled_event_attributes.activity_type.name)
+        elif e.marker_recorded_event_attributes.marker_name == LOCAL_ACTIVITY_MARKER:
+            [data] = CONVERTER.from_payloads(
+                e.marker_recorded_event_attributes.details["data"].payloads[:1], [dict]
+            )
+            types.append(data["activity_type"])
+    return types
 
 
 @pytest.mark.parametrize("shape", list(SHAPES))
