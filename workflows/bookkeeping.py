@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any, TypeVar
+from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -15,7 +15,7 @@ with workflow.unsafe.imports_passed_through():
     from cape.contracts.records import PendingQuestion, TaskError
     from cape.contracts.temporal import STATUS_KEY
     from cape.domain import Channel, EventType, TaskStatus
-    from workflows.steps import StepRunner
+    from workflows.steps import Arg, StepRunner
 
 # The Web UI's current details show the task's end (issue 12 B4), not its last running step.
 FINAL_DETAILS_PATCH = "final-current-details"
@@ -25,7 +25,6 @@ FINAL_DETAILS_PATCH = "final-current-details"
 # fewer per task, whose finish no longer waits for a poll).
 LOCAL_BOOKKEEPING_PATCH = "local-bookkeeping"
 BOOKKEEPING_TIMEOUT = timedelta(seconds=30)
-Arg = TypeVar("Arg")
 
 
 class Bookkeeping(StepRunner):
