@@ -34,6 +34,28 @@ class BareWorkflow:
         return activities
 
 
+COMMANDS_WORKFLOW_NAME = "BenchCommandsWorkflow"
+
+
+@workflow.defn(name=COMMANDS_WORKFLOW_NAME)
+class CommandsWorkflow:
+    """No-op activities plus `patches` patch checks or `upserts` search-attribute upserts."""
+
+    @workflow.run
+    async def run(self, shape: list[int]) -> int:
+        activities, patches, upserts = shape
+        for step in range(activities):
+            await workflow.execute_activity(
+                noop, step, start_to_close_timeout=timedelta(seconds=60)
+            )
+            if step == 0:
+                for patch in range(patches):
+                    workflow.patched(f"bench-{patch}")
+                for upsert in range(upserts):
+                    workflow.upsert_search_attributes({"CapeStatus": [f"bench-{upsert}"]})
+        return activities
+
+
 SLEEP_WORKFLOW_NAME = "BenchSleepWorkflow"
 
 

@@ -179,13 +179,15 @@ async def test_input_to_a_task_that_waits_for_nothing_is_409(
 async def test_the_task_timeout_ends_it_as_timed_out_at_the_next_boundary(
     api: Api, worker: Worker, fake_llm: FakeLLMServer, settings: Settings
 ) -> None:
-    agent = await publish(api, spec(limits={"timeout_seconds": 1}))
+    # The deadline must pass during the slow LLM turn, not before it: on a loaded CI machine
+    # the start and the workspace step took over a second (stop 30), so they get 3 s.
+    agent = await publish(api, spec(limits={"timeout_seconds": 3}))
     slow = [
-        Turn(delay_seconds=1.5, tool_calls=[call("write_file", path="a.txt", content="a")]),
+        Turn(delay_seconds=4.5, tool_calls=[call("write_file", path="a.txt", content="a")]),
         Turn(content="never asked"),
     ]
     task = await start(api, agent, _script(fake_llm, slow))
-    assert task["limits"]["timeout_seconds"] == 1
+    assert task["limits"]["timeout_seconds"] == 3
     done = await wait_task(api, task["id"])
     assert done["status"] == "timed_out" and done["error"]["type"] == "TaskTimeout", pretty(done)
     steps = [e.data["name"] for e in await events_of(settings, task["id"], "step-finished")]
