@@ -38,6 +38,7 @@ SHELL_SCRIPT = Script(
 @dataclass
 class SseStats:
     ms: list[float] = field(default_factory=list)  # step-finished: client receipt - event ts
+    by_step: dict[str, list[float]] = field(default_factory=dict)  # the same, by step kind
     backlog: int = 0  # step-finished events written before the stream opened (not counted)
     streams: int = 0
 
@@ -106,6 +107,8 @@ async def follow_sse(http: httpx.AsyncClient, task_id: str, stats: SseStats) -> 
                 stats.backlog += 1
             else:
                 stats.ms.append((received - written) * 1000)
+                kind = str(event.get("data", {}).get("name", "?")).split(":")[0]
+                stats.by_step.setdefault(kind, []).append(stats.ms[-1])
 
 
 async def cape_round(

@@ -100,6 +100,10 @@ def report(repeats: list[dict[str, Round]], sse_every: int, db_label: str) -> No
                 f"  pooled: p50 {pct(pooled, 50):.1f}  p95 {pct(pooled, 95):.1f}  "
                 f"p99 {pct(pooled, 99):.1f}  max {max(pooled):.1f} ms"
             )
+        step_kinds = sorted({kind for s in stats for kind in s.by_step})
+        for kind in step_kinds:
+            values = [v for s in stats for v in s.by_step.get(kind, [])]
+            print(f"  {kind:>9} steps: p50 {pct(values, 50):.1f}  p95 {pct(values, 95):.1f} ms")
 
     print(
         "\nCPU per task / workflow (ms of CPU time, from /proc; median over repeats) and "

@@ -48,7 +48,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.failover import Failover
     from workflows.human_input import HumanInput, TaskEnded
     from workflows.rules import check_answer, describe, host_lost, models, tool_summary
-    from workflows.steps import DEADLINE_IN_ROW_PATCH, LOCAL_STEPS_PATCH, RUNS_IN_ROW_PATCH
+    from workflows.steps import DEADLINE_IN_ROW_PATCH, RUNS_IN_ROW_PATCH
     from workflows.task_locks import TaskLocks
     from workflows.types import (
         AgentTaskInput,
@@ -197,7 +197,6 @@ class AgentTaskWorkflow(Delegation, HumanInput, Failover, TaskLocks, Channels):
             ),
             inp.tuning.tool_timeout_seconds,
             task_queue=shared.task_queue or None if shared else None,
-            local=shared is None and workflow.patched(LOCAL_STEPS_PATCH),
         )
         if inp.start_step:  # a fork: the parent's steps before this one were copied
             self._step_no = inp.start_step - 1

@@ -15,10 +15,15 @@ with workflow.unsafe.imports_passed_through():
     from cape.contracts.records import PendingQuestion, TaskError
     from cape.contracts.temporal import STATUS_KEY
     from cape.domain import Channel, EventType, TaskStatus
-    from workflows.steps import LOCAL_STEPS_PATCH, Arg, StepRunner
+    from workflows.steps import Arg, StepRunner
 
 # The Web UI's current details show the task's end (issue 12 B4), not its last running step.
 FINAL_DETAILS_PATCH = "final-current-details"
+# Statuses, events and the task's end are short writes to the app database: as local activities
+# they run inside the workflow task that decided them, with no activity task for the server to
+# dispatch and no workflow task to report back (issue 20: one activity and one workflow task
+# fewer per task, whose finish no longer waits for a poll).
+LOCAL_BOOKKEEPING_PATCH = "local-bookkeeping"
 BOOKKEEPING_TIMEOUT = timedelta(seconds=30)
 
 
@@ -76,16 +81,11 @@ class Bookkeeping(StepRunner):
         arg: Arg,
         summary: str,
     ) -> None:
-        """Run one bookkeeping write; retried until it succeeds (the database may be away).
-
-        Statuses, events and the task's end are short writes to the app database: as local
-        activities they need no activity task and no workflow task to report back, so a task's
-        finish no longer waits for a poll.
-        """
+        """Run one bookkeeping write; retried until it succeeds (the database may be away)."""
         # Its backoff is capped at 30 s, under the SDK's 1 min local retry threshold: a local
         # activity retries within its workflow task, which the SDK keeps alive meanwhile.
         retry = self._bookkeeping_retry()
-        if workflow.patched(LOCAL_STEPS_PATCH):
+        if workflow.patched(LOCAL_BOOKKEEPING_PATCH):
             await workflow.execute_local_activity_method(
                 activity, arg, start_to_close_timeout=BOOKKEEPING_TIMEOUT, retry_policy=retry,
                 summary=summary,

@@ -25,13 +25,6 @@ CANCEL_AFTER_STEP_PATCH = "cancel-after-step"
 # The task's row keeps its runs (continue-as-new) and deadline, so a GET needs no query.
 RUNS_IN_ROW_PATCH = "runs-in-row"
 DEADLINE_IN_ROW_PATCH = "deadline-in-row"
-# Steps that run as local activities, inside the workflow task that decided them (issue 20): no
-# activity task for the server to dispatch and no workflow task to hand the result back. They
-# are a task's own workspace setup (its host is then the workflow worker's, as it was whichever
-# worker polled the shared queue; a delegated task sharing its parent's workspace still goes to
-# that host's queue) and the bookkeeping writes (workflows/bookkeeping.py). One patch for both:
-# each patch a run checks costs a marker and a `TemporalChangeVersion` upsert in its history.
-LOCAL_STEPS_PATCH = "local-steps"
 
 
 class StepRunner:
@@ -63,45 +56,31 @@ class StepRunner:
         timeout: float,
         task_queue: str | None = None,
         summary: str | None = None,
-        *,
-        local: bool = False,
     ) -> Result:
-        """Run one step's activity with the task's retries; the step shows as current meanwhile.
-
-        `local` runs it as a local activity, in the workflow task that scheduled it (no
-        heartbeat: a killed worker loses that workflow task, and the next one runs it again).
-        """
+        """Run one step's activity with the task's retries; the step shows as current meanwhile."""
         tuning = self._task.tuning
         self._show_progress(summary or name)
+        # On a host's own queue, a step that no worker picks up means the host is gone.
+        to_start = timedelta(seconds=tuning.host_timeout_seconds) if task_queue else None
         self._state.current_step = name
         self._state.steps += 1
-        retry = RetryPolicy(
-            initial_interval=timedelta(seconds=tuning.retry_initial_seconds),
-            maximum_interval=timedelta(seconds=max(60.0, tuning.retry_initial_seconds)),
-            maximum_attempts=tuning.retry_max_attempts,
+        done = await workflow.execute_activity_method(
+            activity,
+            arg,
+            task_queue=task_queue,
+            schedule_to_start_timeout=to_start,
+            start_to_close_timeout=timedelta(seconds=timeout),
+            heartbeat_timeout=timedelta(seconds=tuning.heartbeat_timeout_seconds),
+            retry_policy=RetryPolicy(
+                initial_interval=timedelta(seconds=tuning.retry_initial_seconds),
+                maximum_interval=timedelta(seconds=max(60.0, tuning.retry_initial_seconds)),
+                maximum_attempts=tuning.retry_max_attempts,
+            ),
+            summary=summary or name,
+            # Waiting for the step to stop keeps finish_task's event the task's last: with
+            # TRY_CANCEL a streaming LLM step went on writing deltas after `task-canceled`.
+            cancellation_type=workflow.ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
         )
-        # Waiting for the step to stop keeps finish_task's event the task's last: with
-        # TRY_CANCEL a streaming LLM step went on writing deltas after `task-canceled`.
-        wait = workflow.ActivityCancellationType.WAIT_CANCELLATION_COMPLETED
-        if local:
-            done = await workflow.execute_local_activity_method(
-                activity, arg, start_to_close_timeout=timedelta(seconds=timeout),
-                retry_policy=retry, summary=summary or name, cancellation_type=wait,
-            )  # fmt: skip
-        else:
-            # On a host's own queue, a step that no worker picks up means the host is gone.
-            to_start = timedelta(seconds=tuning.host_timeout_seconds) if task_queue else None
-            done = await workflow.execute_activity_method(
-                activity,
-                arg,
-                task_queue=task_queue,
-                schedule_to_start_timeout=to_start,
-                start_to_close_timeout=timedelta(seconds=timeout),
-                heartbeat_timeout=timedelta(seconds=tuning.heartbeat_timeout_seconds),
-                retry_policy=retry,
-                summary=summary or name,
-                cancellation_type=wait,
-            )
         if workflow.cancellation_reason() is not None and workflow.patched(CANCEL_AFTER_STEP_PATCH):
             raise asyncio.CancelledError  # the run records `canceled`, as for any cancellation
         return done
