@@ -11,6 +11,7 @@ import asyncio
 from datetime import timedelta
 
 from temporalio import activity, workflow
+from temporalio.common import SearchAttributeKey
 
 WORKFLOW_NAME = "BenchBareWorkflow"
 
@@ -35,6 +36,7 @@ class BareWorkflow:
 
 
 COMMANDS_WORKFLOW_NAME = "BenchCommandsWorkflow"
+STATUS = SearchAttributeKey.for_keyword("CapeStatus")  # as the agent task upserts its status
 
 
 @workflow.defn(name=COMMANDS_WORKFLOW_NAME)
@@ -52,7 +54,7 @@ class CommandsWorkflow:
                 for patch in range(patches):
                     workflow.patched(f"bench-{patch}")
                 for upsert in range(upserts):
-                    workflow.upsert_search_attributes({"CapeStatus": [f"bench-{upsert}"]})
+                    workflow.upsert_search_attributes([STATUS.value_set(f"bench-{upsert}")])
         return activities
 
 

@@ -28,26 +28,26 @@ from temporalio.client import Client  # noqa: E402
 from temporalio.worker import Worker  # noqa: E402
 
 from bench.bare import COMMANDS_WORKFLOW_NAME, CommandsWorkflow, noop  # noqa: E402
+from bench.load import closed_loop  # noqa: E402
 from bench.procstat import proc_cpu_seconds  # noqa: E402
 from bench.stack import Stack, free_port  # noqa: E402
 from cape.search_attributes import ensure_search_attributes  # noqa: E402
 from cli import devserver  # noqa: E402
 
 ACTIVITIES = 5
+BASELINE = f"{ACTIVITIES} activities"
 
 
 async def one_round(
     client: Client, queue: str, shape: list[int], n: int, concurrency: int
 ) -> list[str]:
-    """Run `n` workflows of `shape`, `concurrency` at a time; returns their ids."""
+    """Run `n` workflows of `shape` from `concurrency` closed-loop clients; returns their ids."""
     ids = [f"cmd-{uuid.uuid4().hex[:12]}" for _ in range(n)]
-    gate = asyncio.Semaphore(concurrency)
 
-    async def run(wid: str) -> None:
-        async with gate:
-            await client.execute_workflow(COMMANDS_WORKFLOW_NAME, shape, id=wid, task_queue=queue)
+    async def one(i: int) -> None:
+        await client.execute_workflow(COMMANDS_WORKFLOW_NAME, shape, id=ids[i], task_queue=queue)
 
-    await asyncio.gather(*(run(wid) for wid in ids))
+    await closed_loop(n, concurrency, one)
     return ids
 
 
@@ -65,7 +65,7 @@ async def main(args: argparse.Namespace) -> None:
             await ensure_search_attributes(client, "default")
             queue = f"commands-{uuid.uuid4().hex[:8]}"
             shapes = {
-                "5 activities": [ACTIVITIES, 0, 0],
+                BASELINE: [ACTIVITIES, 0, 0],
                 f"+ {args.extra} patch checks": [ACTIVITIES, args.extra, 0],
                 f"+ {args.extra} upserts": [ACTIVITIES, 0, args.extra],
             }
@@ -96,7 +96,7 @@ async def main(args: argparse.Namespace) -> None:
                             events[name] = len(history.events)
             # The server's cost per workflow drifts up as its database grows, round by round: each
             # shape is compared with the baseline of its own round.
-            base = cpu["5 activities"]
+            base = cpu[BASELINE]
             print(f"\nTemporal server CPU per workflow, {args.rounds} rounds, median [min-max]:")
             for name, values in cpu.items():
                 diffs = [value - base[index] for index, value in enumerate(values)]
