@@ -155,3 +155,24 @@ class CapeDev:
         if self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait()
+
+
+def start_dev(
+    data_dir: Path, env: Mapping[str, str], *extra: str, attempts: int = 3
+) -> tuple[CapeDev, list[int], str]:
+    """`cape dev` on free ports (API, Temporal) and its dev API key, once it printed it.
+
+    A port that was free when picked can be bound by another process before `cape dev` binds it
+    (a Temporal server of a run beside this one listens on ephemeral ports too): `cape dev` then
+    exits naming the port, and it is started again on newly picked ones.
+    """
+    for attempt in range(1, attempts + 1):
+        ports = free_ports(2)
+        dev = CapeDev(dev_command(data_dir, ports, *extra), env)
+        try:
+            return dev, ports, dev.value("Dev API key:")
+        except AssertionError as err:
+            dev.close()
+            if attempt == attempts or "is already in use" not in str(err):
+                raise
+    raise AssertionError("unreachable")  # the loop returns or raises

@@ -29,7 +29,7 @@ from cape.settings import Settings
 from cli.testing.fake_llm import FakeLLMServer
 from tests.chaos.support import LIMIT, Probe, Tally, audit, probe, rng, wait_terminal
 from tests.chaos.test_api_restart import Follower
-from tests.devstack import CapeDev, dev_command, free_ports, running
+from tests.devstack import CapeDev, dev_command, running, start_dev
 from tests.e2e.test_resume import assert_end, assert_events, data_of, slow_script
 from tests.harness import settings_env, wait_until
 
@@ -125,12 +125,10 @@ async def test_cape_dev_restarts_each_killed_child_and_leaves_no_orphan(
 ) -> None:
     chance = rng("cape-dev")
     tally = Tally("cape-dev-supervisor")
-    ports = free_ports(2)
     data_dir = tmp_path / "dev"
     env = settings_env(settings) | {"PYTHONUNBUFFERED": "1"}
-    dev = CapeDev(dev_command(data_dir, ports), env)
+    dev, ports, key = await asyncio.to_thread(start_dev, data_dir, env)
     try:
-        key = await asyncio.to_thread(dev.value, "Dev API key:")
         headers = {"Authorization": f"Bearer {key}"}
         async with (
             httpx.AsyncClient(
